@@ -1,0 +1,43 @@
+"""Typed errors with messages a user can act on.
+
+Pages and the CLI catch :class:`MnistLabError` and show its message; anything
+else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class MnistLabError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class ConfigError(MnistLabError, ValueError):
+    """A run configuration is invalid; the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class DatasetUnavailable(MnistLabError):
+    """The dataset is not on disk and could not be downloaded."""
+
+
+class RunNotFound(MnistLabError):
+    """No run with that id in the checkpoints folder."""
+
+
+class CorruptRun(MnistLabError):
+    """A run folder exists but its files are missing, truncated or foreign."""
+
+
+class ImageError(MnistLabError, ValueError):
+    """An image cannot be turned into a digit for the model."""
+
+
+class EmptyImageError(ImageError):
+    """The drawing or upload holds no stroke (blank, erased, uniform)."""
+
+
+class InvalidImageError(ImageError):
+    """The upload is not a readable image (garbage bytes, 0 bytes, too large)."""
