@@ -167,7 +167,9 @@ def _read(dataset: str, train: bool, root: str | os.PathLike[str] | None, downlo
     try:
         ds = _DATASETS[dataset](str(folder), train=train, download=download)
     except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
-        raise DatasetUnavailable(missing_message(dataset, root, f"{type(exc).__name__}: {exc}")) from exc
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        reason = f"{type(exc).__name__}: {first_line}"
+        raise DatasetUnavailable(missing_message(dataset, root, reason)) from exc
     images = ds.data  # uint8 (N, 28, 28)
     labels = ds.targets.to(torch.int64)
     return Split(normalize(images, dataset).unsqueeze(1).contiguous(), labels)
@@ -188,9 +190,10 @@ def split_train_val(full: Split, val_fraction: float, seed: int) -> tuple[Split,
     The same (size, fraction, seed) gives the same split on every machine.
     """
     n = len(full)
-    n_val = int(round(n * val_fraction))
+    n_val = round(n * val_fraction)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return Split(full.x, full.y, perm[n_val:].sort().values), Split(full.x, full.y, perm[:n_val].sort().values)
+    train, val = perm[n_val:].sort().values, perm[:n_val].sort().values
+    return Split(full.x, full.y, train), Split(full.x, full.y, val)
 
 
 def load_data(

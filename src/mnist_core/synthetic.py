@@ -39,8 +39,9 @@ def make_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = (np.arange(n) % 10).astype(np.uint8)
     rng.shuffle(labels)
-    images = np.stack([render_digit(int(lbl), rng) for lbl in labels]) if n else np.zeros((0, 28, 28), np.uint8)
-    return images, labels
+    if n == 0:
+        return np.zeros((0, 28, 28), np.uint8), labels
+    return np.stack([render_digit(int(lbl), rng) for lbl in labels]), labels
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:

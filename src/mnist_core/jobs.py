@@ -1,0 +1,212 @@
+"""Background training jobs: a queue that outlives any one browser tab.
+
+A :class:`JobRegistry` runs :func:`mnist_core.pipeline.run_training` on
+worker threads, at most ``max_concurrent`` at a time, the rest waiting in
+order. Workers write progress into their :class:`Job` under a lock; any
+reader (a page fragment, a test) takes a consistent :meth:`Job.snapshot`.
+Nothing here knows about Streamlit: the app keeps one registry per server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import RunConfig
+from .errors import MnistLabError
+from .pipeline import run_training
+from .train import ProgressEvent
+
+PathLike = str | os.PathLike[str]
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's state at one moment."""
+
+    id: str
+    label: str
+    state: str  # "queued", "running", "completed", "stopped" or "failed"
+    run_id: str | None
+    epoch: int  # epoch in progress (1-based) or last finished
+    epochs: int
+    step: int
+    total_steps: int
+    fraction: float  # 0..1 of all steps
+    loss: float | None
+    train_acc: float | None
+    val_acc: float | None
+    lr: float | None
+    samples_per_s: float | None
+    elapsed_s: float
+    eta_s: float | None
+    error: str | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    events: tuple[ProgressEvent, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+class Job:
+    """One training job; its progress is written by its worker thread only."""
+
+    def __init__(
+        self,
+        job_id: str,
+        cfg: RunConfig,
+        runs_dir: PathLike | None,
+        data_root: PathLike | None,
+        name: str | None = None,
+        resume_id: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        self.id, self.config = job_id, cfg
+        self._kwargs: dict[str, Any] = {
+            "runs_dir": runs_dir, "data_root": data_root, "name": name, "tags": tags,
+        }
+        self._resume_id = resume_id
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._state = "queued"
+        self._run_id: str | None = resume_id
+        self._events: list[ProgressEvent] = []
+        self._error: str | None = None
+        self._summary: dict[str, Any] = {}
+        self._started: float | None = None
+        self._finished: float | None = None
+
+    def stop(self) -> None:
+        """Ask the job to end between two steps (or never start, if queued)."""
+        self._stop.set()
+        with self._lock:
+            if self._state == "queued":
+                self._state = "stopped"
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            events = tuple(self._events)
+            state, run_id, error, summary = self._state, self._run_id, self._error, dict(self._summary)
+            started, finished = self._started, self._finished
+        last = events[-1] if events else None
+        last_epoch = next((e for e in reversed(events) if e.kind == "epoch"), None)
+        cfg = self.config
+        total = last.total_steps if last else 0
+        elapsed = last.elapsed_s if last else 0.0
+        if started is not None and last is None:
+            elapsed = (finished or time.monotonic()) - started
+        return JobSnapshot(
+            id=self.id, label=cfg.label(), state=state, run_id=run_id,
+            epoch=last.epoch if last else 0, epochs=cfg.epochs, step=last.step if last else 0,
+            total_steps=total, fraction=min(1.0, last.step / total) if last and total else 0.0,
+            loss=last.loss if last else None, train_acc=last.train_acc if last else None,
+            val_acc=last_epoch.val_acc if last_epoch else None, lr=last.lr if last else None,
+            samples_per_s=last.samples_per_s if last else None, elapsed_s=elapsed,
+            eta_s=last.eta_s if last and state == "running" else None,
+            error=error, summary=summary, events=events,
+        )
+
+    # -- worker side ---------------------------------------------------------
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self, f"_{key}", value)
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def run(self) -> None:
+        """Train to the end; every outcome is recorded, nothing escapes the thread."""
+        if self._stop.is_set():
+            self._set(state="stopped", finished=time.monotonic())
+            return
+        self._set(state="running", started=time.monotonic())
+        try:
+            info = run_training(
+                None if self._resume_id else self.config,
+                resume_id=self._resume_id,
+                on_start=lambda run_id: self._set(run_id=run_id),
+                on_progress=self._on_progress,
+                should_stop=self._stop.is_set,
+                **self._kwargs,
+            )
+            self._set(state=info.status, summary=info.summary, finished=time.monotonic())
+        except MnistLabError as exc:
+            self._set(state="failed", error=str(exc), finished=time.monotonic())
+        except Exception as exc:  # a bug: keep the message for the page, never lose the thread silently
+            self._set(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.monotonic())
+
+
+class JobRegistry:
+    """A FIFO of training jobs, ``max_concurrent`` of them running at once."""
+
+    def __init__(self, max_concurrent: int = 1) -> None:
+        self.max_concurrent = max_concurrent
+        self._jobs: list[Job] = []
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def submit(
+        self,
+        cfg: RunConfig,
+        *,
+        runs_dir: PathLike | None = None,
+        data_root: PathLike | None = None,
+        name: str | None = None,
+        resume_id: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> Job:
+        """Queue a run (or the resumption of ``resume_id``); it starts when a slot is free."""
+        with self._lock:
+            job = Job(f"job-{next(self._ids)}", cfg, runs_dir, data_root, name, resume_id, tags)
+            self._jobs.append(job)
+        self._fill_slots()
+        return job
+
+    def jobs(self) -> list[Job]:
+        """All jobs of this process, oldest first."""
+        with self._lock:
+            return list(self._jobs)
+
+    def get(self, job_id: str) -> Job | None:
+        return next((j for j in self.jobs() if j.id == job_id), None)
+
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs() if j.snapshot().active]
+
+    def _fill_slots(self) -> None:
+        with self._lock:
+            queued = [j for j in self._jobs if j.id not in self._running and j.snapshot().state == "queued"]
+            while queued and len(self._running) < self.max_concurrent:
+                job = queued.pop(0)
+                self._running.add(job.id)
+                threading.Thread(target=self._work, args=(job,), name=job.id, daemon=True).start()
+
+    def _work(self, job: Job) -> None:
+        try:
+            job.run()
+        finally:
+            with self._lock:
+                self._running.discard(job.id)
+            self._fill_slots()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no job is queued or running (tests, the CLI); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.active():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True

@@ -1,0 +1,557 @@
+"""Pure measurement functions: accuracy, cost, size, latency and energy of a model.
+
+Every function takes a model that maps normalised float32 images ``(N, 1, 28, 28)``
+to logits ``(N, 10)`` and *measures* it; none trains, moves or switches the mode of
+the caller's model, because the app shares one cached model between threads.
+Functions that run the model refuse one in training mode instead of calling
+``model.eval()`` on it.
+
+Conventions shown to users:
+
+- **MACs** are fvcore's count: one multiply-add counts as one.
+- **FLOPs** are ``2 x MACs``, the convention most blog posts quote
+  (``torch.utils.flop_counter`` gives the same figure).
+- **fp32 weights** are the bytes of every parameter and buffer stored as float32.
+- **Energy and CO2** come from codecarbon's offline tracker; short runs are labelled
+  ``estimated``.
+
+fvcore and codecarbon are imported lazily: importing either is slow or noisy, and
+pages that only evaluate should not pay for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError, MnistLabError
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (1, 1, 28, 28)
+FP32_BYTES = 4
+
+CO2_COUNTRY_ENV = "MNIST_LAB_CO2_COUNTRY"
+DEFAULT_CO2_COUNTRY = "USA"
+# Fallback energy model, used only when codecarbon itself fails. These mirror
+# codecarbon's own constants: 4 W per busy CPU thread when it cannot read power
+# (core/cpu.py DEFAULT_POWER_PER_CORE) and the IEA 2019 world-average intensity.
+FALLBACK_WATTS_PER_CPU_SECOND = 4.0
+FALLBACK_KG_CO2_PER_KWH = 0.475
+JOULES_PER_KWH = 3.6e6
+
+
+class MetricsInputError(MnistLabError, ValueError):
+    """A model or tensor handed to a measurement cannot be measured as given."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _require_eval_mode(model: nn.Module) -> None:
+    """Refuse a training-mode model: switching it here would race other threads."""
+    if model.training:
+        raise MetricsInputError(
+            "The model is in training mode; call model.eval() on your own copy before "
+            "measuring it (dropout and batch-norm statistics would change the result)."
+        )
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer; CPU for a stateless model."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """The device to send inputs to; the model itself is never moved (it may be shared)."""
+    own = _model_device(model)
+    if device is None:
+        return own
+    wanted = torch.device(device)
+    has_state = any(True for _ in (*model.parameters(), *model.buffers()))
+    if has_state and wanted.type != own.type:
+        raise MetricsInputError(
+            f"The model lives on {own} but device={wanted} was asked; move your own copy "
+            "of the model first (this function never moves a possibly shared model)."
+        )
+    return wanted
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued CUDA kernels so that wall-clock timings include them."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy of a model on one labelled set.
+
+    ``per_class_accuracy[c]`` is 0.0 for a class absent from the labels; read
+    ``class_counts[c]`` (0 there) to tell "absent" from "always wrong". Everything is
+    a plain float/int tuple so the result is JSON-ready through :meth:`to_dict`.
+    """
+
+    accuracy: float  # fraction correct, 0..1
+    loss: float  # mean cross-entropy in nats
+    per_class_accuracy: tuple[float, ...]  # 10 entries, recall of each true class
+    class_counts: tuple[int, ...]  # 10 entries, how many labels of each class
+    confusion: tuple[tuple[int, ...], ...]  # 10x10, rows = true label, cols = predicted
+    misclassified: tuple[int, ...]  # indices into the evaluated tensors, ascending
+    predictions: tuple[int, ...] = field(default=(), repr=False)  # (N,) predicted labels
+
+    @property
+    def n(self) -> int:
+        """Number of evaluated samples."""
+        return sum(self.class_counts)
+
+    def to_dict(self, include_predictions: bool = False) -> dict[str, Any]:
+        """JSON-ready dict; predictions (N ints) are left out unless asked for."""
+        out = dataclasses.asdict(self)
+        if not include_predictions:
+            del out["predictions"]
+        return out
+
+
+def _check_eval_inputs(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
+    """Reject shapes and dtypes that would give a silently wrong accuracy."""
+    if x.ndim != 4 or not x.is_floating_point():
+        raise MetricsInputError(
+            f"x must be a float tensor (N, 1, 28, 28) of normalised images, got {x.dtype} {tuple(x.shape)}"
+        )
+    if y.ndim != 1 or y.shape[0] != x.shape[0] or y.is_floating_point():
+        raise MetricsInputError(
+            f"y must be integer labels (N,) with N = {x.shape[0]}, got {y.dtype} {tuple(y.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise MetricsInputError("Cannot evaluate on an empty set (N = 0).")
+    if int(y.min()) < 0 or int(y.max()) >= NUM_CLASSES:
+        raise MetricsInputError(f"Labels must lie in 0..{NUM_CLASSES - 1}.")
+    if batch_size < 1:
+        raise MetricsInputError(f"batch_size must be at least 1, got {batch_size}")
+
+
+def _logits(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """Run one batch and check the model honours the (B, 10) logits contract."""
+    out = model(xb)
+    if out.ndim != 2 or out.shape != (xb.shape[0], NUM_CLASSES):
+        raise MetricsInputError(
+            f"The model must return logits ({xb.shape[0]}, {NUM_CLASSES}), got {tuple(out.shape)}"
+        )
+    return out
+
+
+def _predict_all(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, float]:
+    """Predicted labels (N,) on the CPU and the summed cross-entropy over all N."""
+    preds: list[torch.Tensor] = []
+    loss_sum = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = y[start : start + batch_size].to(device)
+        logits = _logits(model, xb).float()
+        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        preds.append(logits.argmax(dim=1).cpu())
+    return torch.cat(preds), loss_sum
+
+
+def _confusion(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """10x10 int64 counts, rows = true label, cols = prediction, via one bincount."""
+    flat = y.to(torch.int64) * NUM_CLASSES + pred.to(torch.int64)
+    return torch.bincount(flat, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 1000,
+    device: torch.device | str | None = None,
+) -> EvalResult:
+    """Accuracy, loss, per-class accuracy and confusion of ``model`` on ``(x, y)``.
+
+    ``x`` is ``(N, 1, 28, 28)`` float, ``y`` is ``(N,)`` integer labels 0..9. Batches
+    go to ``device`` (default: the model's own device); the model must already be in
+    eval mode and is neither moved nor switched, so a cached model shared between
+    threads can be evaluated safely. Raises :class:`MetricsInputError` otherwise.
+    """
+    _require_eval_mode(model)
+    _check_eval_inputs(x, y, batch_size)
+    target = _resolve_device(model, device)
+    with torch.inference_mode():
+        pred, loss_sum = _predict_all(model, x, y, batch_size, target)
+        labels = y.cpu().to(torch.int64)
+        confusion = _confusion(labels, pred)
+    counts = confusion.sum(dim=1)
+    correct = confusion.diagonal()
+    per_class = [float(c) / float(n) if n > 0 else 0.0 for c, n in zip(correct, counts, strict=True)]
+    return EvalResult(
+        accuracy=float(correct.sum()) / x.shape[0],
+        loss=loss_sum / x.shape[0],
+        per_class_accuracy=tuple(per_class),
+        class_counts=tuple(int(n) for n in counts),
+        confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+        misclassified=tuple(int(i) for i in torch.nonzero(pred != labels).flatten()),
+        predictions=tuple(int(p) for p in pred),
+    )
+
+
+# ---------------------------------------------------------------- cost and size
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable or not); shared parameters count once."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def weights_bytes(model: nn.Module) -> int:
+    """Size of the "fp32 weights": every parameter and buffer as float32.
+
+    Floating tensors count 4 bytes per element whatever their current dtype, so the
+    figure compares architectures, not precisions; integer buffers (batch-norm's
+    ``num_batches_tracked``) count at their real size, as ``state_dict`` stores them.
+    """
+    total = 0
+    for tensor in (*model.parameters(), *model.buffers()):
+        per_element = FP32_BYTES if tensor.is_floating_point() else tensor.element_size()
+        total += tensor.numel() * per_element
+    return total
+
+
+def file_bytes(path: str | os.PathLike[str]) -> int:
+    """Size of a checkpoint on disk, in bytes; raises FileNotFoundError if absent."""
+    return Path(path).stat().st_size
+
+
+def _cpu_eval_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy in eval mode, so counting never mutates the caller's model."""
+    clone = copy.deepcopy(model)
+    return clone.to("cpu").eval()
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> int:
+    """Multiply-accumulates for one forward pass of a zero input of ``input_shape``.
+
+    Counted by fvcore's ``FlopCountAnalysis`` (one multiply-add = 1) on a CPU copy of
+    the model in eval mode, so the model may live on a GPU or be training. Operators
+    fvcore does not count (max-pool, ReLU, slicing) add 0; that is their real cost
+    class (no multiply-adds), not an error, so their warnings are silenced.
+    """
+    with warnings.catch_warnings():
+        # fvcore's import touches torch.jit.script, deprecated in recent torch.
+        warnings.simplefilter("ignore", FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
+
+    clone = _cpu_eval_copy(model)
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(clone, torch.zeros(input_shape))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analysis.total())
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What one forward pass of a single image costs, and what the weights weigh."""
+
+    parameters: int
+    macs: int  # fvcore count, one multiply-add = 1, for one (1, 1, 28, 28) image
+    flops: int  # 2 x macs, the convention most blog posts quote
+    weights_bytes: int  # fp32 weights: parameters and buffers as float32
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields."""
+        return dataclasses.asdict(self)
+
+
+def cost_report(model: nn.Module) -> CostReport:
+    """Parameters, MACs, FLOPs and fp32 weight size of ``model`` for one 28x28 image."""
+    macs = count_macs(model)
+    return CostReport(
+        parameters=count_parameters(model),
+        macs=macs,
+        flops=2 * macs,
+        weights_bytes=weights_bytes(model),
+    )
+
+
+# ---------------------------------------------------------------- latency
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Single-image latency percentiles plus batched throughput, with their context.
+
+    Threads and device are recorded because the same model is 40x slower on a
+    contended CPU: a latency without them cannot be compared.
+    """
+
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    repeats: int
+    warmup: int
+    threads: int  # torch.get_num_threads() at measurement time
+    device: str
+    batch_throughput: float  # images per second at the measured batch size
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields."""
+        return dataclasses.asdict(self)
+
+
+def measure_latency(
+    model: nn.Module, sample: torch.Tensor, warmup: int = 20, repeats: int = 200
+) -> list[float]:
+    """Wall-clock milliseconds of ``repeats`` single-image forward passes.
+
+    ``sample`` is one image ``(1, 1, 28, 28)``; it is sent to the model's device and
+    the ``warmup`` passes (allocator, caches, CUDA kernels) are not timed.
+    """
+    _require_eval_mode(model)
+    if warmup < 0 or repeats < 1:
+        raise MetricsInputError(f"Need warmup >= 0 and repeats >= 1, got {warmup} and {repeats}")
+    device = _model_device(model)
+    xb = sample.to(device)
+    timings: list[float] = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            model(xb)
+            _synchronize(device)
+            if i >= warmup:
+                timings.append((time.perf_counter() - start) * 1000.0)
+    return timings
+
+
+def measure_throughput(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> float:
+    """Images per second over one pass through ``x`` ``(N, 1, 28, 28)`` in batches.
+
+    One batch is run first, untimed, so the figure excludes first-call overheads.
+    """
+    _require_eval_mode(model)
+    if x.shape[0] == 0 or batch_size < 1:
+        raise MetricsInputError("Need at least one image and batch_size >= 1 for throughput.")
+    device = _model_device(model)
+    with torch.inference_mode():
+        model(x[:batch_size].to(device))
+        _synchronize(device)
+        start = time.perf_counter()
+        for i in range(0, x.shape[0], batch_size):
+            model(x[i : i + batch_size].to(device))
+        _synchronize(device)
+        elapsed = time.perf_counter() - start
+    return x.shape[0] / max(elapsed, 1e-9)
+
+
+def latency_report(
+    model: nn.Module,
+    x_test: torch.Tensor,
+    warmup: int = 20,
+    repeats: int = 200,
+    batch_size: int = 1000,
+    max_throughput_images: int = 5000,
+) -> LatencyReport:
+    """Latency of the first test image and throughput on at most ``max_throughput_images``.
+
+    ``x_test`` is ``(N, 1, 28, 28)``; capping it keeps the report under a second.
+    """
+    if x_test.ndim != 4 or x_test.shape[0] == 0:
+        raise MetricsInputError(f"x_test must be (N, 1, 28, 28) with N >= 1, got {tuple(x_test.shape)}")
+    timings = np.asarray(measure_latency(model, x_test[:1], warmup=warmup, repeats=repeats))
+    throughput = measure_throughput(model, x_test[:max_throughput_images], batch_size=batch_size)
+    return LatencyReport(
+        p50_ms=float(np.percentile(timings, 50)),
+        p95_ms=float(np.percentile(timings, 95)),
+        mean_ms=float(timings.mean()),
+        repeats=repeats,
+        warmup=warmup,
+        threads=torch.get_num_threads(),
+        device=str(_model_device(model)),
+        batch_throughput=float(throughput),
+    )
+
+
+# ---------------------------------------------------------------- energy
+
+
+@dataclass(frozen=True)
+class EnergyReport:
+    """Energy and CO2 of one measured block, and how much to trust them.
+
+    ``estimated`` is True when the block lasted less than two of codecarbon's
+    sampling intervals (so it had fewer than two real power samples), or when
+    codecarbon failed and the fallback model was used; ``method`` says which.
+    """
+
+    energy_kwh: float
+    co2_kg: float  # CO2-equivalent
+    duration_s: float
+    country: str  # ISO 3166-1 alpha-3 code whose grid intensity was used
+    estimated: bool
+    method: str  # e.g. "codecarbon OfflineEmissionsTracker 3.3.2 (tracking_mode=process, ...)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields."""
+        return dataclasses.asdict(self)
+
+
+def _resolve_country(country: str | None) -> str:
+    """The argument, else $MNIST_LAB_CO2_COUNTRY, else USA; upper-cased ISO alpha-3."""
+    source = "country" if country else CO2_COUNTRY_ENV
+    value = (country or os.environ.get(CO2_COUNTRY_ENV) or DEFAULT_CO2_COUNTRY).strip().upper()
+    if len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise ConfigError(source, f"{value!r} is not a 3-letter ISO country code such as USA, FRA or GBR")
+    return value
+
+
+def _import_codecarbon() -> ModuleType:
+    """Import codecarbon quietly: its logger would otherwise print INFO lines."""
+    import codecarbon
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    return codecarbon
+
+
+def _check_country_known(country: str, source: str) -> None:
+    """Refuse a code codecarbon has no grid data for (it would silently use another)."""
+    from codecarbon.input import DataSource
+
+    known = DataSource().get_global_energy_mix_data()
+    if country not in known:
+        raise ConfigError(source, f"codecarbon has no grid data for country {country!r}; try USA, FRA or GBR")
+
+
+def _cpu_power_mode(tracker: Any) -> str:
+    """How codecarbon got CPU power ("rapl", "cpu_load" = TDP x load, ...); best effort."""
+    for hardware in getattr(tracker, "_hardware", []):
+        mode = getattr(hardware, "_mode", None)
+        if type(hardware).__name__ == "CPU" and isinstance(mode, str):
+            return mode
+    return "unknown"
+
+
+class EnergyMeter:
+    """Context manager measuring a block's energy with codecarbon, offline and quietly.
+
+    ``with EnergyMeter() as meter: train(...)`` then read ``meter.report``; it is set
+    on exit even when the block raises (the tracker is always stopped). codecarbon
+    writes no files, sends nothing, and tracks only this process
+    (``tracking_mode="process"``), so two concurrent runs do not count each other.
+    If codecarbon fails the report falls back to 4 W per busy CPU-second and a
+    world-average grid, with ``estimated=True`` and the reason in ``method``.
+    """
+
+    def __init__(self, country: str | None = None, measure_power_secs: float = 1.0) -> None:
+        if measure_power_secs <= 0:
+            raise ConfigError("measure_power_secs", f"must be positive, got {measure_power_secs}")
+        self.country = _resolve_country(country)
+        self.measure_power_secs = float(measure_power_secs)
+        self.report: EnergyReport | None = None
+        self._source = "country" if country else CO2_COUNTRY_ENV
+        self._tracker: Any = None
+        self._failure: str | None = None
+        self._start_wall = 0.0
+        self._start_cpu = 0.0
+
+    def __enter__(self) -> EnergyMeter:
+        self.report = None
+        self._failure = None
+        self._tracker = None
+        try:
+            self._tracker = self._start_tracker()
+        except ConfigError:
+            raise
+        except Exception as exc:  # codecarbon missing or broken: fall back, say why
+            self._failure = f"{type(exc).__name__}: {exc}"
+        self._start_wall = time.perf_counter()
+        self._start_cpu = time.process_time()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        duration = time.perf_counter() - self._start_wall
+        cpu_seconds = time.process_time() - self._start_cpu
+        if self._tracker is not None:
+            try:
+                self.report = self._stop_tracker(duration)
+            except Exception as error:
+                self._failure = f"{type(error).__name__}: {error}"
+        if self.report is None:
+            self.report = self._fallback_report(duration, cpu_seconds)
+        self._tracker = None
+
+    def _start_tracker(self) -> Any:
+        """Build and start an offline tracker that writes no file and sends nothing."""
+        codecarbon = _import_codecarbon()
+        _check_country_known(self.country, self._source)
+        tracker = codecarbon.OfflineEmissionsTracker(
+            country_iso_code=self.country,
+            measure_power_secs=self.measure_power_secs,
+            tracking_mode="process",
+            output_methods=[],
+            emissions_endpoint=None,
+            allow_multiple_runs=True,
+            log_level="error",
+            project_name="mnist-lab",
+        )
+        tracker.start()
+        return tracker
+
+    def _stop_tracker(self, duration: float) -> EnergyReport | None:
+        """Stop the tracker and turn its final data into a report (None if it gave none)."""
+        co2 = self._tracker.stop()
+        data = self._tracker.final_emissions_data
+        if co2 is None or data is None:
+            self._failure = "codecarbon returned no emissions data"
+            return None
+        codecarbon = _import_codecarbon()
+        return EnergyReport(
+            energy_kwh=max(float(data.energy_consumed), 0.0),
+            co2_kg=max(float(co2), 0.0),
+            duration_s=float(data.duration),
+            country=self.country,
+            estimated=duration < 2 * self.measure_power_secs,
+            method=(
+                f"codecarbon OfflineEmissionsTracker {codecarbon.__version__} "
+                f"(tracking_mode=process, cpu power={_cpu_power_mode(self._tracker)}, "
+                f"sampled every {self.measure_power_secs:g} s)"
+            ),
+        )
+
+    def _fallback_report(self, duration: float, cpu_seconds: float) -> EnergyReport:
+        """codecarbon's own default model, by hand: 4 W per busy CPU-second, world grid."""
+        energy_kwh = max(cpu_seconds, 0.0) * FALLBACK_WATTS_PER_CPU_SECOND / JOULES_PER_KWH
+        return EnergyReport(
+            energy_kwh=energy_kwh,
+            co2_kg=energy_kwh * FALLBACK_KG_CO2_PER_KWH,
+            duration_s=duration,
+            country=self.country,
+            estimated=True,
+            method=(
+                f"fallback estimate, CPU only: {FALLBACK_WATTS_PER_CPU_SECOND:g} W x process CPU "
+                f"time, world-average {FALLBACK_KG_CO2_PER_KWH * 1000:g} gCO2/kWh "
+                f"(codecarbon failed: {self._failure})"
+            ),
+        )

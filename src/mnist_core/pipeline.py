@@ -1,0 +1,122 @@
+"""One training job end to end: load data, train, measure, save.
+
+The app's job registry and the CLI both call :func:`run_training`, so a run
+made from the browser and one made from the shell are the same on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .data import DataBundle, load_data
+from .metrics import EnergyMeter, EnergyReport, cost_report, evaluate, file_bytes, latency_report
+from .runs import RunInfo, RunWriter, load_run, load_train_state
+from .train import ProgressFn, StopFn, TrainResult, train
+
+PathLike = str | os.PathLike[str]
+
+
+def run_training(
+    cfg: RunConfig | None = None,
+    *,
+    runs_dir: PathLike | None = None,
+    data_root: PathLike | None = None,
+    name: str | None = None,
+    tags: tuple[str, ...] = (),
+    resume_id: str | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    progress_every: int | None = None,
+) -> RunInfo:
+    """Train a new run (``cfg``) or resume one (``resume_id``) and save it.
+
+    ``on_start`` gets the run id as soon as the folder exists. The run ends
+    "completed" or "stopped" (both with a full summary), or "failed" with the
+    error recorded before it is raised again.
+    """
+    if resume_id is not None:
+        writer = RunWriter.reopen(resume_id, runs_dir)
+        cfg = load_run(resume_id, runs_dir).config
+    elif cfg is not None:
+        writer = RunWriter.create(cfg, runs_dir, name=name, tags=tags)
+    else:
+        raise ValueError("run_training needs a config or a run id to resume")
+    try:
+        if on_start is not None:
+            on_start(writer.id)
+        data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
+        resume = load_train_state(resume_id, runs_dir) if resume_id is not None else None
+        with EnergyMeter() as meter:
+            result = train(
+                cfg, data, on_progress=on_progress, should_stop=should_stop,
+                on_checkpoint=writer.save_checkpoint, resume=resume, progress_every=progress_every,
+            )
+        previous = load_run(resume_id, runs_dir).summary if resume_id is not None else {}
+        summary = summarize(result, data, meter.report, writer.path / "checkpoint.pt", previous)
+    except BaseException as exc:
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish(result.status, summary)
+    return load_run(writer.id, writer.path.parent)
+
+
+def summarize(
+    result: TrainResult,
+    data: DataBundle,
+    energy: EnergyReport | None,
+    checkpoint: PathLike,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every headline metric of a trained model, flat and JSON-ready.
+
+    ``previous`` is the summary of the same run before a resume: its energy
+    is added so a run's cost covers all of its segments.
+    """
+    model = result.model
+    x_test, y_test = data.test.tensors()
+    test = evaluate(model, x_test, y_test)
+    cost = cost_report(model)
+    latency = latency_report(model, x_test)
+    epochs = [h for h in result.history if h["kind"] == "epoch"]
+    elapsed = result.state.elapsed_s
+    previous = previous or {}
+    summary: dict[str, Any] = {
+        "status": result.status,
+        "epochs_done": result.state.epoch,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "val_accuracy": epochs[-1]["val_acc"] if epochs else None,
+        "per_class_accuracy": list(test.per_class_accuracy),
+        "confusion": [list(row) for row in test.confusion],
+        "misclassified": list(test.misclassified),
+        "train_time_s": elapsed,
+        "time_per_epoch_s": elapsed / result.state.epoch if result.state.epoch else None,
+        "samples_per_s": result.history[-1]["samples_per_s"] if result.history else None,
+        "parameters": cost.parameters,
+        "macs": cost.macs,
+        "flops": cost.flops,
+        "weights_bytes": cost.weights_bytes,
+        "checkpoint_bytes": file_bytes(checkpoint),
+        "latency_p50_ms": latency.p50_ms,
+        "latency_p95_ms": latency.p95_ms,
+        "throughput_images_s": latency.batch_throughput,
+        "threads": latency.threads,
+        "device": result.device,
+        "matmul_precision": result.matmul_precision,
+        "torch_version": torch.__version__,
+    }
+    if energy is not None:
+        summary |= {
+            "energy_kwh": energy.energy_kwh + float(previous.get("energy_kwh") or 0.0),
+            "co2_kg": energy.co2_kg + float(previous.get("co2_kg") or 0.0),
+            "co2_country": energy.country,
+            "energy_estimated": energy.estimated or bool(previous.get("energy_estimated")),
+            "energy_method": energy.method,
+        }
+    return summary

@@ -1,0 +1,374 @@
+"""Runs on disk: the only module that knows the layout of ``checkpoints/``.
+
+::
+
+    checkpoints/<run_id>/
+        config.json      RunConfig.to_dict(): everything that rebuilds the model
+        run.json         id, name, status, timestamps, lineage, tags, notes, error
+        history.json     progress events (step points and epoch ends)
+        summary.json     final metrics (test accuracy, cost, latency, energy...)
+        weights.pt       model state_dict (what inference loads)
+        checkpoint.pt    model + optimizer + scheduler state and position, to resume
+        .lock            held (flock) by the process training the run
+
+Every write goes to a temporary file in the same folder and is renamed over
+the old one, so a crash leaves the previous version intact. ``.pt`` files are
+read with ``torch.load(weights_only=True)``: no pickled code ever runs.
+A run marked "running" whose lock nobody holds was interrupted (its process
+died); it is reported as "interrupted".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .errors import ConfigError, CorruptRun, MnistLabError, RunNotFound
+from .models import build_model
+from .train import TrainState
+
+try:  # POSIX advisory locks; elsewhere a run's liveness is not tracked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("running", "completed", "stopped", "interrupted", "failed")
+RESUMABLE = ("stopped", "interrupted", "failed")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a listing shows of a run (history and weights are loaded on demand)."""
+
+    id: str
+    path: Path
+    status: str
+    config: RunConfig
+    name: str
+    created: str  # ISO 8601, UTC
+    updated: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # the whole run.json
+
+    @property
+    def test_accuracy(self) -> float | None:
+        value = self.summary.get("test_accuracy")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+def default_runs_dir() -> Path:
+    """``$MNIST_LAB_CHECKPOINTS`` or ``./checkpoints``."""
+    return Path(os.environ.get("MNIST_LAB_CHECKPOINTS") or "checkpoints")
+
+
+def _dir(runs_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(runs_dir) if runs_dir is not None else default_runs_dir()
+
+
+def run_path(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of ``run_id``; refuses ids that could escape the checkpoints folder."""
+    if not isinstance(run_id, str) or not _ID_RE.match(run_id) or ".." in run_id:
+        raise RunNotFound(f"{run_id!r} is not a valid run id")
+    return _dir(runs_dir) / run_id
+
+
+def new_run_id(cfg: RunConfig, now: dt.datetime | None = None) -> str:
+    """Sortable and readable: ``20261126-193000-mlp-512-3f9a``."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    arch = "-".join(map(str, cfg.hidden)) if cfg.model == "mlp" else cfg.cnn_style
+    arch = arch if len(arch) <= 24 else f"{len(cfg.hidden)}x{cfg.hidden[0]}"
+    return f"{now:%Y%m%d-%H%M%S}-{cfg.model}-{arch}-{secrets.token_hex(2)}"
+
+
+# -- atomic writes -------------------------------------------------------------
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[IO[bytes]]:
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    with _atomic(path) as f:
+        f.write(json.dumps(obj, indent=1, allow_nan=True).encode())
+
+
+def write_torch(path: Path, obj: Any) -> None:
+    with _atomic(path) as f:
+        torch.save(obj, f)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file we wrote; anything else is a :class:`CorruptRun`."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise CorruptRun(f"{path} is larger than {MAX_JSON_BYTES} bytes")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRun(f"{path} is not valid JSON: {exc}") from exc
+
+
+def read_torch(path: Path, device: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError as exc:
+        raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
+    except Exception as exc:  # unpickling refusals, truncation, zip errors...
+        raise CorruptRun(f"{path} cannot be loaded safely: {exc}") from exc
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- writing a run -------------------------------------------------------------
+class RunWriter:
+    """The owner of a run being trained: holds its lock, writes its files."""
+
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+        self.path, self.meta = path, meta
+        self._lock: IO[bytes] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(
+        cls,
+        cfg: RunConfig,
+        runs_dir: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        parent: str | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> RunWriter:
+        """Make a new run folder with its config, status "running"."""
+        root = _dir(runs_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        run_id = new_run_id(cfg)
+        path = run_path(run_id, root)
+        path.mkdir()
+        now = _now()
+        meta = {
+            "id": run_id, "name": name or cfg.label(), "status": "running", "created": now,
+            "updated": now, "parent": parent, "tags": list(tags), "notes": "", "error": None,
+        }
+        writer = cls(path, meta)
+        writer._acquire()
+        write_json(path / "config.json", cfg.to_dict())
+        writer._write_meta()
+        return writer
+
+    @classmethod
+    def reopen(cls, run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> RunWriter:
+        """Take over a stopped, interrupted or failed run to resume it."""
+        info = load_run(run_id, runs_dir)
+        if info.status not in RESUMABLE:
+            raise MnistLabError(f"Run {run_id} is {info.status}; only {', '.join(RESUMABLE)} runs resume.")
+        writer = cls(info.path, dict(info.meta))
+        writer._acquire()
+        writer.set_status("running", error=None)
+        return writer
+
+    def _acquire(self) -> None:
+        if fcntl is None:
+            return
+        lock = open(self.path / ".lock", "wb")  # held until release()
+        for attempt in range(3):  # a listing may hold the lock for a moment to probe it
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock = lock
+                return
+            except OSError:
+                time.sleep(0.05 * (attempt + 1))
+        lock.close()
+        raise MnistLabError(f"Run {self.id} is being trained by another process.")
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing drops the flock
+            self._lock = None
+
+    def _write_meta(self) -> None:
+        self.meta["updated"] = _now()
+        write_json(self.path / "run.json", self.meta)
+
+    def set_status(self, status: str, error: str | None = None) -> None:
+        self.meta.update(status=status, error=error)
+        self._write_meta()
+
+    def save_checkpoint(self, state: TrainState) -> None:
+        """Resumable state first, then the inference weights, then the history."""
+        checkpoint = {
+            "epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "model": state.model,
+            "optimizer": state.optimizer, "scheduler": state.scheduler, "elapsed_s": state.elapsed_s,
+        }
+        write_torch(self.path / "checkpoint.pt", checkpoint)
+        write_torch(self.path / "weights.pt", state.model)
+        write_json(self.path / "history.json", state.history)
+
+    def finish(self, status: str, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Write the summary (if any) and the final status, then drop the lock."""
+        try:
+            if summary is not None:
+                write_json(self.path / "summary.json", summary)
+            self.set_status(status, error)
+        finally:
+            self.release()
+
+
+# -- reading runs --------------------------------------------------------------
+def _is_locked(path: Path) -> bool:
+    """Whether a live process holds the run's lock (always False without fcntl)."""
+    if fcntl is None:
+        return False
+    try:
+        with open(path / ".lock", "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
+
+
+def load_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> RunInfo:
+    """Read one run's config, status and summary; raises RunNotFound / CorruptRun."""
+    path = run_path(run_id, runs_dir)
+    if not path.is_dir():
+        raise RunNotFound(f"No run {run_id!r} in {path.parent}")
+    meta = read_json(path / "run.json")
+    if not isinstance(meta, dict):
+        raise CorruptRun(f"{path / 'run.json'} is not a JSON object")
+    try:
+        cfg = RunConfig.from_dict(read_json(path / "config.json"))
+    except ConfigError as exc:
+        raise CorruptRun(f"{path / 'config.json'} is not a valid configuration: {exc}") from exc
+    summary_path = path / "summary.json"
+    summary = read_json(summary_path) if summary_path.exists() else {}
+    if not isinstance(summary, dict):
+        raise CorruptRun(f"{summary_path} is not a JSON object")
+    status = meta.get("status")
+    if status not in STATUSES:
+        raise CorruptRun(f"{path / 'run.json'} has an unknown status {status!r}")
+    if status == "running" and not _is_locked(path):
+        status = "interrupted"
+    return RunInfo(
+        id=path.name, path=path, status=status, config=cfg, name=str(meta.get("name") or cfg.label()),
+        created=str(meta.get("created", "")), updated=str(meta.get("updated", "")),
+        summary=summary, meta=meta,
+    )
+
+
+def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    """Every readable run, newest first; broken folders are skipped with a warning."""
+    root = _dir(runs_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        try:
+            out.append(load_run(path.name, root))
+        except MnistLabError as exc:
+            log.warning("Skipping broken run folder %s: %s", path, exc)
+    return sorted(out, key=lambda r: (r.created, r.id), reverse=True)
+
+
+def broken_runs(runs_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Folders that look like runs but cannot be read, with the reason."""
+    root = _dir(runs_dir)
+    out: dict[str, str] = {}
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.is_dir() and not path.name.startswith("."):
+                try:
+                    load_run(path.name, root)
+                except MnistLabError as exc:
+                    out[path.name] = str(exc)
+    return out
+
+
+def best_run(runs_dir: str | os.PathLike[str] | None = None) -> RunInfo | None:
+    """The completed MNIST run with the highest test accuracy, if any."""
+    done = [r for r in list_runs(runs_dir) if r.status == "completed" and r.test_accuracy is not None]
+    mnist = [r for r in done if r.config.dataset == "mnist"] or done
+    return max(mnist, key=lambda r: r.test_accuracy or 0.0, default=None)
+
+
+def load_history(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    path = run_path(run_id, runs_dir) / "history.json"
+    if not path.exists():
+        return []
+    history = read_json(path)
+    if not isinstance(history, list):
+        raise CorruptRun(f"{path} is not a JSON list")
+    return history
+
+
+def load_model(
+    run_id: str, runs_dir: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, RunConfig]:
+    """The run's model in eval mode, rebuilt from config.json with weights.pt."""
+    info = load_run(run_id, runs_dir)
+    model = build_model(info.config)
+    state = read_torch(info.path / "weights.pt", device)
+    _load_state(model, state, info.path / "weights.pt")
+    return model.to(device).eval(), info.config
+
+
+def load_train_state(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> TrainState:
+    """What :func:`mnist_core.train.train` needs to resume the run."""
+    path = run_path(run_id, runs_dir)
+    ckpt = read_torch(path / "checkpoint.pt")
+    keys = ("epoch", "step_in_epoch", "model", "optimizer", "scheduler", "elapsed_s")
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
+        raise CorruptRun(f"{path / 'checkpoint.pt'} is not a training checkpoint")
+    return TrainState(
+        epoch=int(ckpt["epoch"]), step_in_epoch=int(ckpt["step_in_epoch"]), model=ckpt["model"],
+        optimizer=ckpt["optimizer"], scheduler=ckpt["scheduler"], elapsed_s=float(ckpt["elapsed_s"]),
+        history=load_history(run_id, path.parent),
+    )
+
+
+def _load_state(model: nn.Module, state: Any, path: Path) -> None:
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CorruptRun(f"{path} is not a state_dict of tensors")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CorruptRun(f"{path} does not match the run's configuration: {exc}") from exc

@@ -1,0 +1,340 @@
+"""The training loop. Progress leaves it only through callbacks.
+
+``train(cfg, data, on_progress=..., should_stop=..., on_checkpoint=...)``
+prints nothing and knows nothing of any UI. Stopping is a flag checked
+between two steps. Batches are rows of the resident data tensor taken by a
+seeded per-epoch permutation, so a run resumed at (epoch, step) sees exactly
+the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import RunConfig
+from .data import DataBundle, augment_batch
+from .device import configure_math, resolve_device
+from .errors import ConfigError
+from .metrics import evaluate
+from .models import build_model
+
+PROGRESS_INTERVAL_S = 0.25  # a live chart redraws twice a second; events come faster
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A point of the learning curve.
+
+    ``kind`` is "step" (every ``progress_every`` steps or ~0.25 s) or "epoch"
+    (end of an epoch, with validation). ``loss`` and ``train_acc`` are means
+    over the steps since the previous event of the same kind.
+    """
+
+    kind: str
+    epoch: int  # 1-based epoch this event belongs to
+    epochs: int
+    step: int  # optimizer steps done in the whole run
+    total_steps: int
+    samples: int  # training images seen in the whole run
+    loss: float
+    train_acc: float
+    lr: float
+    elapsed_s: float  # wall time of the whole run so far, validation included
+    samples_per_s: float
+    eta_s: float
+    val_loss: float | None = None
+    val_acc: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Everything needed to resume: saved after each epoch and when stopped."""
+
+    epoch: int  # completed epochs
+    step_in_epoch: int  # steps done in the current, unfinished epoch (0 after an epoch)
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    elapsed_s: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" or "stopped"
+    model: nn.Module  # in eval mode
+    state: TrainState
+    history: list[dict[str, Any]]
+    device: str
+    matmul_precision: str
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+StopFn = Callable[[], bool]
+CheckpointFn = Callable[[TrainState], None]
+
+
+def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam/AdamW/SGD with the fused kernel when the device has one.
+
+    Fused steps avoid one kernel per parameter and the allocator churn of the
+    for-loop path: 1.2-3.6x faster steps on a CPU (see the benchmark).
+    """
+    opts: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if cfg.optimizer == "sgd":
+        cls: type[torch.optim.Optimizer] = torch.optim.SGD
+        opts["momentum"] = cfg.momentum
+    else:
+        cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    try:
+        return cls(model.parameters(), fused=True, **opts)
+    except (RuntimeError, TypeError):  # no fused kernel for this device/dtype
+        return cls(model.parameters(), foreach=True, **opts)
+
+
+def make_scheduler(
+    cfg: RunConfig, optimizer: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-step learning-rate schedule over the whole run, or None."""
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps)
+    return None
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch ``epoch`` (0-based): the same on every resume."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def train(
+    cfg: RunConfig,
+    data: DataBundle,
+    *,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    on_checkpoint: CheckpointFn | None = None,
+    resume: TrainState | None = None,
+    progress_every: int | None = None,
+) -> TrainResult:
+    """Train ``cfg`` on ``data``; returns the model, final state and history.
+
+    ``on_progress`` gets a :class:`ProgressEvent` every ``progress_every``
+    steps (default: about every 0.25 s) and at each epoch end.
+    ``should_stop`` is polled between steps; when it returns True the run ends
+    as "stopped" with its current weights. ``on_checkpoint`` gets a
+    :class:`TrainState` after every epoch and on stop, to be saved.
+    """
+    device = resolve_device(cfg.device)
+    precision = configure_math(device.type)
+    n_train = len(data.train)
+    if cfg.batch_size > n_train:
+        raise ConfigError("batch_size", f"{cfg.batch_size} is larger than the training set ({n_train})")
+    data = data.to(device)
+    model = build_model(cfg).to(device)
+    optimizer = make_optimizer(cfg, model)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
+    if resume is not None:
+        loop.load(resume)
+    status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
+    model.eval()
+    return TrainResult(status, model, loop.state(), loop.history, str(device), precision)
+
+
+class _Loop:
+    """The state of one training run; ``run`` is the loop itself."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data: DataBundle,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        steps_per_epoch: int,
+        on_progress: ProgressFn | None,
+        progress_every: int | None,
+    ) -> None:
+        self.cfg, self.data, self.model, self.optimizer = cfg, data, model, optimizer
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = steps_per_epoch * cfg.epochs
+        self.scheduler = make_scheduler(cfg, optimizer, self.total_steps)
+        self.emit = on_progress or (lambda _e: None)
+        self.every = progress_every
+        self.epoch, self.step_in_epoch, self.elapsed_before = 0, 0, 0.0
+        self.history: list[dict[str, Any]] = []
+        self.device = next(model.parameters()).device
+        self.augment_gen = torch.Generator().manual_seed(cfg.seed + 7)
+
+    def load(self, state: TrainState) -> None:
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        if self.scheduler is not None and state.scheduler is not None:
+            self.scheduler.load_state_dict(state.scheduler)
+        self.epoch, self.step_in_epoch = state.epoch, state.step_in_epoch
+        self.elapsed_before = state.elapsed_s
+        self.history = list(state.history)
+
+    def state(self) -> TrainState:
+        return TrainState(
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            model={k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            optimizer=_to_cpu(self.optimizer.state_dict()),
+            scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
+            elapsed_s=self.elapsed(),
+            history=list(self.history),
+        )
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self.t0)
+
+    def run(self, should_stop: StopFn, on_checkpoint: CheckpointFn) -> str:
+        self.t0 = time.perf_counter()
+        x_val, y_val = self.data.val.tensors()
+        while self.epoch < self.cfg.epochs:
+            if not self._epoch(should_stop):
+                on_checkpoint(self.state())
+                return "stopped"
+            self._end_epoch(x_val, y_val)
+            on_checkpoint(self.state())
+        return "completed"
+
+    def _epoch(self, should_stop: StopFn) -> bool:
+        """Train the rest of the current epoch; False when stopped first."""
+        cfg, bs = self.cfg, self.cfg.batch_size
+        perm = epoch_permutation(len(self.data.train), cfg.seed, self.epoch).to(self.device)
+        self.model.train()
+        window = _Window(self.device)
+        last_emit = time.perf_counter()
+        for i in range(self.step_in_epoch, self.steps_per_epoch):
+            if should_stop():
+                self._flush(window)
+                return False
+            x, y = self.data.train.rows(perm[i * bs : (i + 1) * bs])
+            if cfg.augment:
+                x = augment_batch(x, self.augment_gen)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            window.add(loss.detach(), (logits.argmax(1) == y).sum(), len(y))
+            self.step_in_epoch = i + 1
+            if self.every:
+                due = (i + 1) % self.every == 0
+            else:
+                due = time.perf_counter() - last_emit >= PROGRESS_INTERVAL_S
+            if due:
+                self._flush(window)
+                window, last_emit = _Window(self.device), time.perf_counter()
+        self._epoch_window = window
+        return True
+
+    def _end_epoch(self, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
+        self.model.eval()
+        val = evaluate(self.model, x_val, y_val) if len(y_val) else None
+        self.model.train()
+        self._flush(self._epoch_window)
+        train_loss, train_acc = self._epoch_train_means()
+        self.epoch, self.step_in_epoch = self.epoch + 1, 0
+        event = self._event("epoch", None, train_loss, train_acc)
+        if val is not None:
+            event = _with(event, val_loss=val.loss, val_acc=val.accuracy)
+        self._record(event)
+
+    def _epoch_train_means(self) -> tuple[float, float]:
+        """Sample-weighted mean loss/accuracy of this epoch's step events."""
+        points = [h for h in self.history if h["kind"] == "step" and h["epoch"] == self.epoch + 1]
+        n = sum(p["n"] for p in points) or 1
+        return (
+            sum(p["loss"] * p["n"] for p in points) / n,
+            sum(p["train_acc"] * p["n"] for p in points) / n,
+        )
+
+    def _event(
+        self, kind: str, window: _Window | None, loss: float = 0.0, acc: float = 0.0
+    ) -> ProgressEvent:
+        if window is not None:
+            loss, acc = window.means()  # the only host sync: once per event
+        step = self.epoch * self.steps_per_epoch + self.step_in_epoch
+        if kind == "epoch":
+            step = self.epoch * self.steps_per_epoch
+        elapsed = self.elapsed()
+        samples = self.epoch_samples(step)
+        rate = samples / elapsed if elapsed > 0 else 0.0
+        steps_left = self.total_steps - step
+        eta = steps_left * self.cfg.batch_size / rate if rate > 0 else float("nan")
+        return ProgressEvent(
+            kind=kind, epoch=self.epoch + (kind == "step"), epochs=self.cfg.epochs, step=step,
+            total_steps=self.total_steps, samples=samples, loss=loss, train_acc=acc,
+            lr=self.optimizer.param_groups[0]["lr"], elapsed_s=elapsed, samples_per_s=rate, eta_s=eta,
+        )
+
+    def epoch_samples(self, step: int) -> int:
+        """Images seen after ``step`` steps (the last batch of an epoch may be short)."""
+        n = len(self.data.train)
+        full, rest = divmod(step, self.steps_per_epoch)
+        return full * n + min(rest * self.cfg.batch_size, n)
+
+    def _flush(self, window: _Window) -> None:
+        """Record the steps of ``window`` as one point of the curve (if any)."""
+        if window.n:
+            self._record(self._event("step", window), n=window.n)
+
+    def _record(self, event: ProgressEvent, n: int | None = None) -> None:
+        entry = event.to_dict()
+        if n is not None:
+            entry["n"] = n  # images behind this point, to weight epoch means
+        self.history.append(entry)
+        self.emit(event)
+
+
+class _Window:
+    """Loss and correct-count sums kept on the device: no sync per step."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.steps = 0
+        self.n = 0
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> None:
+        self.loss += loss
+        self.correct += correct
+        self.steps += 1
+        self.n += n
+
+    def means(self) -> tuple[float, float]:
+        if not self.steps:
+            return float("nan"), float("nan")
+        return self.loss.item() / self.steps, self.correct.item() / self.n
+
+
+def _with(event: ProgressEvent, **changes: Any) -> ProgressEvent:
+    return ProgressEvent(**{**event.to_dict(), **changes})
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A deep copy of an optimizer state with every tensor moved to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
