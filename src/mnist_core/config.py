@@ -82,14 +82,14 @@ class RunConfig:
     def _validate(self) -> None:
         for name, choices in self._choices.items():
             value = getattr(self, name)
-            if value not in choices:
+            if not any(value == c and type(value) is type(c) for c in choices):
                 allowed = ", ".join(map(str, choices))
                 raise ConfigError(name, f"{value!r} is not one of {allowed}")
         _check_int_list("hidden", self.hidden, MAX_WIDTH, allow_empty=self.model == "cnn")
-        if self.model == "cnn":
-            _check_int_list("cnn_channels", self.cnn_channels, MAX_CHANNELS, allow_empty=False)
-            if len(self.cnn_channels) > 4:
-                raise ConfigError("cnn_channels", "at most 4 conv stages fit a 28x28 image")
+        # Checked for MLPs too: an unused field must still be a valid, hashable value.
+        _check_int_list("cnn_channels", self.cnn_channels, MAX_CHANNELS, allow_empty=self.model == "mlp")
+        if len(self.cnn_channels) > 4:
+            raise ConfigError("cnn_channels", "at most 4 conv stages fit a 28x28 image")
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
@@ -100,7 +100,7 @@ class RunConfig:
         for name in ("batch_norm", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, "must be true or false")
-        max_batch = int(MAX_TRAIN_SIZE * (1 - self.val_fraction))
+        max_batch = MAX_TRAIN_SIZE - round(MAX_TRAIN_SIZE * self.val_fraction)  # as data.split_train_val
         _check_int("batch_size", self.batch_size, 1, max_batch)
 
     # -- derived ------------------------------------------------------------
@@ -137,9 +137,10 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError("config", f"expected a JSON object, got {type(data).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(set(data) - set(known), key=str)
         if unknown:
-            raise ConfigError(unknown[0], f"unknown setting (known: {', '.join(known)})")
+            key = unknown[0]
+            raise ConfigError(str(key), f"unknown setting {key!r} (known: {', '.join(known)})")
         kwargs = {name: _coerce(name, value, known[name].default) for name, value in data.items()}
         return cls(**kwargs)
 
@@ -186,7 +187,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(name, f"expected a number, got {value!r}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError as exc:
+            raise ConfigError(name, f"{value} is far out of range") from exc
     if not isinstance(value, type(default)):
         raise ConfigError(name, f"expected {type(default).__name__}, got {value!r}")
     return value
@@ -202,8 +206,14 @@ def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
 def _check_float(
     name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False
 ) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(name, f"expected a finite number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        raise ConfigError(name, f"expected a finite number in range, got {value!r}")
     too_low = value <= lo if lo_open else value < lo
     too_high = value >= hi if hi_open else value > hi
     if too_low or too_high:

@@ -8,9 +8,14 @@ Python work, no DataLoader.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import math
 import os
+import shutil
+import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +51,8 @@ RAW_FILES = (
 )
 # Sum of the four .gz downloads, for a download progress bar.
 DOWNLOAD_BYTES = {"mnist": 11_594_722, "fashion": 30_878_645}
+
+DOWNLOAD_TIMEOUT_S = 30.0
 
 _cache: dict[tuple[str, bool, str], Split] = {}
 _cache_lock = threading.Lock()
@@ -162,17 +169,57 @@ def load_split(
 
 def _read(dataset: str, train: bool, root: str | os.PathLike[str] | None, download: bool) -> Split:
     folder = data_root(root)
-    if not download and not is_available(dataset, root):
+    if is_available(dataset, root):
+        _extract_archives(raw_folder(dataset, root), dataset, root)
+    elif not download:
         raise DatasetUnavailable(missing_message(dataset, root, "the files are missing"))
     try:
-        ds = _DATASETS[dataset](str(folder), train=train, download=download)
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            ds = _DATASETS[dataset](str(folder), train=train, download=download)
     except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        reason = f"{type(exc).__name__}: {first_line}"
-        raise DatasetUnavailable(missing_message(dataset, root, reason)) from exc
+        raise DatasetUnavailable(missing_message(dataset, root, _reason(exc))) from exc
     images = ds.data  # uint8 (N, 28, 28)
     labels = ds.targets.to(torch.int64)
     return Split(normalize(images, dataset).unsqueeze(1).contiguous(), labels)
+
+
+def _extract_archives(raw: Path, dataset: str, root: str | os.PathLike[str] | None) -> None:
+    """Decompress ``.gz`` files that lack their uncompressed copy (what torchvision reads).
+
+    torchvision only extracts archives whose MD5 it knows, and then only with
+    ``download=True``; doing it here makes any complete set of files work offline.
+    """
+    for name in RAW_FILES:
+        target, archive = raw / name, raw / f"{name}.gz"
+        if target.is_file() or not archive.is_file():
+            continue
+        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+        try:
+            with gzip.open(archive, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, target)
+        except (OSError, EOFError) as exc:
+            tmp.unlink(missing_ok=True)
+            reason = f"cannot extract {archive}: {exc}"
+            raise DatasetUnavailable(missing_message(dataset, root, reason)) from exc
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Bound each network wait of a download (torchvision's urlopen sets none)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first and last lines of an error: what failed and why."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = " ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+    return f"{type(exc).__name__}: {text}"
 
 
 def normalize(pixels: torch.Tensor, dataset: str = "mnist") -> torch.Tensor:

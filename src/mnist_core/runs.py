@@ -92,11 +92,11 @@ def run_path(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Pat
 
 
 def new_run_id(cfg: RunConfig, now: dt.datetime | None = None) -> str:
-    """Sortable and readable: ``20261126-193000-mlp-512-3f9a``."""
+    """Sortable and readable: ``20261126-193000-mlp-512-3f9a0c``."""
     now = now or dt.datetime.now(dt.timezone.utc)
     arch = "-".join(map(str, cfg.hidden)) if cfg.model == "mlp" else cfg.cnn_style
     arch = arch if len(arch) <= 24 else f"{len(cfg.hidden)}x{cfg.hidden[0]}"
-    return f"{now:%Y%m%d-%H%M%S}-{cfg.model}-{arch}-{secrets.token_hex(2)}"
+    return f"{now:%Y%m%d-%H%M%S}-{cfg.model}-{arch}-{secrets.token_hex(3)}"
 
 
 # -- atomic writes -------------------------------------------------------------
@@ -176,9 +176,14 @@ class RunWriter:
         """Make a new run folder with its config, status "running"."""
         root = _dir(runs_dir)
         root.mkdir(parents=True, exist_ok=True)
-        run_id = new_run_id(cfg)
-        path = run_path(run_id, root)
-        path.mkdir()
+        while True:  # ids carry 24 random bits; retry on the rare collision
+            run_id = new_run_id(cfg)
+            path = run_path(run_id, root)
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
         now = _now()
         meta = {
             "id": run_id, "name": name or cfg.label(), "status": "running", "created": now,

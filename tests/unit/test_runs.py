@@ -1,0 +1,192 @@
+"""Runs on disk: layout, atomic writes, statuses, safe loading, broken folders."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from mnist_core import runs
+from mnist_core.config import RunConfig
+from mnist_core.errors import CorruptRun, MnistLabError, RunNotFound
+from mnist_core.models import build_model
+from mnist_core.train import TrainState
+
+CFG = RunConfig(hidden=(8,))
+
+
+def _state(cfg: RunConfig = CFG, epoch: int = 1) -> TrainState:
+    model = build_model(cfg)
+    opt = torch.optim.Adam(model.parameters())
+    history = [{"kind": "epoch", "epoch": 1}]
+    return TrainState(epoch, 0, model.state_dict(), opt.state_dict(), None, 1.5, history)
+
+
+def _completed_run(runs_dir, cfg: RunConfig = CFG, accuracy: float = 0.9) -> str:
+    writer = runs.RunWriter.create(cfg, runs_dir)
+    writer.save_checkpoint(_state(cfg))
+    writer.finish("completed", {"test_accuracy": accuracy})
+    return writer.id
+
+
+def test_layout_and_round_trip(runs_dir):
+    run_id = _completed_run(runs_dir)
+    path = runs_dir / run_id
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == [
+        "checkpoint.pt", "config.json", "history.json", "run.json", "summary.json", "weights.pt",
+    ]
+    assert json.loads((path / "config.json").read_text()) == CFG.to_dict()
+    info = runs.load_run(run_id, runs_dir)
+    assert info.status == "completed" and info.config == CFG and info.test_accuracy == 0.9
+    model, cfg = runs.load_model(run_id, runs_dir)
+    assert cfg == CFG and not model.training
+    expected = build_model(CFG).state_dict()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[key])
+    state = runs.load_train_state(run_id, runs_dir)
+    assert state.epoch == 1 and state.history == [{"kind": "epoch", "epoch": 1}]
+
+
+def test_no_temp_files_left_and_nothing_else_written(runs_dir):
+    run_id = _completed_run(runs_dir)
+    assert [p.name for p in runs_dir.iterdir()] == [run_id]
+    assert not [p for p in (runs_dir / run_id).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_failed_write_keeps_previous_file(runs_dir, monkeypatch):
+    writer = runs.RunWriter.create(CFG, runs_dir)
+    writer.save_checkpoint(_state(epoch=1))
+    before = (runs_dir / writer.id / "checkpoint.pt").read_bytes()
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        writer.save_checkpoint(_state(epoch=2))
+    assert (runs_dir / writer.id / "checkpoint.pt").read_bytes() == before
+    assert not [p for p in (runs_dir / writer.id).iterdir() if p.name.endswith(".tmp")]
+    assert runs.load_train_state(writer.id, runs_dir).epoch == 1
+
+
+def test_running_with_live_lock_is_running(runs_dir):
+    writer = runs.RunWriter.create(CFG, runs_dir)
+    assert runs.load_run(writer.id, runs_dir).status == "running"
+    writer.release()
+    assert runs.load_run(writer.id, runs_dir).status == "interrupted"
+
+
+def test_killed_process_leaves_interrupted_run(runs_dir):
+    """A process that dies holding the lock (SIGKILL) leaves a resumable run."""
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from mnist_core import runs
+        from mnist_core.config import RunConfig
+        w = runs.RunWriter.create(RunConfig(hidden=(8,)), {str(runs_dir)!r})
+        print(w.id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9
+    run_id = proc.stdout.strip()
+    assert runs.load_run(run_id, runs_dir).status == "interrupted"
+    writer = runs.RunWriter.reopen(run_id, runs_dir)  # interrupted runs resume
+    assert runs.load_run(run_id, runs_dir).status == "running"
+    writer.finish("completed", {})
+    assert runs.load_run(run_id, runs_dir).status == "completed"
+
+
+def test_reopen_refuses_completed_and_live_runs(runs_dir):
+    done = _completed_run(runs_dir)
+    with pytest.raises(MnistLabError, match="completed"):
+        runs.RunWriter.reopen(done, runs_dir)
+    live = runs.RunWriter.create(CFG, runs_dir)
+    with pytest.raises(MnistLabError, match="running"):
+        runs.RunWriter.reopen(live.id, runs_dir)
+
+
+def test_list_runs_newest_first_and_skips_broken(runs_dir, caplog):
+    first = _completed_run(runs_dir, accuracy=0.8)
+    second = _completed_run(runs_dir, accuracy=0.95)
+    (runs_dir / "broken-json").mkdir()
+    (runs_dir / "broken-json" / "run.json").write_text("{not json")
+    (runs_dir / "not-an-object").mkdir()
+    (runs_dir / "not-an-object" / "run.json").write_text("[1, 2]")
+    (runs_dir / "bad-config").mkdir()
+    (runs_dir / "bad-config" / "run.json").write_text(json.dumps({"status": "completed"}))
+    (runs_dir / "bad-config" / "config.json").write_text(json.dumps({"hidden": [10**9]}))
+    (runs_dir / "stray-file.txt").write_text("hello")
+    with caplog.at_level(logging.WARNING, logger="mnist_core.runs"):
+        listed = runs.list_runs(runs_dir)
+    assert {r.id for r in listed} == {first, second}
+    assert listed[0].created >= listed[1].created
+    assert sum("Skipping broken run" in m for m in caplog.messages) == 3
+    broken = runs.broken_runs(runs_dir)
+    assert set(broken) == {"broken-json", "not-an-object", "bad-config"}
+    assert "hidden" in broken["bad-config"]
+    assert runs.best_run(runs_dir).id == second
+
+
+def test_list_runs_of_missing_folder_is_empty(tmp_path):
+    assert runs.list_runs(tmp_path / "nope") == []
+    assert runs.best_run(tmp_path / "nope") is None
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/abs", "a/b", "", "..", ".hidden"])
+def test_run_ids_cannot_escape(runs_dir, bad):
+    with pytest.raises(RunNotFound):
+        runs.run_path(bad, runs_dir)
+
+
+def test_missing_run(runs_dir):
+    with pytest.raises(RunNotFound):
+        runs.load_run("20200101-000000-mlp-1-abcd", runs_dir)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/mnist-lab-pwned",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_malicious_pickle_is_refused_and_never_runs(runs_dir):
+    run_id = _completed_run(runs_dir)
+    marker = "/tmp/mnist-lab-pwned"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    with open(runs_dir / run_id / "weights.pt", "wb") as f:
+        pickle.dump({"w": _Boom()}, f)
+    with pytest.raises(CorruptRun, match="cannot be loaded safely"):
+        runs.load_model(run_id, runs_dir)
+    assert not os.path.exists(marker)
+
+
+def test_truncated_or_mismatched_weights(runs_dir):
+    run_id = _completed_run(runs_dir)
+    weights = runs_dir / run_id / "weights.pt"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptRun):
+        runs.load_model(run_id, runs_dir)
+    torch.save(build_model(RunConfig(hidden=(9,))).state_dict(), weights)
+    with pytest.raises(CorruptRun, match="does not match"):
+        runs.load_model(run_id, runs_dir)
+    weights.unlink()
+    with pytest.raises(CorruptRun, match="missing"):
+        runs.load_model(run_id, runs_dir)
+
+
+def test_new_run_ids_are_unique_and_valid():
+    ids = {runs.new_run_id(CFG) for _ in range(50)}
+    assert len(ids) == 50
+    for run_id in ids:
+        runs.run_path(run_id)  # valid

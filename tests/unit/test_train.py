@@ -1,0 +1,152 @@
+"""The training loop on generated data: learning, callbacks, stop, resume."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from mnist_core.config import RunConfig, lenet5
+from mnist_core.data import load_data
+from mnist_core.errors import ConfigError
+from mnist_core.train import ProgressEvent, epoch_permutation, make_optimizer, train
+
+
+@pytest.fixture
+def data(synthetic_data_dir):
+    return load_data("mnist", 0.1, 0, synthetic_data_dir)
+
+
+SMALL = RunConfig(hidden=(64,), epochs=2, batch_size=32, lr=3e-3)
+
+
+def test_learns_and_reports_epochs(data):
+    events: list[ProgressEvent] = []
+    result = train(SMALL, data, on_progress=events.append, progress_every=5)
+    epochs = [e for e in events if e.kind == "epoch"]
+    steps = [e for e in events if e.kind == "step"]
+    assert result.status == "completed"
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert epochs[-1].val_acc is not None and epochs[-1].val_acc > 0.6  # 10 classes: chance is 0.1
+    assert epochs[-1].step == epochs[-1].total_steps == 2 * math.ceil(900 / 32)
+    assert steps[0].step == 5 and all(b.step > a.step for a, b in itertools.pairwise(steps))
+    assert steps[-1].loss < steps[0].loss
+    assert all(e.samples_per_s > 0 and e.elapsed_s > 0 and e.lr == pytest.approx(3e-3) for e in steps)
+    assert epochs[-1].samples == 2 * 900 and epochs[-1].eta_s == 0
+    assert [(h["kind"], h["step"]) for h in result.history] == [(e.kind, e.step) for e in events]
+    assert not result.model.training
+
+
+def test_every_step_point_counts_its_images(data):
+    result = train(SMALL.replace(epochs=1), data, progress_every=7)
+    steps = [h for h in result.history if h["kind"] == "step"]
+    assert sum(h["n"] for h in steps) == 900  # the short last window is flushed too
+
+
+def test_time_based_progress_when_no_interval(data, monkeypatch):
+    monkeypatch.setattr("mnist_core.train.PROGRESS_INTERVAL_S", 0.0)
+    events: list[ProgressEvent] = []
+    train(SMALL.replace(epochs=1), data, on_progress=events.append)
+    assert sum(e.kind == "step" for e in events) == math.ceil(900 / 32)
+
+
+def test_stop_between_steps_keeps_state(data):
+    calls = {"n": 0}
+
+    def stop_after_ten() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    saved = []
+    result = train(SMALL, data, should_stop=stop_after_ten, on_checkpoint=saved.append)
+    assert result.status == "stopped"
+    assert result.state.epoch == 0 and result.state.step_in_epoch == 10
+    assert saved and saved[-1].step_in_epoch == 10
+
+
+def test_resume_matches_uninterrupted_run(data):
+    """Stopping after 1 epoch and resuming gives the same weights as one run."""
+    cfg = SMALL.replace(schedule="cosine")
+    full = train(cfg, data)
+    states = []
+    first = train(cfg.replace(), data, on_checkpoint=states.append, should_stop=lambda: len(states) >= 1)
+    assert first.status == "stopped" and first.state.epoch == 1
+    resumed = train(cfg, data, resume=first.state)
+    assert resumed.status == "completed" and resumed.state.epoch == 2
+    for key, value in full.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+    assert [h["epoch"] for h in resumed.history if h["kind"] == "epoch"] == [1, 2]
+
+
+def test_resume_mid_epoch(data):
+    cfg = SMALL.replace(epochs=1)
+    full = train(cfg, data)
+    calls = {"n": 0}
+
+    def stop_at_13() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 13
+
+    part = train(cfg, data, should_stop=stop_at_13)
+    assert part.state.step_in_epoch == 13
+    rest = train(cfg, data, resume=part.state)
+    for key, value in full.model.state_dict().items():
+        torch.testing.assert_close(rest.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        lenet5(epochs=1, batch_size=64),
+        RunConfig(
+            model="cnn", hidden=(32,), cnn_channels=(8, 16), epochs=1, augment=True, schedule="onecycle"
+        ),
+        RunConfig(hidden=(32, 32), optimizer="sgd", lr=0.05, batch_norm=True, dropout=0.2, epochs=1),
+        RunConfig(hidden=(32,), optimizer="adamw", weight_decay=0.01, crop=20, activation="gelu", epochs=1),
+    ],
+    ids=["lenet", "cnn-augment-onecycle", "sgd-bn-dropout", "adamw-crop20"],
+)
+def test_config_variants_train(data, cfg):
+    result = train(cfg, data)
+    last = [h for h in result.history if h["kind"] == "epoch"][-1]
+    assert result.status == "completed"
+    assert math.isfinite(last["loss"]) and last["val_acc"] > 0.2
+
+
+def test_batch_size_one_runs(data):
+    calls = {"n": 0}
+
+    def stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 50
+
+    result = train(RunConfig(hidden=(16,), batch_size=1, epochs=1), data, should_stop=stop)
+    assert result.state.step_in_epoch == 50
+
+
+def test_batch_larger_than_training_set_is_refused(data):
+    with pytest.raises(ConfigError, match="batch_size"):
+        train(RunConfig(batch_size=5000), data)
+
+
+def test_fused_optimizer_is_used_on_cpu():
+    model = torch.nn.Linear(4, 2)
+    for name in ("adam", "adamw", "sgd"):
+        opt = make_optimizer(RunConfig(optimizer=name), model)
+        assert opt.defaults.get("fused") is True, name
+
+
+def test_epoch_permutation_is_seeded():
+    a = epoch_permutation(100, seed=1, epoch=0)
+    assert torch.equal(a, epoch_permutation(100, seed=1, epoch=0))
+    assert not torch.equal(a, epoch_permutation(100, seed=1, epoch=1))
+    assert sorted(a.tolist()) == list(range(100))
+
+
+def test_same_seed_same_result(data):
+    a = train(SMALL.replace(epochs=1), data)
+    b = train(SMALL.replace(epochs=1), data)
+    for key, value in a.model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[key], value)
