@@ -240,7 +240,10 @@ def _decode(image: ImageSource) -> tuple[np.ndarray, np.ndarray | None]:
         return _planes_from_pil(_open(data, f"{os.fspath(image)!r}"), draft=True)
     if hasattr(image, "read"):
         # getvalue() (BytesIO, UploadedFile) returns everything even after an earlier read.
-        data = image.getvalue() if hasattr(image, "getvalue") else image.read()
+        try:
+            data = image.getvalue() if hasattr(image, "getvalue") else image.read()
+        except (OSError, ValueError) as exc:  # closed or unreadable file
+            raise InvalidImageError(f"Cannot read the uploaded file: {exc}.") from exc
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidImageError("The file object returned text; open the image in binary mode ('rb').")
         return _planes_from_pil(_open(bytes(data), "The upload"), draft=True)

@@ -399,6 +399,12 @@ def test_no_digit_raises_empty_image_error(image, message: str) -> None:
         infer.preprocess(image)
 
 
+def closed_file() -> io.BufferedReader:
+    reader = io.BufferedReader(io.BytesIO(encode(canvas())))
+    reader.close()
+    return reader
+
+
 def truncated_png() -> bytes:
     data = encode(np.asarray(np.random.default_rng(0).integers(0, 255, (200, 200)), np.uint8))
     return data[: len(data) // 2]
@@ -413,6 +419,7 @@ def truncated_png() -> bytes:
         (encode(canvas(), "GIF"), "not a PNG or JPEG"),
         (io.BytesIO(b""), "empty"),
         (io.StringIO("text"), "binary mode"),
+        (closed_file(), "Cannot read"),
         (np.zeros((28, 28, 5), np.uint8), "shape"),
         (np.zeros(784, np.uint8), "shape"),
         (np.zeros((0, 28), np.uint8), "empty"),
@@ -424,7 +431,8 @@ def truncated_png() -> bytes:
         ([[0, 1], [1, 0]], "numpy array"),
     ],
     ids=[
-        "0-bytes", "garbage-bytes", "truncated-png", "gif", "empty-file", "text-file", "5-channels", "1d",
+        "0-bytes", "garbage-bytes", "truncated-png", "gif", "empty-file", "text-file", "closed-file",
+        "5-channels", "1d",
         "0-rows", "nan", "inf", "float-0-255", "int-out-of-range", "complex", "list",
     ],
 )  # fmt: skip
