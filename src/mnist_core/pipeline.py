@@ -41,16 +41,18 @@ def run_training(
     error recorded before it is raised again.
     """
     if resume_id is not None:
-        writer = RunWriter.reopen(resume_id, runs_dir)
         cfg = load_run(resume_id, runs_dir).config
-    elif cfg is not None:
-        writer = RunWriter.create(cfg, runs_dir, name=name, tags=tags)
-    else:
+    elif cfg is None:
         raise ValueError("run_training needs a config or a run id to resume")
+    # Data first: a missing dataset is an error to fix, not a failed run to keep.
+    data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
+    if resume_id is not None:
+        writer = RunWriter.reopen(resume_id, runs_dir)
+    else:
+        writer = RunWriter.create(cfg, runs_dir, name=name, tags=tags)
     try:
         if on_start is not None:
             on_start(writer.id)
-        data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
         resume = load_train_state(resume_id, runs_dir) if resume_id is not None else None
         with EnergyMeter() as meter:
             result = train(

@@ -93,7 +93,7 @@ def run_path(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Pat
 
 def new_run_id(cfg: RunConfig, now: dt.datetime | None = None) -> str:
     """Sortable and readable: ``20261126-193000-mlp-512-3f9a0c``."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     arch = "-".join(map(str, cfg.hidden)) if cfg.model == "mlp" else cfg.cnn_style
     arch = arch if len(arch) <= 24 else f"{len(cfg.hidden)}x{cfg.hidden[0]}"
     return f"{now:%Y%m%d-%H%M%S}-{cfg.model}-{arch}-{secrets.token_hex(3)}"
@@ -149,7 +149,7 @@ def read_torch(path: Path, device: str | torch.device = "cpu") -> Any:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # -- writing a run -------------------------------------------------------------

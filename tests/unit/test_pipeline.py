@@ -59,12 +59,21 @@ def test_stop_then_resume_to_completion(runs_dir, synthetic_data_dir):
     assert epochs == [1, 2]
 
 
-def test_missing_dataset_fails_the_run_with_instructions(runs_dir, tmp_path, monkeypatch):
+def test_missing_dataset_raises_instructions_and_leaves_no_run(runs_dir, tmp_path, monkeypatch):
     monkeypatch.setattr("mnist_core.data._DATASETS", {"mnist": _OfflineMNIST, "fashion": _OfflineMNIST})
     with pytest.raises(DatasetUnavailable, match="Put the four files"):
         run_training(TINY, runs_dir=runs_dir, data_root=tmp_path / "empty")
+    assert runs.list_runs(runs_dir) == []
+
+
+def test_failure_while_training_marks_the_run_failed(runs_dir, synthetic_data_dir):
+    def explode(_event):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_training(TINY, runs_dir=runs_dir, data_root=synthetic_data_dir, on_progress=explode)
     (failed,) = runs.list_runs(runs_dir)
-    assert failed.status == "failed" and "DatasetUnavailable" in failed.meta["error"]
+    assert failed.status == "failed" and failed.meta["error"] == "RuntimeError: boom"
 
 
 class _OfflineMNIST:

@@ -1,0 +1,20 @@
+"""MNIST Lab: the Streamlit entry point. Page config and navigation, nothing else.
+
+Run it with ``make run`` or ``streamlit run app.py``. Each page lives in
+pages/ and only wires widgets to ``mnist_core``; the core never imports
+Streamlit.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/science:"),
+]
+
+st.navigation(PAGES).run()

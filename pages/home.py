@@ -1,0 +1,180 @@
+"""Landing page: what the app is, whether MNIST is here, and a first model in one click."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from mnist_core import data as core_data
+from mnist_core.config import quick_default
+from mnist_core.errors import MnistLabError
+from mnist_core.jobs import Job
+from mnist_core.runs import best_run, default_runs_dir, list_runs
+from pages.shared import (
+    dataset_downloads,
+    job_registry,
+    latest_job,
+    percent,
+    show_job_progress,
+)
+
+DATASET = "mnist"
+DRAW_PAGE = "pages/draw.py"
+QUICK_ERROR_KEY = "home_quick_error"
+
+INTRO = """
+Train handwritten-digit classifiers from your browser and see, by doing, how a
+network's **depth**, **width** and **batch size** change its **accuracy** and its
+**cost**: training time, parameters, FLOPs, model size and energy.
+
+The app reproduces a blog study that trained MLPs and CNNs on MNIST. Two of its
+findings to check for yourself:
+
+- a plain MLP **784-512-10** reaches **96.2%** test accuracy after only 2 epochs;
+- on a **2 x 1024** MLP, batch size **1** took **408 s** where batch size **64** took
+  **13 s**, for a similar accuracy.
+
+Start with the quick model below, then draw a digit and see what it predicts.
+"""
+
+
+def main() -> None:
+    st.title("MNIST Lab")
+    st.markdown(INTRO)
+    root = core_data.data_root()
+    dataset_section(root)
+    runs_section(root)
+
+
+# -- dataset ------------------------------------------------------------------
+
+
+def dataset_section(root: Path) -> None:
+    st.subheader("Dataset")
+    watching = _downloading(root)
+
+    @st.fragment(run_every=0.5 if watching else None)
+    def status() -> None:
+        download = dataset_downloads().get(DATASET, str(root))
+        now = _downloading(root)
+        if core_data.is_available(DATASET, root) and not now:
+            st.success(f"MNIST found in `{core_data.raw_folder(DATASET, root).resolve()}`.")
+        elif now:
+            done = core_data.download_progress(DATASET, root)
+            st.progress(done, text=f"Downloading MNIST (about 11.6 MB)… {done:.0%}")
+        else:
+            _missing(root, download.error if download else None)
+        if watching and not now:
+            st.rerun()  # the download ended: refresh the whole page once
+
+    status()
+
+
+def _downloading(root: Path) -> bool:
+    """A UI download is running, or a job is fetching the data before training."""
+    download = dataset_downloads().get(DATASET, str(root))
+    if download is not None and download.running:
+        return True
+    if core_data.is_available(DATASET, root):
+        return False
+    return bool(job_registry().active())
+
+
+def _missing(root: Path, error: str | None) -> None:
+    if error:
+        st.error(error)
+    else:
+        reason = "the files are not on this machine yet"
+        st.warning(core_data.missing_message(DATASET, root, reason))
+    st.markdown(
+        "With internet access the app downloads MNIST by itself (from the mirrors torchvision uses); "
+        "training the quick model below does it too."
+    )
+    st.button(
+        "Download MNIST now",
+        on_click=dataset_downloads().start,
+        args=(DATASET, str(root)),
+    )
+
+
+# -- runs and the quick model --------------------------------------------------
+
+
+def runs_section(root: Path) -> None:
+    st.subheader("Your runs")
+    try:
+        runs = list_runs()
+        best = best_run()
+    except MnistLabError as exc:
+        st.error(str(exc))
+        return
+    completed = [run for run in runs if run.status == "completed"]
+    noun = "run" if len(runs) == 1 else "runs"
+    st.markdown(f"**{len(runs)} saved {noun}** ({len(completed)} completed) in `{default_runs_dir()}`.")
+
+    job = latest_job(job_registry().jobs(), quick_default())
+    snap = job.snapshot() if job is not None else None
+    if job is not None:
+        quick_job_panel(job)
+    if not completed and not (snap and snap.active):
+        quick_button(root)
+    if best is not None and not (snap and snap.state == "completed"):
+        accuracy = percent(best.test_accuracy)
+        label = best.config.label()
+        name = best.name if best.name == label else f"{best.name} ({label})"
+        st.markdown(f"Best run so far: **{name}**, test accuracy **{accuracy}**.")
+        st.page_link(DRAW_PAGE, label="Draw a digit for your best model", icon=":material/draw:")
+
+
+def quick_button(root: Path) -> None:
+    quick = quick_default()
+    st.markdown(
+        f"No completed run yet. The quick model (**{quick.label()}**, {quick.epochs} "
+        f"epoch{'' if quick.epochs == 1 else 's'}) "
+        "trains in about a minute on a laptop CPU and is good enough to read your drawings."
+    )
+    st.button(
+        "Train a quick default model",
+        type="primary",
+        on_click=_start_quick,
+        args=(root,),
+        disabled=_downloading(root),
+    )
+    error = st.session_state.pop(QUICK_ERROR_KEY, None)
+    if error:
+        st.error(error)
+
+
+def _start_quick(root: Path) -> None:
+    try:
+        job_registry().submit(quick_default(), runs_dir=default_runs_dir(), data_root=root)
+    except MnistLabError as exc:
+        st.session_state[QUICK_ERROR_KEY] = str(exc)
+
+
+def quick_job_panel(job: Job) -> None:
+    watching = job.snapshot().active
+
+    @st.fragment(run_every=0.5 if watching else None)
+    def panel() -> None:
+        snap = job.snapshot()
+        st.markdown(f"Quick model: **{job.config.label()}**")
+        if snap.active:
+            show_job_progress(snap)
+            st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
+        elif snap.state == "completed":
+            accuracy = percent(snap.summary.get("test_accuracy"))
+            st.success(f"Finished: test accuracy **{accuracy}** on the {DATASET.upper()} test set.")
+            st.page_link(DRAW_PAGE, label="Draw a digit and see what it predicts", icon=":material/draw:")
+        elif snap.state == "stopped":
+            st.info("Stopped before the end. Train it again below when you are ready.")
+        else:
+            st.error(snap.error or "The run failed.")
+        if watching and not snap.active:
+            st.rerun()  # the job ended: refresh run counts and buttons once
+
+    panel()
+
+
+main()

@@ -1,0 +1,116 @@
+"""UI glue shared by the pages: process-wide resources and small renderers.
+
+Not a page (app.py lists the pages). Nothing here trains, measures or reads
+checkpoints itself: it wires Streamlit widgets to ``mnist_core`` calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import streamlit as st
+
+from mnist_core import data as core_data
+from mnist_core.config import RunConfig
+from mnist_core.errors import MnistLabError
+from mnist_core.jobs import Job, JobRegistry, JobSnapshot
+
+
+@st.cache_resource
+def job_registry() -> JobRegistry:
+    """The one job registry of this server process, shared by every tab and session."""
+    return JobRegistry()
+
+
+# -- dataset download ---------------------------------------------------------
+
+
+@dataclass
+class DownloadState:
+    """A background dataset download; the thread writes, the page reads."""
+
+    dataset: str
+    root: str
+    thread: threading.Thread | None = None
+    error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+class DatasetDownloads:
+    """Downloads started from the UI, one per (dataset, root), off the script thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._downloads: dict[tuple[str, str], DownloadState] = {}
+
+    def get(self, dataset: str, root: str) -> DownloadState | None:
+        with self._lock:
+            return self._downloads.get((dataset, root))
+
+    def start(self, dataset: str, root: str) -> DownloadState:
+        with self._lock:
+            state = self._downloads.get((dataset, root))
+            if state is not None and state.running:
+                return state
+            state = DownloadState(dataset, root)
+            state.thread = threading.Thread(
+                target=_download, args=(state,), name=f"download-{dataset}", daemon=True
+            )
+            self._downloads[(dataset, root)] = state
+            state.thread.start()
+            return state
+
+
+def _download(state: DownloadState) -> None:
+    # Worker thread: never calls st.*; the page polls ``state``.
+    try:
+        for train in (True, False):
+            core_data.load_split(state.dataset, train=train, root=state.root, download=True)
+    except MnistLabError as exc:
+        state.error = str(exc)
+    except Exception as exc:  # a bug: show it on the page rather than lose it with the thread
+        state.error = f"{type(exc).__name__}: {exc}"
+
+
+@st.cache_resource
+def dataset_downloads() -> DatasetDownloads:
+    return DatasetDownloads()
+
+
+# -- renderers ----------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def show_job_progress(snap: JobSnapshot) -> None:
+    """Progress bar and live metrics of one training job."""
+    if snap.state == "queued":
+        st.progress(0.0, text="Waiting to start…")
+        return
+    text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
+    cols = st.columns(5)
+    cols[0].metric("Loss", "—" if snap.loss is None else f"{snap.loss:.3f}")
+    cols[1].metric("Train accuracy", percent(snap.train_acc))
+    cols[2].metric("Validation accuracy", percent(snap.val_acc))
+    cols[3].metric("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}")
+    cols[4].metric("Elapsed / left", f"{duration(snap.elapsed_s)} / {duration(snap.eta_s)}")
+
+
+def latest_job(jobs: list[Job], config: RunConfig) -> Job | None:
+    """The most recently submitted job with this configuration, if any (``jobs`` is oldest first)."""
+    matching = [job for job in jobs if job.config == config]
+    return matching[-1] if matching else None

@@ -1,0 +1,154 @@
+"""Every page renders without an exception; the landing page's states and its quick model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.errors import DatasetUnavailable
+
+QUICK_BUTTON = "Train a quick default model"
+
+PAGES = [
+    # (page file or None for the default page, title, text the page must show)
+    (None, "MNIST Lab", "96.2%"),
+    ("pages/train.py", "Train", "Not built yet — tracked in issue #3"),
+    ("pages/runs.py", "Runs", "Not built yet — tracked in issue #5"),
+    ("pages/draw.py", "Draw", "Not built yet — tracked in issue #4"),
+    ("pages/sweeps.py", "Sweeps", "Not built yet — tracked in issue #6"),
+]
+
+
+def open_app(app_path: Path, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=30)
+    if page is not None:
+        at.switch_page(page)
+    return at.run()
+
+
+def page_text(at: AppTest) -> str:
+    """Everything a reader sees as text: markdown, alerts, captions, buttons, progress."""
+    kinds = ("markdown", "info", "success", "warning", "error", "caption")
+    parts = [el.value for kind in kinds for el in at.get(kind)]
+    parts += [button.label for button in at.button]
+    parts += [str(getattr(el.proto, "text", "")) for el in at.get("progress")]
+    return "\n".join(str(part) for part in parts)
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the button with this label and run the script once."""
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout_s: float = 60) -> AppTest:
+    """Rerun (which reruns the polling fragments) until ``done(at)``; fails on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not done(at):
+        assert time.monotonic() < deadline, page_text(at)
+        assert not at.exception, [e.value for e in at.exception]
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
+@pytest.mark.parametrize(("page", "title", "text"), PAGES, ids=[p[1] for p in PAGES])
+def test_every_page_renders(app_path: Path, page: str | None, title: str, text: str) -> None:
+    at = open_app(app_path, page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == [title]
+    assert text in page_text(at)
+
+
+def test_landing_on_empty_checkpoints_offers_the_quick_model(app_path: Path, runs_dir: Path) -> None:
+    at = open_app(app_path)
+    assert not at.exception
+    text = page_text(at)
+    assert "0 saved runs" in text
+    assert str(runs_dir) in text
+    assert "MNIST found" in text
+    assert [b.label for b in at.button] == [QUICK_BUTTON]
+
+
+def test_landing_without_dataset_shows_the_instructions(
+    app_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("MNIST_DATA_DIR", str(empty))
+    at = open_app(app_path)
+    assert not at.exception
+    warning = "\n".join(w.value for w in at.warning)
+    assert "Put the four files (train-images-idx3-ubyte.gz" in warning
+    assert str(empty.resolve() / "MNIST" / "raw") in warning
+    assert "MNIST_DATA_DIR" in warning
+    assert "Download MNIST now" in [b.label for b in at.button]
+
+
+@pytest.mark.slow
+def test_quick_model_trains_and_reports_its_accuracy(app_path: Path, runs_dir: Path) -> None:
+    at = click(open_app(app_path), QUICK_BUTTON)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.get("progress"), "the click's own run shows the queued or running job"
+    run_until(at, lambda at: bool(at.error) or "Finished: test accuracy" in page_text(at), timeout_s=120)
+    assert not at.error, [e.value for e in at.error]
+    text = page_text(at)
+    assert "Finished: test accuracy **" in text and "%" in text.split("Finished: test accuracy")[1]
+    assert "1 saved run" in text and "(1 completed)" in text
+    assert QUICK_BUTTON not in [b.label for b in at.button]
+    assert [link.proto.page for link in at.get("page_link")] == ["draw"]
+    assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1
+
+
+def test_failed_download_shows_the_core_message(
+    app_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mnist_core.data
+
+    def offline(dataset: str, train: bool, root: object, download: bool) -> None:
+        raise DatasetUnavailable(mnist_core.data.missing_message(dataset, root, "no network"))
+
+    monkeypatch.setattr(mnist_core.data, "load_split", offline)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path))
+    at = click(open_app(app_path), "Download MNIST now")
+    run_until(at, lambda at: bool(at.error))
+    assert not at.exception
+    assert "no network" in at.error[0].value and "Put the four files" in at.error[0].value
+
+
+def test_failed_quick_model_shows_the_error_and_offers_a_retry(
+    app_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mnist_core.pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise DatasetUnavailable("The mnist dataset is not available: test says so.")
+
+    monkeypatch.setattr(mnist_core.pipeline, "load_data", broken)
+    at = click(open_app(app_path), QUICK_BUTTON)
+    run_until(at, lambda at: bool(at.error))
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The mnist dataset is not available: test says so."]
+    assert QUICK_BUTTON in [b.label for b in at.button]
+
+
+def test_landing_with_a_completed_run_shows_the_best_one(
+    app_path: Path, runs_dir: Path, synthetic_data_dir: Path
+) -> None:
+    from mnist_core.config import RunConfig
+    from mnist_core.pipeline import run_training
+
+    info = run_training(
+        RunConfig(hidden=(16,), epochs=1, batch_size=100), runs_dir=runs_dir, data_root=synthetic_data_dir
+    )
+    at = open_app(app_path)
+    assert not at.exception
+    text = page_text(at)
+    assert "1 saved run" in text and "(1 completed)" in text
+    assert f"Best run so far: **{info.name}**" in text
+    assert QUICK_BUTTON not in [b.label for b in at.button]
+    assert [link.proto.page for link in at.get("page_link")] == ["draw"]
