@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from mnist_core import infer, synthetic
+from mnist_core import images, infer, synthetic
 from mnist_core.data import NORMALIZATION, normalize
 from mnist_core.errors import ConfigError, EmptyImageError, ImageError, InvalidImageError
 
@@ -359,7 +359,7 @@ def test_decompression_bomb_header_is_refused_without_decoding(side: int) -> Non
 
 
 def test_pixel_limit_applies_to_arrays_and_pil_images(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(infer, "MAX_PIXELS", 280 * 280 - 1)
+    monkeypatch.setattr(images, "MAX_PIXELS", 280 * 280 - 1)
     with pytest.raises(InvalidImageError, match="too large"):
         infer.preprocess(canvas())
     with pytest.raises(InvalidImageError, match="too large"):
