@@ -1,0 +1,77 @@
+"""Does batch augmentation make the quick model read drawings better? (measurement)
+
+Trains ``quick_default()`` with and without ``augment`` on the same data and
+seeds, then scores each model on
+  * the MNIST test set, and
+  * "drawn" digits: glyphs rendered by ``synthetic.render_digit`` (other
+    shapes and stroke widths than MNIST's handwriting), blown up onto a
+    280x280 transparent canvas the way streamlit-drawable-canvas returns a
+    drawing, and sent through ``infer.preprocess`` like a real drawing.
+
+Usage: MNIST_DATA_DIR=../shared/data python scripts/augmentation_study.py [--seeds 0 1] [--drawn 1000]
+Prints one JSON line per model and a median summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mnist_core.config import quick_default
+from mnist_core.data import load_data
+from mnist_core.infer import predict_batch, preprocess
+from mnist_core.metrics import evaluate
+from mnist_core.synthetic import make_digits
+from mnist_core.train import train
+
+
+def drawn_digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rendered glyphs as canvas drawings (black ink in alpha), preprocessed like the app does."""
+    images, labels = make_digits(n, seed)
+    inputs = []
+    for img in images:
+        big = np.asarray(Image.fromarray(img).resize((280, 280), Image.Resampling.BILINEAR))
+        canvas = np.zeros((280, 280, 4), np.uint8)
+        canvas[..., 3] = big  # RGB stays 0: the canvas' black stroke on transparent
+        inputs.append(preprocess(canvas))
+    return torch.cat(inputs), torch.from_numpy(labels.astype(np.int64))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--drawn", type=int, default=1000)
+    args = parser.parse_args()
+    x_drawn, y_drawn = drawn_digits(args.drawn, seed=123)
+    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for seed in args.seeds:
+        for augment in (False, True):
+            cfg = quick_default().replace(augment=augment, seed=seed)
+            data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed)
+            start = time.perf_counter()
+            result = train(cfg, data)
+            seconds = time.perf_counter() - start
+            x_test, y_test = data.test.tensors()
+            test_acc = evaluate(result.model, x_test, y_test).accuracy
+            drawn_acc = (predict_batch(result.model, x_drawn).argmax(1) == y_drawn).float().mean().item()
+            row = {"seed": seed, "augment": augment, "test_accuracy": test_acc,
+                   "drawn_accuracy": drawn_acc, "train_s": seconds}
+            results[augment].append(row)
+            print(json.dumps(row), flush=True)
+    for augment, rows in results.items():
+        keys = ("test_accuracy", "drawn_accuracy", "train_s")
+        med = {k: statistics.median(r[k] for r in rows) for k in keys}
+        print(f"augment={augment!s:5}  median over {len(rows)} seeds: test {med['test_accuracy']:.2%}  "
+              f"drawn {med['drawn_accuracy']:.2%}  train {med['train_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
