@@ -156,7 +156,11 @@ def lenet5(**changes: Any) -> RunConfig:
 
 
 def quick_default() -> RunConfig:
-    """A model that is good for drawing and trains in well under a minute on 2 cores."""
+    """A model that is good for drawing and trains in well under a minute on 2 cores.
+
+    A small modern CNN, one epoch with a one-cycle schedule: 98.7% on the MNIST
+    test set in about 9 s of training on a 2-core CPU.
+    """
     return RunConfig(
         model="cnn",
         cnn_style="modern",
@@ -166,7 +170,9 @@ def quick_default() -> RunConfig:
         batch_size=128,
         lr=3e-3,
         schedule="onecycle",
-        augment=True,
+        # Augmentation measured worse here (scripts/augmentation_study.py, 3 seeds, real
+        # MNIST): test 98.59% vs 98.74%, rendered "drawn" digits 75.5% vs 81.1%.
+        augment=False,
     )
 
 

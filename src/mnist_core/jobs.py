@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import RunConfig
-from .errors import MnistLabError
+from .errors import ConfigError, MnistLabError
 from .pipeline import run_training
 from .train import ProgressEvent
 
 PathLike = str | os.PathLike[str]
 ACTIVE = ("queued", "running")
+MAX_CONCURRENT = 8  # more parallel jobs than this only slow each other down on a CPU
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,23 @@ class Job:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def state(self) -> str:
+        """The current state alone: cheaper than a snapshot, which copies every event."""
+        with self._lock:
+            return self._state
+
+    @property
+    def run_id(self) -> str | None:
+        """The run this job trains (known once started), or resumes (known at once)."""
+        with self._lock:
+            return self._run_id
+
+    @property
+    def resume_id(self) -> str | None:
+        """The run this job continues, or None for a new run."""
+        return self._resume_id
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -168,7 +186,12 @@ class JobRegistry:
         resume_id: str | None = None,
         tags: tuple[str, ...] = (),
     ) -> Job:
-        """Queue a run (or the resumption of ``resume_id``); it starts when a slot is free."""
+        """Queue a run (or the resumption of ``resume_id``); it starts when a slot is free.
+
+        Refuses to resume a run that a queued or running job of this registry already trains.
+        """
+        if resume_id is not None and self.job_for_run(resume_id) is not None:
+            raise MnistLabError(f"Run {resume_id} is already queued or training.")
         with self._lock:
             job = Job(f"job-{next(self._ids)}", cfg, runs_dir, data_root, name, resume_id, tags)
             self._jobs.append(job)
@@ -184,11 +207,35 @@ class JobRegistry:
         return next((j for j in self.jobs() if j.id == job_id), None)
 
     def active(self) -> list[Job]:
-        return [j for j in self.jobs() if j.snapshot().active]
+        return [j for j in self.jobs() if j.state in ACTIVE]
+
+    def running(self) -> list[Job]:
+        """Jobs training now, oldest first."""
+        return [j for j in self.jobs() if j.state == "running"]
+
+    def queued(self) -> list[Job]:
+        """Jobs waiting for a slot, in the order they will start."""
+        return [j for j in self.jobs() if j.state == "queued"]
+
+    def job_for_run(self, run_id: str) -> Job | None:
+        """The queued or running job that trains or resumes ``run_id``, if any."""
+        return next((j for j in self.active() if run_id in (j.run_id, j.resume_id)), None)
+
+    def set_max_concurrent(self, n: int) -> None:
+        """Allow ``n`` jobs at once from now on; a larger ``n`` starts waiting jobs at once.
+
+        Lowering it stops nothing: running jobs finish, and the queue waits until
+        fewer than ``n`` run.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONCURRENT:
+            raise ConfigError("max_concurrent", f"{n!r} is not an integer in [1, {MAX_CONCURRENT}]")
+        with self._lock:
+            self.max_concurrent = n
+        self._fill_slots()
 
     def _fill_slots(self) -> None:
         with self._lock:
-            queued = [j for j in self._jobs if j.id not in self._running and j.snapshot().state == "queued"]
+            queued = [j for j in self._jobs if j.id not in self._running and j.state == "queued"]
             while queued and len(self._running) < self.max_concurrent:
                 job = queued.pop(0)
                 self._running.add(job.id)

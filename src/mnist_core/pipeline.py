@@ -89,7 +89,6 @@ def summarize(
     elapsed = result.state.elapsed_s
     previous = previous or {}
     summary: dict[str, Any] = {
-        "status": result.status,
         "epochs_done": result.state.epoch,
         "test_accuracy": test.accuracy,
         "test_loss": test.loss,

@@ -308,7 +308,7 @@ def test_lenet5_and_quick_default_presets() -> None:
     with pytest.raises(ConfigError):
         lenet5(epochs=0)
     quick = quick_default()
-    assert quick.model == "cnn" and quick.epochs == 1 and quick.augment is True
+    assert quick.model == "cnn" and quick.epochs == 1 and quick.augment is False
 
 
 def test_replace_returns_a_changed_copy() -> None:

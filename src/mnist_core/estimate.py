@@ -1,0 +1,223 @@
+"""What a configuration will cost before it is trained: size, compute and time per epoch.
+
+The Train page shows these next to its Start button. Parameters, MACs, FLOPs
+and weight size come from :func:`mnist_core.metrics.cost_report` on a freshly
+built model. Time per epoch comes from past runs of the same model and batch
+size when there are any (their measured images per second), else from a short
+probe that times a few real training steps on random data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .config import DEVICES, RunConfig
+from .data import augment_batch, load_split
+from .device import configure_math, resolve_device
+from .errors import ConfigError, DatasetUnavailable
+from .metrics import CostReport, cost_report
+from .models import build_model
+from .runs import RunInfo
+from .train import make_optimizer
+
+# Size of the training split of MNIST and Fashion-MNIST, when the files are not here yet.
+STANDARD_TRAIN_SIZE = 60_000
+# A forward pass costs about a third of a training step (forward + backward + update).
+FORWARD_SHARE = 1 / 3
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """Images in the training and validation splits a config will use."""
+
+    n_train: int
+    n_val: int
+    measured: bool  # False: the dataset is not on disk, sizes assume the standard 60 000
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Measured seconds per training step of one configuration."""
+
+    step_s: float
+    steps: int  # timed steps behind the figure
+    device: str
+
+
+@dataclass(frozen=True)
+class EpochEstimate:
+    """Expected wall time of one epoch, validation included, and where it comes from."""
+
+    seconds: float
+    steps_per_epoch: int
+    source: str  # "past runs" or "probe"
+    detail: str  # one sentence for the user
+
+
+def available_devices() -> tuple[str, ...]:
+    """The device choices that work on this machine, ``auto`` first."""
+    usable = {"auto", "cpu"}
+    if torch.cuda.is_available():
+        usable.add("cuda")
+    if torch.backends.mps.is_available():
+        usable.add("mps")
+    return tuple(d for d in DEVICES if d in usable)
+
+
+def split_sizes(dataset: str, val_fraction: float, root: str | os.PathLike[str] | None = None) -> SplitSizes:
+    """Train/validation sizes as :func:`mnist_core.data.split_train_val` will cut them.
+
+    Reads the (cached) training split when it is on disk; never downloads.
+    """
+    try:
+        n = len(load_split(dataset, train=True, root=root, download=False))
+        measured = True
+    except DatasetUnavailable:
+        n, measured = STANDARD_TRAIN_SIZE, False
+    n_val = round(n * val_fraction)
+    return SplitSizes(n - n_val, n_val, measured)
+
+
+def check_fits(cfg: RunConfig, sizes: SplitSizes) -> None:
+    """Refuse a batch larger than the training split (training would refuse it later)."""
+    if cfg.batch_size > sizes.n_train:
+        raise ConfigError(
+            "batch_size", f"{cfg.batch_size} is larger than the training set ({sizes.n_train:,} images)"
+        )
+
+
+def cost_preview(cfg: RunConfig) -> CostReport:
+    """Parameters, MACs, FLOPs and fp32 weight size of the model ``cfg`` describes.
+
+    Raises :class:`ConfigError` for an architecture that cannot be built (for
+    example too many LeNet stages for a 28x28 image).
+    """
+    return cost_report(build_model(cfg).eval())
+
+
+def speed_key(cfg: RunConfig) -> tuple[object, ...]:
+    """The settings that decide how long a step takes; runs that share it run at the same speed."""
+    return (
+        cfg.model,
+        cfg.hidden,
+        cfg.cnn_style if cfg.model == "cnn" else None,
+        cfg.cnn_channels if cfg.model == "cnn" else None,
+        cfg.crop,
+        cfg.batch_size,
+        cfg.optimizer,
+        cfg.augment,
+        cfg.device,
+        cfg.batch_norm,
+        cfg.dropout > 0,
+    )
+
+
+def steps_per_epoch(cfg: RunConfig, sizes: SplitSizes) -> int:
+    return math.ceil(sizes.n_train / cfg.batch_size)
+
+
+def from_past_runs(cfg: RunConfig, runs: Iterable[RunInfo], sizes: SplitSizes) -> EpochEstimate | None:
+    """Median speed (images/s, validation included) of finished runs with the same speed key."""
+    key = speed_key(cfg)
+    rates = [
+        float(run.summary["samples_per_s"])
+        for run in runs
+        if run.status in ("completed", "stopped")
+        and isinstance(run.summary.get("samples_per_s"), (int, float))
+        and run.summary["samples_per_s"] > 0
+        and speed_key(run.config) == key
+    ]
+    if not rates:
+        return None
+    rate = statistics.median(rates)
+    noun = "run" if len(rates) == 1 else "runs"
+    return EpochEstimate(
+        seconds=sizes.n_train / rate,
+        steps_per_epoch=steps_per_epoch(cfg, sizes),
+        source="past runs",
+        detail=f"from {len(rates)} past {noun} of this model and batch size ({rate:,.0f} images/s)",
+    )
+
+
+def probe_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with the settings that do not change a step's time set to defaults.
+
+    Two configurations with the same probe config take the same time per step,
+    so a cache of probes keyed by it measures each model and batch size once.
+    """
+    return cfg.replace(
+        epochs=1,
+        lr=1e-3,
+        schedule="none",
+        seed=0,
+        dataset="mnist",
+        val_fraction=0.1,
+        weight_decay=0.0,
+        momentum=0.9,
+        dropout=0.5 if cfg.dropout > 0 else 0.0,
+    )
+
+
+def probe(cfg: RunConfig, budget_s: float = 0.3, max_steps: int = 30, warmup: int = 1) -> Probe:
+    """Time real training steps of ``cfg`` on random images for about ``budget_s`` seconds.
+
+    Same model, optimizer, batch size, augmentation and device as a run, so the
+    step includes forward, backward and update. At least one step is timed,
+    however slow. Runs on the caller's thread: keep the budget short.
+    """
+    device = resolve_device(cfg.device)
+    configure_math(device.type)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg).to(device).train()
+    optimizer = make_optimizer(cfg, model)
+    x = torch.randn(cfg.batch_size, 1, 28, 28, generator=gen).to(device)
+    y = torch.randint(0, 10, (cfg.batch_size,), generator=gen).to(device)
+
+    def step() -> None:
+        batch = augment_batch(x, gen) if cfg.augment else x
+        loss = F.cross_entropy(model(batch), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    steps, start = 0, time.perf_counter()
+    while steps < max_steps and (steps == 0 or time.perf_counter() - start < budget_s):
+        step()
+        steps += 1
+    _sync(device)
+    return Probe((time.perf_counter() - start) / steps, steps, str(device))
+
+
+def from_probe(cfg: RunConfig, measured: Probe, sizes: SplitSizes, busy: bool = False) -> EpochEstimate:
+    """Steps per epoch x measured step time, plus validation at a third of a step per image.
+
+    ``busy``: the probe ran while another run trained, so it is pessimistic; the detail says so.
+    """
+    steps = steps_per_epoch(cfg, sizes)
+    validation = sizes.n_val * measured.step_s / cfg.batch_size * FORWARD_SHARE
+    note = " (while another run was training: expect it faster alone)" if busy else ""
+    return EpochEstimate(
+        seconds=steps * measured.step_s + validation,
+        steps_per_epoch=steps,
+        source="probe",
+        detail=(
+            f"measured: {measured.steps} training step{'s' if measured.steps != 1 else ''} of "
+            f"batch {cfg.batch_size} on {measured.device} at {measured.step_s * 1000:.3g} ms each{note}"
+        ),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

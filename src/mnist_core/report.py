@@ -1,0 +1,170 @@
+"""Headline figures of a run, or of a configuration before training, as labelled text.
+
+Pure formatting for any front end: the Train page renders these items as
+metrics, a CLI or a report could print them. Units are spelled out and the
+conventions behind MACs/FLOPs and energy are stated in each item's help.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MnistLabError
+from .estimate import EpochEstimate
+from .metrics import CostReport
+from .runs import RESUMABLE, RunInfo, load_history
+
+DASH = "—"
+MACS_HELP = "Multiply-accumulates for one 28x28 image, counted by fvcore (one multiply-add = 1)."
+FLOPS_HELP = "Floating-point operations for one image: 2 x MACs, the convention most blog posts quote."
+WEIGHTS_HELP = "Every parameter and buffer stored as float32: what inference loads."
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled figure: ``value`` is already formatted for display."""
+
+    label: str
+    value: str
+    help: str | None = None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def count(n: Any) -> str:
+    """``407050`` -> ``407.1 k``; ``120725514`` -> ``120.7 M``."""
+    value = _number(n)
+    if value is None:
+        return DASH
+    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f} {suffix}"
+    return f"{value:.0f}"
+
+
+def size(n_bytes: Any) -> str:
+    """Decimal units: ``1628200`` -> ``1.6 MB``."""
+    value = _number(n_bytes)
+    if value is None:
+        return DASH
+    for limit, suffix in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if value >= limit:
+            return f"{value / limit:.1f} {suffix}"
+    return f"{value:.0f} B"
+
+
+def seconds(s: Any) -> str:
+    """``0.574`` -> ``0.57 s``; ``65`` -> ``1 min 05 s``; ``3720`` -> ``1 h 02 min``."""
+    value = _number(s)
+    if value is None or value < 0:
+        return DASH
+    if value < 10:
+        return f"{value:.2g} s" if value < 1 else f"{value:.1f} s"
+    if value < 60:
+        return f"{value:.0f} s"
+    total = round(value)
+    if total < 3600:
+        return f"{total // 60} min {total % 60:02d} s"
+    return f"{total // 3600} h {total % 3600 // 60:02d} min"
+
+
+def percent(fraction: Any) -> str:
+    value = _number(fraction)
+    return DASH if value is None else f"{value:.2%}"
+
+
+def millis(ms: Any) -> str:
+    value = _number(ms)
+    return DASH if value is None else f"{value:.3g} ms"
+
+
+def energy(kwh: Any) -> str:
+    """kWh in the unit that suits it: ``0.00042`` -> ``0.42 Wh``."""
+    value = _number(kwh)
+    if value is None:
+        return DASH
+    wh = value * 1000
+    if wh >= 1000:
+        return f"{value:.3g} kWh"
+    return f"{wh:.3g} Wh" if wh >= 1 else f"{wh * 1000:.3g} mWh"
+
+
+def mass_co2(kg: Any) -> str:
+    value = _number(kg)
+    if value is None:
+        return DASH
+    return f"{value:.3g} kg" if value >= 1 else f"{value * 1000:.3g} g"
+
+
+def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) -> list[Item]:
+    """What a configuration will cost: size, compute per image, and time."""
+    items = [
+        Item("Parameters", count(cost.parameters), f"{cost.parameters:,} trainable and fixed parameters."),
+        Item("MACs / image", count(cost.macs), MACS_HELP),
+        Item("FLOPs / image", count(cost.flops), FLOPS_HELP),
+        Item("Weights (fp32)", size(cost.weights_bytes), WEIGHTS_HELP),
+    ]
+    if estimate is not None:
+        total = estimate.seconds * epochs
+        items.append(Item("Time / epoch (est.)", seconds(estimate.seconds), estimate.detail))
+        items.append(Item(f"{epochs} epoch{'s' if epochs != 1 else ''} (est.)", seconds(total), None))
+    return items
+
+
+def summary_items(summary: Mapping[str, Any]) -> list[Item]:
+    """The end-of-run figures of a ``summary.json``; missing ones show a dash."""
+    s = summary
+    estimated = " (est.)" if s.get("energy_estimated") else ""
+    country = s.get("co2_country")
+    return [
+        Item("Test accuracy", percent(s.get("test_accuracy")), "On the dataset's whole test split."),
+        Item(
+            "Training time",
+            seconds(s.get("train_time_s")),
+            "Wall time of the training loop, validation included.",
+        ),
+        Item("Time / epoch", seconds(s.get("time_per_epoch_s"))),
+        Item("Parameters", count(s.get("parameters"))),
+        Item("MACs / image", count(s.get("macs")), MACS_HELP),
+        Item("FLOPs / image", count(s.get("flops")), FLOPS_HELP),
+        Item("Weights (fp32)", size(s.get("weights_bytes")), WEIGHTS_HELP),
+        Item("Checkpoint", size(s.get("checkpoint_bytes")), "Weights plus optimizer state, to resume."),
+        Item("Latency p50", millis(s.get("latency_p50_ms")), "One image at a time, median of 200 passes."),
+        Item("Latency p95", millis(s.get("latency_p95_ms"))),
+        Item(f"Energy{estimated}", energy(s.get("energy_kwh")), s.get("energy_method")),
+        Item(
+            f"CO2{estimated}",
+            mass_co2(s.get("co2_kg")),
+            f"CO2-equivalent at the grid intensity of {country}." if country else None,
+        ),
+    ]
+
+
+def epochs_done(run: RunInfo, history: list[dict[str, Any]] | None = None) -> int:
+    """Finished epochs: from the summary, else from the saved history."""
+    done = run.summary.get("epochs_done")
+    if isinstance(done, int):
+        return done
+    return sum(1 for h in history or () if h.get("kind") == "epoch")
+
+
+def can_resume(run: RunInfo, runs_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether the run may continue: a resumable status and a saved training state.
+
+    The state (with the history) is saved after each epoch and on stop, so a run
+    interrupted during its first epoch has none and must be trained again.
+    """
+    if run.status not in RESUMABLE:
+        return False
+    try:
+        return bool(load_history(run.id, runs_dir or run.path.parent))
+    except MnistLabError:  # a damaged history: the run cannot be continued safely
+        return False
