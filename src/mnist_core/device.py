@@ -12,6 +12,8 @@ import functools
 
 import torch
 
+from .errors import ConfigError
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> cuda, then mps, then cpu; an explicit device must exist."""
@@ -22,9 +24,11 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+        raise ConfigError("device", "'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device 'mps' was asked for but MPS is not available; use 'auto' or 'cpu'")
+        raise ConfigError("device", "'mps' was asked for but MPS is not available; use 'auto' or 'cpu'")
+    if name != "cpu":
+        raise ConfigError("device", f"unknown device {name!r}; use auto, cpu, cuda or mps")
     return torch.device(name)
 
 
