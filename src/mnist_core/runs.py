@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -157,7 +158,7 @@ class RunWriter:
     """The owner of a run being trained: holds its lock, writes its files."""
 
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
-        self.path, self.meta = path, meta
+        self.path, self.meta = path, meta  # meta: what this writer wrote last
         self._lock: IO[bytes] | None = None
 
     @property
@@ -192,7 +193,7 @@ class RunWriter:
         writer = cls(path, meta)
         writer._acquire()
         write_json(path / "config.json", cfg.to_dict())
-        writer._write_meta()
+        write_json(path / "run.json", meta)
         return writer
 
     @classmethod
@@ -225,13 +226,9 @@ class RunWriter:
             self._lock.close()  # closing drops the flock
             self._lock = None
 
-    def _write_meta(self) -> None:
-        self.meta["updated"] = _now()
-        write_json(self.path / "run.json", self.meta)
-
     def set_status(self, status: str, error: str | None = None) -> None:
-        self.meta.update(status=status, error=error)
-        self._write_meta()
+        """Change status and error only: a rename or note made meanwhile is kept."""
+        self.meta = _modify_meta(self.path, {"status": status, "error": error})
 
     def save_checkpoint(self, state: TrainState) -> None:
         """Resumable state first, then the inference weights, then the history."""
@@ -251,6 +248,116 @@ class RunWriter:
             self.set_status(status, error)
         finally:
             self.release()
+
+
+@contextlib.contextmanager
+def _meta_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of ``run.json`` between threads and processes."""
+    if fcntl is None:
+        yield
+        return
+    with open(path / ".meta.lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file drops the lock
+
+
+def _modify_meta(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    with _meta_lock(path):
+        meta = read_json(path / "run.json")
+        if not isinstance(meta, dict):
+            raise CorruptRun(f"{path / 'run.json'} is not a JSON object")
+        meta.update(changes, updated=_now())
+        write_json(path / "run.json", meta)
+        return meta
+
+
+# -- managing runs --------------------------------------------------------------
+def update_meta(
+    run_id: str,
+    runs_dir: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    notes: str | None = None,
+) -> RunInfo:
+    """Rename, tag or annotate a run; fields left as None are unchanged."""
+    path = load_run(run_id, runs_dir).path
+    changes: dict[str, Any] = {}
+    if name is not None:
+        if not name.strip() or len(name) > 200:
+            raise MnistLabError("A run name must be 1 to 200 characters.")
+        changes["name"] = name.strip()
+    if tags is not None:
+        changes["tags"] = sorted({str(t).strip() for t in tags if str(t).strip()})
+    if notes is not None:
+        changes["notes"] = notes
+    _modify_meta(path, changes)
+    return load_run(run_id, runs_dir)
+
+
+def delete_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> None:
+    """Remove a run's folder; a run being trained is refused.
+
+    The folder is first renamed to a hidden name (atomic), so a listing never
+    sees a half-deleted run.
+    """
+    path = run_path(run_id, runs_dir)
+    if not path.is_dir():
+        raise RunNotFound(f"No run {run_id!r} in {path.parent}")
+    if _is_locked(path):
+        raise MnistLabError(f"Run {run_id} is being trained; stop it before deleting it.")
+    trash = path.with_name(f".deleted-{run_id}-{secrets.token_hex(3)}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def save_version(
+    parent_id: str,
+    state_dict: dict[str, torch.Tensor],
+    summary: dict[str, Any],
+    runs_dir: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+    kind: str = "correction",
+    details: dict[str, Any] | None = None,
+) -> RunInfo:
+    """Save changed weights of ``parent_id`` as a new, completed run that points back to it.
+
+    The parent is never modified: undoing the change is deleting the version.
+    ``details`` (JSON) records what was done, e.g. the corrected label.
+    """
+    parent = load_run(parent_id, runs_dir)
+    model = build_model(parent.config)
+    _load_state(model, state_dict, Path("the new weights"))
+    label = name or f"{parent.name} ({kind})"
+    writer = RunWriter.create(parent.config, parent.path.parent, name=label, parent=parent_id,
+                              tags=tuple(parent.meta.get("tags") or ()))
+    try:
+        write_torch(writer.path / "weights.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
+        write_json(writer.path / "history.json", load_history(parent_id, runs_dir))
+        writer.meta = _modify_meta(writer.path, {"kind": kind, "details": details or {}})
+    except BaseException as exc:
+        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    writer.finish("completed", summary)
+    return load_run(writer.id, writer.path.parent)
+
+
+def lineage(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    """The run and its ancestors, oldest first (stops at a missing or broken parent)."""
+    chain: list[RunInfo] = []
+    seen: set[str] = set()
+    current: str | None = run_id
+    while current and current not in seen:
+        seen.add(current)
+        try:
+            info = load_run(current, runs_dir)
+        except MnistLabError:
+            break
+        chain.append(info)
+        parent = info.meta.get("parent")
+        current = parent if isinstance(parent, str) else None
+    return chain[::-1]
 
 
 # -- reading runs --------------------------------------------------------------
