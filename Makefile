@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint venv
+.PHONY: run test lint bench venv
 
 run: $(RUN_STAMP)
 	$(BIN)/streamlit run app.py \
@@ -27,6 +27,9 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+bench: $(RUN_STAMP)
+	$(BIN)/python -m mnist_core.bench
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
