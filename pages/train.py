@@ -1,17 +1,244 @@
-"""Train page: not built yet (issue #3). Says what it will do."""
+"""Train page: choose a model and its training, see what it costs, train it and watch it learn.
+
+Thin UI: widgets build a ``RunConfig`` (the core validates it), ``mnist_core``
+estimates the cost and trains in the process-wide job registry (so a run
+outlives its tab and every tab sees it). The views of the jobs (live progress,
+queue, result, recent runs) are in ``pages/train_jobs.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
-st.title("Train")
-st.info("Not built yet — tracked in issue #3.", icon=":material/construction:")
-st.markdown(
-    """
-**What it will do:** pick a model (an MLP of any depth and width, LeNet-5 or a small CNN),
-a batch size, epochs and optimiser, then train it here in the background while a live chart
-shows loss and accuracy. You can stop a run and resume it later; every run is saved to the
-checkpoints folder with its configuration, learning curves and test accuracy.
+from mnist_core import data as core_data
+from mnist_core import estimate, report
+from mnist_core.config import MAX_EPOCHS, RunConfig
+from mnist_core.device import resolve_device
+from mnist_core.errors import MnistLabError
+from mnist_core.jobs import JobRegistry
+from mnist_core.metrics import CostReport
+from mnist_core.runs import RunInfo, default_runs_dir, list_runs
+from pages.shared import job_registry
+from pages.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
-Until then, train the quick default model from the **Home** page, or from a terminal:
-`python -m mnist_core train --help`.
-"""
-)
+WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+BATCH_SIZES = [2**i for i in range(13)]  # 1 (as in the study) ... 4096
+LEARNING_RATES = [m * 10.0**e for e in range(-5, 0) for m in (1, 2, 5)] + [1.0]
+CHANNELS = {"6-16": (6, 16), "16-32": (16, 32), "32-64": (32, 64), "32-64-128": (32, 64, 128)}
+MODELS = {"MLP": "mlp", "CNN": "cnn"}
+DATASETS = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+CNN_STYLES = {"modern": "Modern (3x3, batch norm, ReLU, max pool)", "lenet": "LeNet-5 (5x5, tanh, avg pool)"}
+SESSION = "session"  # persist_state: values survive a switch to another page and back
+
+
+def main() -> None:
+    st.title("Train")
+    st.markdown(
+        "Pick a network and how to train it, see what it costs, then train it here. "
+        "Runs train in the background: closing the tab does not stop them, and every tab shows them."
+    )
+    registry, root, runs_dir = job_registry(), core_data.data_root(), default_runs_dir()
+    cfg = config_form(root)
+    runs = _runs()
+    start_section(cfg, registry, root, runs_dir, runs)
+    live_section(registry, runs_dir)
+    result_section(registry, runs_dir)
+    runs_section(registry, root, runs_dir, runs)
+
+
+# -- controls -------------------------------------------------------------------
+
+
+def config_form(root: Path) -> RunConfig | None:
+    """The controls; returns the configuration, or None after showing why it is invalid."""
+    model_col, train_col, data_col = st.columns(3, gap="large")
+    with model_col:
+        st.subheader("Model")
+        kind = MODELS[
+            st.radio("Kind", list(MODELS), horizontal=True, key="train_model", persist_state=SESSION)
+        ]
+        cnn: dict[str, object] = {}
+        if kind == "cnn":
+            style = st.selectbox(
+                "Style",
+                list(CNN_STYLES),
+                format_func=CNN_STYLES.get,
+                key="train_cnn_style",
+                persist_state=SESSION,
+            )
+            channels = st.selectbox(
+                "Conv channels per stage",
+                list(CHANNELS),
+                index=2,
+                key="train_channels",
+                persist_state=SESSION,
+            )
+            cnn = {"cnn_style": style, "cnn_channels": CHANNELS[channels]}
+        hidden = _layers(kind)
+        activation = "relu"
+        if kind == "mlp":
+            activation = st.selectbox(
+                "Activation",
+                ["relu", "gelu", "tanh", "sigmoid"],
+                key="train_activation",
+                persist_state=SESSION,
+            )
+        dropout = st.slider("Dropout", 0.0, 0.9, 0.0, 0.05, key="train_dropout", persist_state=SESSION)
+    with train_col:
+        st.subheader("Training")
+        batch = st.select_slider(
+            "Batch size", BATCH_SIZES, value=64, key="train_batch", persist_state=SESSION
+        )
+        epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 2, key="train_epochs", persist_state=SESSION)
+        lr = st.select_slider(
+            "Learning rate (log scale)",
+            LEARNING_RATES,
+            value=1e-3,
+            format_func=_lr_text,
+            key="train_lr",
+            persist_state=SESSION,
+        )
+        optimizer = st.selectbox(
+            "Optimizer",
+            ["adam", "adamw", "sgd"],
+            key="train_optimizer",
+            persist_state=SESSION,
+            help="SGD uses momentum 0.9.",
+        )
+        schedule = st.selectbox(
+            "Learning-rate schedule",
+            ["none", "cosine", "onecycle"],
+            key="train_schedule",
+            persist_state=SESSION,
+        )
+    with data_col:
+        st.subheader("Data and device")
+        dataset = st.selectbox(
+            "Dataset", list(DATASETS), format_func=DATASETS.get, key="train_dataset", persist_state=SESSION
+        )
+        if not core_data.is_available(dataset, root):
+            st.caption(f"{DATASETS[dataset]} is not on disk yet: the run downloads it first.")
+        augment = st.checkbox(
+            "Augmentation (small shifts, rotations, scales)", key="train_augment", persist_state=SESSION
+        )
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", persist_state=SESSION)
+        device = st.selectbox(
+            "Device", estimate.available_devices(), key="train_device", persist_state=SESSION
+        )
+        st.caption(f"`auto` trains on **{resolve_device('auto')}** on this machine.")
+    try:
+        return RunConfig(
+            model=kind,
+            hidden=hidden,
+            activation=activation,
+            dropout=float(dropout),
+            dataset=dataset,
+            epochs=int(epochs),
+            batch_size=int(batch),
+            optimizer=optimizer,
+            lr=float(lr),
+            schedule=schedule,
+            seed=int(seed),
+            device=device,
+            augment=bool(augment),
+            **cnn,  # type: ignore[arg-type]
+        )
+    except MnistLabError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _layers(kind: str) -> tuple[int, ...]:
+    """Hidden widths: one slider for all layers, or one input per layer."""
+    noun = "Hidden layers" if kind == "mlp" else "Dense layers after the convolutions"
+    depth = st.slider(noun, 1, 8, 1, key="train_depth", persist_state=SESSION)
+    width = st.select_slider(
+        "Width (units per layer)", WIDTHS, value=512, key="train_width", persist_state=SESSION
+    )
+    if not st.checkbox("Set each layer's width", key="train_per_layer", persist_state=SESSION):
+        return (int(width),) * depth
+    cols = st.columns(4)
+    return tuple(
+        int(
+            cols[i % 4].number_input(
+                f"Layer {i + 1}", 16, 4096, int(width), step=16, key=f"train_width_{i}", persist_state=SESSION
+            )
+        )
+        for i in range(depth)
+    )
+
+
+def _lr_text(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-").replace("e+00", "")
+
+
+# -- cost and start -----------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cost(cfg: RunConfig) -> CostReport:
+    return estimate.cost_preview(cfg)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, ttl=3600)
+def _probe(cfg: RunConfig, macs: int, busy: bool) -> estimate.Probe:
+    # ``busy`` is part of the cache key: a probe taken while a run trains is re-taken once idle.
+    return estimate.probe(cfg, macs)
+
+
+def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
+    """Size, compute and time of ``cfg``; False (with the reason shown) if it cannot train."""
+    try:
+        sizes = estimate.split_sizes(cfg.dataset, cfg.val_fraction, root)
+        estimate.check_fits(cfg, sizes)
+        with st.spinner("Measuring the model…"):
+            cost = _cost(cfg)
+            epoch = estimate.from_past_runs(cfg, runs, sizes)
+            if epoch is None:
+                busy = bool(registry.running())
+                measured = _probe(estimate.probe_config(cfg), cost.macs, busy)
+                epoch = estimate.from_probe(cfg, measured, sizes, busy)
+    except MnistLabError as exc:
+        st.error(str(exc))
+        return False
+    items = report.cost_items(cost, epoch, cfg.epochs)
+    for col, item in zip(st.columns(len(items)), items, strict=True):
+        col.metric(item.label, item.value, help=item.help)
+    st.caption(f"{cfg.label()}: {epoch.steps_per_epoch:,} steps per epoch on {sizes.n_train:,} images.")
+    return True
+
+
+def _runs() -> list[RunInfo]:
+    try:
+        return list_runs()
+    except MnistLabError as exc:
+        st.error(str(exc))
+        return []
+
+
+def start_section(
+    cfg: RunConfig | None, registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]
+) -> None:
+    st.subheader("What this choice costs")
+    if cfg is not None and not cost_preview(cfg, registry, root, runs):
+        cfg = None
+    name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    name = name_col.text_input(
+        "Run name (optional)", key="train_name", persist_state=SESSION, placeholder=cfg.label() if cfg else ""
+    )
+    button_col.button(
+        "Start training",
+        type="primary",
+        disabled=cfg is None,
+        on_click=submit,
+        width="stretch",
+        kwargs={"cfg": cfg, "registry": registry, "root": root, "runs_dir": runs_dir, "name": name.strip()},
+    )
+    error = st.session_state.pop(ERROR_KEY, None)
+    if error:
+        st.error(error)
+
+
+main()

@@ -32,6 +32,11 @@ from .train import make_optimizer
 STANDARD_TRAIN_SIZE = 60_000
 # A forward pass costs about a third of a training step (forward + backward + update).
 FORWARD_SHARE = 1 / 3
+TRAIN_FLOPS_PER_MAC = 6  # forward 2 FLOPs per multiply-add, backward about twice that
+# A probe step above this (~0.3 s on 2 CPU cores) is extrapolated from two smaller batches instead.
+DIRECT_PROBE_FLOPS = 60e9
+MIN_PROBE_BATCH = 64  # batches up to this are always timed as they are
+PROBE_SPREAD = 8  # the two extrapolation batches differ 8x: their difference is compute, not noise
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,10 @@ class SplitSizes:
 class Probe:
     """Measured seconds per training step of one configuration."""
 
-    step_s: float
+    step_s: float  # seconds per step at the configuration's batch size
     steps: int  # timed steps behind the figure
     device: str
+    batches: str  # which batch sizes were timed, e.g. "batch 64" or "batches 32 and 64, extrapolated"
 
 
 @dataclass(frozen=True)
@@ -166,37 +172,73 @@ def probe_config(cfg: RunConfig) -> RunConfig:
     )
 
 
-def probe(cfg: RunConfig, budget_s: float = 0.3, max_steps: int = 30, warmup: int = 1) -> Probe:
-    """Time real training steps of ``cfg`` on random images for about ``budget_s`` seconds.
+def probe(
+    cfg: RunConfig, macs: int | None = None, budget_s: float = 0.3, max_steps: int = 200, warmup: int = 2
+) -> Probe:
+    """Median time of real training steps of ``cfg`` on random images, for about ``budget_s`` seconds.
 
-    Same model, optimizer, batch size, augmentation and device as a run, so the
-    step includes forward, backward and update. At least one step is timed,
-    however slow. Runs on the caller's thread: keep the budget short.
+    Same model, optimizer, augmentation and device as a run, so a step includes
+    forward, backward and update. At least one step is timed, however slow.
+    When ``macs`` (per image) says one step at the full batch would do more than
+    :data:`DIRECT_PROBE_FLOPS`, two smaller batches are timed instead (see
+    :func:`probe_batches`) and the line through them is extended to the batch
+    size: 8 x 4096 units at batch 4096 takes ~30 s per step, far too long for a page.
+    Runs on the caller's thread.
     """
     device = resolve_device(cfg.device)
     configure_math(device.type)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
     optimizer = make_optimizer(cfg, model)
-    x = torch.randn(cfg.batch_size, 1, 28, 28, generator=gen).to(device)
-    y = torch.randint(0, 10, (cfg.batch_size,), generator=gen).to(device)
 
-    def step() -> None:
-        batch = augment_batch(x, gen) if cfg.augment else x
-        loss = F.cross_entropy(model(batch), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def timed(batch: int, budget: float, warm: int) -> tuple[float, int]:
+        x = torch.randn(batch, 1, 28, 28, generator=gen).to(device)
+        y = torch.randint(0, 10, (batch,), generator=gen).to(device)
 
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    steps, start = 0, time.perf_counter()
-    while steps < max_steps and (steps == 0 or time.perf_counter() - start < budget_s):
-        step()
-        steps += 1
-    _sync(device)
-    return Probe((time.perf_counter() - start) / steps, steps, str(device))
+        def step() -> None:
+            images = augment_batch(x, gen) if cfg.augment else x
+            loss = F.cross_entropy(model(images), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        for _ in range(warm):
+            step()
+        _sync(device)
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < max_steps and (not times or time.perf_counter() - start < budget):
+            begin = time.perf_counter()
+            step()
+            _sync(device)
+            times.append(time.perf_counter() - begin)
+        # The median ignores the odd step slowed by a neighbour (a browser redrawing, a server run).
+        return statistics.median(times), len(times)
+
+    batches = probe_batches(cfg.batch_size, macs)
+    if batches is None:
+        step_s, steps = timed(cfg.batch_size, budget_s, warmup)
+        return Probe(step_s, steps, str(device), f"batch {cfg.batch_size}")
+    small, large = batches
+    t_small, n_small = timed(small, budget_s / 2, warmup)
+    t_large, n_large = timed(large, budget_s / 2, 0)
+    per_image = max(t_large - t_small, 0.0) / (large - small)
+    step_s = t_large + per_image * (cfg.batch_size - large)
+    return Probe(step_s, n_small + n_large, str(device), f"batches {small} and {large}, extrapolated")
+
+
+def probe_batches(batch_size: int, macs: int | None) -> tuple[int, int] | None:
+    """The two batch sizes to time instead of ``batch_size``, or None to time it directly.
+
+    Direct when a step is small enough (:data:`DIRECT_PROBE_FLOPS`); else the
+    largest power of two under that limit (at least :data:`MIN_PROBE_BATCH`) and
+    an eighth of it, whose time difference is per-image compute.
+    """
+    per_image = TRAIN_FLOPS_PER_MAC * (macs or 0)
+    if batch_size <= MIN_PROBE_BATCH or batch_size * per_image <= DIRECT_PROBE_FLOPS:
+        return None
+    large = max(MIN_PROBE_BATCH, 2 ** math.floor(math.log2(DIRECT_PROBE_FLOPS / per_image)))
+    return (large // PROBE_SPREAD, large) if large < batch_size else None
 
 
 def from_probe(cfg: RunConfig, measured: Probe, sizes: SplitSizes, busy: bool = False) -> EpochEstimate:
@@ -207,15 +249,20 @@ def from_probe(cfg: RunConfig, measured: Probe, sizes: SplitSizes, busy: bool = 
     steps = steps_per_epoch(cfg, sizes)
     validation = sizes.n_val * measured.step_s / cfg.batch_size * FORWARD_SHARE
     note = " (while another run was training: expect it faster alone)" if busy else ""
+    plural = "s" if measured.steps != 1 else ""
     return EpochEstimate(
         seconds=steps * measured.step_s + validation,
         steps_per_epoch=steps,
         source="probe",
         detail=(
-            f"measured: {measured.steps} training step{'s' if measured.steps != 1 else ''} of "
-            f"batch {cfg.batch_size} on {measured.device} at {measured.step_s * 1000:.3g} ms each{note}"
+            f"measured: {measured.steps} training step{plural} ({measured.batches}) on {measured.device}, "
+            f"{_ms(measured.step_s)} per step of batch {cfg.batch_size}{note}"
         ),
     )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def _sync(device: torch.device) -> None:

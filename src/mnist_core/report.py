@@ -94,14 +94,18 @@ def energy(kwh: Any) -> str:
     wh = value * 1000
     if wh >= 1000:
         return f"{value:.3g} kWh"
-    return f"{wh:.3g} Wh" if wh >= 1 else f"{wh * 1000:.3g} mWh"
+    return f"{wh:.3g} Wh" if wh >= 0.01 else f"{wh * 1000:.3g} mWh"
 
 
 def mass_co2(kg: Any) -> str:
+    """kg in the unit that suits it: ``0.00016`` -> ``0.16 g``; ``2.3e-7`` -> ``0.23 mg``."""
     value = _number(kg)
     if value is None:
         return DASH
-    return f"{value:.3g} kg" if value >= 1 else f"{value * 1000:.3g} g"
+    if value >= 1:
+        return f"{value:.3g} kg"
+    grams = value * 1000
+    return f"{grams:.3g} g" if grams >= 0.01 else f"{grams * 1000:.3g} mg"
 
 
 def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) -> list[Item]:
@@ -114,7 +118,7 @@ def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) ->
     ]
     if estimate is not None:
         total = estimate.seconds * epochs
-        items.append(Item("Time / epoch (est.)", seconds(estimate.seconds), estimate.detail))
+        items.append(Item("Per epoch (est.)", seconds(estimate.seconds), estimate.detail))
         items.append(Item(f"{epochs} epoch{'s' if epochs != 1 else ''} (est.)", seconds(total), None))
     return items
 

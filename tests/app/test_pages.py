@@ -16,7 +16,7 @@ QUICK_BUTTON = "Train a quick default model"
 PAGES = [
     # (page file or None for the default page, title, text the page must show)
     (None, "MNIST Lab", "96.2%"),
-    ("pages/train.py", "Train", "Not built yet — tracked in issue #3"),
+    ("pages/train.py", "Train", "Runs train in the background"),
     ("pages/runs.py", "Runs", "Not built yet — tracked in issue #5"),
     ("pages/draw.py", "Draw", "Not built yet — tracked in issue #4"),
     ("pages/sweeps.py", "Sweeps", "Not built yet — tracked in issue #6"),

@@ -1,0 +1,95 @@
+"""Plotly figures for the pages: learning curves and the confusion matrix.
+
+Not a page (app.py lists the pages). Figures only: the numbers come ready from
+``mnist_core.curves`` and run summaries; nothing here computes a metric.
+Columns are numpy arrays, which Plotly validates and serialises much faster
+than lists: a live chart is rebuilt twice a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from mnist_core.curves import Curves
+
+HEIGHT = 320
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#ff7f0e"
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, y_range: Sequence[float] | None = None) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        xaxis_title="epoch",
+        yaxis_title=y_title,
+        uirevision="keep",  # a redraw keeps the user's zoom
+    )
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
+    return fig
+
+
+def _curve(x: np.ndarray, y: np.ndarray, name: str, color: str, markers: bool = False) -> go.Scatter:
+    return go.Scatter(
+        x=x,
+        y=y,
+        name=name,
+        mode="lines+markers" if markers else "lines",
+        line={"color": color, "width": 2 if markers else 1.5},
+        marker={"size": 7},
+    )
+
+
+def loss_figure(curves: Curves) -> go.Figure:
+    """Running training loss per step point, validation loss per epoch."""
+    fig = go.Figure(
+        [
+            _curve(curves.step_x, curves.step_loss, "train (running)", TRAIN_COLOR),
+            _curve(curves.epoch_x, curves.val_loss, "validation", VAL_COLOR, markers=True),
+        ]
+    )
+    return _layout(fig, "Loss", "cross-entropy")
+
+
+def accuracy_figure(curves: Curves) -> go.Figure:
+    """Running training accuracy per step point, validation accuracy per epoch."""
+    fig = go.Figure(
+        [
+            _curve(curves.step_x, curves.step_acc, "train (running)", TRAIN_COLOR),
+            _curve(curves.epoch_x, curves.val_acc, "validation", VAL_COLOR, markers=True),
+        ]
+    )
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, "Accuracy", "accuracy")
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
+    """Counts of true label (rows) against prediction (columns), the diagonal being right."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    names = list(class_names)
+    fig = go.Figure(
+        go.Heatmap(
+            z=counts,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=counts,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        title={"text": "Confusion matrix (test set)", "x": 0, "font": {"size": 15}},
+        height=420,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": "predicted", "type": "category", "side": "bottom"},
+        yaxis={"title": "true", "type": "category", "autorange": "reversed"},
+    )
+    return fig

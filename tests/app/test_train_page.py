@@ -1,0 +1,251 @@
+"""The Train page through AppTest: controls, cost, live progress, summary, queue, stop/resume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import report, runs
+from mnist_core.config import RunConfig
+from mnist_core.data import load_data
+from mnist_core.jobs import JobRegistry
+from mnist_core.train import train
+
+PAGE = "pages/train.py"
+START = "Start training"
+
+
+@pytest.fixture
+def registry() -> Iterator[JobRegistry]:
+    """The registry the page uses (st.cache_resource, shared with the test); stopped afterwards."""
+    from pages.shared import job_registry
+
+    reg = job_registry()
+    yield reg
+    for job in reg.jobs():
+        job.stop()
+    assert reg.wait(timeout=60), "a job did not stop"
+
+
+def open_train(app_path: Path) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=30)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def set_tiny(at: AppTest, epochs: int, batch: int = 64, width: int = 16) -> AppTest:
+    """An MLP 784-width-10: trains in well under a second per epoch on the generated data."""
+    at.select_slider(key="train_width").set_value(width)
+    at.select_slider(key="train_batch").set_value(batch)
+    at.number_input(key="train_epochs").set_value(epochs)
+    return at.run()
+
+
+def button(at: AppTest, label: str | None = None, key: str | None = None):
+    if key is not None:
+        return at.button(key=key)
+    return next(b for b in at.button if b.label == label)
+
+
+def click(at: AppTest, label: str | None = None, key: str | None = None) -> AppTest:
+    button(at, label, key).click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout_s: float = 60) -> AppTest:
+    """Rerun (each rerun runs the live fragment once) until ``done(at)``; fails on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not done(at):
+        assert time.monotonic() < deadline, texts(at)
+        assert not at.exception, [e.value for e in at.exception]
+        time.sleep(0.25)
+        at.run()
+    return at
+
+
+def has_button(at: AppTest, key: str) -> bool:
+    return any(b.key == key for b in at.button)
+
+
+def texts(at: AppTest) -> str:
+    kinds = ("markdown", "info", "success", "warning", "error", "caption", "subheader")
+    parts = [str(el.value) for kind in kinds for el in at.get(kind)]
+    parts += [str(getattr(el.proto, "text", "")) for el in at.get("progress")]
+    return "\n".join(parts)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def progress_text(at: AppTest) -> str:
+    return " ".join(str(el.proto.text) for el in at.get("progress"))
+
+
+def has_result(at: AppTest) -> bool:
+    return any(s.value.startswith("Result") for s in at.subheader)
+
+
+def test_controls_show_the_cost_and_survive_a_page_switch(app_path: Path) -> None:
+    at = open_train(app_path)
+    at.slider(key="train_depth").set_value(2)
+    set_tiny(at, epochs=3, width=32)
+    shown = metrics(at)
+    params = 784 * 32 + 32 + 32 * 32 + 32 + 32 * 10 + 10
+    assert shown["Parameters"] == report.count(params)
+    assert shown["MACs / image"] == report.count(784 * 32 + 32 * 32 + 32 * 10)
+    assert shown["FLOPs / image"] == report.count(2 * (784 * 32 + 32 * 32 + 32 * 10))
+    assert shown["Weights (fp32)"] == report.size(4 * params)
+    assert shown["Per epoch (est.)"].endswith(" s") and "3 epochs (est.)" in shown
+    assert "15 steps per epoch on 900 images" in texts(at)  # 1000 generated images, 10% held out
+
+    at.checkbox(key="train_per_layer").check()
+    at.run()
+    at.number_input(key="train_width_1").set_value(64)
+    at.run()
+    assert metrics(at)["Parameters"] == report.count(784 * 32 + 32 + 32 * 64 + 64 + 64 * 10 + 10)
+
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert at.slider(key="train_depth").value == 2
+    assert at.select_slider(key="train_width").value == 32
+    assert at.number_input(key="train_epochs").value == 3
+    assert at.number_input(key="train_width_1").value == 64
+
+
+def test_invalid_combinations_show_a_message_and_disable_start(app_path: Path) -> None:
+    at = open_train(app_path)
+    at.select_slider(key="train_batch").set_value(4096)
+    at.run()
+    assert [e.value for e in at.error] == ["batch_size: 4096 is larger than the training set (900 images)"]
+    assert button(at, START).disabled
+
+    at.select_slider(key="train_batch").set_value(64)
+    at.radio(key="train_model").set_value("CNN")
+    at.run()
+    at.selectbox(key="train_cnn_style").set_value("lenet")
+    at.selectbox(key="train_channels").set_value("32-64-128")
+    at.run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("cnn_channels: 3 conv stages")
+    assert button(at, START).disabled
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_training_shows_live_progress_then_the_summary(app_path: Path, registry: JobRegistry) -> None:
+    at = set_tiny(open_train(app_path), epochs=15, batch=4)
+    at = click(at, START)
+    seen = {"progress": False, "chart": False, "metrics": False}
+
+    def watch(at: AppTest) -> bool:
+        if "step" in progress_text(at):
+            seen["progress"] = True
+            seen["chart"] |= any(c.key == "train_live_job-1_loss" for c in at.get("plotly_chart"))
+            seen["metrics"] |= {"Time left", "Learning rate", "Images / s"} <= set(metrics(at))
+        return has_result(at)
+
+    run_until(at, watch, timeout_s=60)
+    assert seen == {"progress": True, "chart": True, "metrics": True}
+    assert not at.error, [e.value for e in at.error]
+    shown = metrics(at)
+    assert shown["Test accuracy"].endswith("%")
+    for label in ("Training time", "Time / epoch", "Checkpoint", "Latency p50", "Latency p95"):
+        assert shown[label] != report.DASH, label
+    assert any(label.startswith("Energy") for label in shown) and any(k.startswith("CO2") for k in shown)
+    (run,) = runs.list_runs()
+    assert run.status == "completed" and "completed" in texts(at)
+    keys = {chart.key for chart in at.get("plotly_chart")}
+    assert {f"train_result_{run.id}_loss", f"train_confusion_{run.id}"} <= keys
+    links = {link.proto.page: link.proto.query_string for link in at.get("page_link")}
+    assert links == {"runs": f"run={run.id}", "draw": f"run={run.id}"}
+
+
+@pytest.mark.slow
+def test_queue_cancel_concurrency_stop_and_resume(app_path: Path, registry: JobRegistry) -> None:
+    at = set_tiny(open_train(app_path), epochs=200, batch=1)
+    for _ in range(3):
+        at = click(at, START)
+    first, second, third = registry.jobs()
+    run_until(at, lambda at: "step" in progress_text(at))
+    assert "Waiting: 2 runs" in texts(at)
+    assert [b.label for b in at.button if (b.key or "").startswith("train_cancel_")] == ["Cancel", "Cancel"]
+
+    at = click(at, key=f"train_cancel_{third.id}")
+    assert third.state == "stopped" and "Waiting: 1 run" in texts(at)
+    at.number_input(key="train_max_concurrent").set_value(2)
+    at.run()
+    run_until(at, lambda at: has_button(at, f"train_stop_{second.id}"))
+    assert registry.max_concurrent == 2 and "Waiting" not in texts(at)
+
+    at = click(at, key=f"train_stop_{second.id}")
+    at = click(at, key=f"train_stop_{first.id}")
+    run_until(at, lambda at: not registry.active())
+    run_id = first.run_id
+    assert runs.load_run(run_id).status == "stopped"
+    state = runs.load_train_state(run_id)
+    stopped_at = state.epoch * 900 + state.step_in_epoch  # batch 1: 900 steps per epoch
+    at = click(at, key=f"train_show_{run_id}")
+    assert "Stopped before the end" in texts(at)
+
+    at = click(at, key=f"train_resume_{run_id}")
+    resumed = registry.jobs()[-1]
+    assert resumed.resume_id == run_id
+    run_until(at, lambda at: resumed.snapshot().step > stopped_at + 50)
+    assert has_button(at, f"train_stop_{resumed.id}")  # the live panel of the resumed run
+    at = click(at, key=f"train_stop_{resumed.id}")
+    run_until(at, lambda at: not registry.active())
+    assert resumed.snapshot().state == "stopped" and resumed.run_id == run_id
+    assert resumed.snapshot().events[0].step > stopped_at  # it continued, it did not restart
+
+
+@pytest.mark.slow
+def test_interrupted_run_is_listed_and_resumes(
+    app_path: Path, registry: JobRegistry, runs_dir: Path, synthetic_data_dir: Path
+) -> None:
+    cfg = RunConfig(hidden=(16,), epochs=2, batch_size=64)
+    writer = runs.RunWriter.create(cfg, runs_dir)
+    epochs = []
+    train(
+        cfg,
+        load_data("mnist", cfg.val_fraction, cfg.seed, synthetic_data_dir),
+        on_progress=lambda e: epochs.append(e) if e.kind == "epoch" else None,
+        should_stop=lambda: bool(epochs),
+        on_checkpoint=writer.save_checkpoint,
+    )
+    writer.release()  # the process "dies": status still "running", nobody holds the lock
+
+    at = open_train(app_path)
+    assert "interrupted" in texts(at) and has_button(at, f"train_resume_{writer.id}")
+    at = click(at, key=f"train_show_{writer.id}")
+    assert "was interrupted" in texts(at) and "1/2 epochs" in texts(at)
+    assert f"train_result_{writer.id}_loss" in {c.key for c in at.get("plotly_chart")}
+
+    at = click(at, key=f"train_resume_{writer.id}")
+    run_until(at, lambda at: not registry.active() and has_result(at))
+    run = runs.load_run(writer.id)
+    assert run.status == "completed" and run.summary["epochs_done"] == 2
+    assert "2/2 epochs" in texts(at) and metrics(at)["Test accuracy"].endswith("%")
+    assert not has_button(at, f"train_resume_{writer.id}")
+
+
+def test_a_run_that_cannot_start_shows_the_core_message(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_core.errors import DatasetUnavailable
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise DatasetUnavailable("The mnist dataset is not available: test says so.")
+
+    monkeypatch.setattr("mnist_core.pipeline.load_data", offline)
+    at = click(set_tiny(open_train(app_path), epochs=1), START)
+    run_until(at, lambda at: bool(at.error))
+    message = "The last run could not start: The mnist dataset is not available: test says so."
+    assert [e.value for e in at.error] == [message]

@@ -1,0 +1,76 @@
+"""The Train page in a real Chromium: train a tiny model, watch the live chart move, see it completed."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TARGET_TRAINING_S = 8  # long enough to watch the chart move, short enough for the suite
+# Points of the first trace of the first chart and its last y value (Plotly's parsed data).
+# Queried afresh each time: a redraw may replace the chart's element.
+CHART_STATE = """() => {
+    const el = document.querySelector(".js-plotly-plot");
+    const t = el && el._fullData && el._fullData[0];
+    return t ? [t.x.length, t.y[t.y.length - 1]] : null;
+}"""
+
+
+def slider(page: Page, label: str) -> Locator:
+    return page.get_by_role("slider", name=label)
+
+
+def epochs_for(page: Page, target_s: float) -> int:
+    """Epochs that should train for about ``target_s``, from the page's own estimate per epoch."""
+    text = page.get_by_test_id("stMetric").filter(has_text="Per epoch (est.)").inner_text()
+    match = re.search(r"([\d.]+) s\s*$", text)
+    per_epoch = float(match.group(1)) if match else 0.3
+    return min(80, max(10, math.ceil(target_s / max(per_epoch, 1e-3))))
+
+
+def test_train_a_tiny_model_and_watch_it_learn(page: Page, artifacts_dir: Path) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    page.get_by_role("button", name="Start training").wait_for()
+
+    # MLP 784-16-10 at batch 4: 225 steps per epoch on the generated data.
+    slider(page, "Width (units per layer)").focus()
+    page.keyboard.press("Home")
+    page.get_by_text("MLP 784-16-10 bs64").first.wait_for()
+    slider(page, "Batch size").focus()
+    for _ in range(4):  # 64 -> 32 -> 16 -> 8 -> 4
+        page.keyboard.press("ArrowLeft")
+    page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
+    epochs = epochs_for(page, TARGET_TRAINING_S)
+    field = page.get_by_label("Epochs")
+    field.fill(str(epochs))
+    field.press("Enter")
+    page.get_by_text(f"{epochs} epochs (est.)").wait_for()
+
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Training now").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2; }}")
+    before = page.evaluate(CHART_STATE)
+    progress_before = page.get_by_test_id("stProgress").first.inner_text()
+    page.wait_for_function(
+        f"old => {{ const s = ({CHART_STATE})(); return s && s[0] > old[0]; }}", arg=before, timeout=30_000
+    )
+    after = page.evaluate(CHART_STATE)
+    assert page.get_by_text("Training now").is_visible(), "the chart moved while the run was training"
+    assert after[0] > before[0] and page.get_by_test_id("stProgress").first.inner_text() != progress_before
+    page.set_viewport_size({"width": 1280, "height": 2200})
+    page.screenshot(path=str(artifacts_dir / "train-live.png"))
+
+    page.get_by_role("heading", name=re.compile(r"^Result: ")).wait_for(timeout=120_000)
+    page.get_by_text("Training now").wait_for(state="detached")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    row = page.get_by_test_id("stHorizontalBlock").filter(has_text="MLP 784-16-10 bs4").last
+    assert "completed" in row.inner_text()
+    assert page.get_by_test_id("stMetric").filter(has_text="Test accuracy").inner_text().strip().endswith("%")
+    page.get_by_role("link", name="Draw a digit for this model").wait_for()
+    page.screenshot(path=str(artifacts_dir / "train-done.png"))

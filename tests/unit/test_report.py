@@ -1,0 +1,103 @@
+"""Formatting of costs and summaries, and which runs may resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnist_core import report, runs
+from mnist_core.config import RunConfig
+from mnist_core.estimate import EpochEstimate
+from mnist_core.metrics import CostReport
+from mnist_core.train import TrainState
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (report.count, 407_050, "407.1 k"),
+        (report.count, 120_725_514, "120.7 M"),
+        (report.count, 950, "950"),
+        (report.count, None, report.DASH),
+        (report.size, 1_628_200, "1.6 MB"),
+        (report.size, 512, "512 B"),
+        (report.seconds, 0.574, "0.57 s"),
+        (report.seconds, 3.14, "3.1 s"),
+        (report.seconds, 42.4, "42 s"),
+        (report.seconds, 65, "1 min 05 s"),
+        (report.seconds, 3720, "1 h 02 min"),
+        (report.seconds, float("nan"), report.DASH),
+        (report.percent, 0.9621, "96.21%"),
+        (report.millis, 0.0503, "0.0503 ms"),
+        (report.energy, 0.00042, "0.42 Wh"),
+        (report.energy, 6.2e-7, "0.62 mWh"),
+        (report.energy, 2.5, "2.5 kWh"),
+        (report.mass_co2, 0.00016, "0.16 g"),
+        (report.mass_co2, 2.3e-7, "0.23 mg"),
+        (report.mass_co2, True, report.DASH),
+    ],
+)
+def test_formatting(fn, value, text) -> None:
+    assert fn(value) == text
+
+
+def test_cost_items_with_and_without_an_estimate() -> None:
+    cost = CostReport(parameters=407_050, macs=406_528, flops=813_056, weights_bytes=1_628_200)
+    estimate = EpochEstimate(seconds=0.6, steps_per_epoch=844, source="probe", detail="measured")
+    items = report.cost_items(cost, estimate, epochs=2)
+    assert [(i.label, i.value) for i in items] == [
+        ("Parameters", "407.1 k"),
+        ("MACs / image", "406.5 k"),
+        ("FLOPs / image", "813.1 k"),
+        ("Weights (fp32)", "1.6 MB"),
+        ("Per epoch (est.)", "0.6 s"),
+        ("2 epochs (est.)", "1.2 s"),
+    ]
+    assert "fvcore" in items[1].help and "2 x MACs" in items[2].help
+    assert len(report.cost_items(cost, None, epochs=1)) == 4
+
+
+def test_summary_items_label_estimated_energy_and_tolerate_missing_figures() -> None:
+    summary = {
+        "test_accuracy": 0.962, "train_time_s": 13.0, "time_per_epoch_s": 6.5, "parameters": 407_050,
+        "macs": 406_528, "flops": 813_056, "weights_bytes": 1_628_200, "checkpoint_bytes": 4_900_000,
+        "latency_p50_ms": 0.034, "latency_p95_ms": 0.05, "energy_kwh": 0.0002, "co2_kg": 0.0001,
+        "co2_country": "FRA", "energy_estimated": True,
+    }  # fmt: skip
+    items = {i.label: i.value for i in report.summary_items(summary)}
+    assert items["Test accuracy"] == "96.20%" and items["Checkpoint"] == "4.9 MB"
+    assert items["Energy (est.)"] == "0.2 Wh" and items["CO2 (est.)"] == "0.1 g"
+    empty = report.summary_items({})
+    assert {i.value for i in empty} == {report.DASH} and len(empty) == len(items)
+
+
+def _state(epoch: int) -> TrainState:
+    point = {"kind": "epoch", "epoch": epoch, "step": 10 * epoch}
+    return TrainState(epoch, 0, {}, {}, None, 1.0, [point] * epoch)
+
+
+def test_only_runs_with_a_saved_state_and_a_resumable_status_resume(runs_dir: Path) -> None:
+    cfg = RunConfig(hidden=(16,), epochs=3)
+    stopped = runs.RunWriter.create(cfg, runs_dir)
+    stopped.save_checkpoint(_state(1))
+    stopped.finish("stopped", {"epochs_done": 1})
+    early = runs.RunWriter.create(cfg, runs_dir)
+    early.release()  # died in its first epoch: nothing saved to resume from
+    late = runs.RunWriter.create(cfg, runs_dir)
+    late.save_checkpoint(_state(2))
+    late.release()  # died after two epochs
+    done = runs.RunWriter.create(cfg, runs_dir)
+    done.save_checkpoint(_state(3))
+    done.finish("completed", {"epochs_done": 3})
+
+    by_id = {r.id: r for r in runs.list_runs(runs_dir)}
+    got = {w.id: (by_id[w.id].status, report.can_resume(by_id[w.id])) for w in (stopped, early, late, done)}
+    assert got == {
+        stopped.id: ("stopped", True),
+        early.id: ("interrupted", False),
+        late.id: ("interrupted", True),
+        done.id: ("completed", False),
+    }
+    assert report.epochs_done(by_id[late.id], runs.load_history(late.id, runs_dir)) == 2
+    assert report.epochs_done(by_id[done.id]) == 3
