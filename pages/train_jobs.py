@@ -219,6 +219,10 @@ def runs_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[R
         st.caption(f"{len(runs) - RECENT_RUNS} older runs are on the Runs page.")
 
 
+def _show(run_id: str) -> None:
+    st.session_state[FOCUS_KEY] = run_id
+
+
 def run_row(run: RunInfo, registry: JobRegistry, root: Path, runs_dir: Path) -> None:
     job = registry.job_for_run(run.id)
     status = f"{run.status} (resume {job.state})" if job is not None and job.resume_id else run.status
@@ -228,9 +232,7 @@ def run_row(run: RunInfo, registry: JobRegistry, root: Path, runs_dir: Path) -> 
     name_col.markdown(f"**{run.name}**  \n`{run.id}`")
     status_col.markdown(f"{STATUS_ICONS.get(run.status, '')} {status}")
     acc_col.markdown(report.percent(run.test_accuracy))
-    show_col.button(
-        "Show", key=f"train_show_{run.id}", on_click=st.session_state.__setitem__, args=(FOCUS_KEY, run.id)
-    )
+    show_col.button("Show", key=f"train_show_{run.id}", on_click=_show, args=(run.id,))
     if job is None and report.can_resume(run, runs_dir):
         resume_col.button(
             "Resume",

@@ -126,21 +126,33 @@ def main() -> int:
         runs_dir = Path(tmp) / "runs"
         print(f"{cfg.label()}, {cfg.epochs} epochs, data {data_root}, {args.repeats} repeats each")
         plain(cfg, data_root, runs_dir)  # warm-up: data load, codecarbon probe, kernels
-        plain_s, wired_s, plain_cpu, wired_cpu = [], [], [], []
+        plain_s, wired_s, plain_cpu, wired_cpu, busy = [], [], [], [], []
         for i in range(args.repeats):
-            p_s, p_cpu = plain(cfg, data_root, runs_dir)
-            w_s, w_cpu, n, mean = wired(cfg, data_root, runs_dir)
+            # Alternate which variant goes first, so a drift in the machine's load hits both alike.
+            if i % 2:
+                w_s, w_cpu, n, mean = wired(cfg, data_root, runs_dir)
+                p_s, p_cpu = plain(cfg, data_root, runs_dir)
+            else:
+                p_s, p_cpu = plain(cfg, data_root, runs_dir)
+                w_s, w_cpu, n, mean = wired(cfg, data_root, runs_dir)
             plain_s.append(p_s)
             wired_s.append(w_s)
             plain_cpu.append(p_cpu)
             wired_cpu.append(w_cpu)
+            busy.append(n * mean / w_s)
             print(
                 f"  repeat {i + 1}: plain {p_s:.3f} s (CPU {p_cpu:.2f} s), wired {w_s:.3f} s "
                 f"(CPU {w_cpu:.2f} s; {n} redraws, {mean * 1e3:.1f} ms each)"
             )
+    print(f"machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for what, a, b in (("training wall time", plain_s, wired_s), ("process CPU time", plain_cpu, wired_cpu)):
         p, w = statistics.median(a), statistics.median(b)
-        print(f"{what}: median plain {p:.3f} s, median wired {w:.3f} s, overhead {w / p - 1:+.1%}")
+        paired = statistics.median(y / x - 1 for x, y in zip(a, b, strict=True))
+        print(
+            f"{what}: median plain {p:.3f} s, median wired {w:.3f} s, ratio of medians {w / p - 1:+.1%}, "
+            f"median of paired ratios {paired:+.1%}"
+        )
+    print(f"the redraws kept one thread busy {statistics.median(busy):.1%} of the training time (median)")
     return 0
 
 

@@ -43,7 +43,12 @@ class Curves:
 
 
 def _get(point: Point, name: str) -> Any:
-    return point.get(name) if isinstance(point, Mapping) else getattr(point, name)
+    # Exact type checks first: this runs for every point twice a second during a live run.
+    if type(point) is ProgressEvent:
+        return getattr(point, name)
+    if type(point) is dict or isinstance(point, Mapping):
+        return point.get(name)
+    return getattr(point, name)
 
 
 def _column(points: Sequence[Point], name: str) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +22,9 @@ START = "Start training"
 
 
 @pytest.fixture
-def registry() -> Iterator[JobRegistry]:
+def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
     """The registry the page uses (st.cache_resource, shared with the test); stopped afterwards."""
+    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds pages/ beside app.py
     from pages.shared import job_registry
 
     reg = job_registry()
@@ -234,6 +237,34 @@ def test_interrupted_run_is_listed_and_resumes(
     assert run.status == "completed" and run.summary["epochs_done"] == 2
     assert "2/2 epochs" in texts(at) and metrics(at)["Test accuracy"].endswith("%")
     assert not has_button(at, f"train_resume_{writer.id}")
+
+
+@pytest.mark.slow
+def test_a_run_whose_process_died_is_shown_interrupted(
+    app_path: Path, registry: JobRegistry, runs_dir: Path, synthetic_data_dir: Path
+) -> None:
+    """A real death: the CLI trains in another process, killed (SIGKILL) after its first epoch."""
+    folders = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_data_dir)]
+    tiny = ["--depth", "1", "--width", "16", "--batch-size", "4", "--epochs", "500", "--quiet"]
+    command = [sys.executable, "-m", "mnist_core", *folders, "train", *tiny]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(
+            h["kind"] == "epoch" for r in runs.list_runs(runs_dir) for h in runs.load_history(r.id)
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline, "the CLI run never finished an epoch"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    (run,) = runs.list_runs(runs_dir)
+    assert run.status == "interrupted"
+
+    at = click(open_train(app_path), key=f"train_show_{run.id}")
+    assert "was interrupted" in texts(at) and has_button(at, f"train_resume_{run.id}")
+    done = report.epochs_done(run, runs.load_history(run.id))
+    assert done >= 1 and f"{done}/500 epochs" in texts(at)
 
 
 def test_a_run_that_cannot_start_shows_the_core_message(

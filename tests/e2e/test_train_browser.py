@@ -11,7 +11,7 @@ from playwright.sync_api import Locator, Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TARGET_TRAINING_S = 8  # long enough to watch the chart move, short enough for the suite
+TARGET_TRAINING_S = 6  # long enough to watch the chart move, short enough for the suite
 # Points of the first trace of the first chart and its last y value (Plotly's parsed data).
 # Queried afresh each time: a redraw may replace the chart's element.
 CHART_STATE = """() => {
