@@ -484,3 +484,85 @@ def _load_state(model: nn.Module, state: Any, path: Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CorruptRun(f"{path} does not match the run's configuration: {exc}") from exc
+
+
+# -- whole-folder scans, staging (listing pages, imports) ------------------------
+# The files a run folder may hold besides its locks, in the order a reader needs them.
+RUN_FILES = ("config.json", "run.json", "summary.json", "history.json", "weights.pt", "checkpoint.pt")
+_STAGING_PREFIX = ".staging-"
+
+
+def scan_runs(runs_dir: str | os.PathLike[str] | None = None) -> tuple[list[RunInfo], dict[str, str]]:
+    """Readable runs (newest first) and broken folders (with the reason) in one pass.
+
+    ``list_runs`` and ``broken_runs`` together read every folder twice; a page
+    that shows both calls this instead.
+    """
+    root = _dir(runs_dir)
+    good: list[RunInfo] = []
+    broken: dict[str, str] = {}
+    if root.is_dir():
+        for path in root.iterdir():
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                good.append(load_run(path.name, root))
+            except MnistLabError as exc:
+                broken[path.name] = str(exc)
+    return sorted(good, key=lambda r: (r.created, r.id), reverse=True), broken
+
+
+def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[str, int], ...]:
+    """A cheap fingerprint that changes whenever a run is added, removed or written.
+
+    Every write is a temp file renamed inside the run's folder, which updates the
+    folder's mtime; so the (name, mtime) of each entry is enough, without
+    reading any file. Use it as a cache key for listings.
+    """
+    root = _dir(runs_dir)
+    try:
+        with os.scandir(root) as entries:
+            state = [
+                (e.name, e.stat().st_mtime_ns) for e in entries
+                if not e.name.startswith(".") and e.is_dir()
+            ]
+    except FileNotFoundError:
+        return ()
+    return tuple(sorted(state))
+
+
+def new_staging_dir(runs_dir: str | os.PathLike[str] | None = None) -> Path:
+    """An empty hidden folder inside the checkpoints folder: listings skip it.
+
+    Fill it with a run's files, then :func:`adopt_staged` it, or remove it.
+    Being on the same file system, adopting it is a rename.
+    """
+    root = _dir(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=root))
+
+
+def adopt_staged(staging: Path, cfg: RunConfig, runs_dir: str | os.PathLike[str] | None = None) -> str:
+    """Give a filled staging folder a fresh run id and rename it into place; returns the id.
+
+    ``run.json`` in the folder gets the new id. An existing run is never
+    replaced: the id carries 24 random bits, is checked to be free, and
+    ``os.rename`` refuses a non-empty target. ``staging`` must come from
+    :func:`new_staging_dir` on the same ``runs_dir``.
+    """
+    root = _dir(runs_dir)
+    if staging.parent.resolve() != root.resolve() or not staging.name.startswith(_STAGING_PREFIX):
+        raise MnistLabError(f"{staging} is not a staging folder of {root}")
+    for _ in range(8):
+        run_id = new_run_id(cfg)
+        target = run_path(run_id, root)
+        if target.exists():
+            continue
+        _modify_meta(staging, {"id": run_id})
+        (staging / ".meta.lock").unlink(missing_ok=True)
+        try:
+            os.rename(staging, target)
+        except OSError:  # created meanwhile, and not empty: try another id
+            continue
+        return run_id
+    raise MnistLabError(f"Could not find a free run id in {root}")

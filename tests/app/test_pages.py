@@ -17,7 +17,7 @@ PAGES = [
     # (page file or None for the default page, title, text the page must show)
     (None, "MNIST Lab", "96.2%"),
     ("pages/train.py", "Train", "Runs train in the background"),
-    ("pages/runs.py", "Runs", "Not built yet — tracked in issue #5"),
+    ("pages/runs.py", "Runs", "No runs in"),
     ("pages/draw.py", "Draw", "Not built yet — tracked in issue #4"),
     ("pages/sweeps.py", "Sweeps", "Not built yet — tracked in issue #6"),
 ]

@@ -1,0 +1,424 @@
+"""Plotly figures of the Runs page: curves, accuracy against cost, grids, bars, confusion.
+
+Not a page (app.py lists the pages). Figures only: rows, fronts, grids and
+curve columns come ready from ``mnist_core.compare``; nothing here computes a
+metric. Every point's hover shows its run's configuration (``compare.hover_text``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from mnist_core import compare
+from mnist_core.compare import CurveColumns, Grid
+
+PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)[:14]  # 24 distinct colours
+HEIGHT = 380
+# Above this many runs, curves are drawn as one trace per series (with gaps
+# between runs) instead of one per run: a legend of hundreds helps nobody and
+# hundreds of traces make the browser crawl. Those runs then share a budget of
+# points per panel, so 500 runs draw about as fast as 50.
+MAX_CURVE_TRACES = 24
+MERGED_POINTS = 10_000
+MIN_POINTS_PER_RUN = 12
+# Categorical colouring up to this many distinct values, a colour scale above.
+MAX_CATEGORIES = 12
+HOVER = "%{hovertext}<extra></extra>"
+# Settings on a log2 axis in the parallel coordinates (they come in powers of two).
+LOG2_SETTINGS = frozenset({"width", "batch_size"})
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        hoverlabel={"align": "left"},
+    )
+    return fig
+
+
+# -- learning curves ---------------------------------------------------------------
+
+
+def curves_figure(
+    curves: Mapping[str, CurveColumns],
+    rows: Mapping[str, Mapping[str, Any]],
+    x: str = "epoch",
+) -> go.Figure:
+    """Loss (left) and accuracy (right) of each run against ``x``: lines for training, dashes for validation.
+
+    ``x`` is a key of ``compare.CURVE_AXES``. One legend entry per run; clicking
+    it hides the run in both panels.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    if len(curves) > MAX_CURVE_TRACES:
+        _curves_merged(fig, curves, rows, x)
+    else:
+        for i, (run_id, cols) in enumerate(curves.items()):
+            _run_curves(fig, run_id, cols, rows[run_id], x, color(i))
+    fig.update_yaxes(title_text="cross-entropy", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
+    fig.update_xaxes(title_text=compare.CURVE_AXES[x])
+    fig.update_layout(
+        height=HEIGHT + 40,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hoverlabel={"align": "left"},
+        legend={"title": {"text": "lines: training, dashed: validation"}, "font": {"size": 11}},
+    )
+    return fig
+
+
+def _run_curves(
+    fig: go.Figure, run_id: str, cols: CurveColumns, row: Mapping[str, Any], x: str, colour: str
+) -> None:
+    hover = compare.hover_text(row)
+    first = True
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for series, dash in (("train", "solid"), ("val", "dash")):
+            data = getattr(cols, series)
+            if not len(data[metric]):
+                continue
+            what = "training" if series == "train" else "validation"
+            fig.add_trace(
+                go.Scatter(
+                    x=data[x],
+                    y=data[metric],
+                    name=str(row["name"]),
+                    legendgroup=run_id,
+                    showlegend=first,
+                    mode="lines" if series == "train" else "lines+markers",
+                    line={"color": colour, "dash": dash, "width": 1.5},
+                    marker={"size": 6},
+                    hovertext=f"{hover}<br>{what}",
+                    hovertemplate=f"%{{hovertext}}<br>{x} %{{x:.4g}}, {metric} %{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            first = False
+
+
+def _curves_merged(
+    fig: go.Figure, curves: Mapping[str, CurveColumns], rows: Mapping[str, Mapping[str, Any]], x: str
+) -> None:
+    """Many runs: one trace per series and panel, runs separated by gaps.
+
+    Only the validation points (one per epoch) carry a hover with the run's
+    name: a hover text on every training point doubled the time the browser
+    took to draw 500 runs. Plain SVG, not WebGL: WebGL without a GPU (software
+    rendering) took seconds for the same lines.
+    """
+    per_run = max(MIN_POINTS_PER_RUN, MERGED_POINTS // max(len(curves), 1))
+    thinned = {run_id: cols.thinned(per_run) for run_id, cols in curves.items()}
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for series, name, dash, colour in (
+            ("train", "training", "solid", color(0)),
+            ("val", "validation", "dash", color(1)),
+        ):
+            xs: list[np.ndarray] = []
+            ys: list[np.ndarray] = []
+            texts: list[str] = []
+            for run_id, cols in thinned.items():
+                data = getattr(cols, series)
+                n = len(data[metric])
+                if n:
+                    xs += [data[x], np.array([np.nan])]
+                    ys += [data[metric], np.array([np.nan])]
+                    texts += [str(rows[run_id]["name"])] * n + [""]
+            if not xs:
+                continue
+            hover: dict[str, Any] = {"hoverinfo": "skip"}
+            if series == "val":
+                hover = {
+                    "hovertext": texts,
+                    "hovertemplate": f"%{{hovertext}}<br>{metric} %{{y:.4g}}<extra></extra>",
+                }
+            fig.add_trace(
+                go.Scatter(
+                    x=np.concatenate(xs),
+                    y=np.concatenate(ys),
+                    legendgroup=series,
+                    name=f"{name} ({len(curves)} runs)",
+                    showlegend=col == 1,
+                    mode="lines" if series == "train" else "lines+markers",
+                    line={"color": colour, "dash": dash, "width": 1},
+                    marker={"size": 4},
+                    opacity=0.6,
+                    **hover,
+                ),
+                row=1,
+                col=col,
+            )
+
+
+# -- accuracy against a cost -------------------------------------------------------
+
+
+def cost_figure(
+    rows: Sequence[Mapping[str, Any]],
+    cost: str,
+    front: Sequence[int],
+    color_by: str = "depth",
+    log_x: bool = True,
+    accuracy: str = "test_accuracy",
+) -> go.Figure:
+    """Each run at (cost, accuracy), coloured by a setting; the Pareto front as a staircase.
+
+    ``front`` indexes ``rows`` (``compare.pareto_front``), cheapest first.
+    """
+    fig = go.Figure()
+    points = [(i, r) for i, r in enumerate(rows) if r.get(cost) is not None and r.get(accuracy) is not None]
+    values = sorted({r.get(color_by) for _, r in points}, key=_category_order)
+    if len(values) <= MAX_CATEGORIES:
+        for k, value in enumerate(values):
+            group = [r for _, r in points if r.get(color_by) == value]
+            fig.add_trace(
+                _scatter(group, cost, accuracy, f"{compare.label(color_by)} {value}", {"color": color(k)})
+            )
+    else:
+        marker = {
+            "color": [r.get(color_by) for _, r in points],
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": {"text": compare.label(color_by)}},
+        }
+        fig.add_trace(_scatter([r for _, r in points], cost, accuracy, "runs", marker))
+    if front:
+        best = [rows[i] for i in front]
+        fig.add_trace(
+            go.Scatter(
+                x=[r[cost] for r in best],
+                y=[r[accuracy] for r in best],
+                name="Pareto front",
+                mode="lines+markers",
+                line={"shape": "hv", "color": "#444", "width": 1.5},
+                marker={"symbol": "circle-open", "size": 14, "color": "#444", "line": {"width": 2}},
+                hovertext=[compare.hover_text(r) for r in best],
+                hovertemplate=HOVER,
+            )
+        )
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(tickformat=".1%")
+    title = f"{compare.label(accuracy)} against {compare.label(cost).lower()}: up and to the left is better"
+    return _layout(fig, title, compare.label(cost), compare.label(accuracy), height=460)
+
+
+def _scatter(
+    rows: Sequence[Mapping[str, Any]], x: str, y: str, name: str, marker: dict[str, Any]
+) -> go.Scatter:
+    return go.Scatter(
+        x=[r[x] for r in rows],
+        y=[r[y] for r in rows],
+        name=name,
+        mode="markers",
+        marker={"size": 9, "opacity": 0.85, **marker},
+        hovertext=[compare.hover_text(r) for r in rows],
+        hovertemplate=HOVER,
+    )
+
+
+def _category_order(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+# -- parallel coordinates --------------------------------------------------------------
+
+
+def parallel_figure(
+    rows: Sequence[Mapping[str, Any]], settings: Sequence[str], metrics: Sequence[str]
+) -> go.Figure:
+    """One line per run from its settings to its metrics, coloured by the last metric.
+
+    Runs missing any of the chosen values are left out (a line needs every axis).
+    Widths and batch sizes sit on a log2 axis, the learning rate on a log10 one.
+    """
+    keys = [*settings, *metrics]
+    kept = [r for r in rows if all(compare.number(r.get(k)) is not None for k in keys)]
+    dims = [_dimension(k, [float(r[k]) for r in kept]) for k in keys]
+    colour = [float(r[metrics[-1]]) for r in kept] if metrics else None
+    line = (
+        {
+            "color": colour,
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": {"text": compare.label(metrics[-1])}},
+        }
+        if colour
+        else {}
+    )
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
+    fig.update_layout(
+        title={"text": f"From configuration to result ({len(kept)} runs)", "x": 0, "font": {"size": 15}},
+        height=HEIGHT + 80,
+        margin={"l": 60, "r": 60, "t": 110, "b": 20},
+    )
+    return fig
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering [lo, hi] (at least the two ends)."""
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        for m in (1, 2, 5)
+    ]
+    inside = [t for t in ticks if lo <= t <= hi]
+    return inside if len(inside) >= 2 else [lo, hi]
+
+
+def _dimension(key: str, values: list[float]) -> dict[str, Any]:
+    dim: dict[str, Any] = {"label": compare.label(key)}
+    distinct = sorted(set(values))
+    if key in LOG2_SETTINGS and all(v > 0 for v in values):
+        dim["values"] = [math.log2(v) for v in values]
+        dim["tickvals"] = [math.log2(v) for v in distinct]
+        dim["ticktext"] = [f"{v:g}" for v in distinct]
+    elif key == "lr" and all(v > 0 for v in values):
+        dim["values"] = [math.log10(v) for v in values]
+        dim["tickvals"] = [math.log10(v) for v in distinct]
+        dim["ticktext"] = [f"{v:g}" for v in distinct]
+    elif key in compare.COSTS and values and all(v > 0 for v in values):
+        ticks = _log_ticks(min(values), max(values))
+        dim["label"] += " (log)"
+        dim["values"] = [math.log10(v) for v in values]
+        dim["tickvals"] = [math.log10(t) for t in ticks]
+        dim["ticktext"] = [f"{t:.3g}" for t in ticks]
+    else:
+        dim["values"] = values
+        if len(distinct) <= MAX_CATEGORIES and all(float(v).is_integer() for v in distinct):
+            dim["tickvals"] = distinct
+            dim["ticktext"] = [f"{v:g}" for v in distinct]
+    if key in ("test_accuracy", "val_accuracy"):
+        dim["tickformat"] = ".1%"
+    return dim
+
+
+# -- depth x width ---------------------------------------------------------------------
+
+
+def grid_figure(g: Grid, value: str, agg: str, x: str = "depth", y: str = "width") -> go.Figure:
+    """A heatmap of ``value`` per (x, y) cell; text shows the value, hover the runs behind it."""
+    percent = value in ("test_accuracy", "val_accuracy")
+    text = [[_cell_text(v, percent) for v in row] for row in g.z]
+    where = f"{compare.label(x)} {{}}, {compare.label(y)} {{}}"
+    hover = [
+        [
+            f"{where.format(vx, vy)}<br>{agg}: {_cell_text(v, percent)}<br>{n} run(s)"
+            for vx, v, n in zip(g.xs, zrow, nrow, strict=True)
+        ]
+        for vy, zrow, nrow in zip(g.ys, g.z, g.counts, strict=True)
+    ]
+    reverse = value not in compare.HIGHER_IS_BETTER  # dark is always "better"
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[np.nan if v is None else v for v in row] for row in g.z],
+            x=[str(v) for v in g.xs],
+            y=[str(v) for v in g.ys],
+            text=text,
+            texttemplate="%{text}",
+            hovertext=hover,
+            hovertemplate=HOVER,
+            colorscale="Viridis",
+            reversescale=reverse,
+            colorbar={"title": {"text": compare.label(value)}},
+        )
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return _layout(fig, f"{compare.label(value)} ({agg} per cell)", compare.label(x), compare.label(y))
+
+
+def _cell_text(v: float | None, percent: bool) -> str:
+    if v is None:
+        return ""
+    return f"{v:.2%}" if percent else f"{v:.3g}"
+
+
+# -- bars -------------------------------------------------------------------------------
+
+
+def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
+    """One bar per run, best first; runs without the metric are left out."""
+    kept = [r for r in rows if r.get(metric) is not None]
+    kept.sort(key=lambda r: r[metric], reverse=metric in compare.HIGHER_IS_BETTER)
+    fig = go.Figure(
+        go.Bar(
+            x=[r["id"] for r in kept],
+            y=[r[metric] for r in kept],
+            marker={"color": [color(i) for i in range(len(kept))] if len(kept) <= len(PALETTE) else color(0)},
+            hovertext=[compare.hover_text(r) for r in kept],
+            hovertemplate=HOVER,
+        )
+    )
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=[r["id"] for r in kept],
+        ticktext=[_short(r["name"]) for r in kept],
+        showticklabels=len(kept) <= 60,
+    )
+    title = f"{compare.label(metric)} per run"
+    if metric in ("test_accuracy", "val_accuracy"):
+        fig.update_yaxes(tickformat=".1%")
+        values = [float(r[metric]) for r in kept]
+        if values:  # accuracies differ by tenths of a percent: zoom in, and say so
+            lo, hi = min(values), max(values)
+            pad = max((hi - lo) * 0.5, 0.005)
+            fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad / 4) if hi < 1 else 1.0])
+            title += " (axis zoomed, not from zero)"
+    if len(kept) <= 30:
+        fig.update_traces(
+            texttemplate="%{y:.3s}" if metric not in ("test_accuracy", "val_accuracy") else "%{y:.2%}",
+            textposition="outside",
+            cliponaxis=False,
+        )
+    return _layout(fig, title, "run", compare.label(metric))
+
+
+def _short(name: str, n: int = 28) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
+
+
+# -- confusion ---------------------------------------------------------------------------
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> go.Figure:
+    """Counts of true label (rows) against prediction (columns); the diagonal is right."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    names = list(class_names)
+    off = counts.copy()
+    np.fill_diagonal(off, 0)  # colour the mistakes: the diagonal would swamp the scale
+    fig = go.Figure(
+        go.Heatmap(
+            z=off,
+            x=names,
+            y=names,
+            text=counts,
+            texttemplate="%{text}",
+            colorscale="Reds",
+            showscale=False,
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": _short(title, 40), "x": 0, "font": {"size": 14}},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": "predicted", "type": "category"},
+        yaxis={"title": "true", "type": "category", "autorange": "reversed"},
+    )
+    return fig

@@ -1,0 +1,286 @@
+"""A run as a zip file: export one from the checkpoints folder, import one safely.
+
+An exported zip holds the run's files flat (``config.json``, ``run.json``,
+``summary.json``, ``history.json``, ``weights.pt``, ``checkpoint.pt``).
+
+An imported zip is untrusted. :func:`import_run` refuses it, and writes
+nothing, unless:
+
+- every entry is a plain file with one of those exact names (no folders, no
+  ``../``, no absolute paths, no links, no duplicates, no encryption);
+- it stays within :class:`ImportLimits` (entries are counted as they are
+  decompressed, so a zip bomb stops at the cap whatever its headers say);
+- ``config.json`` is a valid :class:`~mnist_core.config.RunConfig`;
+  ``run.json`` and ``summary.json`` are JSON objects, ``history.json`` a list of
+  objects;
+- ``weights.pt`` (and the model in ``checkpoint.pt``) load with
+  ``torch.load(weights_only=True)`` (no pickled code runs) and have exactly
+  the tensor names, shapes and types of the configuration's model.
+
+Files are extracted into a hidden staging folder inside the checkpoints folder
+and renamed to a fresh run id only once everything checks out: an import never
+replaces a run, and a refused one leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import stat
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from . import runs
+from .config import RunConfig
+from .errors import ConfigError, MnistLabError
+from .models import build_model
+from .runs import RUN_FILES, RunInfo
+
+PathLike = str | os.PathLike[str]
+REQUIRED = ("config.json", "run.json")
+JSON_FILES = ("config.json", "run.json", "summary.json", "history.json")
+TORCH_FILES = ("weights.pt", "checkpoint.pt")
+CHECKPOINT_KEYS = ("epoch", "step_in_epoch", "model", "optimizer", "scheduler", "elapsed_s")
+_CHUNK = 1 << 20
+
+
+class ArchiveError(MnistLabError):
+    """A zip is not a run this app can import; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Caps on what an import may read and write (bytes)."""
+
+    archive_bytes: int = 1 << 30  # the zip itself
+    total_bytes: int = 2 << 30  # all entries, uncompressed
+    json_bytes: int = runs.MAX_JSON_BYTES  # each JSON file
+    torch_bytes: int = 1 << 30  # each .pt file
+
+
+# -- export --------------------------------------------------------------------------
+
+
+def export_run(run_id: str, runs_dir: PathLike | None = None, include_checkpoint: bool = True) -> bytes:
+    """The run's files as a zip, in memory. A run being trained is refused (its files move)."""
+    info = runs.load_run(run_id, runs_dir)
+    if info.status == "running":
+        raise MnistLabError(f"Run {run_id} is being trained; export it once it has stopped.")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in RUN_FILES:
+            path = info.path / name
+            if not path.is_file() or (name == "checkpoint.pt" and not include_checkpoint):
+                continue
+            method = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+            zf.write(path, arcname=name, compress_type=method)
+    return buf.getvalue()
+
+
+def export_file_name(run_id: str) -> str:
+    return f"{run_id}.zip"
+
+
+# -- import --------------------------------------------------------------------------
+
+
+def import_run(
+    source: bytes | IO[bytes],
+    runs_dir: PathLike | None = None,
+    limits: ImportLimits | None = None,
+) -> RunInfo:
+    """Check the zip ``source`` and add it as a new run; returns the new run.
+
+    Raises :class:`ArchiveError` (nothing written) when any check fails. The
+    run keeps its name, tags, notes, status and creation date; ``run.json``
+    records the id it had (``imported_from``) and when it was imported.
+    """
+    limits = limits or ImportLimits()
+    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    size = _stream_size(stream)
+    if size > limits.archive_bytes:
+        raise ArchiveError(f"The file is {size:,} bytes; at most {limits.archive_bytes:,} are accepted.")
+    try:
+        zf = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
+        raise ArchiveError(f"Not a zip file: {exc}") from exc
+    with zf:
+        members = _check_entries(zf, limits)
+        staging = runs.new_staging_dir(runs_dir)
+        try:
+            _extract(zf, members, staging, limits)
+            cfg = _check_run(staging)
+            run_id = runs.adopt_staged(staging, cfg, runs_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return runs.load_run(run_id, runs_dir)
+
+
+def _stream_size(stream: IO[bytes]) -> int:
+    position = stream.tell()
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(position)
+    return size
+
+
+def _check_entries(zf: zipfile.ZipFile, limits: ImportLimits) -> dict[str, zipfile.ZipInfo]:
+    """Every entry a known plain file, once, within the declared limits; the required ones there."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    expected = ", ".join(RUN_FILES)
+    for info in zf.infolist():
+        name = info.filename
+        if name not in RUN_FILES:
+            raise ArchiveError(f"{name!r} is not a file of a run; a run's zip holds only {expected}, flat.")
+        if name in members:
+            raise ArchiveError(f"{name} appears twice in the zip.")
+        mode = info.external_attr >> 16
+        if info.is_dir() or (stat.S_IFMT(mode) not in (0, stat.S_IFREG)):
+            raise ArchiveError(f"{name} is not a plain file (a folder or a link).")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"{name} is encrypted.")
+        if info.file_size > _limit(name, limits):
+            raise ArchiveError(
+                f"{name} is {info.file_size:,} bytes; at most {_limit(name, limits):,} allowed."
+            )
+        members[name] = info
+    missing = [n for n in REQUIRED if n not in members]
+    if missing:
+        raise ArchiveError(f"The zip has no {' and no '.join(missing)}: it is not a run.")
+    return members
+
+
+def _limit(name: str, limits: ImportLimits) -> int:
+    return limits.json_bytes if name.endswith(".json") else limits.torch_bytes
+
+
+def _extract(
+    zf: zipfile.ZipFile, members: Mapping[str, zipfile.ZipInfo], folder: Path, limits: ImportLimits
+) -> None:
+    """Copy each entry into ``folder``, counting real bytes against the caps."""
+    total = 0
+    for name, info in members.items():
+        cap = _limit(name, limits)
+        written = 0
+        try:
+            with zf.open(info) as src, open(folder / name, "xb") as dst:
+                while chunk := src.read(_CHUNK):
+                    written += len(chunk)
+                    total += len(chunk)
+                    if written > cap:
+                        raise ArchiveError(f"{name} unpacks to more than {cap:,} bytes.")
+                    if total > limits.total_bytes:
+                        raise ArchiveError(f"The zip unpacks to more than {limits.total_bytes:,} bytes.")
+                    dst.write(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise ArchiveError(f"{name} cannot be unpacked: {exc}") from exc
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return runs.read_json(path)
+    except RecursionError as exc:  # absurdly deep nesting
+        raise ArchiveError(f"{path.name} is nested too deeply to be a run file.") from exc
+    except MnistLabError as exc:
+        raise ArchiveError(f"{path.name} is not valid JSON.") from exc
+
+
+def _check_run(folder: Path) -> RunConfig:
+    """Validate the extracted files and rewrite the JSON ones in their checked form."""
+    try:
+        cfg = RunConfig.from_dict(_read_json(folder / "config.json"))
+    except ConfigError as exc:
+        raise ArchiveError(f"config.json is not a valid configuration: {exc}") from exc
+    meta = _check_meta(_read_json(folder / "run.json"))
+    if (folder / "summary.json").exists() and not isinstance(_read_json(folder / "summary.json"), dict):
+        raise ArchiveError("summary.json is not a JSON object.")
+    if (folder / "history.json").exists():
+        history = _read_json(folder / "history.json")
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ArchiveError("history.json is not a list of JSON objects.")
+    expected = _expected_state(cfg)
+    if (folder / "weights.pt").exists():
+        _check_state(_read_torch(folder / "weights.pt"), expected, "weights.pt")
+    if (folder / "checkpoint.pt").exists():
+        ckpt = _read_torch(folder / "checkpoint.pt")
+        if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
+            raise ArchiveError("checkpoint.pt is not a training checkpoint of this app.")
+        _check_state(ckpt["model"], expected, "checkpoint.pt's model")
+    runs.write_json(folder / "config.json", cfg.to_dict())
+    runs.write_json(folder / "run.json", meta)
+    return cfg
+
+
+def _check_meta(meta: Any) -> dict[str, Any]:
+    """The imported ``run.json``, checked and reduced to the fields this app reads."""
+    if not isinstance(meta, dict):
+        raise ArchiveError("run.json is not a JSON object.")
+    status = meta.get("status")
+    if status not in runs.STATUSES:
+        raise ArchiveError(f"run.json has an unknown status {status!r}.")
+    name, notes, tags = meta.get("name"), meta.get("notes", ""), meta.get("tags", [])
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ArchiveError("run.json needs a name of 1 to 200 characters.")
+    if not isinstance(notes, str):
+        raise ArchiveError("run.json's notes are not text.")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ArchiveError("run.json's tags are not a list of text.")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    out: dict[str, Any] = {
+        "id": None,  # set when the run is adopted under a fresh id
+        "name": name.strip(),
+        "status": "interrupted" if status == "running" else status,
+        "created": _text(meta.get("created")) or now,
+        "updated": now,
+        "parent": None,  # the parent lives in another checkpoints folder
+        "tags": sorted({t.strip() for t in tags if t.strip()}),
+        "notes": notes,
+        "error": _text(meta.get("error")),
+        "imported_from": _text(meta.get("id")),
+        "imported": now,
+    }
+    if isinstance(meta.get("kind"), str):
+        out["kind"] = meta["kind"]
+    return out
+
+
+def _text(value: Any) -> str | None:
+    return value[:1000] if isinstance(value, str) else None
+
+
+def _read_torch(path: Path) -> Any:
+    try:
+        return runs.read_torch(path)
+    except MnistLabError as exc:
+        raise ArchiveError(f"{path.name} cannot be loaded safely (only tensors are accepted).") from exc
+
+
+def _expected_state(cfg: RunConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Tensor names, shapes and types of the configuration's model, allocated on no device."""
+    try:
+        with torch.device("meta"):
+            model = build_model(cfg)
+    except MnistLabError as exc:
+        raise ArchiveError(f"config.json describes no buildable model: {exc}") from exc
+    return {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+
+
+def _check_state(state: Any, expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]], what: str) -> None:
+    if not isinstance(state, dict) or set(state) != set(expected):
+        raise ArchiveError(f"{what} does not hold the tensors of the model in config.json.")
+    for key, (shape, dtype) in expected.items():
+        t = state[key]
+        if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu":
+            raise ArchiveError(f"{what}: {key} is not a plain tensor.")
+        if tuple(t.shape) != shape or t.dtype != dtype:
+            raise ArchiveError(
+                f"{what}: {key} has shape {tuple(t.shape)} ({t.dtype}); the model needs {shape} ({dtype})."
+            )
