@@ -135,7 +135,7 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CorruptRun(f"{path} is not valid JSON: {exc}") from exc
 
 

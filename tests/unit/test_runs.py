@@ -267,3 +267,11 @@ def test_save_version_refuses_foreign_weights(runs_dir):
     with pytest.raises(CorruptRun):
         runs.save_version(parent_id, wrong, {}, runs_dir)
     assert [r.id for r in runs.list_runs(runs_dir)] == [parent_id]
+
+
+def test_deeply_nested_json_is_a_corrupt_run_not_a_crash(runs_dir):
+    run_id = _completed_run(runs_dir)
+    (runs_dir / run_id / "summary.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CorruptRun):
+        runs.load_run(run_id, runs_dir)
+    assert runs.list_runs(runs_dir) == []
