@@ -56,8 +56,13 @@ def submit(
 # -- live view ----------------------------------------------------------------------
 
 
+def _active_states(registry: JobRegistry) -> tuple[tuple[str, str, str | None], ...]:
+    """What the rest of the page shows of the jobs: which are active, their state, their run folder."""
+    return tuple((job.id, job.state, job.run_id) for job in registry.active())
+
+
 def live_section(registry: JobRegistry, runs_dir: Path) -> None:
-    started = tuple(job.id for job in registry.active())
+    started = _active_states(registry)
 
     @st.fragment(run_every=LIVE_INTERVAL_S if started else IDLE_POLL_S)
     def live() -> None:
@@ -66,8 +71,8 @@ def live_section(registry: JobRegistry, runs_dir: Path) -> None:
             job_panel(job, runs_dir)
         if queued:
             queue_panel(queued, len(running))
-        if tuple(job.id for job in registry.active()) != started:
-            st.rerun()  # a job started, ended or was queued: refresh results, runs and buttons
+        if _active_states(registry) != started:
+            st.rerun()  # a job was queued, started or ended: refresh results, runs and buttons
 
     live()
 
@@ -81,8 +86,8 @@ def job_panel(job: Job, runs_dir: Path) -> None:
         st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
         values = [
             ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}"),
-            ("Train accuracy", report.percent(snap.train_acc)),
-            ("Validation accuracy", report.percent(snap.val_acc)),
+            ("Train accuracy", report.percent(snap.train_acc, digits=1)),
+            ("Validation accuracy", report.percent(snap.val_acc, digits=1)),
             ("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}"),
             ("Elapsed", report.seconds(snap.elapsed_s)),
             ("Time left", report.seconds(snap.eta_s)),

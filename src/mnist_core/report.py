@@ -76,9 +76,9 @@ def seconds(s: Any) -> str:
     return f"{total // 3600} h {total % 3600 // 60:02d} min"
 
 
-def percent(fraction: Any) -> str:
+def percent(fraction: Any, digits: int = 2) -> str:
     value = _number(fraction)
-    return DASH if value is None else f"{value:.2%}"
+    return DASH if value is None else f"{value:.{digits}%}"
 
 
 def millis(ms: Any) -> str:

@@ -56,13 +56,19 @@ def test_train_a_tiny_model_and_watch_it_learn(page: Page, artifacts_dir: Path) 
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2; }}")
     before = page.evaluate(CHART_STATE)
-    progress_before = page.get_by_test_id("stProgress").first.inner_text()
+    progress = page.get_by_test_id("stProgress").first
+    progress_before = progress.inner_text()
     page.wait_for_function(
         f"old => {{ const s = ({CHART_STATE})(); return s && s[0] > old[0]; }}", arg=before, timeout=30_000
     )
-    after = page.evaluate(CHART_STATE)
     assert page.get_by_text("Training now").is_visible(), "the chart moved while the run was training"
-    assert after[0] > before[0] and page.get_by_test_id("stProgress").first.inner_text() != progress_before
+    assert page.evaluate(CHART_STATE)[0] > before[0]
+    page.wait_for_function(  # the progress bar moves too (its redraw may land just before or after)
+        "old => { const el = document.querySelector('[data-testid=\"stProgress\"]'); "
+        "return el && el.innerText !== old; }",
+        arg=progress_before,
+        timeout=30_000,
+    )
     page.set_viewport_size({"width": 1280, "height": 2200})
     page.screenshot(path=str(artifacts_dir / "train-live.png"))
 

@@ -29,6 +29,7 @@ from mnist_core.train import TrainState
         (report.seconds, 3720, "1 h 02 min"),
         (report.seconds, float("nan"), report.DASH),
         (report.percent, 0.9621, "96.21%"),
+        (lambda v: report.percent(v, digits=1), 0.9684, "96.8%"),
         (report.millis, 0.0503, "0.0503 ms"),
         (report.energy, 0.00042, "0.42 Wh"),
         (report.energy, 6.2e-7, "0.62 mWh"),
