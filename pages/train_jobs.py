@@ -238,7 +238,7 @@ def run_row(run: RunInfo, registry: JobRegistry, root: Path, runs_dir: Path) -> 
     status_col.markdown(f"{STATUS_ICONS.get(run.status, '')} {status}")
     acc_col.markdown(report.percent(run.test_accuracy))
     show_col.button("Show", key=f"train_show_{run.id}", on_click=_show, args=(run.id,))
-    if job is None and report.can_resume(run, runs_dir):
+    if job is None and report.can_resume(run):
         resume_col.button(
             "Resume",
             key=f"train_resume_{run.id}",

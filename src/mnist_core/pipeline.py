@@ -15,7 +15,7 @@ import torch
 from .config import RunConfig
 from .data import DataBundle, load_data
 from .metrics import EnergyMeter, EnergyReport, cost_report, evaluate, file_bytes, latency_report
-from .runs import RunInfo, RunWriter, load_run, load_train_state
+from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
 from .train import ProgressFn, StopFn, TrainResult, train
 
 PathLike = str | os.PathLike[str]
@@ -53,7 +53,9 @@ def run_training(
     try:
         if on_start is not None:
             on_start(writer.id)
-        resume = load_train_state(resume_id, runs_dir) if resume_id is not None else None
+        # A run that died before its first checkpoint starts again from step 0.
+        resumable = resume_id is not None and has_checkpoint(resume_id, runs_dir)
+        resume = load_train_state(resume_id, runs_dir) if resumable else None
         with EnergyMeter() as meter:
             result = train(
                 cfg, data, on_progress=on_progress, should_stop=should_stop,

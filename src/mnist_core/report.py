@@ -8,15 +8,13 @@ conventions behind MACs/FLOPs and energy are stated in each item's help.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MnistLabError
 from .estimate import EpochEstimate
 from .metrics import CostReport
-from .runs import RESUMABLE, RunInfo, load_history
+from .runs import RESUMABLE, RunInfo
 
 DASH = "—"
 MACS_HELP = "Multiply-accumulates for one 28x28 image, counted by fvcore (one multiply-add = 1)."
@@ -160,15 +158,6 @@ def epochs_done(run: RunInfo, history: list[dict[str, Any]] | None = None) -> in
     return sum(1 for h in history or () if h.get("kind") == "epoch")
 
 
-def can_resume(run: RunInfo, runs_dir: str | os.PathLike[str] | None = None) -> bool:
-    """Whether the run may continue: a resumable status and a saved training state.
-
-    The state (with the history) is saved after each epoch and on stop, so a run
-    interrupted during its first epoch has none and must be trained again.
-    """
-    if run.status not in RESUMABLE:
-        return False
-    try:
-        return bool(load_history(run.id, runs_dir or run.path.parent))
-    except MnistLabError:  # a damaged history: the run cannot be continued safely
-        return False
+def can_resume(run: RunInfo) -> bool:
+    """Whether the run may continue (from its checkpoint, or from the start if it has none)."""
+    return run.status in RESUMABLE

@@ -463,6 +463,11 @@ def load_model(
     return model.to(device).eval(), info.config
 
 
+def has_checkpoint(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether the run saved a resumable state (after an epoch, or when stopped)."""
+    return (run_path(run_id, runs_dir) / "checkpoint.pt").is_file()
+
+
 def load_train_state(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> TrainState:
     """What :func:`mnist_core.train.train` needs to resume the run."""
     path = run_path(run_id, runs_dir)

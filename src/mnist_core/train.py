@@ -175,6 +175,7 @@ class _Loop:
         self.every = progress_every
         self.epoch, self.step_in_epoch, self.elapsed_before = 0, 0, 0.0
         self.history: list[dict[str, Any]] = []
+        self._last_window_steps = 0
         self.device = next(model.parameters()).device
         self.augment_gen = torch.Generator().manual_seed(cfg.seed + 7)
 
@@ -249,22 +250,27 @@ class _Loop:
         self.model.eval()
         val = evaluate(self.model, x_val, y_val) if len(y_val) else None
         self.model.train()
-        self._flush(self._epoch_window)
-        train_loss, train_acc = self._epoch_train_means()
+        tail = self._epoch_window
+        train_loss, train_acc = self._epoch_train_means(tail)
+        if tail.steps * 2 >= self._last_window_steps:
+            self._flush(tail)  # a tail of a step or two would be a noisy spike on the curve
         self.epoch, self.step_in_epoch = self.epoch + 1, 0
         event = self._event("epoch", None, train_loss, train_acc)
         if val is not None:
             event = _with(event, val_loss=val.loss, val_acc=val.accuracy)
         self._record(event)
 
-    def _epoch_train_means(self) -> tuple[float, float]:
-        """Sample-weighted mean loss/accuracy of this epoch's step events."""
-        points = [h for h in self.history if h["kind"] == "step" and h["epoch"] == self.epoch + 1]
-        n = sum(p["n"] for p in points) or 1
-        return (
-            sum(p["loss"] * p["n"] for p in points) / n,
-            sum(p["train_acc"] * p["n"] for p in points) / n,
-        )
+    def _epoch_train_means(self, tail: _Window) -> tuple[float, float]:
+        """Image-weighted mean loss/accuracy of this epoch: its step points plus the tail."""
+        points = [
+            (p["loss"], p["train_acc"], p["n"])
+            for p in self.history
+            if p["kind"] == "step" and p["epoch"] == self.epoch + 1
+        ]
+        if tail.n:
+            points.append((*tail.means(), tail.n))
+        n = sum(w for _, _, w in points) or 1
+        return sum(loss * w for loss, _, w in points) / n, sum(acc * w for _, acc, w in points) / n
 
     def _event(
         self, kind: str, window: _Window | None, loss: float = 0.0, acc: float = 0.0
@@ -294,6 +300,7 @@ class _Loop:
     def _flush(self, window: _Window) -> None:
         """Record the steps of ``window`` as one point of the curve (if any)."""
         if window.n:
+            self._last_window_steps = window.steps
             self._record(self._event("step", window), n=window.n)
 
     def _record(self, event: ProgressEvent, n: int | None = None) -> None:

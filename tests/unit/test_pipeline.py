@@ -59,6 +59,15 @@ def test_stop_then_resume_to_completion(runs_dir, synthetic_data_dir):
     assert epochs == [1, 2]
 
 
+def test_resuming_a_run_that_died_before_any_checkpoint_starts_over(runs_dir, synthetic_data_dir):
+    writer = runs.RunWriter.create(TINY, runs_dir)
+    writer.release()  # the process died during the first epoch
+    assert runs.load_run(writer.id, runs_dir).status == "interrupted"
+    assert not runs.has_checkpoint(writer.id, runs_dir)
+    info = run_training(resume_id=writer.id, runs_dir=runs_dir, data_root=synthetic_data_dir)
+    assert info.id == writer.id and info.status == "completed" and info.summary["epochs_done"] == 2
+
+
 def test_missing_dataset_raises_instructions_and_leaves_no_run(runs_dir, tmp_path, monkeypatch):
     monkeypatch.setattr("mnist_core.data._DATASETS", {"mnist": _OfflineMNIST, "fashion": _OfflineMNIST})
     with pytest.raises(DatasetUnavailable, match="Put the four files"):

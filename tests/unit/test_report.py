@@ -78,13 +78,13 @@ def _state(epoch: int) -> TrainState:
     return TrainState(epoch, 0, {}, {}, None, 1.0, [point] * epoch)
 
 
-def test_only_runs_with_a_saved_state_and_a_resumable_status_resume(runs_dir: Path) -> None:
+def test_runs_with_a_resumable_status_resume(runs_dir: Path) -> None:
     cfg = RunConfig(hidden=(16,), epochs=3)
     stopped = runs.RunWriter.create(cfg, runs_dir)
     stopped.save_checkpoint(_state(1))
     stopped.finish("stopped", {"epochs_done": 1})
     early = runs.RunWriter.create(cfg, runs_dir)
-    early.release()  # died in its first epoch: nothing saved to resume from
+    early.release()  # died in its first epoch: nothing saved, it resumes from the start
     late = runs.RunWriter.create(cfg, runs_dir)
     late.save_checkpoint(_state(2))
     late.release()  # died after two epochs
@@ -96,7 +96,7 @@ def test_only_runs_with_a_saved_state_and_a_resumable_status_resume(runs_dir: Pa
     got = {w.id: (by_id[w.id].status, report.can_resume(by_id[w.id])) for w in (stopped, early, late, done)}
     assert got == {
         stopped.id: ("stopped", True),
-        early.id: ("interrupted", False),
+        early.id: ("interrupted", True),
         late.id: ("interrupted", True),
         done.id: ("completed", False),
     }
