@@ -10,7 +10,7 @@ from mnist_core import data as core_data
 from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job
-from mnist_core.runs import best_run, default_runs_dir, list_runs
+from mnist_core.runs import best_of, default_runs_dir, list_runs
 from pages.shared import (
     dataset_downloads,
     job_registry,
@@ -105,7 +105,7 @@ def runs_section(root: Path) -> None:
     st.subheader("Your runs")
     try:
         runs = list_runs()
-        best = best_run()
+        best = best_of(runs)
     except MnistLabError as exc:
         st.error(str(exc))
         return

@@ -437,7 +437,12 @@ def broken_runs(runs_dir: str | os.PathLike[str] | None = None) -> dict[str, str
 
 def best_run(runs_dir: str | os.PathLike[str] | None = None) -> RunInfo | None:
     """The completed MNIST run with the highest test accuracy, if any."""
-    done = [r for r in list_runs(runs_dir) if r.status == "completed" and r.test_accuracy is not None]
+    return best_of(list_runs(runs_dir))
+
+
+def best_of(runs: list[RunInfo]) -> RunInfo | None:
+    """The completed MNIST run of ``runs`` with the highest test accuracy (any dataset if none)."""
+    done = [r for r in runs if r.status == "completed" and r.test_accuracy is not None]
     mnist = [r for r in done if r.config.dataset == "mnist"] or done
     return max(mnist, key=lambda r: r.test_accuracy or 0.0, default=None)
 
