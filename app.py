@@ -5,6 +5,10 @@ pages/ and only wires widgets to ``mnist_core``; the core never imports
 Streamlit.
 """
 
+# Import pandas fully before any training thread can: codecarbon imports it in a
+# worker thread, and plotly (on the script thread) takes a half-imported pandas
+# from sys.modules ("partially initialized module 'pandas'"), a rare crash.
+import pandas  # noqa: F401
 import streamlit as st
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
