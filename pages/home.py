@@ -11,7 +11,7 @@ from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job
 from mnist_core.runs import best_of, default_runs_dir, list_runs
-from pages.shared import (
+from ui.shared import (
     dataset_downloads,
     job_registry,
     latest_job,

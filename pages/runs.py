@@ -1,7 +1,7 @@
 """Runs page: every saved run in a table, and charts that compare the ones you pick.
 
 Thin UI: ``mnist_core.runs`` reads the folders, ``mnist_core.compare`` turns
-them into rows, fronts, grids and curve columns, ``pages.runs_charts`` draws
+them into rows, fronts, grids and curve columns, ``ui.runs_charts`` draws
 them, and ``mnist_core.archive`` exports and imports runs. The listing is
 cached by the checkpoints folder's fingerprint (``runs.folder_state``, one
 ``stat`` per run), so a widget click does not re-read 500 folders.

@@ -3,7 +3,7 @@
 Thin UI: widgets build a ``RunConfig`` (the core validates it), ``mnist_core``
 estimates the cost and trains in the process-wide job registry (so a run
 outlives its tab and every tab sees it). The views of the jobs (live progress,
-queue, result, recent runs) are in ``pages/train_jobs.py``.
+queue, result, recent runs) are in ``ui/train_jobs.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from pages.shared import job_registry
-from pages.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
+from ui.shared import job_registry
+from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
 WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 BATCH_SIZES = [2**i for i in range(13)]  # 1 (as in the study) ... 4096

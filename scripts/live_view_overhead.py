@@ -32,7 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for pages.charts, the figures the page draws
+sys.path.insert(0, str(ROOT))  # for ui.charts, the figures the page draws
 
 import plotly.io  # noqa: E402
 import plotly.tools  # noqa: E402
@@ -41,7 +41,7 @@ from mnist_core.config import RunConfig  # noqa: E402
 from mnist_core.curves import learning_curves  # noqa: E402
 from mnist_core.jobs import Job  # noqa: E402
 from mnist_core.pipeline import run_training  # noqa: E402
-from pages.charts import accuracy_figure, loss_figure  # noqa: E402
+from ui.charts import accuracy_figure, loss_figure  # noqa: E402
 
 INTERVAL_S = 0.5  # the page's LIVE_INTERVAL_S
 

@@ -25,7 +25,7 @@ START = "Start training"
 def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
     """The registry the page uses (st.cache_resource, shared with the test); stopped afterwards."""
     monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds pages/ beside app.py
-    from pages.shared import job_registry
+    from ui.shared import job_registry
 
     reg = job_registry()
     yield reg

@@ -18,7 +18,7 @@ from mnist_core.curves import learning_curves, merge_history
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
-from pages.charts import accuracy_figure, confusion_figure, loss_figure
+from ui.charts import accuracy_figure, confusion_figure, loss_figure
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
