@@ -19,7 +19,7 @@ import streamlit as st
 from mnist_core import archive, compare, gallery, runs
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
-from pages import runs_charts as charts
+from ui import runs_charts as charts
 
 SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "runs_"  # session-state key prefix of this page
