@@ -43,7 +43,7 @@ import torch
 from PIL import Image
 
 from .data import NORMALIZATION, normalize
-from .errors import ConfigError, EmptyImageError
+from .errors import ConfigError, EmptyImageError, ImageError
 from .images import ImageSource, decode
 
 MIN_CONTRAST = 0.15  # ink must differ from the background by this much (0..1 scale)
@@ -53,6 +53,8 @@ MIN_INK_PIXELS = 4  # fewer strong ink pixels than this is a dot, not a digit
 SPECK_FRACTION = 0.05  # blobs lighter than this share of the largest blob are noise
 MIN_MAIN_BLOB = 0.25  # the largest blob holds at least this share of all ink (else: specks, texture)
 MAX_SOLID_FILL = 0.75  # a compact shape whose box is filled more than this is a blob, not a stroke
+MIN_DIGIT_SHARE = 0.12  # a blob with this share of the ink may be a digit of its own...
+MIN_DIGIT_HEIGHT = 0.5  # ...when it is at least this tall relative to the tallest blob
 _GRID = 8  # blocks per side for the background estimate
 _OVERSAMPLE = 4  # stroke width is measured and adjusted at 4x the final resolution
 
@@ -82,6 +84,10 @@ _GEOMETRY = {
 # ---------------------------------------------------------------- public API
 
 
+class SeveralDigitsError(ImageError):
+    """The image holds several digits side by side; the model reads one at a time."""
+
+
 def preprocess(image: ImageSource, dataset: str = "mnist") -> torch.Tensor:
     """The model input for ``image``: float32 ``(1, 1, 28, 28)``, normalised as in training.
 
@@ -105,6 +111,8 @@ def preprocess_pixels(image: ImageSource, dataset: str = "mnist") -> np.ndarray:
     gray, alpha = decode(image)
     ink = _clean(*_ink_signal(gray, alpha, geometry.strokes))
     top, bottom, left, right = _digit_box(ink)
+    if geometry.strokes:
+        _refuse_several_digits(ink)
     patch = _fit(ink[top:bottom, left:right], geometry)
     height, width = patch.shape
     compact = min(height, width) > max(height, width) / 2
@@ -353,6 +361,67 @@ def _remove_specks(ink: np.ndarray) -> float:
     cells = keep[labels]
     ink *= np.repeat(np.repeat(cells, cell, axis=0), cell, axis=1)[:height, :width]
     return float(weights.max() / weights.sum())
+
+
+def _refuse_several_digits(ink: np.ndarray) -> None:
+    """Raise :class:`SeveralDigitsError` when the ink is two or more digits side by side.
+
+    A digit may be several blobs (a 5's detached top bar, a 4 drawn in two
+    strokes) but those overlap in columns or are much shorter than the body.
+    Several digits are separate blobs, each with a good share of the ink
+    (:data:`MIN_DIGIT_SHARE`) and nearly the full height
+    (:data:`MIN_DIGIT_HEIGHT` of the tallest), one after another from left
+    to right with no column in common, at the same height.
+    """
+    blobs = [b for b in _blobs(ink) if b[0] >= MIN_DIGIT_SHARE]
+    if len(blobs) < 2:
+        return
+    tallest = max(bottom - top for _, top, bottom, _, _ in blobs)
+    tall = sorted(
+        ((left, right, top, bottom) for _, top, bottom, left, right in blobs
+         if bottom - top >= MIN_DIGIT_HEIGHT * tallest),
+    )  # fmt: skip
+    for (_, right_a, top_a, bottom_a), (left_b, _, top_b, bottom_b) in pairwise(tall):
+        shared_rows = min(bottom_a, bottom_b) - max(top_a, top_b)
+        if left_b >= right_a and shared_rows >= 0.5 * min(bottom_a - top_a, bottom_b - top_b):
+            raise SeveralDigitsError(
+                f"This looks like {len(tall)} digits side by side; the model reads one digit at a time. "
+                "Clear the canvas and draw a single digit (or crop the photo to one digit)."
+            )
+
+
+def _blobs(ink: np.ndarray) -> list[tuple[float, int, int, int, int]]:
+    """8-connected blobs of ``ink`` on a grid of at most 64x64 cells, as in :func:`_remove_specks`.
+
+    Returns ``(share of all ink, top, bottom, left, right)`` per blob, the
+    box in grid cells (bottom and right exclusive).
+    """
+    cell = max(1, math.ceil(max(ink.shape) / 64))
+    height, width = ink.shape
+    gh, gw = math.ceil(height / cell), math.ceil(width / cell)
+    padded = np.zeros((gh * cell, gw * cell), np.float32)
+    padded[:height, :width] = ink
+    mass = padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    total = float(mass.sum())
+    seen = np.zeros((gh, gw), bool)
+    out = []
+    for start in zip(*np.nonzero(mass > 0), strict=True):
+        if seen[start]:
+            continue
+        seen[start] = True
+        queue, weight = deque([start]), 0.0
+        top, bottom, left, right = start[0], start[0], start[1], start[1]
+        while queue:
+            y, x = queue.popleft()
+            weight += float(mass[y, x])
+            top, bottom, left, right = min(top, y), max(bottom, y), min(left, x), max(right, x)
+            for ny in range(max(y - 1, 0), min(y + 2, gh)):
+                for nx in range(max(x - 1, 0), min(x + 2, gw)):
+                    if mass[ny, nx] > 0 and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        queue.append((ny, nx))
+        out.append((weight / total, int(top), int(bottom) + 1, int(left), int(right) + 1))
+    return out
 
 
 # -------------------------------------------------------------- fit and place

@@ -18,7 +18,7 @@ PAGES = [
     (None, "MNIST Lab", "96.2%"),
     ("pages/train.py", "Train", "Runs train in the background"),
     ("pages/runs.py", "Runs", "No runs in"),
-    ("pages/draw.py", "Draw", "Not built yet — tracked in issue #4"),
+    ("pages/draw.py", "Draw", "No saved model yet"),
     ("pages/sweeps.py", "Sweeps", "Not built yet — tracked in issue #6"),
 ]
 

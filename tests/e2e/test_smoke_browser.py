@@ -36,7 +36,7 @@ def test_landing_page_renders(page: Page) -> None:
     # The sidebar navigation reaches the other pages.
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw").click()
     page.get_by_role("heading", name="Draw").first.wait_for()
-    page.get_by_text("Not built yet — tracked in issue #4").wait_for()
+    page.get_by_text("No saved model yet").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
 
 

@@ -1,0 +1,327 @@
+"""Learning from a corrected prediction without wrecking the model.
+
+A user draws a digit, the model misreads it, the user says what it really
+is. Fine-tuning on that one image alone moves the decision boundaries for
+every image like it, and test accuracy falls. So every step here mixes the
+example with a *replay* batch drawn afresh from the real training split:
+the example moves the model, the replay holds it in place. By default the
+replay term is a distillation loss (stay close to what the original model
+said on those images), which holds far better than cross-entropy with the
+labels, and fine-tuning stops as soon as the example is read correctly.
+
+Everything runs on a deep copy: the caller's model (typically cached and
+shared by every browser tab) is never touched. Batch norm and dropout stay
+in eval mode while fine-tuning: with a batch that is mostly one image,
+batch statistics would be garbage, and the running statistics learned on
+60 000 images are better than anything a few steps could estimate.
+
+The result carries the before -> after figures a user needs to judge the
+change: the drawing's probability of the true label, test accuracy on the
+evaluation set (the full test set by default) and how many test images
+flipped from right to wrong (and from wrong to right).
+
+Default settings were chosen by measurement on the real MNIST; see
+``scripts/correction_study.py`` and the README.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import RunConfig
+from .data import Split, augment_batch
+from .errors import ConfigError
+from .metrics import EvalResult, evaluate
+from .train import make_optimizer
+
+STRATEGIES = ("distill", "replay", "example")
+TEMPERATURE = 2.0  # softens the original model's predictions for distillation
+STRATEGY_LABELS = {
+    "distill": "Example + replay, keeping the model's own answers on the replay (distillation)",
+    "replay": "Example + replay, with the replay's true labels",
+    "example": "Example only, no replay (for comparison: it damages the model)",
+}
+
+
+@dataclass(frozen=True)
+class CorrectionSettings:
+    """How a correction fine-tunes the model (defaults measured, see the module doc)."""
+
+    strategy: str = "distill"  # "distill", "replay" or "example": see fine_tune
+    steps: int = 80  # at most this many optimizer steps (Adam); most corrections stop after 10-20
+    stop_at: float = 0.6  # stop once every example's true label has this probability (1: never)
+    lr: float = 3e-5  # Adam learning rate: its first steps move every weight by ~lr, so keep it small
+    replay_size: int = 256  # training images mixed into each step ("distill" and "replay")
+    replay_weight: float = 4.0  # weight of the replay term against the example's
+    copies: int = 1  # each example, plus copies - 1 lightly shifted/rotated views, per step
+    eval_size: int = 0  # test images for before/after (0: the whole test set, else >= 2000)
+    seed: int = 0  # replay batches and augmentation are seeded: the same inputs give the same model
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError("strategy", f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        _check_int("steps", self.steps, 1, 1000)
+        _check_int("replay_size", self.replay_size, 1, 4096)
+        _check_int("copies", self.copies, 1, 256)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        if self.eval_size != 0:
+            _check_int("eval_size", self.eval_size, 2000, 1_000_000)
+        _check_number("replay_weight", self.replay_weight, 0.0, 100.0)
+        _check_number("lr", self.lr, 0.0, 1.0, low_open=True)
+        _check_number("stop_at", self.stop_at, 0.0, 1.0, low_open=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A fine-tuned copy's weights and what changed, before -> after."""
+
+    state_dict: dict[str, torch.Tensor]  # CPU tensors of the fine-tuned copy
+    labels: tuple[int, ...]  # the true labels taught, one per example
+    prob_before: tuple[float, ...]  # each example's probability of its true label
+    prob_after: tuple[float, ...]
+    predicted_before: tuple[int, ...]
+    predicted_after: tuple[int, ...]
+    before: EvalResult  # on the evaluation set
+    after: EvalResult
+    flipped: int  # evaluation images right before and wrong after
+    fixed: int  # wrong before, right after
+    seconds: float  # fine-tuning and both evaluations
+    settings: CorrectionSettings
+    steps: int  # optimizer steps taken (fewer than settings.steps when stopped early)
+
+    @property
+    def accuracy_drop_points(self) -> float:
+        """Test accuracy lost, in percentage points (negative: it improved)."""
+        return 100.0 * (self.before.accuracy - self.after.accuracy)
+
+    @property
+    def learned(self) -> bool:
+        """Every taught example is now read as its true label."""
+        return self.predicted_after == self.labels
+
+    def details(self) -> dict[str, Any]:
+        """JSON-ready record of the correction, for the saved version's ``details``."""
+        single = len(self.labels) == 1
+        out: dict[str, Any] = {
+            "settings": self.settings.to_dict(),
+            "examples": len(self.labels),
+            "steps_taken": self.steps,
+            "accuracy_before": self.before.accuracy,
+            "accuracy_after": self.after.accuracy,
+            "eval_size": self.before.n,
+            "flipped_right_to_wrong": self.flipped,
+            "flipped_wrong_to_right": self.fixed,
+            "seconds": self.seconds,
+        }
+        if single:
+            out |= {
+                "label": self.labels[0],
+                "predicted_before": self.predicted_before[0],
+                "predicted_after": self.predicted_after[0],
+                "prob_before": self.prob_before[0],
+                "prob_after": self.prob_after[0],
+            }
+        else:
+            out |= {
+                "learned": sum(a == t for a, t in zip(self.predicted_after, self.labels, strict=True)),
+                "known_before": sum(b == t for b, t in zip(self.predicted_before, self.labels, strict=True)),
+            }
+        return out
+
+    def summary(self, parent: dict[str, Any]) -> dict[str, Any]:
+        """The new version's summary: the parent's cost figures, this model's accuracy.
+
+        Accuracy fields are replaced when the evaluation covered the whole test
+        set; otherwise they are left out rather than copied from the parent.
+        """
+        out = dict(parent)
+        full = self.settings.eval_size == 0
+        for key in ("test_accuracy", "test_loss", "per_class_accuracy", "confusion", "misclassified"):
+            out.pop(key, None)
+        if full:
+            out |= {
+                "test_accuracy": self.after.accuracy,
+                "test_loss": self.after.loss,
+                "per_class_accuracy": list(self.after.per_class_accuracy),
+                "confusion": [list(row) for row in self.after.confusion],
+                "misclassified": list(self.after.misclassified),
+            }
+        else:
+            out["sample_accuracy"] = self.after.accuracy
+        out["val_accuracy"] = None  # not measured again: the parent's figure would mislead
+        out["correction_s"] = self.seconds
+        return out
+
+
+def eval_subset(test: Split, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The evaluation images: the whole split (``size`` 0) or a fixed, seeded sample of ``size``."""
+    x, y = test.tensors()
+    if size == 0 or size >= len(y):
+        return x, y
+    rows = torch.randperm(len(y), generator=torch.Generator().manual_seed(1234))[:size].sort().values
+    return x.index_select(0, rows), y.index_select(0, rows)
+
+
+def learn(
+    model: nn.Module,
+    x: torch.Tensor,
+    labels: int | list[int] | torch.Tensor,
+    replay: Split,
+    test: Split,
+    settings: CorrectionSettings | None = None,
+    before: EvalResult | None = None,
+) -> Correction:
+    """Fine-tune a copy of ``model`` on the example(s) ``x`` ``(N, 1, 28, 28)`` with ``labels``.
+
+    ``replay`` is the training split to mix in (``data.load_data(...).train``),
+    ``test`` the split to measure before/after on. ``model`` is deep-copied
+    first and never modified. Returns the copy's weights and the figures.
+    ``before``: the model's :func:`metrics.evaluate` result on
+    ``eval_subset(test, settings.eval_size)``, when the caller has it cached.
+    """
+    settings = settings or CorrectionSettings()
+    x, y = _examples(x, labels)
+    if settings.strategy != "example" and len(replay) == 0:
+        raise ConfigError("replay", "the replay set is empty: load the training data first")
+    start = time.perf_counter()
+    x_eval, y_eval = eval_subset(test, settings.eval_size)
+    if before is None or before.n != len(y_eval):
+        before = evaluate(model, x_eval, y_eval)
+    probs_before = _probabilities(model, x)
+    tuned, steps = fine_tune(model, x, y, replay, settings)
+    after = evaluate(tuned, x_eval, y_eval)
+    probs_after = _probabilities(tuned, x)
+    right_before = torch.tensor(before.predictions) == y_eval
+    right_after = torch.tensor(after.predictions) == y_eval
+    return Correction(
+        state_dict={k: v.detach().cpu().clone() for k, v in tuned.state_dict().items()},
+        labels=tuple(int(v) for v in y),
+        prob_before=tuple(float(p[t]) for p, t in zip(probs_before, y, strict=True)),
+        prob_after=tuple(float(p[t]) for p, t in zip(probs_after, y, strict=True)),
+        predicted_before=tuple(int(v) for v in probs_before.argmax(1)),
+        predicted_after=tuple(int(v) for v in probs_after.argmax(1)),
+        before=before,
+        after=after,
+        flipped=int((right_before & ~right_after).sum()),
+        fixed=int((~right_before & right_after).sum()),
+        seconds=time.perf_counter() - start,
+        settings=settings,
+        steps=steps,
+    )
+
+
+def fine_tune(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, replay: Split, settings: CorrectionSettings
+) -> tuple[nn.Module, int]:
+    """A fine-tuned deep copy of ``model`` (eval mode) and the steps taken; ``model`` is untouched.
+
+    Each step sees ``copies`` views of each example (the first is the
+    example itself) and, unless the strategy is "example", ``replay_size``
+    random training images. Loss = mean cross-entropy on the examples + a
+    replay term: cross-entropy with the true labels ("replay"), or the KL
+    divergence from the original model's own predictions at temperature
+    :data:`TEMPERATURE` ("distill"). Distillation holds the model in place
+    far better: a replay image the model already gets right has almost no
+    cross-entropy gradient, but any change of its output costs KL.
+    Stops early once every example's true label reaches ``stop_at``.
+    """
+    tuned = copy.deepcopy(model).eval()  # eval: batch norm keeps its statistics, dropout is off
+    for p in tuned.parameters():
+        p.requires_grad_(True)
+    device = next(tuned.parameters()).device
+    optimizer = make_optimizer(RunConfig(lr=float(settings.lr)), tuned)
+    gen = torch.Generator().manual_seed(settings.seed)
+    x, y = x.to(device), y.to(device)
+    example_y = y.repeat(settings.copies)
+    steps = 0
+    with torch.enable_grad():
+        while steps < settings.steps and not _reached(tuned, x, y, settings.stop_at):
+            loss = F.cross_entropy(tuned(_views(x, settings.copies, gen)), example_y)
+            if settings.strategy != "example":
+                rows = torch.randint(len(replay), (settings.replay_size,), generator=gen)
+                xr, yr = replay.rows(rows)
+                replay_loss = _replay_loss(model, tuned, xr.to(device), yr.to(device), settings.strategy)
+                loss = loss + settings.replay_weight * replay_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    for p in tuned.parameters():
+        p.requires_grad_(False)
+    return tuned.eval(), steps
+
+
+def _replay_loss(
+    original: nn.Module, tuned: nn.Module, xr: torch.Tensor, yr: torch.Tensor, strategy: str
+) -> torch.Tensor:
+    logits = tuned(xr)
+    if strategy == "replay":
+        return F.cross_entropy(logits, yr)
+    with torch.no_grad():  # the original model is only read (it may be shared and cached)
+        target = F.log_softmax(original(xr).float() / TEMPERATURE, dim=1)
+    current = F.log_softmax(logits.float() / TEMPERATURE, dim=1)
+    kl = F.kl_div(current, target, log_target=True, reduction="batchmean")
+    return kl * TEMPERATURE**2  # keeps the gradient scale independent of the temperature
+
+
+def _reached(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stop_at: float) -> bool:
+    """Whether every example's true label already has probability >= ``stop_at`` (never for 1.0)."""
+    if stop_at >= 1.0:
+        return False
+    with torch.inference_mode():
+        probs = torch.softmax(model(x).float(), dim=1)
+    return bool((probs.gather(1, y.view(-1, 1)) >= stop_at).all())
+
+
+def _views(x: torch.Tensor, copies: int, gen: torch.Generator) -> torch.Tensor:
+    """``copies`` views of each example ``(copies * N, 1, 28, 28)``: itself, then small jitters.
+
+    Light shifts (1.5 px), rotations (8 degrees) and scales (0.9-1.1): the
+    drawing is learned, not its exact pixels, which generalises better and
+    disturbs the rest of the model less.
+    """
+    if copies == 1:
+        return x
+    jitter = x.repeat(copies - 1, 1, 1, 1)
+    background = float(x.amin())  # the normalised value of an empty pixel
+    shifted = augment_batch(jitter - background, gen, max_rotation=8.0, max_shift=1.5, scale_range=(0.9, 1.1))
+    return torch.cat([x, shifted + background])
+
+
+def _examples(x: torch.Tensor, labels: int | list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or x.shape[0] == 0:
+        raise ConfigError("examples", f"expected images (N, 1, 28, 28), got {tuple(x.shape)}")
+    y = torch.as_tensor([labels] if isinstance(labels, int) else labels, dtype=torch.int64).reshape(-1)
+    if y.shape[0] != x.shape[0]:
+        raise ConfigError("labels", f"{x.shape[0]} images but {y.shape[0]} labels")
+    if int(y.min()) < 0 or int(y.max()) > 9:
+        raise ConfigError("labels", "a label must be a digit 0-9")
+    return x.detach().to(torch.float32), y
+
+
+def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        return torch.softmax(model(x.to(device)).float(), dim=1).cpu()
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(name, f"must be an integer from {lo} to {hi}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, lo: float, hi: float, low_open: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and lo <= value <= hi
+    if not ok or (low_open and value == lo):
+        bound = "(" if low_open else "["
+        raise ConfigError(name, f"must be a number in {bound}{lo:g}, {hi:g}], got {value!r}")

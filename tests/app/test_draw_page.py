@@ -1,0 +1,303 @@
+"""The Draw page through AppTest: an injected drawing, bad input, a correction and its undo.
+
+Runs on the generated dataset (tests/conftest.py); two tiny runs (a CNN and
+an MLP) are trained once per module and copied into each test's empty
+checkpoints folder. A drawing is injected the way the canvas component
+reports one: ``session_state[<canvas key>] = {"drawing": {"raw": ..., "data": <PNG data URL>}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import handwriting, runs
+from mnist_core.config import RunConfig
+from mnist_core.synthetic import render_digit
+
+PAGE = "pages/draw.py"
+CANVAS_KEY = "draw_canvas_0"
+TINY_CNN = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
+TINY_MLP = RunConfig(hidden=(32,), epochs=3, batch_size=50, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
+    from mnist_core.pipeline import run_training
+
+    folder = tmp_path_factory.mktemp("draw-runs")
+    run_training(TINY_MLP, runs_dir=folder, data_root=synthetic_data_dir, name="tiny mlp")
+    run_training(TINY_CNN, runs_dir=folder, data_root=synthetic_data_dir, name="tiny cnn")
+    return folder
+
+
+@pytest.fixture
+def with_runs(trained: Path, runs_dir: Path) -> list[runs.RunInfo]:
+    for run in trained.iterdir():
+        if run.is_dir() and not run.name.startswith("."):
+            shutil.copytree(run, runs_dir / run.name)
+    return runs.list_runs(runs_dir)
+
+
+def canvas_png(label: int = 3, seed: int = 0) -> bytes:
+    """A digit as the canvas sends it: 280x280 RGBA, black stroke in the alpha channel."""
+    glyph = render_digit(label, np.random.default_rng(seed))
+    big = np.asarray(Image.fromarray(glyph).resize((280, 280), Image.Resampling.BILINEAR))
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = np.where(big > 60, big, 0)
+    return png(rgba)
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def inject(at: AppTest, data: bytes, key: str = CANVAS_KEY) -> AppTest:
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    at.session_state[key] = {"drawing": {"raw": {"objects": [{}]}, "data": url}}
+    return at.run()
+
+
+def open_draw(app_path: Path) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at: AppTest) -> str:
+    kinds = ("markdown", "info", "success", "warning", "error", "caption")
+    return "\n".join(str(el.value) for kind in kinds for el in at.get(kind))
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_without_runs_the_page_points_to_the_quick_model(app_path: Path) -> None:
+    at = open_draw(app_path)
+    no_exception(at)
+    assert "No saved model yet" in texts(at)
+    assert [link.proto.page for link in at.get("page_link")] == ["home"]
+
+
+def test_best_run_is_picked_and_the_page_asks_for_a_drawing(app_path: Path, with_runs) -> None:
+    at = open_draw(app_path)
+    no_exception(at)
+    best = runs.best_run()
+    assert at.selectbox(key="draw_run").value == best.id
+    assert "Draw a digit on the canvas" in texts(at)
+    assert "Prediction" not in metrics(at)
+
+
+def test_a_link_with_a_run_id_selects_that_run(app_path: Path, with_runs) -> None:
+    other = next(r for r in with_runs if r.id != runs.best_run().id)
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    at.query_params["run"] = other.id
+    at = at.run()
+    no_exception(at)
+    assert at.selectbox(key="draw_run").value == other.id
+
+
+def test_injected_drawing_shows_bars_label_confidence_image_and_time(app_path: Path, with_runs) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    no_exception(at)
+    shown = metrics(at)
+    assert shown["Prediction"] in [str(d) for d in range(10)]
+    assert shown["Confidence"].endswith("%")
+    assert shown["Inference time"].endswith(" ms")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    assert '"type":"bar"' in charts[0].proto.spec.replace(" ", "")
+    captions = [caption for image in at.image for caption in image.captions]
+    assert "What the model sees (28x28)" in captions
+    method = "occlusion" if runs.best_run().config.model == "cnn" else "input gradients"
+    assert any(c.startswith(f"Why {shown['Prediction']}: {method}") for c in captions), captions
+    assert not at.warning
+
+
+def test_clear_gives_a_clean_canvas(app_path: Path, with_runs) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    assert "Prediction" in metrics(at)
+    at = next(b for b in at.button if b.label == "Clear").click().run()
+    no_exception(at)
+    assert "Prediction" not in metrics(at)
+    assert "Draw a digit on the canvas" in texts(at)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (png(np.zeros((280, 280, 4), np.uint8)), "no digit to read"),  # reset / fully erased canvas
+        (png(np.pad(np.full((4, 4, 4), 255, np.uint8), ((138, 138), (138, 138), (0, 0)))), "too small"),
+    ],
+    ids=["erased", "tiny-scribble"],
+)
+def test_blank_or_tiny_drawing_gives_a_message_not_a_prediction(
+    app_path: Path, with_runs, data, message
+) -> None:
+    at = inject(open_draw(app_path), data)
+    no_exception(at)
+    assert message in "\n".join(w.value for w in at.warning)
+    assert "Prediction" not in metrics(at)
+    assert not at.get("plotly_chart")
+
+
+def two_digits_png() -> bytes:
+    """Dark ink on white paper: a 4 and a 7 side by side."""
+    image = Image.new("L", (600, 300), 255)
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(image)
+    draw.line([(80, 40), (50, 180), (200, 180)], fill=0, width=14)
+    draw.line([(160, 60), (160, 260)], fill=0, width=14)
+    draw.line([(330, 50), (520, 50), (400, 260)], fill=0, width=14)
+    return png(np.asarray(image))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("digit.png", b"this is not an image", "not a PNG or JPEG"),
+        ("empty.png", b"", "empty (0 bytes)"),
+        ("number.png", two_digits_png(), "digits side by side"),
+    ],
+    ids=["garbage", "0-bytes", "several-digits"],
+)
+def test_bad_uploads_give_a_clear_message(
+    app_path: Path, with_runs, name: str, content: bytes, message
+) -> None:
+    at = open_draw(app_path)
+    at.button_group(key="draw_source").set_value("Upload")
+    at = at.run()
+    at.file_uploader(key="draw_upload").set_value((name, content, "image/png"))
+    at = at.run()
+    no_exception(at)
+    assert message in "\n".join(w.value for w in at.warning)
+    assert "Prediction" not in metrics(at)
+
+
+def test_a_huge_upload_is_read_without_trouble(app_path: Path, with_runs) -> None:
+    from PIL import ImageDraw
+
+    image = Image.new("L", (8000, 8000), 255)
+    ImageDraw.Draw(image).line([(2000, 1500), (6000, 1500), (3500, 6800)], fill=0, width=500)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    at = open_draw(app_path)
+    at.button_group(key="draw_source").set_value("Upload")
+    at.run()
+    at.file_uploader(key="draw_upload").set_value(("huge.png", buffer.getvalue(), "image/png"))
+    at = at.run()
+    no_exception(at)
+    assert "Prediction" in metrics(at)
+    assert "reading the upload huge.png" in texts(at)
+
+
+def test_uploaded_photo_is_read(app_path: Path, with_runs) -> None:
+    glyph = render_digit(7, np.random.default_rng(1))
+    photo = 255 - np.asarray(Image.fromarray(glyph).resize((500, 500), Image.Resampling.BILINEAR))
+    buffer = io.BytesIO()
+    Image.fromarray(photo).convert("RGB").save(buffer, "JPEG", quality=90)
+    at = open_draw(app_path)
+    at.button_group(key="draw_source").set_value("Upload")
+    at.run()
+    at.file_uploader(key="draw_upload").set_value(("seven.jpg", buffer.getvalue(), "image/jpeg"))
+    at = at.run()
+    no_exception(at)
+    assert "Prediction" in metrics(at)
+
+
+def test_correction_creates_a_version_keeps_the_drawing_and_undo_removes_it(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    parent = at.selectbox(key="draw_run").value
+    predicted = int(metrics(at)["Prediction"])
+    truth = (predicted + 1) % 10
+    at.button_group(key="draw_true_label").set_value(truth)
+    at = at.run()
+    teach = next(b for b in at.button if b.label.startswith("Teach it: this is"))
+    at = teach.click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    version = at.selectbox(key="draw_run").value
+    assert version != parent, "the page switched to the new version"
+    info = runs.load_run(version, runs_dir)
+    assert info.meta["parent"] == parent and info.meta["kind"] == "correction"
+    assert info.meta["details"]["label"] == truth
+    assert [r.id for r in runs.lineage(version, runs_dir)] == [parent, version]
+    assert f"Lineage: **{runs.load_run(parent).name}** → **{info.name}**" in texts(at)
+    assert "Saved as a new version" in texts(at)
+    shown = metrics(at)
+    assert "Test accuracy" in shown and "Test images right → wrong" in shown
+    assert f"P({truth}) for your drawing" in shown
+    samples = handwriting.list_samples()
+    assert [(s.label, s.run_id, s.predicted) for s in samples] == [(truth, parent, predicted)]
+    # One click undoes it: the version is gone, the original is selected again.
+    at = next(b for b in at.button if b.label == "Undo this correction").click().run()
+    no_exception(at)
+    assert not (runs_dir / version).exists()
+    assert at.selectbox(key="draw_run").value == parent
+    assert runs.load_run(parent, runs_dir).status == "completed"
+    assert "Undone" in texts(at)
+
+
+def test_all_models_compares_every_run(app_path: Path, with_runs) -> None:
+    at = inject(open_draw(app_path), canvas_png(5))
+    at.toggle(key="draw_compare").set_value(True)
+    at = at.run()
+    no_exception(at)
+    frames = at.dataframe
+    assert len(frames) == 1
+    frame = frames[0].value
+    assert sorted(frame["Run"]) == ["tiny cnn", "tiny mlp"]
+    assert "runs" in texts(at)
+
+
+def test_handwriting_tab_lists_exports_scores_and_deletes(app_path: Path, with_runs) -> None:
+    rng = np.random.default_rng(0)
+    for label in (1, 2):
+        pixels = render_digit(label, rng).astype(np.float32) / 255.0
+        handwriting.add(pixels, label)
+    at = open_draw(app_path)
+    no_exception(at)
+    assert "**2 drawings**" in texts(at)
+    assert [b.label for b in at.get("download_button")] == ["Export as zip"]
+    table = next(df.value for df in at.dataframe if "My handwriting" in df.value.columns)
+    assert len(table) == 2 and table["My handwriting"].notna().all()
+    delete = [b for b in at.button if b.label == "Delete"]
+    assert len(delete) == 2
+    at = delete[0].click().run()
+    no_exception(at)
+    assert len(handwriting.list_samples()) == 1
+    assert "**1 drawing**" in texts(at)
+
+
+def test_fine_tune_on_my_handwriting_makes_a_version(app_path: Path, with_runs, runs_dir: Path) -> None:
+    rng = np.random.default_rng(0)
+    for label in range(4):
+        handwriting.add(render_digit(label, rng).astype(np.float32) / 255.0, label)
+    at = open_draw(app_path)
+    parent = at.selectbox(key="draw_run").value
+    button = next(b for b in at.button if b.label.endswith("on my handwriting"))
+    at = button.click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    version = at.selectbox(key="draw_run").value
+    info = runs.load_run(version, runs_dir)
+    assert info.meta["parent"] == parent and info.meta["kind"] == "handwriting"
+    assert info.meta["details"]["examples"] == 4

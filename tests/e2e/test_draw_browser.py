@@ -1,0 +1,59 @@
+"""The Draw page in a real headless Chromium: digits drawn with mouse strokes on the real canvas.
+
+A tiny model trained on the generated dataset reads two digits (one stroke,
+then two), one is corrected, the page switches to the new version and reads
+the drawing with it, and Undo deletes the version. The quality figures on the
+real MNIST are checked in ``test_draw_quality_browser.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from draw_helpers import DIGITS, DrawPage, versions_of
+from playwright.sync_api import Page
+
+from mnist_core import runs
+from mnist_core.config import RunConfig
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+# -- generated data, tiny model ----------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_run(runs_dir: Path, synthetic_data_dir: Path) -> runs.RunInfo:
+    from mnist_core.pipeline import run_training
+
+    cfg = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
+    return run_training(cfg, runs_dir=runs_dir, data_root=synthetic_data_dir, name="tiny cnn")
+
+
+def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, runs_dir: Path,
+                               artifacts_dir: Path) -> None:  # fmt: skip
+    draw = DrawPage(page, server)
+    draw.open()
+    assert tiny_run.name in draw.selected_run()
+    page.get_by_text("Draw a digit on the canvas").wait_for()
+    for digit in (7, 4):  # one stroke, then two strokes
+        label, confidence = draw.draw(DIGITS[digit][0])
+        assert 0 <= label <= 9 and 0 < confidence <= 1
+        assert page.get_by_text("What the model sees (28x28)").count() == 1
+        draw.reset()
+    draw.draw(DIGITS[2][0])
+    predicted = int(draw.metric("Prediction"))
+    truth = (predicted + 1) % 10
+    draw.teach(truth)
+    draw.no_exception()
+    [version] = versions_of(runs_dir, tiny_run.id)
+    assert version.meta["kind"] == "correction" and version.meta["details"]["label"] == truth
+    page.get_by_text(f"{version.name} reading your drawing (1 stroke)").wait_for()  # the new version reads it
+    assert version.name in draw.selected_run()
+    page.screenshot(path=str(artifacts_dir / "draw-corrected.png"), full_page=True)
+    page.get_by_role("button", name="Undo this correction").click()
+    page.get_by_text("Undone").wait_for()
+    assert versions_of(runs_dir, tiny_run.id) == []
+    assert tiny_run.name in draw.selected_run()
+    draw.no_exception()

@@ -1,0 +1,275 @@
+"""Renderers and caches of the Draw page (in ui/, not pages/: Streamlit lists every file there).
+
+Models come from ``st.cache_resource`` keyed by run id (and the run's
+``updated`` stamp, so a resumed run is reloaded) and are never mutated:
+``mnist_core.online`` fine-tunes a deep copy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from torch import nn
+
+from mnist_core import explain, handwriting, online
+from mnist_core.config import RunConfig
+from mnist_core.data import CLASS_NAMES, load_data
+from mnist_core.errors import MnistLabError
+from mnist_core.infer import Prediction
+from mnist_core.metrics import EvalResult, evaluate
+from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model
+
+GRID_COLUMNS, GRID_MAX = 10, 40  # the "my handwriting" thumbnails
+HIGHLIGHT = "#ef553b"
+BAR = "#9db4d9"
+DISAGREE_STYLE = "background-color: rgba(239, 85, 59, 0.18)"
+
+
+# -- caches ----------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _listing(runs_dir: str, state: tuple[tuple[str, int], ...]) -> list[RunInfo]:
+    del state  # part of the cache key only
+    return list_runs(runs_dir)
+
+
+def saved_runs() -> list[RunInfo]:
+    """Every readable run, newest first; re-read only when the checkpoints folder changed."""
+    root = default_runs_dir()
+    return _listing(str(root), folder_state(root))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def model(run_id: str, runs_dir: str, updated: str) -> tuple[nn.Module, RunConfig]:
+    """The run's model in eval mode, shared by every session: never train or modify it."""
+    del updated  # part of the cache key only
+    return load_model(run_id, runs_dir)
+
+
+def model_of(info: RunInfo) -> tuple[nn.Module, RunConfig]:
+    return model(info.id, str(info.path.parent), info.updated)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def baseline(run_id: str, runs_dir: str, updated: str, data_root: str, eval_size: int) -> EvalResult:
+    """The run's accuracy on the correction's evaluation set, computed once per run."""
+    net, cfg = model(run_id, runs_dir, updated)
+    data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
+    x, y = online.eval_subset(data.test, eval_size)
+    return evaluate(net, x, y)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def handwriting_accuracy(
+    run_id: str, runs_dir: str, updated: str, folder: str, sample_ids: tuple[str, ...]
+) -> float | None:
+    """Accuracy of the run on the "my handwriting" set as it is now (cached by its sample ids)."""
+    del sample_ids  # part of the cache key only
+    x, y = handwriting.tensors(folder)
+    if len(y) == 0:
+        return None
+    net, _ = model(run_id, runs_dir, updated)
+    return evaluate(net, x, y).accuracy
+
+
+# -- text ----------------------------------------------------------------------
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}%}"
+
+
+def run_label(info: RunInfo, best_id: str | None) -> str:
+    """How a run appears in the picker: name, accuracy, and what it is."""
+    parts = [info.name, percent(info.test_accuracy, 2)]
+    if info.meta.get("parent"):
+        parts.append(str(info.meta.get("kind") or "version"))
+    if info.status != "completed":
+        parts.append(info.status)
+    if info.id == best_id:
+        parts.append("best")
+    return " · ".join(parts)
+
+
+def class_names(dataset: str) -> tuple[str, ...]:
+    return CLASS_NAMES.get(dataset, tuple(str(i) for i in range(10)))
+
+
+# -- prediction ------------------------------------------------------------------
+
+
+def probability_chart(pred: Prediction, dataset: str) -> go.Figure:
+    """Bars for the 10 class probabilities, the predicted class highlighted."""
+    names = class_names(dataset)
+    colors = [HIGHLIGHT if i == pred.label else BAR for i in range(10)]
+    fig = go.Figure(
+        go.Bar(
+            x=list(names),
+            y=list(pred.probabilities),
+            marker_color=colors,
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in pred.probabilities],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": None},
+        xaxis={"type": "category", "title": None},
+        showlegend=False,
+    )
+    return fig
+
+
+def show_prediction(pred: Prediction, dataset: str) -> None:
+    names = class_names(dataset)
+    cols = st.columns(3)
+    cols[0].metric("Prediction", names[pred.label])
+    cols[1].metric("Confidence", percent(pred.confidence))
+    cols[2].metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
+    st.plotly_chart(probability_chart(pred, dataset), width="stretch", key="draw_probabilities")
+
+
+# -- all models ------------------------------------------------------------------
+
+
+def comparison_frame(rows: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, str | None]:
+    """One row per run; the majority prediction (None if no run could predict)."""
+    frame = pd.DataFrame(rows)
+    votes = Counter(r["Prediction"] for r in rows if r["Prediction"] is not None)
+    majority = votes.most_common(1)[0][0] if votes else None
+    frame["Agrees"] = [r["Prediction"] == majority for r in rows]
+    return frame, majority
+
+
+def show_comparison(rows: Sequence[dict[str, Any]]) -> None:
+    """Every run's reading of the drawing side by side; runs against the majority in red."""
+    frame, majority = comparison_frame(rows)
+    disagree = int((~frame["Agrees"]).sum())
+    if majority is None:
+        st.warning("No run could read this drawing.")
+        return
+    if disagree:
+        st.markdown(
+            f"**{len(frame) - disagree} of {len(frame)} runs** read **{majority}**; "
+            f":red[**{disagree} disagree**] (highlighted)."
+        )
+    else:
+        st.markdown(f"All **{len(frame)} runs** read **{majority}**.")
+
+    def highlight(row: pd.Series) -> list[str]:
+        return [DISAGREE_STYLE if not row["Agrees"] else ""] * len(row)
+
+    st.dataframe(
+        frame.style.apply(highlight, axis=1),
+        width="stretch",
+        hide_index=True,
+        column_order=["Run", "Prediction", "Confidence", "Probabilities", "Test accuracy", "Agrees"],
+        column_config={
+            "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+            "Probabilities": st.column_config.BarChartColumn("Probabilities 0-9", y_min=0.0, y_max=1.0),
+            "Test accuracy": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+
+
+# -- before -> after -------------------------------------------------------------
+
+
+def show_correction(result: dict[str, Any]) -> None:
+    """The figures of the last correction, before -> after."""
+    details = result["details"]
+    single = "label" in details
+    cols = st.columns(4)
+    if single:
+        cols[0].metric(
+            f"P({result['label_name']}) for your drawing",
+            percent(details["prob_after"]),
+            delta=f"{100 * (details['prob_after'] - details['prob_before']):+.1f} points",
+            help=f"The model's probability that your drawing is a {result['label_name']}; "
+            f"before: {percent(details['prob_before'])}.",
+        )
+    else:
+        cols[0].metric(
+            "Your drawings read correctly",
+            f"{details['learned']} / {details['examples']}",
+            delta=f"{details['learned'] - details['known_before']:+d}",
+            help=f"Before: {details['known_before']} / {details['examples']}.",
+        )
+    drop = 100 * (details["accuracy_after"] - details["accuracy_before"])
+    cols[1].metric(
+        "Test accuracy",
+        percent(details["accuracy_after"], 2),
+        delta=f"{drop:+.2f} points",
+        help=f"Before: {percent(details['accuracy_before'], 2)} on {details['eval_size']:,} test images.",
+    )
+    cols[2].metric(
+        "Test images right → wrong",
+        f"{details['flipped_right_to_wrong']}",
+        delta=f"{details['flipped_wrong_to_right']} wrong → right",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    cols[3].metric(
+        "Fine-tuning",
+        f"{details['steps_taken']} steps",
+        delta=f"{details['seconds']:.1f} s with both evaluations",
+        delta_color="off",
+        delta_arrow="off",
+    )
+
+
+# -- my handwriting --------------------------------------------------------------
+
+
+def sample_grid(
+    samples: Sequence[handwriting.Sample], folder: Path, on_delete: Callable[[str], None]
+) -> None:
+    """The newest drawings as thumbnails with their label and a Delete button each."""
+    shown = samples[:GRID_MAX]
+    if len(samples) > GRID_MAX:
+        st.caption(f"The newest {GRID_MAX} of {len(samples)}.")
+    for start in range(0, len(shown), GRID_COLUMNS):
+        cols = st.columns(GRID_COLUMNS)
+        for col, sample in zip(cols, shown[start : start + GRID_COLUMNS], strict=False):
+            try:
+                pixels = handwriting.load_pixels(sample.id, folder)
+            except MnistLabError:
+                col.caption("unreadable")
+                continue
+            col.image(explain.enlarge(pixels, 3), caption=f"{sample.label}")
+            col.button("Delete", key=f"draw_delete_{sample.id}", on_click=on_delete, args=(sample.id,),
+                       icon=":material/close:")  # fmt: skip
+
+
+def accuracy_table(runs: Sequence[RunInfo], folder: Path, sample_ids: tuple[str, ...]) -> None:
+    """Each MNIST run's accuracy on the "my handwriting" set beside its MNIST test accuracy."""
+    rows = []
+    for info in runs:
+        if info.config.dataset != "mnist":
+            continue
+        try:
+            mine = handwriting_accuracy(info.id, str(info.path.parent), info.updated, str(folder), sample_ids)
+        except MnistLabError:
+            mine = None
+        what = (info.meta.get("details") or {}).get("what") if info.meta.get("parent") else ""
+        rows.append({"Run": info.name, "MNIST test accuracy": info.test_accuracy, "My handwriting": mine,
+                     "Correction": what or ""})  # fmt: skip
+    st.dataframe(
+        rows, width="stretch", hide_index=True,
+        column_config={
+            "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
+            "My handwriting": st.column_config.NumberColumn(format="percent"),
+        },
+    )  # fmt: skip
+    st.caption(
+        "A version fine-tuned on your handwriting has seen these drawings: its score on them is flattering."
+    )
