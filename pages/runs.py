@@ -29,15 +29,6 @@ DEFAULT_SELECTION = 3  # newest completed runs picked on a first visit
 GALLERY_MAX = 48
 MAX_CONFUSIONS = 4
 
-VIEWS = (
-    "Learning curves",
-    "Accuracy vs cost",
-    "Parallel coordinates",
-    "Depth x width",
-    "Bars",
-    "Confusion",
-    "Mistakes",
-)
 SORTS = (
     "created",
     "test_accuracy",
@@ -444,8 +435,8 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
         return
     view = st.segmented_control(
         "Chart",
-        VIEWS,
-        default=VIEWS[0],
+        charts.VIEWS,
+        default=charts.VIEWS[0],
         required=True,
         key=f"{K}view",
         persist_state=SESSION,
@@ -459,7 +450,7 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
         "Bars": bars_view,
         "Confusion": confusion_view,
         "Mistakes": mistakes_view,
-    }[view or VIEWS[0]](rows, str(runs_dir), stamps)
+    }[view or charts.VIEWS[0]](rows, str(runs_dir), stamps)
 
 
 def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:

@@ -28,21 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for ui.runs_charts, the views the page offers
 CHROMIUM = "/usr/bin/chromium"
 # The flags verified on these machines (STACK.md); never `playwright install`.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-VIEWS = (
-    "Learning curves",
-    "Accuracy vs cost",
-    "Parallel coordinates",
-    "Depth x width",
-    "Bars",
-    "Confusion",
-    "Mistakes",
-)
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -89,6 +81,7 @@ def apptest(folder: Path, repeats: int) -> None:
     from streamlit.testing.v1 import AppTest
 
     from mnist_core import runs
+    from ui.runs_charts import VIEWS
 
     ids = [r.id for r in runs.list_runs(folder)]
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -30,6 +30,16 @@ MERGED_POINTS = 10_000
 MIN_POINTS_PER_RUN = 12
 # Categorical colouring up to this many distinct values, a colour scale above.
 MAX_CATEGORIES = 12
+# The Runs page's chart views, in menu order.
+VIEWS = (
+    "Learning curves",
+    "Accuracy vs cost",
+    "Parallel coordinates",
+    "Depth x width",
+    "Bars",
+    "Confusion",
+    "Mistakes",
+)
 HOVER = "%{hovertext}<extra></extra>"
 # Settings on a log2 axis in the parallel coordinates (they come in powers of two).
 LOG2_SETTINGS = frozenset({"width", "batch_size"})

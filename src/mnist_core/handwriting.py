@@ -18,7 +18,6 @@ training.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
@@ -27,12 +26,10 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +37,7 @@ from PIL import Image
 
 from .data import normalize
 from .errors import MnistLabError
+from .fsutil import atomic_write
 from .runs import default_runs_dir
 
 log = logging.getLogger(__name__)
@@ -76,21 +74,6 @@ def _dir(root: str | os.PathLike[str] | None) -> Path:
     return Path(root) if root is not None else default_dir()
 
 
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def add(
     pixels: np.ndarray,
     label: int,
@@ -125,9 +108,9 @@ def add(
     image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8), mode="L")
     meta = {"label": sample.label, "created": sample.created, "run_id": run_id, "predicted": sample.predicted}
     try:
-        with _atomic(folder / f"{sample.id}.png") as f:
+        with atomic_write(folder / f"{sample.id}.png") as f:
             image.save(f, "PNG")
-        with _atomic(folder / f"{sample.id}.json") as f:
+        with atomic_write(folder / f"{sample.id}.json") as f:
             f.write(json.dumps(meta, indent=1).encode())
     except OSError as exc:
         raise HandwritingError(f"Cannot save the sample in {folder}: {exc.strerror or exc}.") from exc

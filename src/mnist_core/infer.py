@@ -327,18 +327,25 @@ def _digit_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
+def _grid_mass(ink: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ink summed over square cells, at most 64x64 of them: ``(mass (gh, gw), cell side)``."""
+    cell = max(1, math.ceil(max(ink.shape) / 64))
+    height, width = ink.shape
+    gh, gw = math.ceil(height / cell), math.ceil(width / cell)
+    padded = np.zeros((gh * cell, gw * cell), np.float32)
+    padded[:height, :width] = ink
+    return padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3)), cell
+
+
 def _remove_specks(ink: np.ndarray) -> float:
     """Zero blobs far lighter than the largest; return the largest blob's share of all ink.
 
     Blobs are 8-connected on a grid of at most 64x64 cells, so a stroke broken
     by a faint patch still counts as one blob.
     """
-    cell = max(1, math.ceil(max(ink.shape) / 64))
+    mass, cell = _grid_mass(ink)
     height, width = ink.shape
-    gh, gw = math.ceil(height / cell), math.ceil(width / cell)
-    padded = np.zeros((gh * cell, gw * cell), np.float32)
-    padded[:height, :width] = ink
-    mass = padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    gh, gw = mass.shape
     labels = np.zeros((gh, gw), np.int32)
     masses = [0.0]
     for start in zip(*np.nonzero(mass > 0), strict=True):
@@ -396,12 +403,8 @@ def _blobs(ink: np.ndarray) -> list[tuple[float, int, int, int, int]]:
     Returns ``(share of all ink, top, bottom, left, right)`` per blob, the
     box in grid cells (bottom and right exclusive).
     """
-    cell = max(1, math.ceil(max(ink.shape) / 64))
-    height, width = ink.shape
-    gh, gw = math.ceil(height / cell), math.ceil(width / cell)
-    padded = np.zeros((gh * cell, gw * cell), np.float32)
-    padded[:height, :width] = ink
-    mass = padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    mass, _ = _grid_mass(ink)
+    gh, gw = mass.shape
     total = float(mass.sum())
     seen = np.zeros((gh, gw), bool)
     out = []

@@ -40,6 +40,7 @@ from torch import nn
 
 from .config import RunConfig
 from .errors import ConfigError, CorruptRun, MnistLabError, RunNotFound
+from .fsutil import atomic_write
 from .models import build_model
 from .train import TrainState
 
@@ -101,29 +102,15 @@ def new_run_id(cfg: RunConfig, now: dt.datetime | None = None) -> str:
 
 
 # -- atomic writes -------------------------------------------------------------
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         f.write(json.dumps(obj, indent=1, allow_nan=True).encode())
 
 
 def write_torch(path: Path, obj: Any) -> None:
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         torch.save(obj, f)
 
 
