@@ -1,4 +1,4 @@
-"""The same jobs headless: ``python -m mnist_core train|evaluate|predict|runs``."""
+"""The same jobs headless: ``python -m mnist_core train|evaluate|predict|runs|sweep|study``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import dataclasses
 import json
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from .config import RunConfig
 from .errors import ConfigError, MnistLabError
+from .study import EXPERIMENTS
 from .train import ProgressEvent
 
 
@@ -58,19 +60,46 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
 
     sub.add_parser("runs", help="list saved runs")
+
+    sweep = sub.add_parser("sweep", help="train a grid of configurations as one resumable sweep")
+    _config_flags(sweep)
+    axes = sweep.add_argument_group("swept values (each combination is one run)")
+    axes.add_argument("--depths", type=int, nargs="+", default=(), help="hidden layers, e.g. 1 2 3")
+    axes.add_argument("--widths", type=int, nargs="+", default=(), help="units per hidden layer")
+    axes.add_argument("--batch-sizes", type=int, nargs="+", default=(), help="e.g. 16 64 256")
+    axes.add_argument("--lrs", type=float, nargs="+", default=(), help="learning rates")
+    axes.add_argument("--models", nargs="+", default=(), choices=RunConfig._choices["model"])
+    axes.add_argument("--datasets", nargs="+", default=(), choices=RunConfig._choices["dataset"])
+    axes.add_argument("--repeats", type=int, default=1, help="seed repeats of every point")
+    sweep.add_argument("--name", default="sweep", help="a name for the sweep")
+    _sweep_running_flags(sweep)
+
+    study = sub.add_parser("study", help="reproduce the blog study: ours beside the published figures")
+    study.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
+    study.add_argument("--no-batch-one", action="store_true", help="leave out the long batch-size-1 rows")
+    study.add_argument("--table-only", action="store_true", help="only print the table from saved runs")
+    _sweep_running_flags(study)
     return parser
+
+
+def _sweep_running_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", metavar="SWEEP", help="continue a sweep: finished runs are not redone")
+    parser.add_argument("--list", action="store_true", help="list saved sweeps and their progress")
+    parser.add_argument("--ray", action="store_true", help="run the trials on a Ray cluster")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, "
+                        "else a local Ray instance)")
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     from .config import quick_default
 
-    base = quick_default() if args.quick else RunConfig()
+    base = quick_default() if getattr(args, "quick", False) else RunConfig()
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
-    if args.depth is not None or args.width is not None:
+    depth, width = getattr(args, "depth", None), getattr(args, "width", None)  # train only
+    if depth is not None or width is not None:
         if args.hidden is not None:
             raise ConfigError("hidden", "give either --hidden or --depth/--width, not both")
-        depth = args.depth if args.depth is not None else len(base.hidden)
-        changes["hidden"] = [args.width or 512] * depth
+        changes["hidden"] = [width or 512] * (depth if depth is not None else len(base.hidden))
     return base.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
@@ -185,7 +214,159 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "runs": _cmd_runs}
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweeps
+
+    if args.list:
+        return _list_sweeps(args)
+    if args.resume:
+        sweep = sweeps.load(args.resume, args.runs_dir)
+    else:
+        spec = sweeps.GridSpec(
+            depth=tuple(args.depths), width=tuple(args.widths), batch_size=tuple(args.batch_sizes),
+            lr=tuple(args.lrs), model=tuple(args.models), dataset=tuple(args.datasets), repeats=args.repeats,
+        )
+        base = _config_from_args(args)
+        sweep = sweeps.create(sweeps.grid_configs(base, spec), args.name, args.runs_dir)
+    return _run_sweep(sweep, args)
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from . import study, sweeps
+    from .runs import list_runs
+
+    if args.list:
+        return _list_sweeps(args)
+    if not args.table_only:
+        if args.resume:
+            sweep = sweeps.load(args.resume, args.runs_dir)
+        else:
+            configs = study.configs(args.experiments, batch_one=not args.no_batch_one)
+            sweep = sweeps.create(configs, "Reproduce the study", args.runs_dir, kind="study",
+                                  axes={}, extra={"experiments": list(args.experiments)})
+        code = _run_sweep(sweep, args)
+        if code:
+            return code
+    print(format_study(study.table(list_runs(args.runs_dir), args.experiments)))
+    return 0
+
+
+def format_study(rows: Sequence[dict[str, Any]]) -> str:
+    """The study table as fixed-width text: published, ours, ratio for each measure."""
+    def f(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    head = (f"{'model':<34} {'acc% pub':>8} {'ours':>6} {'time pub':>9} {'ours':>7} {'speedup':>7} "
+            f"{'params pub':>10} {'ours':>9} {'FLOPs pub':>10} {'2xMACs':>10}  time is")
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['model']:<34} {f(r['published_accuracy_pct'], '.1f'):>8} "
+            f"{f(r['ours_accuracy_pct'], '.2f'):>6} "
+            f"{f(r['published_time_s'], '.2f'):>9} {f(r['ours_time_s'], '.2f'):>7} "
+            f"{f(r['speedup'], '.1f'):>6}x {r['published_parameters']:>10,} "
+            f"{f(r['ours_parameters'], ',.0f'):>9} "
+            f"{r['published_flops']:>10,} {f(r['ours_flops_2x_macs'], ',.0f'):>10}  {r['time_kind']}"
+        )
+    lines.append("FLOPs: published MLP figures count 2 per multiply-add (= 2 x fvcore MACs, ours); "
+                 "the published LeNet-5 figure is a hand formula that also counts pooling.")
+    return "\n".join(lines)
+
+
+def _list_sweeps(args: argparse.Namespace) -> int:
+    from . import sweeps
+    from .estimate import split_sizes
+    from .runs import list_runs
+
+    runs = list_runs(args.runs_dir)
+    for sweep in sweeps.list_sweeps(args.runs_dir):
+        sizes = split_sizes(sweep.configs[0].dataset, sweep.configs[0].val_fraction, args.data_dir)
+        p = sweeps.progress(sweep, runs, sizes)
+        print(f"{sweep.id:<48} {p.done:>3}/{p.total:<3} done  {sweep.name}")
+    return 0
+
+
+def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
+    """Train the sweep's unfinished points (locally or on Ray), printing one line per change."""
+    from . import sweeps
+    from .jobs import JobRegistry
+    from .runs import list_runs
+
+    stop = {"requested": False}
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        sys.stderr.write("\nstopping the sweep after this step (Ctrl-C again to abort)...\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    sys.stderr.write(f"sweep {sweep.id}: {len(sweep.configs)} runs\n")
+    try:
+        if args.ray:
+            _run_on_ray(sweep, args, lambda: stop["requested"])
+        else:
+            registry = JobRegistry(max_concurrent=1)
+            sweeps.submit(sweep, registry, list_runs(args.runs_dir), runs_dir=args.runs_dir,
+                          data_root=args.data_dir)
+            _follow(sweep, registry, args, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    points = sweeps.points(sweep, list_runs(args.runs_dir))
+    done = sum(p.state == "done" for p in points)
+    for p in points:
+        acc = p.run.test_accuracy if p.run else None
+        print(f"{p.config.label():<40} seed {p.config.seed:<3} {p.state:<10} "
+              f"{'-' if acc is None else f'{acc:.2%}':>7}  {p.run.id if p.run else ''}")
+    print(f"sweep {sweep.id}: {done}/{len(points)} done")
+    if done < len(points):
+        print(f"resume with: python -m mnist_core {'study' if sweep.kind == 'study' else 'sweep'} "
+              f"--resume {sweep.id}")
+        return 1
+    return 0
+
+
+def _follow(sweep: Any, registry: Any, args: argparse.Namespace, stop: dict[str, bool]) -> None:
+    from . import sweeps
+
+    last = ""
+    while registry.active():
+        if stop["requested"]:
+            sweeps.stop(sweep, registry)
+        running = registry.running()
+        snap = running[0].snapshot() if running else None
+        done = sum(j.state == "completed" for j in registry.jobs())
+        line = f"{done}/{len(registry.jobs())} of this session"
+        if snap is not None:
+            line += f" | {snap.label} seed {running[0].config.seed}: epoch {snap.epoch}/{snap.epochs}"
+        if line != last:
+            sys.stderr.write(line + "\n")
+            last = line
+        time.sleep(0.5)
+    for job in registry.jobs():
+        snap = job.snapshot()
+        if snap.error:
+            sys.stderr.write(f"{snap.label}: failed: {snap.error}\n")
+
+
+def _run_on_ray(sweep: Any, args: argparse.Namespace, should_stop: Any) -> None:
+    from . import raytrials, sweeps
+    from .runs import list_runs
+
+    todo = [p for p in sweeps.points(sweep, list_runs(args.runs_dir)) if p.state != "done"]
+    names = [f"{sweep.name}: {p.config.label()} seed {p.config.seed}" for p in todo]
+    raytrials.run_trials(
+        [p.config for p in todo], address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
+        data_root=args.data_dir, tags=(sweep.tag,), names=names, should_stop=should_stop,
+        on_done=lambda i, run_id: sys.stderr.write(f"{names[i]}: done ({run_id})\n"),
+        on_error=lambda i, msg: sys.stderr.write(f"{names[i]}: failed: {msg}\n"),
+    )
+
+
+COMMANDS = {
+    "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "runs": _cmd_runs,
+    "sweep": _cmd_sweep, "study": _cmd_study,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ class ConfigError(MnistLabError, ValueError):
     """A run configuration is invalid; the message names the field."""
 
     def __init__(self, field: str, message: str) -> None:
-        self.field = field
+        self.field, self.reason = field, message
         super().__init__(f"{field}: {message}")
 
 

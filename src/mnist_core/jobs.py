@@ -107,6 +107,11 @@ class Job:
             return self._run_id
 
     @property
+    def tags(self) -> tuple[str, ...]:
+        """Tags given at submission (a sweep's jobs carry its tag, resumed ones too)."""
+        return tuple(self._kwargs["tags"])
+
+    @property
     def resume_id(self) -> str | None:
         """The run this job continues, or None for a new run."""
         return self._resume_id

@@ -563,3 +563,41 @@ def adopt_staged(staging: Path, cfg: RunConfig, runs_dir: str | os.PathLike[str]
             continue
         return run_id
     raise MnistLabError(f"Could not find a free run id in {root}")
+
+
+# -- sweeps: one JSON file each, in a hidden folder that run listings skip -------------
+_SWEEPS = ".sweeps"
+
+
+def _sweep_file(sweep_id: str, runs_dir: str | os.PathLike[str] | None) -> Path:
+    if not isinstance(sweep_id, str) or not _ID_RE.match(sweep_id) or ".." in sweep_id:
+        raise RunNotFound(f"{sweep_id!r} is not a valid sweep id")
+    return _dir(runs_dir) / _SWEEPS / f"{sweep_id}.json"
+
+
+def save_sweep_data(
+    sweep_id: str, data: dict[str, Any], runs_dir: str | os.PathLike[str] | None = None
+) -> None:
+    """Write a sweep's definition (atomically) to ``checkpoints/.sweeps/<id>.json``."""
+    path = _sweep_file(sweep_id, runs_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
+
+
+def load_sweep_data(sweep_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Any:
+    path = _sweep_file(sweep_id, runs_dir)
+    if not path.is_file():
+        raise RunNotFound(f"No sweep {sweep_id!r} in {path.parent}")
+    return read_json(path)
+
+
+def list_sweep_data(runs_dir: str | os.PathLike[str] | None = None) -> list[Any]:
+    """The content of every readable sweep file; unreadable ones are skipped with a warning."""
+    folder = _dir(runs_dir) / _SWEEPS
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        try:
+            out.append(read_json(path))
+        except MnistLabError as exc:
+            log.warning("Skipping unreadable sweep file %s: %s", path, exc)
+    return out

@@ -1,0 +1,186 @@
+"""Reproduce the blog study: its four experiments, its settings, its published figures.
+
+The published figures are cited reference data, measured on the author's
+laptop: repository gouherdanish/mnist_classification, files
+``ref/accuracy_with_width.csv``, ``ref/effect_of_depth.csv``,
+``ref/effect_of_batch_size.csv`` and ``ref/mlp-vs-lenet.csv``. Every row is
+trained with the blog's settings (2 epochs, Adam at 1e-3, its batch size, a
+10% validation split) as a normal run; :func:`table` puts our figures beside
+the published ones, with ratios.
+
+FLOPs conventions differ, so each column says which it uses. The blog's MLP
+FLOPs count 2 per multiply-add (no biases): ours are 2 x fvcore's MACs, the
+same convention. Its LeNet-5 figure comes from a hand formula that also
+counts pooling and activations; fvcore counts only the convolutions and
+linear layers, so that row's FLOPs do not compare like for like.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RunConfig, lenet5
+from .runs import RunInfo
+
+SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
+SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
+EXPERIMENTS = ("width", "depth", "batch", "lenet")
+EXPERIMENT_TITLES = {
+    "width": "Width: MLP 784-{128,256,512,1024}-10, batch 64",
+    "depth": "Depth: MLP 784-512x{1,2,3}-10, batch 64",
+    "batch": "Batch size: MLP 784-1024-10 and 400-1024-1024-10 (20x20 crop), batch 1/16/64/128",
+    "lenet": "MLP-5 (784-512-256-120-84-10) against LeNet-5 (tanh, average pooling), batch 64",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of the blog's tables. ``time_s`` is training time or time per epoch: see ``time_kind``."""
+
+    accuracy: float  # test accuracy, percent
+    time_s: float | None
+    time_kind: str  # "train" (2 epochs in all) or "epoch" (seconds per epoch)
+    parameters: int
+    flops: int
+    flops_convention: str  # "2 x MACs" or "hand formula incl. pooling"
+
+
+@dataclass(frozen=True)
+class Row:
+    experiment: str
+    label: str
+    config: RunConfig
+    published: Published
+
+
+def _mlp(hidden: tuple[int, ...], batch: int = 64, crop: int = 28) -> RunConfig:
+    # The blog's settings; RunConfig's defaults already are 2 epochs, Adam 1e-3, 10% validation.
+    return RunConfig(model="mlp", hidden=hidden, batch_size=batch, crop=crop, epochs=2, lr=1e-3,
+                     optimizer="adam", val_fraction=0.1, schedule="none", activation="relu")
+
+
+def _pub(
+    acc: float, time_s: float | None, kind: str, params: int, flops: int, hand: bool = False
+) -> Published:
+    return Published(acc, time_s, kind, params, flops, "hand formula incl. pooling" if hand else "2 x MACs")
+
+
+def _rows() -> tuple[Row, ...]:
+    rows = [
+        Row("width", f"MLP 784-{w}-10", _mlp((w,)), _pub(acc, t, "train", p, f))
+        for w, acc, t, p, f in (
+            (128, 93.7, 3.93, 101770, 203264), (256, 95.8, 4.15, 203530, 406528),
+            (512, 96.2, 4.52, 407050, 813056), (1024, 96.7, 4.96, 814090, 1626112),
+        )
+    ]
+    rows += [
+        Row("depth", f"MLP 784-{'-'.join(['512'] * d)}-10", _mlp((512,) * d),
+            _pub(acc, t, "train", p, f))
+        for d, acc, t, p, f in (
+            (1, 96.0, 4.52, 407050, 813056), (2, 96.3, 4.83, 669706, 1337344),
+            (3, 96.4, 5.3, 932362, 1861632),
+        )
+    ]
+    for arch, hidden, crop, params, flops, table in (
+        ("784-1024-10", (1024,), 28, 814090, 1626112,
+         ((1, 93.0, 228.3), (16, 96.7, 19.2), (64, 96.4, 8.57), (128, 96.4, 6.96))),
+        ("400-1024-1024-10", (1024, 1024), 20, 1470474, 2936832,
+         ((1, 93.6, 408.1), (16, 95.3, 33.5), (64, 97.2, 13.2), (128, 96.6, 10.2))),
+    ):
+        rows += [
+            Row("batch", f"MLP {arch} batch {b}", _mlp(hidden, b, crop), _pub(acc, t, "epoch", params, flops))
+            for b, acc, t in table
+        ]
+    rows.append(Row("lenet", "MLP-5 784-512-256-120-84-10", _mlp((512, 256, 120, 84)),
+                    _pub(95.7, 4.5, "epoch", 575102, 1148240)))
+    rows.append(Row("lenet", "LeNet-5", lenet5(epochs=2, batch_size=64, lr=1e-3),
+                    _pub(97.8, 6.87, "epoch", 44426, 2176080, hand=True)))
+    return tuple(rows)
+
+
+ROWS = _rows()
+
+
+def rows(experiments: Iterable[str] = EXPERIMENTS, batch_one: bool = True) -> list[Row]:
+    """The study's rows for some experiments; ``batch_one=False`` leaves out the long batch-1 rows."""
+    chosen = set(experiments)
+    unknown = chosen - set(EXPERIMENTS)
+    if unknown:
+        raise ValueError(f"unknown experiments {sorted(unknown)}: choose from {', '.join(EXPERIMENTS)}")
+    return [r for r in ROWS if r.experiment in chosen and (batch_one or r.config.batch_size != 1)]
+
+
+def configs(experiments: Iterable[str] = EXPERIMENTS, batch_one: bool = True) -> list[RunConfig]:
+    """Each distinct configuration once (MLP 784-512-10 appears in two experiments)."""
+    return list(dict.fromkeys(r.config for r in rows(experiments, batch_one)))
+
+
+def is_batch_one(cfg: RunConfig) -> bool:
+    return cfg.batch_size == 1
+
+
+# -- our figures beside theirs ---------------------------------------------------------------
+
+
+def best_runs(runs: Iterable[RunInfo]) -> dict[RunConfig, RunInfo]:
+    """For each configuration, its newest completed run (any run with exactly those settings counts)."""
+    out: dict[RunConfig, RunInfo] = {}
+    for run in sorted(runs, key=lambda r: r.created):
+        if run.status == "completed" and isinstance(run.summary.get("test_accuracy"), (int, float)):
+            out[run.config] = run
+    return out
+
+
+def _num(summary: dict[str, Any], key: str) -> float | None:
+    value = summary.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def table(runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS) -> list[dict[str, Any]]:
+    """One dict per study row: published figures, ours (from runs), and ratios.
+
+    Ratios: accuracy ours/published (above 1 is better); speed-up published
+    time / our time (above 1 is faster), on the same kind of time (training
+    time for width and depth, time per epoch for the others).
+    """
+    found = best_runs(runs)
+    out = []
+    for row in rows(experiments):
+        pub = row.published
+        run = found.get(row.config)
+        s = run.summary if run else {}
+        acc = _num(s, "test_accuracy")
+        acc_pct = acc * 100 if acc is not None else None
+        time_key = "train_time_s" if pub.time_kind == "train" else "time_per_epoch_s"
+        ours_time = _num(s, time_key)
+        macs = _num(s, "macs")
+        out.append({
+            "experiment": row.experiment,
+            "model": row.label,
+            "batch_size": row.config.batch_size,
+            "time_kind": "training s (2 epochs)" if pub.time_kind == "train" else "s per epoch",
+            "published_accuracy_pct": pub.accuracy,
+            "ours_accuracy_pct": acc_pct,
+            "accuracy_ratio": _ratio(acc_pct, pub.accuracy),
+            "published_time_s": pub.time_s,
+            "ours_time_s": ours_time,
+            "speedup": _ratio(pub.time_s, ours_time),
+            "published_parameters": pub.parameters,
+            "ours_parameters": _num(s, "parameters"),
+            "published_flops": pub.flops,
+            "published_flops_convention": pub.flops_convention,
+            "ours_flops_2x_macs": 2 * macs if macs is not None else None,
+            "ours_macs_fvcore": macs,
+            "flops_ratio": _ratio(2 * macs if macs is not None else None, pub.flops),
+            "run_id": run.id if run else None,
+        })
+    return out

@@ -1,0 +1,84 @@
+"""The study reproduction: the blog's rows, its settings, and ours beside its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnist_core import study
+from mnist_core.cli import format_study, main
+from mnist_core.config import RunConfig
+from mnist_core.metrics import cost_report
+from mnist_core.models import build_model
+from mnist_core.runs import RunInfo
+
+
+def test_the_rows_are_the_blogs_four_experiments_with_its_settings() -> None:
+    counts = {e: sum(r.experiment == e for r in study.ROWS) for e in study.EXPERIMENTS}
+    assert counts == {"width": 4, "depth": 3, "batch": 8, "lenet": 2}
+    for row in study.ROWS:
+        c = row.config
+        assert (c.epochs, c.optimizer, c.lr, c.val_fraction, c.schedule) == (2, "adam", 1e-3, 0.1, "none")
+        assert c.batch_size == (c.batch_size if row.experiment == "batch" else 64)
+    crops = {r.config.crop for r in study.ROWS if "400-" in r.label}
+    assert crops == {20}  # the blog's 20x20 centre crop
+    # 784-512-10 (width and depth) and 784-1024-10 at batch 64 (width and batch) are trained once.
+    assert len(study.configs()) == 15
+    assert [c.batch_size for c in study.configs(batch_one=False)].count(1) == 0
+    assert len(study.configs(["width"], batch_one=False)) == 4
+    with pytest.raises(ValueError, match="unknown experiments"):
+        study.rows(["colour"])
+
+
+@pytest.mark.parametrize("row", study.ROWS, ids=[f"{r.experiment}-{r.label}" for r in study.ROWS])
+def test_our_models_have_the_published_parameter_counts_and_mlp_flops(row: study.Row) -> None:
+    cost = cost_report(build_model(row.config).eval())
+    assert cost.parameters == row.published.parameters
+    if row.published.flops_convention == "2 x MACs":
+        assert 2 * cost.macs == row.published.flops
+    else:  # LeNet-5: the blog's hand formula counts pooling too; fvcore does not.
+        assert 2 * cost.macs < row.published.flops
+
+
+def run_for(cfg: RunConfig, accuracy: float, train_s: float, epoch_s: float, created: str) -> RunInfo:
+    cost = cost_report(build_model(cfg).eval())
+    summary = {"test_accuracy": accuracy, "train_time_s": train_s, "time_per_epoch_s": epoch_s,
+               "parameters": cost.parameters, "macs": cost.macs}
+    return RunInfo(id=f"r{created}", path=Path("/x"), status="completed", config=cfg, name="",
+                   created=created, updated=created, summary=summary, meta={"tags": []})
+
+
+def test_the_table_puts_ours_beside_the_published_figures_with_ratios() -> None:
+    width_512 = study.rows(["width"])[2].config
+    lenet = study.rows(["lenet"])[1].config
+    runs = [
+        run_for(width_512, 0.95, 9.0, 4.5, "1"),
+        run_for(width_512, 0.972, 3.8, 1.9, "2"),  # the newest completed run counts
+        run_for(lenet, 0.985, 20.0, 10.0, "3"),
+    ]
+    rows = {r["model"]: r for r in study.table(runs)}
+    assert len(rows) == 16  # 17 rows, 784-512-10 shows under width and depth with the same label
+    w = next(r for r in study.table(runs, ["width"]) if r["model"] == "MLP 784-512-10")
+    assert w["published_accuracy_pct"] == 96.2 and w["ours_accuracy_pct"] == pytest.approx(97.2)
+    assert w["accuracy_ratio"] == pytest.approx(97.2 / 96.2)
+    assert w["published_time_s"] == 4.52 and w["ours_time_s"] == 3.8
+    assert w["speedup"] == pytest.approx(4.52 / 3.8)
+    assert w["ours_parameters"] == 407050 and w["ours_flops_2x_macs"] == 813056 == w["published_flops"]
+    assert w["time_kind"] == "training s (2 epochs)"
+    le = rows["LeNet-5"]
+    assert le["time_kind"] == "s per epoch" and le["speedup"] == pytest.approx(6.87 / 10.0)
+    assert le["published_flops_convention"] == "hand formula incl. pooling"
+    assert le["ours_macs_fvcore"] * 2 == le["ours_flops_2x_macs"]
+    missing = rows["MLP 784-128-10"]
+    assert missing["ours_accuracy_pct"] is None and missing["speedup"] is None and missing["run_id"] is None
+    text = format_study(study.table(runs))
+    assert "96.2" in text and "97.20" in text and "hand formula" in text
+
+
+def test_the_cli_prints_the_published_table_from_saved_runs(
+    runs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--runs-dir", str(runs_dir), "study", "--table-only"]) == 0
+    out = capsys.readouterr().out
+    assert "MLP 400-1024-1024-10 batch 1" in out and "408.10" in out and "44,426" in out
