@@ -16,10 +16,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mnist_core import archive, compare, gallery, runs
+from mnist_core import archive, compare, gallery, runs, sweeps
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
 from ui import runs_charts as charts
+from ui import sweep_view
 
 SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "runs_"  # session-state key prefix of this page
@@ -98,6 +99,7 @@ def main() -> None:
     manage_section(rows, selected, runs_dir)
     import_section(runs_dir)
     charts_section([r for r in rows if r["id"] in set(selected)], runs_dir, stamps)
+    sweep_section(runs_dir, state)
 
 
 # -- reading (cached) ----------------------------------------------------------------
@@ -265,6 +267,12 @@ def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -
     left, mid, right = st.columns([5, 2, 1], vertical_alignment="bottom")
     if SELECT_KEY not in st.session_state:  # first visit: the buttons below also set this key
         st.session_state[SELECT_KEY] = default
+    wanted = st.query_params.get("run")  # "compare this run" from the Train page
+    if wanted is not None:
+        del st.query_params["run"]  # once: the picker decides from now on
+        if wanted in labels:
+            current = [i for i in st.session_state[SELECT_KEY] if i in labels and i != wanted]
+            st.session_state[SELECT_KEY] = [wanted, *current[: DEFAULT_SELECTION - 1]]
     chosen = left.multiselect(
         "Runs to compare",
         list(labels),
@@ -423,6 +431,29 @@ def _import(key: str, runs_dir: Path) -> None:
     else:
         flash("success", f"Imported **{info.name}** as {info.id}.")
     st.session_state[UPLOAD_N_KEY] = st.session_state.get(UPLOAD_N_KEY, 0) + 1  # a fresh, empty uploader
+
+
+# -- sweeps ------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def sweep_listing(
+    runs_dir: str, state: tuple[tuple[str, int], ...], sweeps_stamp: int
+) -> tuple[list[sweeps.Sweep], list[runs.RunInfo]]:
+    """Saved grid sweeps and the runs they read from; ``state`` and ``sweeps_stamp`` are the cache key."""
+    grids = [s for s in sweeps.list_sweeps(runs_dir) if s.kind == "grid"]
+    return grids, (runs.list_runs(runs_dir) if grids else [])
+
+
+def sweep_section(runs_dir: Path, state: tuple[tuple[str, int], ...]) -> None:
+    """A sweep as lines and heatmaps against each swept value (the Sweeps page shows the same)."""
+    grids, all_runs = sweep_listing(str(runs_dir), state, sweeps.folder_stamp(runs_dir))
+    if not grids:
+        return
+    st.subheader("Sweeps")
+    labels = {s.id: f"{s.name} ({len(s.configs)} runs, {s.id})" for s in grids}
+    chosen = st.selectbox("Sweep", list(labels), format_func=labels.get, key=f"{K}sweep")
+    sweep_view.render(next(s for s in grids if s.id == chosen), all_runs, key=f"{K}sweep_view")
 
 
 # -- charts ------------------------------------------------------------------------------

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
 from mnist_core import data as core_data
+from mnist_core import raytrials, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
+from mnist_core.runs import list_runs
 
 
 @st.cache_resource
@@ -79,6 +82,81 @@ def _download(state: DownloadState) -> None:
 @st.cache_resource
 def dataset_downloads() -> DatasetDownloads:
     return DatasetDownloads()
+
+
+# -- sweeps sent to Ray ---------------------------------------------------------
+
+
+@dataclass
+class RaySweepState:
+    """A sweep whose trials run on Ray; a driver thread waits for them and saves each run."""
+
+    sweep_id: str
+    stop: threading.Event
+    thread: threading.Thread | None = None
+    error: str | None = None
+
+
+class RaySweeps:
+    """Sweeps sent to a Ray cluster from the UI, one driver thread each (never calls st.*)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, RaySweepState] = {}
+
+    def start(self, sweep: sweeps.Sweep, *, address: str | None, runs_dir: Path, data_root: Path) -> None:
+        with self._lock:
+            if self.running(sweep.id):
+                return
+            state = RaySweepState(sweep.id, threading.Event())
+            state.thread = threading.Thread(
+                target=_drive_ray, args=(state, sweep, address, runs_dir, data_root),
+                name=f"ray-{sweep.id}", daemon=True,
+            )
+            self._states[sweep.id] = state
+            state.thread.start()
+
+    def running(self, sweep_id: str) -> bool:
+        state = self._states.get(sweep_id)
+        return state is not None and state.thread is not None and state.thread.is_alive()
+
+    def any_running(self) -> bool:
+        return any(self.running(i) for i in list(self._states))
+
+    def stop(self, sweep_id: str) -> int:
+        """Cancel the sweep's pending trials; 1 if it was running on Ray, else 0."""
+        state = self._states.get(sweep_id)
+        if state is None or not self.running(sweep_id):
+            return 0
+        state.stop.set()
+        return 1
+
+    def error(self, sweep_id: str) -> str | None:
+        state = self._states.get(sweep_id)
+        return state.error if state is not None else None
+
+
+def _drive_ray(state: RaySweepState, sweep: sweeps.Sweep, address: str | None, runs_dir: Path,
+               data_root: Path) -> None:
+    errors: list[str] = []
+    try:
+        todo = [p for p in sweeps.points(sweep, list_runs(runs_dir)) if p.state != "done"]
+        raytrials.run_trials(
+            [p.config for p in todo], address=address, runs_dir=runs_dir, data_root=data_root,
+            tags=(sweep.tag,), names=[f"{sweep.name}: {p.config.label()}" for p in todo],
+            should_stop=state.stop.is_set, on_error=lambda i, msg: errors.append(msg),
+        )
+        if errors:
+            state.error = f"{len(errors)} trials failed on Ray; first: {errors[0]}"
+    except MnistLabError as exc:
+        state.error = str(exc)
+    except Exception as exc:  # a bug: show it on the page rather than lose it with the thread
+        state.error = f"{type(exc).__name__}: {exc}"
+
+
+@st.cache_resource
+def ray_sweeps() -> RaySweeps:
+    return RaySweeps()
 
 
 # -- renderers ----------------------------------------------------------------

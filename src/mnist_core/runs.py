@@ -601,3 +601,11 @@ def list_sweep_data(runs_dir: str | os.PathLike[str] | None = None) -> list[Any]
         except MnistLabError as exc:
             log.warning("Skipping unreadable sweep file %s: %s", path, exc)
     return out
+
+
+def sweeps_folder_mtime(runs_dir: str | os.PathLike[str] | None = None) -> int:
+    """The sweeps folder's mtime in ns (0 when absent): a new or rewritten sweep changes it."""
+    try:
+        return (_dir(runs_dir) / _SWEEPS).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0

@@ -31,7 +31,7 @@ from .config import RunConfig
 from .errors import ConfigError, CorruptRun
 from .estimate import SplitSizes, from_past_runs
 from .jobs import Job, JobRegistry, PathLike
-from .runs import RESUMABLE, RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
+from .runs import RESUMABLE, RunInfo, list_sweep_data, load_sweep_data, save_sweep_data, sweeps_folder_mtime
 
 TAG_PREFIX = "sweep:"
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
@@ -210,6 +210,11 @@ def swept_axes(configs: Iterable[RunConfig]) -> dict[str, list[Any]]:
 
 def _order(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def folder_stamp(runs_dir: PathOrNone = None) -> int:
+    """Changes whenever a sweep is saved (a cache key beside ``runs.folder_state``)."""
+    return sweeps_folder_mtime(runs_dir)
 
 
 def load(sweep_id: str, runs_dir: PathOrNone = None) -> Sweep:

@@ -19,7 +19,7 @@ PAGES = [
     ("pages/train.py", "Train", "Runs train in the background"),
     ("pages/runs.py", "Runs", "No runs in"),
     ("pages/draw.py", "Draw", "No saved model yet"),
-    ("pages/sweeps.py", "Sweeps", "Not built yet — tracked in issue #6"),
+    ("pages/sweeps.py", "Sweeps", "Reproduce the study"),
 ]
 
 

@@ -1,0 +1,135 @@
+"""The Sweeps page through AppTest: the study table from runs, a grid sweep, stop and resume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import study, sweeps
+from mnist_core.config import RunConfig
+from mnist_core.jobs import JobRegistry
+from mnist_core.runs import RunWriter, list_runs
+
+PAGE = "pages/sweeps.py"
+
+
+@pytest.fixture
+def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
+    monkeypatch.syspath_prepend(str(app_path.parent))
+    from ui.shared import job_registry
+
+    reg = job_registry()
+    yield reg
+    for job in reg.jobs():
+        job.stop()
+    assert reg.wait(timeout=60), "a job did not stop"
+
+
+def open_page(app_path: Path) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_for(condition, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def saved_run(cfg, accuracy: float, train_s: float, runs_dir: Path) -> str:
+    writer = RunWriter.create(cfg, runs_dir)
+    summary = {"test_accuracy": accuracy, "train_time_s": train_s, "time_per_epoch_s": train_s / 2,
+               "parameters": 407050, "macs": 406528, "samples_per_s": 30000.0}
+    writer.finish("completed", summary)
+    return writer.id
+
+
+def test_the_study_table_shows_the_published_figures_beside_ours(
+    app_path: Path, runs_dir: Path, registry: JobRegistry
+) -> None:
+    base_row = next(r for r in study.ROWS if r.label == "MLP 784-512-10")
+    run_id = saved_run(base_row.config, 0.9712, 3.8, runs_dir)
+    at = open_page(app_path)
+    frame = at.dataframe[0].value
+    assert {"published_accuracy_pct", "ours_accuracy_pct", "speedup", "published_flops",
+            "ours_flops_2x_macs", "ours_macs_fvcore"} <= set(frame.columns)
+    assert len(frame) == len(study.ROWS)
+    mine = frame[frame["model"] == "MLP 784-512-10"]
+    assert list(mine["published_accuracy_pct"]) == [96.2, 96.0]  # width and depth tables
+    assert list(mine["ours_accuracy_pct"].round(2)) == [97.12, 97.12]
+    assert mine["speedup"].iloc[0] == pytest.approx(4.52 / 3.8)
+    assert frame["ours_accuracy_pct"].notna().sum() == 2 and run_id
+    assert any("2 of 17 rows trained" in s.value for s in at.subheader)
+    captions = " ".join(c.value for c in at.caption)
+    assert "batch-size-1 rows take about" in captions and "hand formula" in captions
+    # One click queues the whole study, without the batch-1 rows when they are left out.
+    at.checkbox(key="sweeps_batch_one").uncheck().run()
+    start = next(b for b in at.button if b.label.startswith("Reproduce the study"))
+    assert start.label == "Reproduce the study (13 runs)"
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep,) = sweeps.list_sweeps(runs_dir)
+    assert sweep.kind == "study" and len(sweep.configs) == 13
+    jobs = registry.jobs()
+    assert len(jobs) == 13 and all(sweep.tag in j.tags for j in jobs)
+    assert {j.config for j in jobs} == set(study.configs(batch_one=False))
+    for job in jobs:
+        job.stop()
+
+
+def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
+    app_path: Path, runs_dir: Path, registry: JobRegistry
+) -> None:
+    at = open_page(app_path)
+    at.multiselect(key="sweeps_depths").set_value([1, 2])
+    at.multiselect(key="sweeps_widths").set_value([16])
+    at.multiselect(key="sweeps_batches").set_value([4])
+    at.number_input(key="sweeps_epochs").set_value(30)
+    at.text_input(key="sweeps_name").set_value("page grid")
+    at.run()
+    start = next(b for b in at.button if b.label.startswith("Start the sweep"))
+    assert start.label == "Start the sweep (2 runs)"
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep,) = sweeps.list_sweeps(runs_dir)
+    first = registry.jobs()[0]
+    wait_for(lambda: first.state == "running" and first.snapshot().step > 0)
+    at.run()
+    assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
+    at.button(key=f"sweeps_stop_{sweep.id}").click().run()
+    assert registry.wait(timeout=60)
+    at.run()
+    assert [p.state for p in sweeps.points(sweep, list_runs(runs_dir))] == ["resumable", "todo"]
+    at.button(key=f"sweeps_resume_{sweep.id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    resumed = registry.jobs()[2:]
+    assert [j.resume_id is not None for j in resumed] == [True, False]
+    assert resumed[0].resume_id == sweeps.points(sweep, list_runs(runs_dir))[0].run.id
+    for job in resumed:
+        job.stop()
+    assert registry.wait(timeout=60)
+
+
+def test_a_finished_sweep_shows_lines_heatmap_and_noise(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, synthetic_data_dir: Path
+) -> None:
+    base = RunConfig(epochs=1, batch_size=128)
+    configs = sweeps.grid_configs(base, sweeps.GridSpec(depth=(1, 2), width=(16, 32), repeats=2))
+    sweep = sweeps.create(configs, "charted", runs_dir)
+    sweeps.submit(sweep, registry, [], runs_dir=runs_dir, data_root=synthetic_data_dir)
+    assert registry.wait(timeout=180)
+    at = open_page(app_path)
+    assert any("charted" in m.value and "8/8 runs done" in m.value for m in at.markdown)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3  # accuracy against depth, against width, and the depth x width heatmap
+    captions = " ".join(c.value for c in at.caption)
+    assert "Seed-to-seed noise" in captions
+    assert len(at.dataframe) >= 3  # the study table and one steps table per axis

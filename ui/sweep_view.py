@@ -1,0 +1,126 @@
+"""A sweep's results: lines and heatmaps against each swept value, and the seed noise.
+
+Not a page: the Sweeps page and the Runs page both call :func:`render`. The
+numbers (means over seeds, spreads, verdicts against the noise) come from
+``mnist_core.sweeps``; this module only draws them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from mnist_core import compare, sweeps
+from mnist_core.runs import RunInfo
+from ui.runs_charts import color
+
+METRICS = (
+    "test_accuracy", "train_time_s", "time_per_epoch_s", "parameters", "macs", "latency_p50_ms", "co2_kg",
+)
+LOG_AXES = ("width", "batch_size", "lr")
+HEIGHT = 360
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2%}" if metric == "test_accuracy" else f"{value:,.4g}"
+
+
+def lines_figure(effect: sweeps.Effect) -> go.Figure:
+    """Mean over seed repeats against the axis, one line per setting of the other axes; bars = 1 std."""
+    fig = go.Figure()
+    percent = effect.metric == "test_accuracy"
+    scale = 100 if percent else 1
+    for i, (label, cells) in enumerate(effect.groups.items()):
+        fig.add_trace(go.Scatter(
+            x=[str(c.value) if effect.axis in ("model", "dataset") else c.value for c in cells],
+            y=[c.mean * scale for c in cells],
+            error_y={"type": "data", "array": [(c.std or 0) * scale for c in cells], "visible": True},
+            mode="lines+markers", name=label, line={"color": color(i)},
+            customdata=[[c.n, c.std * scale if c.std is not None else float("nan")] for c in cells],
+            hovertemplate=f"{label}<br>%{{x}}: %{{y:.4g}} (std %{{customdata[1]:.3g}}, "
+                          "%{customdata[0]} runs)<extra></extra>",
+        ))
+    unit = " (%)" if percent else ""
+    fig.update_layout(
+        title=f"{compare.label(effect.metric)} against {sweeps.AXIS_LABELS[effect.axis].lower()}",
+        xaxis_title=sweeps.AXIS_LABELS[effect.axis], yaxis_title=f"{compare.label(effect.metric)}{unit}",
+        height=HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25},
+    )
+    if effect.axis in LOG_AXES:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def heatmap_figure(rows: Sequence[dict[str, Any]], metric: str, x: str, y: str) -> go.Figure:
+    """Mean of ``metric`` over the runs of each (x, y) cell (seeds and other axes pooled)."""
+    g = compare.grid([r for r in rows if r["state"] == "done"], metric, x=x, y=y, agg="mean")
+    percent = metric == "test_accuracy"
+    z = [[None if v is None else (v * 100 if percent else v) for v in row] for row in g.z]
+    text = [[_fmt(metric, v) + f" ({n})" if v is not None else "" for v, n in zip(row, counts, strict=True)]
+            for row, counts in zip(g.z, g.counts, strict=True)]
+    fig = go.Figure(go.Heatmap(
+        x=[str(v) for v in g.xs], y=[str(v) for v in g.ys], z=z, text=text, texttemplate="%{text}",
+        colorscale="Viridis" if percent else "Cividis", reversescale=not percent,
+        hovertemplate=f"{x} %{{x}}, {y} %{{y}}: %{{text}} runs<extra></extra>",
+    ))
+    fig.update_layout(
+        title=f"{compare.label(metric)}: mean over runs per cell", height=HEIGHT,
+        xaxis_title=sweeps.AXIS_LABELS.get(x, x), yaxis_title=sweeps.AXIS_LABELS.get(y, y),
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+    )
+    return fig
+
+
+def steps_frame(effect: sweeps.Effect) -> list[dict[str, Any]]:
+    return [
+        {"lines": s.group, "from": str(s.frm), "to": str(s.to),
+         "change": f"{s.delta * 100:+.2f} pts" if effect.metric == "test_accuracy" else f"{s.delta:+,.4g}",
+         "noise (2 SE)": "-" if s.noise is None else (
+             f"{s.noise * 100:.2f} pts" if effect.metric == "test_accuracy" else f"{s.noise:,.4g}"),
+         "verdict": s.verdict}
+        for s in effect.steps
+    ]
+
+
+def render(sweep: sweeps.Sweep, runs: Sequence[RunInfo], key: str) -> None:
+    """Charts of one sweep's finished runs; ``key`` keeps widgets apart where it is shown twice."""
+    rows = sweeps.point_rows(sweep, runs)
+    done = sum(r["state"] == "done" for r in rows)
+    if not done:
+        st.info("No run of this sweep has finished yet: its charts appear with the first one.")
+        return
+    axes = [a for a in sweep.axes if a != "seed"]
+    if not axes:
+        st.caption("This sweep varies nothing but the seed; see its runs on the Runs page.")
+        return
+    metric = st.selectbox("Metric", METRICS, format_func=compare.label, key=f"{key}_metric")
+    noise = sweeps.seed_noise(sweep, runs, metric)
+    if noise is not None:
+        shown = f"{noise * 100:.2f} points" if metric == "test_accuracy" else f"{noise:,.4g}"
+        st.caption(f"Seed-to-seed noise (pooled standard deviation over repeats): {shown}.")
+    else:
+        st.caption("No seed repeats finished: differences cannot be weighed against the noise "
+                   "(add seed repeats to the sweep).")
+    cols = st.columns(min(2, len(axes)))
+    for i, axis in enumerate(axes):
+        effect = sweeps.effects(sweep, runs, axis, metric)
+        with cols[i % len(cols)]:
+            st.plotly_chart(lines_figure(effect), key=f"{key}_line_{axis}", width="stretch")
+            with st.expander(f"Is each step in {sweeps.AXIS_LABELS[axis].lower()} larger than the noise?"):
+                st.dataframe(steps_frame(effect), hide_index=True, width="stretch")
+    if len(axes) >= 2:
+        default = ("depth", "width") if {"depth", "width"} <= set(axes) else (axes[0], axes[1])
+        c1, c2 = st.columns(2)
+        x = c1.selectbox("Heatmap x", axes, index=axes.index(default[0]), key=f"{key}_hx",
+                         format_func=sweeps.AXIS_LABELS.get)
+        y = c2.selectbox("Heatmap y", axes, index=axes.index(default[1]), key=f"{key}_hy",
+                         format_func=sweeps.AXIS_LABELS.get)
+        if x == y:
+            st.caption("Pick two different axes for the heatmap.")
+        else:
+            st.plotly_chart(heatmap_figure(rows, metric, x, y), key=f"{key}_heat", width="stretch")
