@@ -166,8 +166,13 @@ def result_section(registry: JobRegistry, runs_dir: Path) -> None:
         f"Run `{run.id}` · {run.config.label()} · {run.status} · "
         f"{report.epochs_done(run, history)}/{run.config.epochs} epochs"
     )
+    failed_here = last is not None and last.state == "failed" and last.run_id == run.id
     if run.status == "failed":
         st.error(run.meta.get("error") or "The run failed.")
+    elif failed_here and last is not None:
+        # The failure could not even be written to run.json (a full disk): the job still knows why.
+        error = (last.snapshot().error or "unknown error").rstrip(".")
+        st.error(f"The run failed: {error}. Resume it from the list of runs once that is fixed.")
     elif run.status == "interrupted":
         st.warning(
             "This run was interrupted: the server stopped while it trained. Its curve below "

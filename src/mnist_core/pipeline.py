@@ -6,6 +6,7 @@ made from the browser and one made from the shell are the same on disk.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -14,11 +15,13 @@ import torch
 
 from .config import RunConfig
 from .data import DataBundle, load_data
+from .errors import ConfigError, MnistLabError
 from .metrics import EnergyMeter, EnergyReport, cost_report, evaluate, file_bytes, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
 from .train import ProgressFn, StopFn, TrainResult, train
 
 PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
 
 
 def run_training(
@@ -38,7 +41,9 @@ def run_training(
 
     ``on_start`` gets the run id as soon as the folder exists. The run ends
     "completed" or "stopped" (both with a full summary), or "failed" with the
-    error recorded before it is raised again.
+    error recorded before it is raised again. A configuration that cannot
+    train on this data (a batch larger than the training split) is refused
+    before any run folder is made.
     """
     if resume_id is not None:
         cfg = load_run(resume_id, runs_dir).config
@@ -46,6 +51,10 @@ def run_training(
         raise ValueError("run_training needs a config or a run id to resume")
     # Data first: a missing dataset is an error to fix, not a failed run to keep.
     data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
+    if cfg.batch_size > len(data.train):
+        raise ConfigError(
+            "batch_size", f"{cfg.batch_size} is larger than the training set ({len(data.train)} images)"
+        )
     if resume_id is not None:
         writer = RunWriter.reopen(resume_id, runs_dir)
     else:
@@ -64,10 +73,27 @@ def run_training(
         previous = load_run(resume_id, runs_dir).summary if resume_id is not None else {}
         summary = summarize(result, data, meter.report, writer.path / "checkpoint.pt", previous)
     except BaseException as exc:
-        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        _finish_failed(writer, exc)
         raise
     writer.finish(result.status, summary)
     return load_run(writer.id, writer.path.parent)
+
+
+def failure_message(exc: BaseException) -> str:
+    """What the run's record and the page show: our errors speak for themselves, others get their type."""
+    return str(exc) if isinstance(exc, MnistLabError) else f"{type(exc).__name__}: {exc}"
+
+
+def _finish_failed(writer: RunWriter, exc: BaseException) -> None:
+    """Mark the run failed; if even that cannot be written (full disk), keep the original error.
+
+    The lock is dropped either way, so a run whose status could not be saved
+    is listed as interrupted and can be resumed from its last checkpoint.
+    """
+    try:
+        writer.finish("failed", error=failure_message(exc))
+    except MnistLabError as second:
+        log.warning("Could not record the failure of run %s: %s", writer.id, second)
 
 
 def summarize(
