@@ -43,6 +43,6 @@ $(RUN_STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): requirements-dev.txt requirements.txt pyproject.toml | $(BIN)/python
+$(DEV_STAMP): requirements-dev.txt requirements-ray.txt requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements-dev.txt
 	touch $@ $(RUN_STAMP)

@@ -111,7 +111,8 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     c1, c2 = st.columns([3, 2])
     experiments = c1.multiselect(
         "Experiments", list(study.EXPERIMENTS), default=list(study.EXPERIMENTS),
-        format_func=study.EXPERIMENT_TITLES.get, key=f"{K}experiments", persist_state=SESSION,
+        format_func=study.EXPERIMENT_NAMES.get, key=f"{K}experiments", persist_state=SESSION,
+        help="\n".join(f"- {t}" for t in study.EXPERIMENT_TITLES.values()),
     )
     batch_one = c2.checkbox("Include the batch-size-1 rows", value=True, key=f"{K}batch_one",
                             persist_state=SESSION)
@@ -240,7 +241,7 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
         sweep = sweeps.create(configs, name or "sweep", runs_dir)
         if ray_address is not None:
             address = None if ray_address == "local" else ray_address
-            ray_sweeps().start(sweep, address=raytrials.ray_address(address), runs_dir=runs_dir,
+            ray_sweeps().start(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
                                data_root=root)
             flash("success", f"Sent {len(configs)} trials of {sweep.name!r} to Ray.")
             return

@@ -104,13 +104,14 @@ class RaySweeps:
         self._lock = threading.Lock()
         self._states: dict[str, RaySweepState] = {}
 
-    def start(self, sweep: sweeps.Sweep, *, address: str | None, runs_dir: Path, data_root: Path) -> None:
+    def start(self, sweep: sweeps.Sweep, registry: JobRegistry, *, address: str | None, runs_dir: Path,
+              data_root: Path) -> None:
         with self._lock:
             if self.running(sweep.id):
                 return
             state = RaySweepState(sweep.id, threading.Event())
             state.thread = threading.Thread(
-                target=_drive_ray, args=(state, sweep, address, runs_dir, data_root),
+                target=_drive_ray, args=(state, sweep, registry, address, runs_dir, data_root),
                 name=f"ray-{sweep.id}", daemon=True,
             )
             self._states[sweep.id] = state
@@ -136,14 +137,17 @@ class RaySweeps:
         return state.error if state is not None else None
 
 
-def _drive_ray(state: RaySweepState, sweep: sweeps.Sweep, address: str | None, runs_dir: Path,
-               data_root: Path) -> None:
+def _drive_ray(state: RaySweepState, sweep: sweeps.Sweep, registry: JobRegistry, address: str | None,
+               runs_dir: Path, data_root: Path) -> None:
     errors: list[str] = []
     try:
-        todo = [p for p in sweeps.points(sweep, list_runs(runs_dir)) if p.state != "done"]
+        fresh, local = sweeps.split_for_ray(sweep, list_runs(runs_dir))
+        if local:  # stopped runs resume from their checkpoints in the local queue
+            sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=data_root,
+                          only=local)
         raytrials.run_trials(
-            [p.config for p in todo], address=address, runs_dir=runs_dir, data_root=data_root,
-            tags=(sweep.tag,), names=[f"{sweep.name}: {p.config.label()}" for p in todo],
+            [p.config for p in fresh], address=address, runs_dir=runs_dir, data_root=data_root,
+            tags=(sweep.tag,), names=[f"{sweep.name}: {p.config.label()}" for p in fresh],
             should_stop=state.stop.is_set, on_error=lambda i, msg: errors.append(msg),
         )
         if errors:

@@ -303,12 +303,13 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     sys.stderr.write(f"sweep {sweep.id}: {len(sweep.configs)} runs\n")
     try:
+        only = None
         if args.ray:
-            _run_on_ray(sweep, args, lambda: stop["requested"])
-        else:
+            only = _run_on_ray(sweep, args, lambda: stop["requested"])
+        if not stop["requested"] and (only is None or only):
             registry = JobRegistry(max_concurrent=1)
             sweeps.submit(sweep, registry, list_runs(args.runs_dir), runs_dir=args.runs_dir,
-                          data_root=args.data_dir)
+                          data_root=args.data_dir, only=only)
             _follow(sweep, registry, args, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -349,18 +350,22 @@ def _follow(sweep: Any, registry: Any, args: argparse.Namespace, stop: dict[str,
             sys.stderr.write(f"{snap.label}: failed: {snap.error}\n")
 
 
-def _run_on_ray(sweep: Any, args: argparse.Namespace, should_stop: Any) -> None:
+def _run_on_ray(sweep: Any, args: argparse.Namespace, should_stop: Any) -> list[int]:
+    """Send the points never run (or failed) to Ray; returns the stopped points to resume here."""
     from . import raytrials, sweeps
     from .runs import list_runs
 
-    todo = [p for p in sweeps.points(sweep, list_runs(args.runs_dir)) if p.state != "done"]
-    names = [f"{sweep.name}: {p.config.label()} seed {p.config.seed}" for p in todo]
+    fresh, local = sweeps.split_for_ray(sweep, list_runs(args.runs_dir))
+    names = [f"{sweep.name}: {p.config.label()} seed {p.config.seed}" for p in fresh]
+    if local:
+        sys.stderr.write(f"{len(local)} stopped runs of the sweep resume here, from their checkpoints\n")
     raytrials.run_trials(
-        [p.config for p in todo], address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
+        [p.config for p in fresh], address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
         data_root=args.data_dir, tags=(sweep.tag,), names=names, should_stop=should_stop,
         on_done=lambda i, run_id: sys.stderr.write(f"{names[i]}: done ({run_id})\n"),
         on_error=lambda i, msg: sys.stderr.write(f"{names[i]}: failed: {msg}\n"),
     )
+    return local
 
 
 COMMANDS = {

@@ -369,6 +369,8 @@ def load_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Run
     path = run_path(run_id, runs_dir)
     if not path.is_dir():
         raise RunNotFound(f"No run {run_id!r} in {path.parent}")
+    if path.is_symlink():  # it would read, and on resume write, files outside the checkpoints folder
+        raise CorruptRun(f"{path} is a symbolic link; a run must be a real folder inside {path.parent}")
     meta = read_json(path / "run.json")
     if not isinstance(meta, dict):
         raise CorruptRun(f"{path / 'run.json'} is not a JSON object")

@@ -28,6 +28,7 @@ from .runs import RunInfo
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
 EXPERIMENTS = ("width", "depth", "batch", "lenet")
+EXPERIMENT_NAMES = {"width": "Width", "depth": "Depth", "batch": "Batch size", "lenet": "MLP-5 vs LeNet-5"}
 EXPERIMENT_TITLES = {
     "width": "Width: MLP 784-{128,256,512,1024}-10, batch 64",
     "depth": "Depth: MLP 784-512x{1,2,3}-10, batch 64",

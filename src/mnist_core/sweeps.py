@@ -31,7 +31,7 @@ from .config import RunConfig
 from .errors import ConfigError, CorruptRun
 from .estimate import SplitSizes, from_past_runs
 from .jobs import Job, JobRegistry, PathLike
-from .runs import RESUMABLE, RunInfo, list_sweep_data, load_sweep_data, save_sweep_data, sweeps_folder_mtime
+from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data, sweeps_folder_mtime
 
 TAG_PREFIX = "sweep:"
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
@@ -246,7 +246,7 @@ class Point:
     index: int
     config: RunConfig
     run: RunInfo | None
-    state: str  # "done", "resumable", "running", "failed" or "todo"
+    state: str  # "done", "running", "resumable" (stopped, interrupted or failed) or "todo"
 
 
 def points(sweep: Sweep, runs: Iterable[RunInfo]) -> list[Point]:
@@ -269,9 +269,7 @@ def _state(run: RunInfo | None) -> str:
         return "todo"
     if run.status == "completed":
         return "done"
-    if run.status == "running":
-        return "running"
-    return "resumable" if run.status in RESUMABLE else "failed"
+    return "running" if run.status == "running" else "resumable"  # every other status is RESUMABLE
 
 
 @dataclass(frozen=True)
@@ -357,12 +355,25 @@ def submit(
             continue
         if _key(p.config) in active:
             continue
-        resume = p.run.id if p.state in ("resumable", "failed") and p.run else None
+        resume = p.run.id if p.state == "resumable" and p.run else None
         name = f"{sweep.name}: {p.config.label()} seed {p.config.seed}"
         jobs.append(registry.submit(
             p.config, runs_dir=runs_dir, data_root=data_root, name=name, resume_id=resume, tags=(sweep.tag,),
         ))
     return jobs
+
+
+def split_for_ray(sweep: Sweep, runs: Iterable[RunInfo]) -> tuple[list[Point], list[int]]:
+    """Points to send to Ray as fresh trials, and indexes of points to resume locally.
+
+    A Ray trial always starts from step 0, so a stopped, interrupted or failed
+    run of the sweep is resumed from its checkpoint in the local queue instead
+    (no second run for the same point); points never started go to Ray.
+    """
+    pts = points(sweep, runs)
+    fresh = [p for p in pts if p.state == "todo"]
+    local = [p.index for p in pts if p.state == "resumable"]
+    return fresh, local
 
 
 def stop(sweep: Sweep, registry: JobRegistry) -> int:

@@ -133,3 +133,40 @@ def test_a_finished_sweep_shows_lines_heatmap_and_noise(
     captions = " ".join(c.value for c in at.caption)
     assert "Seed-to-seed noise" in captions
     assert len(at.dataframe) >= 3  # the study table and one steps table per axis
+
+
+def test_the_ray_option_shows_only_when_ray_is_installed(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_core import raytrials
+
+    monkeypatch.setattr(raytrials, "ray_available", lambda: False)
+    at = open_page(app_path)
+    assert not [c for c in at.checkbox if c.key == "sweeps_ray"]
+    monkeypatch.setattr(raytrials, "ray_available", lambda: True)
+    at = open_page(app_path)
+    assert [c.label for c in at.checkbox if c.key == "sweeps_ray"] == ["Run the trials on a Ray cluster"]
+
+
+@pytest.mark.slow
+def test_a_grid_sweep_runs_on_a_local_ray_from_the_page(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    at = open_page(app_path)
+    at.multiselect(key="sweeps_depths").set_value([1])
+    at.multiselect(key="sweeps_widths").set_value([16, 32])
+    at.multiselect(key="sweeps_batches").set_value([256])
+    at.checkbox(key="sweeps_ray").check().run()
+    next(b for b in at.button if b.label.startswith("Start the sweep")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from ui.shared import ray_sweeps
+
+    (sweep,) = sweeps.list_sweeps(runs_dir)
+    wait_for(lambda: not ray_sweeps().running(sweep.id), timeout_s=240)
+    assert ray_sweeps().error(sweep.id) is None
+    assert [p.state for p in sweeps.points(sweep, list_runs(runs_dir))] == ["done", "done"]
+    assert registry.jobs() == []  # nothing went through the local queue
+    at.run()
+    assert any("2/2 runs done" in m.value for m in at.markdown)

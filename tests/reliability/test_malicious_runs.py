@@ -187,18 +187,14 @@ def test_the_app_shows_a_planted_run_it_cannot_load_without_running_it(
     no_exception(at)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect in runs.py (not this helper's file): a run folder that is a symlink to a folder outside "
-    "checkpoints/ is listed and resumed, so its files are written outside. Fix: load_run refuses "
-    "path.is_symlink() (CorruptRun), or RunWriter.reopen checks path.resolve().parent == root.resolve().",
-)
 def test_a_planted_symlinked_run_folder_is_refused(tmp_path: Path, runs_dir: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     shutil.move(_run(runs_dir, status="stopped"), elsewhere)
     (runs_dir / "20260101-000000-mlp-8-abcdef").symlink_to(elsewhere, target_is_directory=True)
-    with pytest.raises(MnistLabError):
+    with pytest.raises(MnistLabError, match="symbolic link"):
         runs.RunWriter.reopen("20260101-000000-mlp-8-abcdef", runs_dir)
+    assert runs.list_runs(runs_dir) == []
+    assert "symbolic link" in runs.broken_runs(runs_dir)["20260101-000000-mlp-8-abcdef"]
 
 
 # -- a zip given to import ----------------------------------------------------------------

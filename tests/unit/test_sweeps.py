@@ -188,3 +188,30 @@ def test_runs_of_other_sweeps_and_untagged_runs_do_not_count(runs_dir: Path) -> 
     assert [p.state for p in sweeps.points(mine, runs)] == ["todo", "todo"]
     assert sweeps.progress(mine, runs, SIZES).eta_s is not None  # past runs of the same model give an ETA
     assert sweeps.progress(mine, [], SIZES).eta_s is None
+
+
+def test_on_ray_stopped_points_resume_locally_and_the_rest_go_to_ray(runs_dir: Path) -> None:
+    configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64, 128)))
+    sweep = sweeps.create(configs, "ray split", runs_dir)
+    runs = [fake_run(configs[0], sweep.tag, 0.9, 1), fake_run(configs[1], sweep.tag, 0.9, 2)]
+    runs[1] = RunInfo(**{**runs[1].__dict__, "status": "stopped"})
+    runs.append(RunInfo(**{**fake_run(configs[2], sweep.tag, 0.9, 3).__dict__, "status": "failed"}))
+    fresh, local = sweeps.split_for_ray(sweep, runs)
+    assert [p.index for p in fresh] == [3] and local == [1, 2]  # failed runs resume too
+
+
+@pytest.mark.slow
+def test_the_cli_runs_a_sweep_on_a_local_ray(
+    runs_dir: Path, synthetic_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    common = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_data_dir)]
+    code = main([*common, "sweep", "--widths", "16", "32", "--epochs", "1", "--batch-size", "256",
+                 "--name", "on ray", "--ray"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (sweep,) = sweeps.list_sweeps(runs_dir)
+    runs = list_runs(runs_dir)
+    assert len(runs) == 2 and all(r.status == "completed" and sweep.tag in r.meta["tags"] for r in runs)
+    assert {r.config.hidden for r in runs} == {(16,), (32,)}
+    assert "2/2 done" in captured.out
