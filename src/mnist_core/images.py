@@ -3,9 +3,11 @@
 Every accepted input (numpy array, PIL image, PNG/JPEG bytes, a binary file
 object, a path) becomes a gray plane and an optional alpha plane, float32 in
 [0, 1], at most :data:`WORK_SIDE` pixels per side. Only PNG and JPEG are
-opened; the pixel count is checked from the header before decoding, so a
-decompression bomb is refused without being decoded. Unreadable input raises
-:class:`InvalidImageError` with a message a user can act on.
+opened; the pixel count, and the memory the decoded image would take, are
+checked from the header before decoding, so a decompression bomb (a few
+hundred kilobytes of PNG that decode to gigabytes) is refused without being
+decoded. Unreadable input raises :class:`InvalidImageError` with a message a
+user can act on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ ImageSource: TypeAlias = (
 )
 
 MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
+# Memory one decoded upload may take (PIL's own layout: 1 byte per pixel for gray, 4 for colour).
+# A PNG cannot be decoded at a lower resolution, so this, not the pixel count, bounds what a
+# small file can cost: 128 MiB admits an 8000x8000 gray scan or a 5700x5700 colour one, and
+# costs at most about twice that at its peak (PIL premultiplies RGBA while shrinking it).
+# JPEGs are decoded at up to 1/8 scale first, so any JPEG under MAX_PIXELS fits.
+MAX_DECODED_BYTES = 128 * 2**20
 WORK_SIDE = 1024  # images are shrunk to at most this side before any float work
 _FORMATS = ("PNG", "JPEG")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's "L"
@@ -101,14 +109,34 @@ def _too_large(width: int | None, height: int | None) -> str:
     )
 
 
+def _decoded_bytes(im: Image.Image) -> int:
+    """What PIL allocates to decode ``im`` at its (drafted) size, and to convert it (see _convert_mode)."""
+    per_pixel = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
+    if im.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        per_pixel += 4  # converted to L, I, RGB or RGBA: a second full-size copy
+    width, height = im.size
+    return width * height * per_pixel
+
+
 def _planes_from_pil(im: Image.Image, draft: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode, shrink to :data:`WORK_SIDE` and make upright; never modifies a caller's image."""
     width, height = im.size
     if width * height > MAX_PIXELS:
         raise InvalidImageError(_too_large(width, height))
-    try:
-        if draft:  # our own freshly opened file: let the JPEG decoder downscale by up to 8x
+    if draft:  # our own freshly opened file: let the JPEG decoder downscale by up to 8x
+        try:
             im.draft(None, (WORK_SIDE, WORK_SIDE))
+        except _DECODE_ERRORS as exc:
+            raise InvalidImageError(
+                f"The image could not be read ({exc}). Save it again as PNG or JPEG."
+            ) from exc
+        if _decoded_bytes(im) > MAX_DECODED_BYTES:
+            raise InvalidImageError(
+                f"The image is too large to decode ({width}x{height} pixels, {im.mode}): "
+                f"at most {MAX_DECODED_BYTES >> 20} MB of pixels are accepted. Crop it around "
+                "the digit, shrink it, or save it as JPEG, and try again."
+            )
+    try:
         im.load()
         orientation = _ORIENTATION.get(im.getexif().get(0x0112, 1))
         im = _convert_mode(im)
