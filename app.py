@@ -11,6 +11,8 @@ Streamlit.
 import pandas  # noqa: F401
 import streamlit as st
 
+from ui import shell
+
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
 
 PAGES = [
@@ -21,4 +23,6 @@ PAGES = [
     st.Page("pages/sweeps.py", title="Sweeps", icon=":material/science:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+shell.opened()  # after a deep link on a fresh server: back to the page the user asked for
+page.run()

@@ -22,6 +22,7 @@ from mnist_core import explain, handwriting, infer, online
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
 from ui import draw_widgets as w
+from ui.shell import require_shell
 
 SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "draw_"  # session-state key prefix of this page
@@ -41,6 +42,7 @@ def canvas_key() -> str:
 
 
 def main() -> None:
+    require_shell(__file__)
     st.title("Draw")
     info, runs = pick_run()
     if info is None:

@@ -18,6 +18,7 @@ from ui.shared import (
     percent,
     show_job_progress,
 )
+from ui.shell import require_shell
 
 DATASET = "mnist"
 DRAW_PAGE = "pages/draw.py"
@@ -40,6 +41,7 @@ Start with the quick model below, then draw a digit and see what it predicts.
 
 
 def main() -> None:
+    require_shell(__file__)
     st.title("MNIST Lab")
     st.markdown(INTRO)
     root = core_data.data_root()

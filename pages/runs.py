@@ -21,6 +21,7 @@ from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
 from ui import runs_charts as charts
 from ui import sweep_view
+from ui.shell import require_shell
 
 SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "runs_"  # session-state key prefix of this page
@@ -77,6 +78,7 @@ INTRO = (
 
 
 def main() -> None:
+    require_shell(__file__)
     st.title("Runs")
     st.markdown(INTRO)
     runs_dir = runs.default_runs_dir()

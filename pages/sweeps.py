@@ -23,6 +23,7 @@ from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
 from ui.shared import job_registry, ray_sweeps
+from ui.shell import require_shell
 
 SESSION = "session"
 K = "sweeps_"
@@ -35,6 +36,7 @@ LIVE_S = 1.0
 
 
 def main() -> None:
+    require_shell(__file__)
     st.title("Sweeps")
     st.markdown(
         "Reproduce the blog study in one click, or run a grid of depths, widths and batch sizes. "

@@ -21,6 +21,7 @@ from mnist_core.jobs import JobRegistry
 from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui.shared import job_registry
+from ui.shell import require_shell
 from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
 WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
@@ -34,6 +35,7 @@ SESSION = "session"  # persist_state: values survive a switch to another page an
 
 
 def main() -> None:
+    require_shell(__file__)
     st.title("Train")
     st.markdown(
         "Pick a network and how to train it, see what it costs, then train it here. "

@@ -90,7 +90,7 @@ def test_without_runs_the_page_points_to_the_quick_model(app_path: Path) -> None
     at = open_draw(app_path)
     no_exception(at)
     assert "No saved model yet" in texts(at)
-    assert [link.proto.page for link in at.get("page_link")] == ["home"]
+    assert [link.proto.page for link in at.get("page_link")] == [""]  # Home is the default page: "/"
 
 
 def test_best_run_is_picked_and_the_page_asks_for_a_drawing(app_path: Path, with_runs) -> None:

@@ -89,7 +89,8 @@ def server(tmp_path: Path, runs_dir: Path, synthetic_data_dir: Path) -> Iterator
 
 
 @pytest.fixture
-def page(server: str) -> Iterator[Page]:
+def blank_page(server: str) -> Iterator[Page]:
+    """A browser tab that has not opened the app yet (the server has seen no request)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
     with sync_playwright() as p:
@@ -98,10 +99,15 @@ def page(server: str) -> Iterator[Page]:
             context = browser.new_context(viewport={"width": 1280, "height": 1000})
             page = context.new_page()
             page.set_default_timeout(60_000)
-            page.goto(server)
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(server: str, blank_page: Page) -> Page:
+    blank_page.goto(server)
+    return blank_page
 
 
 @pytest.fixture
