@@ -14,6 +14,15 @@ same thread count; each figure is the median over repeats, with min-max.
 2. The machine's limit: sustained float32 matmul GFLOP/s, turned into a lower
    bound on an epoch (training = 3 x the forward FLOPs per image).
 3. Single-image inference end to end, RGBA canvas array -> probabilities.
+4. Batch inference throughput over the test set (images/s).
+5. Time to 97% test accuracy (default MLP) and to 99% (CNN), data loading
+   included.
+6. The live view's overhead: the same run with and without the Train page's
+   progress wiring.
+7. Peak memory of one run, and memory after each of 20 consecutive runs.
+
+Parts 5-7 time whole runs (:mod:`mnist_core.bench_runs`). ``--parts``
+picks parts by number; ``--quick`` is parts 1-4 at batch 64, one repeat.
 """
 
 from __future__ import annotations
@@ -36,10 +45,11 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
-from .data import NORMALIZATION, data_root, is_available, load_data
+from .data import NORMALIZATION, data_root, is_available, load_data, load_split
 from .device import configure_math
-from .infer import predict, preprocess
+from .infer import predict, predict_batch, preprocess
 from .metrics import count_macs
 from .models import build_model
 from .synthetic import render_digit, write_dataset
@@ -47,10 +57,13 @@ from .train import train
 
 MODELS = {"784-512-10": (512,), "784-1024-1024-10": (1024, 1024)}
 BATCH_ONE_STEPS = 3000
-
-
-def median_range(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+INFERENCE_MODELS = {"MLP 784-512-10": RunConfig(), "CNN 32-64": RunConfig(model="cnn", hidden=(128,))}
+# Part 5's targets: the default MLP to 97%, the CNN of part 3 to 99% (test accuracy).
+ACCURACY_TARGETS = {"mlp": (RunConfig(), 0.97), "cnn": (RunConfig(model="cnn", hidden=(128,)), 0.99)}
+PARTS = {
+    1: "training", 2: "bound", 3: "inference", 4: "throughput", 5: "accuracy", 6: "overhead", 7: "memory",
+}
+QUICK_PARTS = (1, 2, 3, 4)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -147,8 +160,7 @@ def canvas_drawing(label: int = 3) -> np.ndarray:
 def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
     canvas = canvas_drawing()
     rows = []
-    configs = {"MLP 784-512-10": RunConfig(), "CNN 32-64": RunConfig(model="cnn", hidden=(128,))}
-    for name, cfg in configs.items():
+    for name, cfg in INFERENCE_MODELS.items():
         model = build_model(cfg).eval()
         for _ in range(10):
             predict(model, preprocess(canvas))
@@ -169,6 +181,38 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 
 
+# -- 4. batch inference throughput -------------------------------------------------------
+def bench_throughput(root: Path, repeats: int, batch: int = 1000) -> list[dict[str, Any]]:
+    """Images per second classifying the whole test set with :func:`predict_batch`, ``batch`` at a time.
+
+    The models are untrained (the arithmetic does not depend on the weights);
+    the test set is loaded before the clock starts.
+    """
+    configure_math("cpu")
+    x, _ = load_split("mnist", False, root).tensors()
+    rows = []
+    for name, cfg in INFERENCE_MODELS.items():
+        model = build_model(cfg).eval()
+
+        def run(m: torch.nn.Module = model) -> None:
+            for i in range(0, len(x), batch):
+                predict_batch(m, x[i : i + batch])
+
+        run()  # warm-up
+        seconds = timed(run, repeats)
+        rows.append({
+            "model": name, "images": len(x), "batch": batch, "seconds": median_range(seconds),
+            "images_per_s": len(x) / statistics.median(seconds),
+        })
+    return rows
+
+
+# -- 5. time to accuracy -------------------------------------------------------------------
+def bench_accuracy(root: Path, which: list[str], max_epochs: int) -> list[dict[str, Any]]:
+    """Part 5 for the models in ``which`` (keys of :data:`ACCURACY_TARGETS`); one run each (minutes)."""
+    return [time_to_accuracy(ACCURACY_TARGETS[k][0], root, ACCURACY_TARGETS[k][1], max_epochs) for k in which]
+
+
 # -- driver ------------------------------------------------------------------------------
 def dataset_root(tmp: Path) -> tuple[Path, str]:
     root = data_root()
@@ -179,45 +223,135 @@ def dataset_root(tmp: Path) -> tuple[Path, str]:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"data: {results['data']}; threads: {results['threads']}; torch {results['torch']}", ""]
-    lines.append(f"{'model':<18} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} {'speedup':>8}"
-                 f" {'bound s':>8} {'ours/bound':>10}")
-    for r in results["training"]:
-        o, ref = r["ours_s"], r["reference_s"]
-        bound = results["bound_s"][r["model"]]
-        lines.append(
-            f"{r['model']:<18} {r['batch']:>5} {o['median']:>8.2f} ({o['min']:.2f}-{o['max']:.2f})"
-            f" {ref['median']:>8.2f} ({ref['min']:.2f}-{ref['max']:.2f}) {r['speedup']:>7.2f}x"
-            f" {bound:>8.2f} {o['median'] / bound:>9.2f}x"
-        )
-    lines += ["", f"matmul: {results['gflops']:.0f} GFLOP/s float32", ""]
-    for r in results["inference"]:
-        e, p, f = r["end_to_end_ms"], r["preprocess_ms"], r["predict_ms"]
-        lines.append(f"{r['model']:<16} canvas->probabilities p50 {e['p50']:.2f} ms p95 {e['p95']:.2f} ms "
-                     f"(preprocess p50 {p['p50']:.2f} ms, predict p50 {f['p50']:.3f} ms)")
+    """The results as text, a block per part that was run."""
+    lines = [f"data: {results['data']}; threads: {results['threads']}; torch {results['torch']}"]
+    for key, block in _BLOCKS.items():
+        if results.get(key):
+            lines += ["", *block(results)]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _range(r: dict[str, float], digits: int = 2) -> str:
+    return f"{r['median']:.{digits}f} ({r['min']:.{digits}f}-{r['max']:.{digits}f})"
+
+
+def _training_lines(results: dict[str, Any]) -> list[str]:
+    lines = [f"{'model':<18} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} "
+             f"{'speedup':>8} {'bound s':>8} {'ours/bound':>10}"]
+    for r in results["training"]:
+        bound = results.get("bound_s", {}).get(r["model"])
+        tail = f" {bound:>8.2f} {r['ours_s']['median'] / bound:>9.2f}x" if bound else ""
+        lines.append(f"{r['model']:<18} {r['batch']:>5} {_range(r['ours_s']):>20} "
+                     f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
+    return lines
+
+
+def _bound_lines(results: dict[str, Any]) -> list[str]:
+    bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_s"].items())
+    return [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
+
+
+def _inference_lines(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['model']:<16} canvas->probabilities p50 {r['end_to_end_ms']['p50']:.2f} ms "
+        f"p95 {r['end_to_end_ms']['p95']:.2f} ms (preprocess p50 {r['preprocess_ms']['p50']:.2f} ms, "
+        f"predict p50 {r['predict_ms']['p50']:.3f} ms)"
+        for r in results["inference"]
+    ]
+
+
+def _throughput_lines(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['model']:<16} test set ({r['images']} images, batches of {r['batch']}): "
+        f"{r['images_per_s']:,.0f} images/s, {_range(r['seconds'], 3)} s"
+        for r in results["throughput"]
+    ]
+
+
+def _accuracy_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in results["accuracy"]:
+        if r["reached"]:
+            took = f"{r['seconds']:.1f} s ({r['epochs']:.2f} epochs; data load {r['load_s']:.1f} s)"
+        else:
+            took = f"not reached (best {max(c['test_accuracy'] for c in r['checks']):.2%})"
+        lines.append(f"time to {r['target']:.0%} test accuracy, {r['config']}: {took}")
+    return lines
+
+
+def _overhead_lines(results: dict[str, Any]) -> list[str]:
+    o = results["overhead"]
+    return [f"live view, {o['config']}: training plain {_range(o['plain_s'])} s, "
+            f"wired {_range(o['wired_s'])} s: overhead {o['overhead']:+.1%} "
+            f"(median of paired ratios {o['paired_overhead']:+.1%}; {o['reads_per_run']:.0f} reads a run)"]
+
+
+def _memory_lines(results: dict[str, Any]) -> list[str]:
+    m = results["memory"]
+    after = m["rss_after_each_mb"]
+    return [f"memory, {m['runs']} runs of {m['config']}: {m['baseline_mb']:.0f} MiB after imports, "
+            f"peak of the first run {m['peak_first_run_mb']:.0f} MiB; RSS after run 1 {after[0]:.0f} MiB, "
+            f"after run {m['runs']} {after[-1]:.0f} MiB; growth from run 2 {m['growth_mb']:+.1f} MiB "
+            f"({m['slope_mb_per_run']:+.2f} MiB/run)"]
+
+
+_BLOCKS = {
+    "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
+    "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
+    "memory": _memory_lines,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mnist_core.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", type=int, nargs="+", choices=sorted(PARTS),
+                        help="parts to run, by number (default: all; with --quick: 1-4)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per measurement (median reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 128, 512])
-    parser.add_argument("--quick", action="store_true", help="batch 64 only, 1 repeat: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="parts 1-4, batch 64, 1 repeat: a smoke run")
+    parser.add_argument("--accuracy-models", nargs="+", choices=sorted(ACCURACY_TARGETS),
+                        default=sorted(ACCURACY_TARGETS), help="part 5: which targets to time")
+    parser.add_argument("--max-epochs", type=int, default=5, help="part 5: give up after this many epochs")
+    parser.add_argument("--memory-runs", type=int, default=20, help="part 7: consecutive runs in one process")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.repeats = [64], 1
+    if args.parts is None:
+        args.parts = list(QUICK_PARTS if args.quick else PARTS)
+    return args
+
+
+def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Run the selected parts on the data in ``root``; the results keyed by part name."""
+    parts = set(args.parts)
+    results: dict[str, Any] = {}
+    if parts & {1, 2}:
+        gflops = results["gflops"] = matmul_gflops()
+        results["bound_s"] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
+    if 1 in parts:
+        results["training"] = bench_training(root, args.batches, args.repeats)
+    if 3 in parts:
+        results["inference"] = bench_inference()
+    if 4 in parts:
+        results["throughput"] = bench_throughput(root, max(args.repeats, 5))
+    if 5 in parts:
+        results["accuracy"] = bench_accuracy(root, args.accuracy_models, args.max_epochs)
+    if 6 in parts:
+        results["overhead"] = live_view_overhead(RunConfig(), root, args.repeats)
+    if 7 in parts:
+        results["memory"] = memory_profile(RunConfig(epochs=1), root, args.memory_runs)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root, described = dataset_root(Path(tmp))
-        gflops = matmul_gflops()
-        results = {
-            "data": described, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "gflops": gflops,
-            "bound_s": {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()},
-            "training": bench_training(root, args.batches, args.repeats),
-            "inference": bench_inference(),
-        }
+        results = {"data": described, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                   "parts": sorted(args.parts)}
+        results |= run_parts(args, root)
     print(report(results))
     print(json.dumps(results))
     if args.json:

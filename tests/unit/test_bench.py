@@ -1,0 +1,129 @@
+"""The benchmark's parts 4-7 and its driver, on the small generated dataset (structure, not timings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_core import bench, bench_runs
+from mnist_core.config import RunConfig
+from mnist_core.data import load_data
+from mnist_core.train import train
+
+TINY = RunConfig(hidden=(16,), batch_size=50, epochs=1)  # 900 training images: 18 steps an epoch
+
+
+def test_throughput_covers_the_whole_test_set_per_model(synthetic_data_dir: Path) -> None:
+    rows = bench.bench_throughput(synthetic_data_dir, repeats=3, batch=64)
+    assert [r["model"] for r in rows] == list(bench.INFERENCE_MODELS)
+    for r in rows:
+        assert r["images"] == 200 and r["batch"] == 64  # the generated test split
+        s = r["seconds"]
+        assert 0 < s["min"] <= s["median"] <= s["max"]
+        assert r["images_per_s"] == pytest.approx(200 / s["median"])
+
+
+def test_stopping_and_resuming_in_chunks_trains_like_one_run(synthetic_data_dir: Path) -> None:
+    # time_to_accuracy evaluates between chunks; the weights must not depend on the chunking.
+    cfg = RunConfig(hidden=(16,), batch_size=50, epochs=2)
+    data = load_data(root=synthetic_data_dir)
+    whole = train(cfg, data).model.state_dict()
+    state, status, chunks = None, "stopped", 0
+    while status != "completed":
+        result = train(cfg, data, should_stop=bench_runs._after_steps(7), resume=state)
+        state, status, chunks = result.state, result.status, chunks + 1
+    assert chunks == 6  # 36 steps, 7 at a time (the last chunk finishes the run)
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(tensor, whole[name], msg=name)
+
+
+def test_time_to_accuracy_stops_at_the_first_check_that_reaches_the_target(synthetic_data_dir: Path) -> None:
+    out = bench_runs.time_to_accuracy(TINY, synthetic_data_dir, target=0.0, max_epochs=3, checks_per_epoch=2)
+    assert out["reached"] and len(out["checks"]) == 1  # any model reaches 0%
+    [check] = out["checks"]
+    assert out["seconds"] == check["seconds"] and out["epochs"] == check["epochs"] == pytest.approx(0.5)
+    assert 0 < out["load_s"] < out["seconds"]  # the clock started before the data was loaded
+    assert 0.0 <= check["test_accuracy"] <= 1.0
+
+
+def test_time_to_accuracy_reports_an_unreached_target(synthetic_data_dir: Path) -> None:
+    out = bench_runs.time_to_accuracy(TINY, synthetic_data_dir, target=1.01, max_epochs=2, checks_per_epoch=3)
+    assert not out["reached"] and out["seconds"] is None and out["epochs"] is None
+    checks = out["checks"]
+    assert len(checks) == 6  # 3 an epoch for 2 epochs, then the run is complete
+    assert [round(c["epochs"], 2) for c in checks] == [0.33, 0.67, 1.0, 1.33, 1.67, 2.0]
+    seconds = [c["seconds"] for c in checks]
+    assert seconds == sorted(seconds) and len(set(seconds)) == len(seconds)
+    assert "not reached (best" in bench.report({"data": "d", "threads": 2, "torch": "x", "accuracy": [out]})
+
+
+def test_live_view_overhead_alternates_plain_and_wired_runs(
+    synthetic_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_runs, "LIVE_INTERVAL_S", 0.01)  # the reader must get to read a short run
+    cfg = RunConfig(hidden=(32,), batch_size=10, epochs=1)
+    out = bench_runs.live_view_overhead(cfg, synthetic_data_dir, repeats=2)
+    plain, wired = out["plain_s"], out["wired_s"]
+    assert 0 < plain["min"] <= plain["median"] <= plain["max"]
+    assert 0 < wired["min"] <= wired["median"] <= wired["max"]
+    assert out["overhead"] == pytest.approx(wired["median"] / plain["median"] - 1)
+    assert out["reads_per_run"] >= 1  # snapshots and curves were really taken during the wired runs
+
+
+@pytest.mark.slow
+def test_memory_profile_reads_rss_after_every_run_in_a_child_process(synthetic_data_dir: Path) -> None:
+    out = bench_runs.memory_profile(TINY, synthetic_data_dir, runs=3)
+    after = out["rss_after_each_mb"]
+    assert out["runs"] == 3 and len(after) == 3
+    assert 50 < out["baseline_mb"] < out["peak_first_run_mb"] <= out["peak_mb"]  # torch alone is > 50 MiB
+    assert all(0 < a <= out["peak_mb"] + 1 for a in after)
+    assert out["growth_mb"] == pytest.approx(after[-1] - after[1])
+    assert out["slope_mb_per_run"] == pytest.approx(after[2] - after[1])
+
+
+def test_rss_is_read_and_the_peak_is_at_least_the_current_size() -> None:
+    assert 0 < bench_runs.rss_mb() <= bench_runs.peak_rss_mb() + 1
+
+
+def test_parts_are_selected_by_number_and_written_as_json(
+    synthetic_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--parts", "4", "--repeats", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["parts"] == [4] and "generated" not in results["data"]  # the fixture's data dir is used
+    assert "throughput" in results and not {"training", "inference", "accuracy", "memory"} & results.keys()
+    printed = capsys.readouterr().out
+    assert "images/s" in printed and json.loads(printed.strip().splitlines()[-1]) == results
+
+
+def test_quick_runs_the_first_four_parts_at_batch_64_only() -> None:
+    args = bench.parse_args(["--quick"])
+    assert args.parts == [1, 2, 3, 4] and args.batches == [64] and args.repeats == 1
+    assert bench.parse_args([]).parts == [1, 2, 3, 4, 5, 6, 7]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--parts", "8"])
+
+
+def test_report_has_a_line_per_new_part() -> None:
+    memory = {"config": "c", "runs": 20, "baseline_mb": 300.0, "peak_first_run_mb": 900.0, "peak_mb": 950.0,
+              "rss_after_each_mb": [700.0] * 19 + [702.0], "growth_mb": 2.0, "slope_mb_per_run": 0.1}
+    results = {
+        "data": "d", "threads": 2, "torch": "x",
+        "throughput": [{"model": "MLP", "images": 10_000, "batch": 1000, "images_per_s": 250_000.0,
+                        "seconds": bench.median_range([0.04, 0.05])}],
+        "accuracy": [{"config": "mlp", "target": 0.97, "reached": True, "seconds": 6.31, "epochs": 1.5,
+                      "load_s": 0.4, "checks": []}],
+        "overhead": {"config": "mlp", "plain_s": bench.median_range([4.0]),
+                     "wired_s": bench.median_range([4.1]), "overhead": 0.025, "paired_overhead": 0.02,
+                     "reads_per_run": 8},
+        "memory": memory,
+    }
+    text = bench.report(results)
+    assert "250,000 images/s" in text
+    assert "time to 97% test accuracy, mlp: 6.3 s (1.50 epochs" in text
+    assert "overhead +2.5%" in text and "8 reads a run" in text
+    assert "after run 20 702 MiB" in text and "+2.0 MiB (+0.10 MiB/run)" in text
