@@ -35,7 +35,7 @@ class WriteError(MnistLabError, OSError):
         advice = _ADVICE.get(cause.errno or 0, "check the disk and the folder, then try again")
         self.message = (
             f"Could not save {path.name} in {path.parent}: {reason}. "
-            f"The previous version is kept; {advice}."
+            f"Any previous version of the file is kept; {advice}."
         )
         super().__init__(cause.errno, self.message)
 

@@ -98,7 +98,7 @@ def test_permission_denied_is_a_write_error_that_says_what_to_do(
     assert isinstance(err, MnistLabError) and isinstance(err, OSError) and err.errno == 13
     assert str(err) == (
         f"Could not save weights.pt in {folder}: Permission denied. "
-        "The previous version is kept; make the folder writable and try again."
+        "Any previous version of the file is kept; make the folder writable and try again."
     )
     assert target.read_bytes() == b"previous" and [p.name for p in folder.iterdir()] == ["weights.pt"]
 
