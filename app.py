@@ -11,6 +11,7 @@ Streamlit.
 import pandas  # noqa: F401
 import streamlit as st
 
+import mnist_core  # noqa: F401  (before any page: it sets GOMP_SPINCOUNT before torch loads)
 from ui import shell
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")

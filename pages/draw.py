@@ -10,11 +10,10 @@ page drawn after the click already uses the new version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
-import torch
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import data as core_data
@@ -23,6 +22,9 @@ from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
 from ui import draw_widgets as w
 from ui.shell import require_shell
+
+if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
+    import torch
 
 SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "draw_"  # session-state key prefix of this page

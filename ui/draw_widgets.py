@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from torch import nn
 
 from mnist_core import explain, handwriting, online
 from mnist_core.config import RunConfig
@@ -24,6 +23,9 @@ from mnist_core.errors import MnistLabError
 from mnist_core.infer import Prediction
 from mnist_core.metrics import EvalResult, evaluate
 from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model
+
+if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
+    from torch import nn
 
 GRID_COLUMNS, GRID_MAX = 10, 40  # the "my handwriting" thumbnails
 HIGHLIGHT = "#ef553b"
