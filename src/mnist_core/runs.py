@@ -179,8 +179,12 @@ class RunWriter:
         }
         writer = cls(path, meta)
         writer._acquire()
-        write_json(path / "config.json", cfg.to_dict())
-        write_json(path / "run.json", meta)
+        try:
+            write_json(path / "config.json", cfg.to_dict())
+            write_json(path / "run.json", meta)
+        except BaseException:
+            writer.discard()  # a folder without its config would only be listed as broken
+            raise
         return writer
 
     @classmethod
@@ -208,6 +212,11 @@ class RunWriter:
         lock.close()
         raise MnistLabError(f"Run {self.id} is being trained by another process.")
 
+    def discard(self) -> None:
+        """Remove the run's folder (a run whose first files could not be written)."""
+        self.release()
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def release(self) -> None:
         if self._lock is not None:
             self._lock.close()  # closing drops the flock
@@ -219,9 +228,12 @@ class RunWriter:
 
     def save_checkpoint(self, state: TrainState) -> None:
         """Resumable state first, then the inference weights, then the history."""
+        # The history travels inside the checkpoint too: a crash between the renames
+        # below cannot leave a resumable state whose curve misses an epoch.
         checkpoint = {
             "epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "model": state.model,
             "optimizer": state.optimizer, "scheduler": state.scheduler, "elapsed_s": state.elapsed_s,
+            "history": state.history,
         }
         write_torch(self.path / "checkpoint.pt", checkpoint)
         write_torch(self.path / "weights.pt", state.model)
@@ -323,8 +335,8 @@ def save_version(
         write_torch(writer.path / "weights.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
         write_json(writer.path / "history.json", load_history(parent_id, runs_dir))
         writer.meta = _modify_meta(writer.path, {"kind": kind, "details": details or {}})
-    except BaseException as exc:
-        writer.finish("failed", error=f"{type(exc).__name__}: {exc}")
+    except BaseException:
+        writer.discard()  # a version is whole or absent: the parent stays the one to use
         raise
     writer.finish("completed", summary)
     return load_run(writer.id, writer.path.parent)
@@ -469,10 +481,11 @@ def load_train_state(run_id: str, runs_dir: str | os.PathLike[str] | None = None
     keys = ("epoch", "step_in_epoch", "model", "optimizer", "scheduler", "elapsed_s")
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
         raise CorruptRun(f"{path / 'checkpoint.pt'} is not a training checkpoint")
+    history = ckpt.get("history")  # checkpoints written before it travelled with them: history.json
     return TrainState(
         epoch=int(ckpt["epoch"]), step_in_epoch=int(ckpt["step_in_epoch"]), model=ckpt["model"],
         optimizer=ckpt["optimizer"], scheduler=ckpt["scheduler"], elapsed_s=float(ckpt["elapsed_s"]),
-        history=load_history(run_id, path.parent),
+        history=history if isinstance(history, list) else load_history(run_id, path.parent),
     )
 
 

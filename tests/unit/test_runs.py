@@ -275,3 +275,40 @@ def test_deeply_nested_json_is_a_corrupt_run_not_a_crash(runs_dir):
     with pytest.raises(CorruptRun):
         runs.load_run(run_id, runs_dir)
     assert runs.list_runs(runs_dir) == []
+
+
+def test_a_run_whose_first_files_cannot_be_written_leaves_no_folder(runs_dir, monkeypatch):
+    def full_disk(path, obj):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "write_json", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        runs.RunWriter.create(CFG, runs_dir)
+    assert list(runs_dir.iterdir()) == []  # not a folder holding only .lock, listed as broken
+
+
+def test_a_version_that_cannot_be_saved_leaves_only_the_parent(runs_dir, monkeypatch):
+    parent_id = _completed_run(runs_dir)
+    model, _ = runs.load_model(parent_id, runs_dir)
+
+    def full_disk(path, obj):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "write_torch", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        runs.save_version(parent_id, model.state_dict(), {"test_accuracy": 0.5}, runs_dir)
+    assert [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")] == [parent_id]
+    assert runs.broken_runs(runs_dir) == {}
+
+
+def test_the_checkpoint_carries_its_history_so_a_crash_between_writes_loses_no_epoch(runs_dir):
+    writer = runs.RunWriter.create(CFG, runs_dir)
+    writer.save_checkpoint(_state(epoch=1))
+    later = _state(epoch=2)
+    later.history.append({"kind": "epoch", "epoch": 2})
+    writer.save_checkpoint(later)
+    # A crash after checkpoint.pt was renamed but before history.json was: put back the old one.
+    (runs_dir / writer.id / "history.json").write_text(json.dumps([{"kind": "epoch", "epoch": 1}]))
+    writer.release()
+    state = runs.load_train_state(writer.id, runs_dir)
+    assert state.epoch == 2 and [h["epoch"] for h in state.history] == [1, 2]
