@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -123,28 +124,35 @@ class _ProgressBar:
         self.out.flush()
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .pipeline import run_training
-
-    cfg = None if args.resume else _config_from_args(args)
+@contextlib.contextmanager
+def _ctrl_c_stops(message: str) -> Iterator[dict[str, bool]]:
+    """While inside, a first Ctrl-C sets ``stop["requested"]`` (the work ends cleanly), a second aborts."""
     stop = {"requested": False}
 
     def on_sigint(_signum: int, _frame: Any) -> None:
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True
-        sys.stderr.write("\nstopping after this step (Ctrl-C again to abort)...\n")
+        sys.stderr.write(f"\n{message} (Ctrl-C again to abort)...\n")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .pipeline import run_training
+
+    cfg = None if args.resume else _config_from_args(args)
+    with _ctrl_c_stops("stopping after this step") as stop:
         info = run_training(
             cfg, runs_dir=args.runs_dir, data_root=args.data_dir, name=args.name, resume_id=args.resume,
             on_start=lambda run_id: sys.stderr.write(f"run {run_id}\n"),
             on_progress=None if args.quiet else _ProgressBar(sys.stderr),
             should_stop=lambda: stop["requested"],
         )
-    finally:
-        signal.signal(signal.SIGINT, previous)
     print(_format_summary(info.id, info.status, info.summary))
     return 0
 
@@ -292,17 +300,8 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
     from .jobs import JobRegistry
     from .runs import list_runs
 
-    stop = {"requested": False}
-
-    def on_sigint(_signum: int, _frame: Any) -> None:
-        if stop["requested"]:
-            raise KeyboardInterrupt
-        stop["requested"] = True
-        sys.stderr.write("\nstopping the sweep after this step (Ctrl-C again to abort)...\n")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     sys.stderr.write(f"sweep {sweep.id}: {len(sweep.configs)} runs\n")
-    try:
+    with _ctrl_c_stops("stopping the sweep after this step") as stop:
         only = None
         if args.ray:
             only = _run_on_ray(sweep, args, lambda: stop["requested"])
@@ -311,8 +310,6 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
             sweeps.submit(sweep, registry, list_runs(args.runs_dir), runs_dir=args.runs_dir,
                           data_root=args.data_dir, only=only)
             _follow(sweep, registry, args, stop)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     points = sweeps.points(sweep, list_runs(args.runs_dir))
     done = sum(p.state == "done" for p in points)
     for p in points:

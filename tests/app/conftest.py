@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
+from mnist_core.jobs import JobRegistry
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
@@ -23,3 +25,16 @@ def _fresh_streamlit_caches() -> Iterator[None]:
 @pytest.fixture
 def app_path() -> Path:
     return APP
+
+
+@pytest.fixture
+def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
+    """The registry the pages use (st.cache_resource, shared with the test); stopped afterwards."""
+    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds ui/ beside app.py
+    from ui.shared import job_registry
+
+    reg = job_registry()
+    yield reg
+    for job in reg.jobs():
+        job.stop()
+    assert reg.wait(timeout=60), "a job did not stop"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,6 @@ from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunWriter, list_runs
 
 PAGE = "pages/sweeps.py"
-
-
-@pytest.fixture
-def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
-    monkeypatch.syspath_prepend(str(app_path.parent))
-    from ui.shared import job_registry
-
-    reg = job_registry()
-    yield reg
-    for job in reg.jobs():
-        job.stop()
-    assert reg.wait(timeout=60), "a job did not stop"
 
 
 def open_page(app_path: Path) -> AppTest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,19 +19,6 @@ from mnist_core.train import train
 
 PAGE = "pages/train.py"
 START = "Start training"
-
-
-@pytest.fixture
-def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRegistry]:
-    """The registry the page uses (st.cache_resource, shared with the test); stopped afterwards."""
-    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds pages/ beside app.py
-    from ui.shared import job_registry
-
-    reg = job_registry()
-    yield reg
-    for job in reg.jobs():
-        job.stop()
-    assert reg.wait(timeout=60), "a job did not stop"
 
 
 def open_train(app_path: Path) -> AppTest:
