@@ -449,7 +449,7 @@ def sweep_listing(
 
 def sweep_section(runs_dir: Path, state: tuple[tuple[str, int], ...]) -> None:
     """A sweep as lines and heatmaps against each swept value (the Sweeps page shows the same)."""
-    grids, all_runs = sweep_listing(str(runs_dir), state, sweeps.folder_stamp(runs_dir))
+    grids, all_runs = sweep_listing(str(runs_dir), state, runs.sweeps_folder_mtime(runs_dir))
     if not grids:
         return
     st.subheader("Sweeps")

@@ -9,7 +9,6 @@ charts. A sweep's runs are normal runs tagged ``sweep:<id>``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +21,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import job_registry, ray_sweeps
+from ui.shared import duration, job_registry, ray_sweeps
 from ui.shell import require_shell
 
 SESSION = "session"
@@ -51,7 +50,7 @@ def main() -> None:
         study_section(registry, root, runs_dir, runs)
     with grid_tab:
         grid_section(registry, root, runs_dir, runs)
-    saved_section(registry, root, runs_dir)
+    saved_section(registry, root, runs_dir, runs)
 
 
 def _runs() -> list[RunInfo]:
@@ -74,16 +73,6 @@ def show_flash() -> None:
 
 def _sizes(root: Path, cfg: RunConfig) -> estimate.SplitSizes:
     return estimate.split_sizes(cfg.dataset, cfg.val_fraction, root)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "unknown"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
@@ -124,7 +113,7 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
             if long_rows:
                 with st.spinner("Estimating the batch-size-1 rows…"):
                     eta = sum(run_eta(c, runs, root) for c in long_rows)
-                st.caption(f"The {len(long_rows)} batch-size-1 rows take about {_duration(eta)} "
+                st.caption(f"The {len(long_rows)} batch-size-1 rows take about {duration(eta)} "
                            "(one step per image). Leave them out for a quick table.")
         except MnistLabError as exc:
             st.caption(f"Cannot estimate the batch-size-1 rows: {exc}")
@@ -225,7 +214,7 @@ def grid_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[R
         st.caption(f"{len(configs)} runs. No past run of these models yet: the time left shows once "
                    "the first one finishes.")
     else:
-        st.caption(f"{len(configs)} runs, about {_duration(eta)} from past runs of the same models"
+        st.caption(f"{len(configs)} runs, about {duration(eta)} from past runs of the same models"
                    + (f", plus {unknown} runs not estimated yet." if unknown else "."))
     ray_address = None
     if raytrials.ray_available():
@@ -257,7 +246,7 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------
 
 
-def saved_section(registry: JobRegistry, root: Path, runs_dir: Path) -> None:
+def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]) -> None:
     st.divider()
     st.subheader("Sweeps")
     try:
@@ -272,9 +261,9 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path) -> None:
 
     @st.fragment(run_every=LIVE_S if active else None)
     def progress_panel() -> None:
-        runs = _runs()
+        current = _runs() if active else runs  # only a live panel needs a fresh listing each second
         for sweep in saved[:10]:
-            sweep_row(sweep, registry, root, runs_dir, runs)
+            sweep_row(sweep, registry, root, runs_dir, current)
         still = any(sweeps.sweep_jobs(s, registry) for s in saved) or ray_sweeps().any_running()
         if still != active:
             st.rerun()
@@ -286,7 +275,7 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path) -> None:
     if sweep.kind == "study":
         st.caption("A study reproduction: its results are the table above.")
     else:
-        sweep_view.render(sweep, _runs(), key=f"{K}view")
+        sweep_view.render(sweep, runs, key=f"{K}view")
 
 
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,
@@ -304,7 +293,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
         left.progress(p.fraction)
         if jobs or on_ray:
             now = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
-            left.caption(f"ETA {_duration(p.eta_s)} ({p.eta_detail}).{now} Queued: "
+            left.caption(f"ETA {duration(p.eta_s)} ({p.eta_detail}).{now} Queued: "
                          f"{sum(j.state == 'queued' for j in jobs)}.")
             right.button("Stop", key=f"{K}stop_{sweep.id}", on_click=stop_sweep, args=(sweep, registry))
         elif p.done < p.total:

@@ -408,32 +408,15 @@ def load_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Run
 
 def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     """Every readable run, newest first; broken folders are skipped with a warning."""
-    root = _dir(runs_dir)
-    if not root.is_dir():
-        return []
-    out = []
-    for path in root.iterdir():
-        if not path.is_dir() or path.name.startswith("."):
-            continue
-        try:
-            out.append(load_run(path.name, root))
-        except MnistLabError as exc:
-            log.warning("Skipping broken run folder %s: %s", path, exc)
-    return sorted(out, key=lambda r: (r.created, r.id), reverse=True)
+    good, broken = scan_runs(runs_dir)
+    for name, reason in broken.items():
+        log.warning("Skipping broken run folder %s: %s", _dir(runs_dir) / name, reason)
+    return good
 
 
 def broken_runs(runs_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Folders that look like runs but cannot be read, with the reason."""
-    root = _dir(runs_dir)
-    out: dict[str, str] = {}
-    if root.is_dir():
-        for path in root.iterdir():
-            if path.is_dir() and not path.name.startswith("."):
-                try:
-                    load_run(path.name, root)
-                except MnistLabError as exc:
-                    out[path.name] = str(exc)
-    return out
+    return scan_runs(runs_dir)[1]
 
 
 def best_run(runs_dir: str | os.PathLike[str] | None = None) -> RunInfo | None:
@@ -507,8 +490,8 @@ _STAGING_PREFIX = ".staging-"
 def scan_runs(runs_dir: str | os.PathLike[str] | None = None) -> tuple[list[RunInfo], dict[str, str]]:
     """Readable runs (newest first) and broken folders (with the reason) in one pass.
 
-    ``list_runs`` and ``broken_runs`` together read every folder twice; a page
-    that shows both calls this instead.
+    A page that shows both calls this once instead of ``list_runs`` and
+    ``broken_runs``, which each read every folder.
     """
     root = _dir(runs_dir)
     good: list[RunInfo] = []

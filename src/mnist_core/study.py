@@ -17,11 +17,11 @@ linear layers, so that row's FLOPs do not compare like for like.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .compare import number
 from .config import RunConfig, lenet5
 from .runs import RunInfo
 
@@ -136,10 +136,8 @@ def best_runs(runs: Iterable[RunInfo]) -> dict[RunConfig, RunInfo]:
 
 
 def _num(summary: dict[str, Any], key: str) -> float | None:
-    value = summary.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    value = number(summary.get(key))
+    return float(value) if value is not None else None
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

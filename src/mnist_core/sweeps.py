@@ -27,11 +27,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compare import number
 from .config import RunConfig
 from .errors import ConfigError, CorruptRun
 from .estimate import SplitSizes, from_past_runs
 from .jobs import Job, JobRegistry, PathLike
-from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data, sweeps_folder_mtime
+from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
 
 TAG_PREFIX = "sweep:"
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
@@ -210,11 +211,6 @@ def swept_axes(configs: Iterable[RunConfig]) -> dict[str, list[Any]]:
 
 def _order(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
-
-
-def folder_stamp(runs_dir: PathOrNone = None) -> int:
-    """Changes whenever a sweep is saved (a cache key beside ``runs.folder_state``)."""
-    return sweeps_folder_mtime(runs_dir)
 
 
 def load(sweep_id: str, runs_dir: PathOrNone = None) -> Sweep:
@@ -419,10 +415,8 @@ class Effect:
 
 
 def metric_value(run: RunInfo, metric: str) -> float | None:
-    value = run.summary.get(metric)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    value = number(run.summary.get(metric))
+    return float(value) if value is not None else None
 
 
 def effects(sweep: Sweep, runs: Sequence[RunInfo], axis: str, metric: str) -> Effect:

@@ -40,7 +40,9 @@ def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, 
     for digit in (7, 4):  # one stroke, then two strokes
         label, confidence = draw.draw(DIGITS[digit][0])
         assert 0 <= label <= 9 and 0 < confidence <= 1
-        assert page.get_by_text("What the model sees (28x28)").count() == 1
+        seen = page.get_by_text("What the model sees (28x28)")
+        seen.first.wait_for()  # drawn just after the metrics, in the same script run
+        assert seen.count() == 1
         draw.reset()
     draw.draw(DIGITS[2][0])
     predicted = int(draw.metric("Prediction"))
