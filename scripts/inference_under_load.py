@@ -7,8 +7,8 @@ RGBA canvas drawing then ``infer.predict``, timed ``--samples`` times:
 - ``training``: a :class:`mnist_core.jobs.JobRegistry` trains on a worker
   thread of this process, as the server does while other tabs draw.
 
-The drawing is a synthetic digit rendered the way the canvas sends it
-(black stroke, the alpha channel carrying the ink). Models: the quick default
+The drawing is the benchmark's (:func:`mnist_core.bench.canvas_drawing`): a
+"3" in 20 px strokes as the canvas sends it (the alpha channel carrying the ink). Models: the quick default
 CNN (what the Home page trains) and the blog's MLP 784-512-10, untrained
 (latency does not depend on the weights). Percentiles over all samples; the
 machine may be shared, so run it more than once.
@@ -35,28 +35,19 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mnist_core import infer
+from mnist_core.bench import canvas_drawing
 from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry
 from mnist_core.models import build_model
-from mnist_core.synthetic import render_digit, write_dataset
+from mnist_core.synthetic import write_dataset
 
 # What trains meanwhile: a long run, stopped once the measurement is done.
 TRAIN = {
     "mlp": RunConfig(hidden=(512,), epochs=1000, batch_size=64),
     "cnn": quick_default().replace(epochs=1000, schedule="none"),
 }
-
-
-def canvas_drawing(label: int = 7) -> np.ndarray:
-    """A digit as st_canvas returns it: uint8 RGBA (280, 280, 4), ink in the alpha channel."""
-    glyph = render_digit(label, np.random.default_rng(0))
-    big = np.asarray(Image.fromarray(glyph).resize((280, 280), Image.Resampling.BILINEAR))
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = np.where(big > 60, big, 0)
-    return rgba
 
 
 def measure(model: torch.nn.Module, drawing: np.ndarray, samples: int, pause_s: float) -> list[float]:

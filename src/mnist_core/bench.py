@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
@@ -54,10 +55,12 @@ from .infer import predict, predict_batch, preprocess
 from .metrics import count_macs
 from .models import build_model
 from .synthetic import render_digit, write_dataset
-from .train import train
+from .train import make_optimizer, train
 
 MODELS = {"784-512-10": (512,), "784-1024-1024-10": (1024, 1024)}
 BATCH_ONE_STEPS = 3000
+TORCH_DEFAULT_PRECISION = "highest"  # torch.get_float32_matmul_precision() in a fresh process
+ADAM_BYTES_PER_PARAM = 28  # a fused Adam step reads weight, gradient, both moments; writes three back
 INFERENCE_MODELS = {"MLP 784-512-10": RunConfig(), "CNN 32-64": RunConfig(model="cnn", hidden=(128,))}
 # Part 5's targets: the default MLP to 97%, the CNN of part 3 to 99% (test accuracy).
 ACCURACY_TARGETS = {"mlp": (RunConfig(), 0.97), "cnn": (RunConfig(model="cnn", hidden=(128,)), 0.99)}
@@ -94,11 +97,13 @@ def ours_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | N
 
 
 def reference_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | None) -> float:
-    """The blog's way: per-sample transforms, a DataLoader, a plain Adam loop."""
-    mean, std = NORMALIZATION["mnist"]
-    transform = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([mean], [std])])
-    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transform)
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True)
+    """The blog's way: per-sample transforms, a DataLoader, a plain Adam loop, PyTorch's defaults.
+
+    The blog set no math options, so the reference runs on PyTorch's default
+    float32 matmul precision ("highest"), whatever our engine set before it.
+    """
+    torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
+    loader = reference_loader(root, batch)
     model = build_model(RunConfig(hidden=hidden))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -114,6 +119,56 @@ def reference_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: in
     return elapsed if steps is None else elapsed / steps * len(loader)
 
 
+def reference_loader(root: Path, batch: int) -> DataLoader:
+    """The blog's data path: torchvision's MNIST, per-sample ToImage/ToDtype/Normalize, shuffled."""
+    mean, std = NORMALIZATION["mnist"]
+    transform = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([mean], [std])])
+    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transform)
+    return DataLoader(dataset, batch_size=batch, shuffle=True)
+
+
+def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> dict[str, dict[str, float]]:
+    """Where a batch-1 step goes: median ms of each part, for our engine and for the reference.
+
+    Forward (with the loss), backward (with zero_grad) and the optimizer step
+    are timed one image at a time, each side with its own math setting and
+    optimizer (ours: :func:`configure_math` for batch 1 and
+    :func:`make_optimizer`; the reference: PyTorch's defaults and a plain
+    Adam). The reference's "data" is one item of its DataLoader.
+    """
+    x_all, y_all = load_split("mnist", True, root).tensors()
+    out: dict[str, dict[str, float]] = {}
+    for side in ("ours", "reference"):
+        cfg = RunConfig(hidden=hidden, batch_size=1)
+        model = build_model(cfg).train()
+        if side == "ours":
+            configure_math("cpu", batch_size=1)
+            optimizer = make_optimizer(cfg, model)
+        else:
+            torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        parts: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
+        warm_up = 50
+        for i in range(warm_up + steps):
+            x, y = x_all[i : i + 1], y_all[i : i + 1]
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(model(x), y)
+            t1 = time.perf_counter()
+            optimizer.zero_grad()
+            loss.backward()
+            t2 = time.perf_counter()
+            optimizer.step()
+            t3 = time.perf_counter()
+            if i >= warm_up:
+                for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                    parts[key].append(seconds)
+        out[side] = {key: statistics.median(v) * 1000 for key, v in parts.items()}
+    items = iter(reference_loader(root, 1))
+    next(items)
+    out["reference"]["data"] = statistics.median(timed(lambda: next(items), steps)) * 1000
+    return out
+
+
 def bench_training(root: Path, batches: list[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for name, hidden in MODELS.items():
@@ -127,6 +182,8 @@ def bench_training(root: Path, batches: list[int], repeats: int) -> list[dict[st
                 "ours_samples_per_s": 60_000 / statistics.median(ours),
                 "extrapolated_from_steps": steps,
             })
+            if batch == 1:
+                rows[-1]["parts_ms"] = batch_one_parts(hidden, root)
     return rows
 
 
@@ -152,6 +209,38 @@ def matmul_gflops(size: int = 1024, bursts: int = 10, per_burst: int = 5) -> flo
     return 2 * size**3 * per_burst / min(timed(burst, bursts)) / 1e9
 
 
+def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
+    """Best sustained memory traffic, GB/s read + written, copying between two buffers of ``nbytes`` in all.
+
+    Sized like an optimizer's working set, this says whether that set is
+    served from the caches or from main memory, and how fast.
+    """
+    src = torch.ones(max(1, nbytes // 8))
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+
+    def burst() -> None:
+        for _ in range(per_burst):
+            dst.copy_(src)
+
+    return 2 * src.nbytes * per_burst / min(timed(burst, bursts)) / 1e9
+
+
+def parameter_count(hidden: tuple[int, ...]) -> int:
+    return sum(p.numel() for p in build_model(RunConfig(hidden=hidden)).parameters())
+
+
+def optimizer_floor_s(hidden: tuple[int, ...], batch: int, gb_s: float, images: int = 60_000) -> float:
+    """The memory traffic of an epoch's Adam steps alone, at ``gb_s``: a floor the matmul bound ignores.
+
+    Each step reads every weight, its gradient and both moments, and writes
+    three of them back (:data:`ADAM_BYTES_PER_PARAM` bytes per parameter),
+    however small the batch.
+    """
+    return math.ceil(images / batch) * ADAM_BYTES_PER_PARAM * parameter_count(hidden) / (gb_s * 1e9)
+
+
 def epoch_bound_s(hidden: tuple[int, ...], gflops: float, images: int = 60_000) -> float:
     """Training does ~3x the forward FLOPs (forward, grad of inputs, grad of weights)."""
     forward_flops = 2 * count_macs(build_model(RunConfig(hidden=hidden)))
@@ -159,31 +248,58 @@ def epoch_bound_s(hidden: tuple[int, ...], gflops: float, images: int = 60_000) 
 
 
 # -- 3. single-image inference ---------------------------------------------------------
-def canvas_drawing(label: int = 3) -> np.ndarray:
-    """A 280x280 RGBA canvas array with a digit in the alpha channel, as the app receives it."""
-    glyph = render_digit(label, np.random.default_rng(0))
-    from PIL import Image
+# A "3" as mouse strokes on the 280x280 canvas.
+THREE = ((90, 70), (140, 50), (190, 80), (170, 130), (130, 140), (185, 170), (190, 220), (140, 240),
+         (85, 215))
 
+
+def canvas_drawing(points: tuple[tuple[int, int], ...] = THREE, width: int = 20) -> np.ndarray:
+    """A 280x280 RGBA array as the Draw page's canvas returns it.
+
+    Black strokes ``width`` px wide (the page's default) on a transparent
+    background, so the drawing is in the alpha channel; edges antialiased
+    (drawn at twice the size and halved).
+    """
+    big = Image.new("L", (560, 560), 0)
+    ImageDraw.Draw(big).line([(2 * x, 2 * y) for x, y in points], fill=255, width=2 * width, joint="curve")
     canvas = np.zeros((280, 280, 4), np.uint8)
-    canvas[..., 3] = np.asarray(Image.fromarray(glyph).resize((280, 280)))
+    canvas[..., 3] = np.asarray(big.reduce(2))
     return canvas
 
 
+def scan_image(label: int = 3) -> np.ndarray:
+    """A 280x280 gray photo-like digit, the harder input: dark ink, unevenly lit paper, noise everywhere."""
+    rng = np.random.default_rng(0)
+    glyph = Image.fromarray(render_digit(label, rng)).resize((280, 280), Image.Resampling.BILINEAR)
+    glyph = np.asarray(glyph, dtype=np.float64)
+    light = 190 + 30 * np.linspace(0, 1, 280)[None, :]  # brighter towards the right
+    photo = light - 0.6 * glyph + rng.normal(0, 4, (280, 280))
+    return np.clip(photo, 1, 254).astype(np.uint8)
+
+
 def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
-    canvas = canvas_drawing()
+    """Part 3: a canvas drawing to probabilities, and its two halves; a noisy scan beside it.
+
+    Runs under the math setting a trained process is left with
+    (:func:`configure_math` for batches), as the app's Draw page does.
+    """
+    configure_math("cpu")
+    canvas, scan = canvas_drawing(), scan_image()
     rows = []
     for name, cfg in INFERENCE_MODELS.items():
         model = build_model(cfg).eval()
         for _ in range(10):
             predict(model, preprocess(canvas))
+            predict(model, preprocess(scan))
         total = timed(lambda m=model: predict(m, preprocess(canvas)), repeats)
         pre = timed(lambda: preprocess(canvas), repeats)
         x = preprocess(canvas)
         forward = timed(lambda m=model, x=x: predict(m, x), repeats)
+        scanned = timed(lambda m=model: predict(m, preprocess(scan)), repeats)
         rows.append({
             "model": name,
             "end_to_end_ms": _percentiles(total), "preprocess_ms": _percentiles(pre),
-            "predict_ms": _percentiles(forward),
+            "predict_ms": _percentiles(forward), "scan_end_to_end_ms": _percentiles(scanned),
         })
     return rows
 
@@ -253,25 +369,57 @@ def _range(r: dict[str, float], digits: int = 2) -> str:
 
 def _training_lines(results: dict[str, Any]) -> list[str]:
     lines = [f"{'model':<18} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} "
-             f"{'speedup':>8} {'bound s':>8} {'ours/bound':>10}"]
+             f"{'speedup':>8} {'bound s':>8} {'ours/bound':>10} {'opt floor s':>11} {'ours/(b+f)':>10}"]
     for r in results["training"]:
         bound = results.get("bound_s", {}).get(r["model"])
-        tail = f" {bound:>8.2f} {r['ours_s']['median'] / bound:>9.2f}x" if bound else ""
+        tail = ""
+        if bound:
+            ours = r["ours_s"]["median"]
+            tail = f" {bound:>8.2f} {ours / bound:>9.2f}x"
+            gb_s = results.get("adam_gb_s", {}).get(r["model"])
+            if gb_s:
+                floor = optimizer_floor_s(MODELS[r["model"]], r["batch"], gb_s)
+                tail += f" {floor:>11.2f} {ours / (bound + floor):>9.2f}x"
         lines.append(f"{r['model']:<18} {r['batch']:>5} {_range(r['ours_s']):>20} "
                      f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
+    for r in results["training"]:
+        if "parts_ms" in r:
+            lines.append(_parts_line(r))
     return lines
+
+
+def _parts_line(row: dict[str, Any]) -> str:
+    """Where a batch-1 step of ``row`` goes: each part's median ms, and their sum.
+
+    The parts are timed apart from the table's epochs, so their sum is not
+    subtracted from the table's step time: on a shared machine the two
+    measurements may see different neighbours.
+    """
+    out = []
+    for side, order in (("ours", ("forward", "backward", "optimizer")),
+                        ("reference", ("data", "forward", "backward", "optimizer"))):
+        parts = row["parts_ms"][side]
+        named = ", ".join(f"{k} {parts[k]:.3f}" for k in order)
+        out.append(f"{side} {named} (sum {sum(parts[k] for k in order):.3f})")
+    return f"  batch 1, {row['model']}, ms per step: " + "; ".join(out)
 
 
 def _bound_lines(results: dict[str, Any]) -> list[str]:
     bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_s"].items())
-    return [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
+    lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
+    if results.get("adam_gb_s"):
+        traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
+        lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "
+                     f"{traffic}; opt floor = steps x {ADAM_BYTES_PER_PARAM} bytes a parameter at that rate")
+    return lines
 
 
 def _inference_lines(results: dict[str, Any]) -> list[str]:
     return [
         f"{r['model']:<16} canvas->probabilities p50 {r['end_to_end_ms']['p50']:.2f} ms "
         f"p95 {r['end_to_end_ms']['p95']:.2f} ms (preprocess p50 {r['preprocess_ms']['p50']:.2f} ms, "
-        f"predict p50 {r['predict_ms']['p50']:.3f} ms)"
+        f"predict p50 {r['predict_ms']['p50']:.3f} ms); "
+        f"noisy scan p50 {r['scan_end_to_end_ms']['p50']:.2f} ms"
         for r in results["inference"]
     ]
 
@@ -354,6 +502,8 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     if parts & {1, 2}:
         gflops = results["gflops"] = matmul_gflops()
         results["bound_s"] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
+        # Adam's working set (weights, gradients, two moments: 16 bytes a parameter), copied.
+        results["adam_gb_s"] = {name: copy_gb_s(16 * parameter_count(h)) for name, h in MODELS.items()}
     if 1 in parts:
         results["training"] = bench_training(root, args.batches, args.repeats)
     if 3 in parts:

@@ -305,7 +305,7 @@ def _against_level(opacity: np.ndarray) -> tuple[np.ndarray, float]:
     :func:`_flatten` (about a quarter of a canvas's preprocessing time) has
     nothing to correct: on a transparent canvas it finds 0 everywhere.
     """
-    signal = opacity - np.median(opacity)
+    signal = opacity - _median_nonnegative(opacity)
     return np.clip(signal, 0.0, 1.0), _noise(opacity)
 
 
@@ -339,7 +339,20 @@ def _is_dark_ink(gray: np.ndarray) -> bool:
 def _noise(plane: np.ndarray) -> float:
     """Standard deviation of pixel noise, from the median difference of neighbours (robust to edges)."""
     diffs = np.abs(np.diff(plane, axis=1 if plane.shape[1] > 1 else 0))
-    return float(np.median(diffs)) / 0.954 if diffs.size else 0.0  # median |N(0, 2 s^2)| = 0.954 s
+    return _median_nonnegative(diffs) / 0.954 if diffs.size else 0.0  # median |N(0, 2 s^2)| = 0.954 s
+
+
+def _median_nonnegative(values: np.ndarray) -> float:
+    """``np.median`` of values known to be >= 0, without sorting when most of them are 0.
+
+    On a canvas most opacities and most neighbour differences are exactly 0,
+    so both middle values are 0; counting non-zeros is a tenth of the cost
+    of the partial sort behind ``np.median`` (two of which were a fifth of a
+    canvas's preprocessing).
+    """
+    if 2 * np.count_nonzero(values) < values.size:
+        return 0.0
+    return float(np.median(values))
 
 
 def _flatten(gray: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, float]:
@@ -531,19 +544,15 @@ def _remove_specks(ink: np.ndarray) -> tuple[float, list[_Blob]]:
     weights[0] = 0.0
     keep = weights >= SPECK_FRACTION * weights.max()
     keep[0] = False
-    cells = keep[labels]
-    ink *= np.repeat(np.repeat(cells, cell, axis=0), cell, axis=1)[:height, :width]
-    top, left = np.full(count + 1, mass.shape[0]), np.full(count + 1, mass.shape[1])
-    bottom, right = np.full(count + 1, -1), np.full(count + 1, -1)
-    np.minimum.at(top, which, ys)
-    np.maximum.at(bottom, which, ys)
-    np.minimum.at(left, which, xs)
-    np.maximum.at(right, which, xs)
+    if not keep[1:].all():  # a clean drawing has nothing to drop
+        cells = keep[labels]
+        ink *= np.repeat(np.repeat(cells, cell, axis=0), cell, axis=1)[:height, :width]
     kept = float(weights[keep].sum())
-    blobs = [
-        (float(weights[k]) / kept, int(top[k]), int(bottom[k]) + 1, int(left[k]), int(right[k]) + 1)
-        for k in np.flatnonzero(keep)
-    ]
+    blobs = []
+    for k in np.flatnonzero(keep):  # at most 1 / SPECK_FRACTION blobs
+        rows, cols = ys[which == k], xs[which == k]  # rows ascend (raster order)
+        box = int(rows[0]), int(rows[-1]) + 1, int(cols.min()), int(cols.max()) + 1
+        blobs.append((float(weights[k]) / kept, *box))
     return float(weights.max() / weights.sum()), blobs
 
 

@@ -138,7 +138,7 @@ def train(
     :class:`TrainState` after every epoch and on stop, to be saved.
     """
     device = resolve_device(cfg.device)
-    precision = configure_math(device.type)
+    precision = configure_math(device.type, cfg.batch_size)
     n_train = len(data.train)
     if cfg.batch_size > n_train:
         raise ConfigError("batch_size", f"{cfg.batch_size} is larger than the training set ({n_train})")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from mnist_core import bench
+from mnist_core import bench, infer
 from mnist_core.config import RunConfig
+from mnist_core.data import load_data
 from mnist_core.device import configure_math, resolve_device
 from mnist_core.errors import ConfigError
 from mnist_core.train import train
@@ -47,6 +49,25 @@ def test_cpu_math_stays_float32_accurate():
     assert ((a @ b).double() - exact).abs().max() / exact.abs().max() < 1e-5
 
 
+def test_a_batch_of_one_row_trains_on_full_float32_precision():
+    assert configure_math("cpu", batch_size=1) == "highest"
+    assert torch.get_float32_matmul_precision() == "highest"
+    assert configure_math("cpu", batch_size=64) == configure_math("cpu")
+    assert torch.get_float32_matmul_precision() == configure_math("cpu")
+    assert configure_math("cuda", batch_size=1) == "high"
+    configure_math("cpu")
+
+
+def test_a_batch_one_run_records_the_precision_it_trained_on(synthetic_data_dir):
+    data = load_data(root=synthetic_data_dir, val_fraction=0.0)
+    one = train(RunConfig(hidden=(8,), batch_size=1, epochs=1, val_fraction=0.0), data,
+                should_stop=iter([False] * 3 + [True]).__next__)
+    assert one.matmul_precision == "highest"
+    many = train(RunConfig(hidden=(8,), batch_size=16, epochs=1, val_fraction=0.0), data,
+                 should_stop=iter([False] * 3 + [True]).__next__)
+    assert many.matmul_precision == configure_math("cpu")
+
+
 def test_epoch_bound_uses_three_times_forward_flops():
     # 784-512-10: 406,528 MACs = 813,056 FLOPs forward; x3 for training; 60k images.
     assert bench.epoch_bound_s((512,), gflops=100.0) == pytest.approx(3 * 813_056 * 60_000 / 100e9)
@@ -63,6 +84,41 @@ def test_canvas_inference_rows():
     for row in (mlp, cnn):
         assert row["end_to_end_ms"]["p50"] <= row["end_to_end_ms"]["p95"]
         assert row["preprocess_ms"]["p50"] > 0 and row["predict_ms"]["p50"] > 0
+        assert row["scan_end_to_end_ms"]["p50"] > 0
+
+
+def test_the_benchmark_canvas_is_what_the_draw_page_sends():
+    canvas = bench.canvas_drawing()
+    assert canvas.shape == (280, 280, 4) and canvas.dtype == np.uint8
+    assert not canvas[..., :3].any()  # black strokes: the drawing is in the alpha channel
+    alpha = canvas[..., 3]
+    assert 0.05 < (alpha > 0).mean() < 0.25  # strokes, on a transparent background
+    assert 0 < ((alpha > 0) & (alpha < 255)).sum() < (alpha == 255).sum()  # antialiased edges
+    assert infer.preprocess_pixels(canvas).max() == pytest.approx(1.0)
+    scan = bench.scan_image()
+    assert scan.shape == (280, 280) and (scan > 0).all()  # noise on every pixel of light paper
+    assert infer.preprocess_pixels(scan).max() == pytest.approx(1.0)
+
+
+def test_batch_one_parts_time_both_sides(synthetic_data_dir):
+    parts = bench.batch_one_parts((16,), synthetic_data_dir, steps=5)
+    assert set(parts["ours"]) == {"forward", "backward", "optimizer"}
+    assert set(parts["reference"]) == {"data", "forward", "backward", "optimizer"}
+    assert all(v > 0 for side in parts.values() for v in side.values())
+
+
+def test_the_reference_runs_on_pytorch_defaults(synthetic_data_dir):
+    configure_math("cpu", batch_size=64)
+    bench.reference_epoch_s((16,), 32, synthetic_data_dir, steps=2)
+    assert torch.get_float32_matmul_precision() == "highest"
+    configure_math("cpu")
+
+
+def test_optimizer_floor_counts_28_bytes_a_parameter_per_step():
+    params = 784 * 512 + 512 + 512 * 10 + 10
+    assert bench.parameter_count((512,)) == params
+    assert bench.optimizer_floor_s((512,), 64, gb_s=10.0) == pytest.approx(938 * 28 * params / 10e9)
+    assert bench.copy_gb_s(1 << 20, bursts=2, per_burst=2) > 0
 
 
 def test_report_formats_every_row():
@@ -74,3 +130,13 @@ def test_report_formats_every_row():
     }
     text = bench.report(results)
     assert "784-512-10" in text and "3.00x" in text and "4.00x" in text  # speedup and ours/bound
+    results["adam_gb_s"] = {"784-512-10": 10.0}
+    floor = bench.optimizer_floor_s((512,), 64, 10.0)
+    results["training"].append({**results["training"][0], "batch": 1, "parts_ms": {
+        "ours": {"forward": 0.1, "backward": 0.2, "optimizer": 0.3},
+        "reference": {"data": 0.4, "forward": 0.1, "backward": 0.2, "optimizer": 0.5}}})
+    text = bench.report(results)
+    assert f"{2.0 / (0.5 + floor):.2f}x" in text  # ours / (matmul bound + optimizer floor)
+    assert "ours forward 0.100, backward 0.200, optimizer 0.300 (sum 0.600)" in text
+    assert "reference data 0.400, forward 0.100, backward 0.200, optimizer 0.500 (sum 1.200)" in text
+    assert "10 GB/s" in text

@@ -20,8 +20,8 @@ from mnist_core.config import RunConfig
 TINY = [RunConfig(hidden=(16,), epochs=1, batch_size=256, seed=s) for s in (0, 1)]
 # Larger than the generated training split (900 images): valid as a config, refused by train().
 FAILS = RunConfig(hidden=(16,), epochs=1, batch_size=1024)
-# Long enough (2 700 steps at batch size 1: seconds) that a stop request reaches it while it trains.
-LONG = RunConfig(hidden=(16,), epochs=3, batch_size=1)
+# Long enough (9 000 steps at batch size 1: about 5 s) that a stop request reaches it while it trains.
+LONG = RunConfig(hidden=(16,), epochs=10, batch_size=1)
 
 
 @pytest.fixture(scope="module")
