@@ -9,10 +9,15 @@ same thread count; each figure is the median over repeats, with min-max.
 1. Seconds per epoch: our engine (:func:`mnist_core.train.train`, resident
    tensors, fused optimizer) against a reference written the way the blog did
    it (a torchvision dataset with per-sample ToImage/ToDtype/Normalize, a
-   shuffling DataLoader, a plain loop with ``torch.optim.Adam``). Batch 1 is
-   timed over a few thousand steps and extrapolated to an epoch.
+   shuffling DataLoader, a plain loop with ``torch.optim.Adam``, PyTorch's
+   default math settings). Batch 1 is timed over a few thousand steps and
+   extrapolated to an epoch, and its step is split into parts.
 2. The machine's limit: sustained float32 matmul GFLOP/s, turned into a lower
-   bound on an epoch (training = 3 x the forward FLOPs per image).
+   bound on an epoch (training = 3 x the forward FLOPs per image), and the
+   memory traffic of the epoch's Adam steps, which no matmul speed removes.
+
+Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
+there and the reference copying each batch over; the rest run on the CPU.
 3. Single-image inference end to end, RGBA canvas array -> probabilities.
 4. Batch inference throughput over the test set (images/s).
 5. Time to 97% test accuracy (default MLP) and to 99% (CNN), data loading
@@ -47,10 +52,11 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from .bench_report import report
 from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
 from .data import NORMALIZATION, data_root, is_available, load_data, load_split
-from .device import configure_math
+from .device import configure_math, resolve_device
 from .infer import predict, predict_batch, preprocess
 from .metrics import count_macs
 from .models import build_model
@@ -80,6 +86,17 @@ def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
 
 
 # -- 1. training: ours against the reference ----------------------------------------
+def bench_device() -> torch.device:
+    """Where parts 1 and 2 run: a CUDA GPU when there is one (data resident there), else the CPU."""
+    return resolve_device("auto")
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read after it is honest."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def ours_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | None) -> float:
     """One epoch of our engine on all 60k training images (no validation split)."""
     cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=1, val_fraction=0.0)
@@ -103,18 +120,21 @@ def reference_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: in
     float32 matmul precision ("highest"), whatever our engine set before it.
     """
     torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
+    device = bench_device()
     loader = reference_loader(root, batch)
-    model = build_model(RunConfig(hidden=hidden))
+    model = build_model(RunConfig(hidden=hidden)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     start = time.perf_counter()
     for i, (x, y) in enumerate(loader):
         if steps is not None and i >= steps:
             break
+        x, y = x.to(device), y.to(device)  # each batch copied to the device, as the blog's loop did
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
+    _sync(device)
     elapsed = time.perf_counter() - start
     return elapsed if steps is None else elapsed / steps * len(loader)
 
@@ -136,13 +156,14 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     :func:`make_optimizer`; the reference: PyTorch's defaults and a plain
     Adam). The reference's "data" is one item of its DataLoader.
     """
-    x_all, y_all = load_split("mnist", True, root).tensors()
+    device = bench_device()
+    x_all, y_all = (t.to(device) for t in load_split("mnist", True, root).tensors())
     out: dict[str, dict[str, float]] = {}
     for side in ("ours", "reference"):
         cfg = RunConfig(hidden=hidden, batch_size=1)
-        model = build_model(cfg).train()
+        model = build_model(cfg).to(device).train()
         if side == "ours":
-            configure_math("cpu", batch_size=1)
+            configure_math(device.type, batch_size=1)
             optimizer = make_optimizer(cfg, model)
         else:
             torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
@@ -153,11 +174,14 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             x, y = x_all[i : i + 1], y_all[i : i + 1]
             t0 = time.perf_counter()
             loss = F.cross_entropy(model(x), y)
+            _sync(device)
             t1 = time.perf_counter()
             optimizer.zero_grad()
             loss.backward()
+            _sync(device)
             t2 = time.perf_counter()
             optimizer.step()
+            _sync(device)
             t3 = time.perf_counter()
             if i >= warm_up:
                 for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
@@ -197,14 +221,16 @@ def matmul_gflops(size: int = 1024, bursts: int = 10, per_burst: int = 5) -> flo
     96 GFLOP/s where the quiet machine does 400+, and every "ours/bound"
     ratio came out flattering.)
     """
-    configure_math("cpu")
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    device = bench_device()
+    configure_math(device.type)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     for _ in range(3):
         a @ b
 
     def burst() -> None:
         for _ in range(per_burst):
             a @ b
+        _sync(device)
 
     return 2 * size**3 * per_burst / min(timed(burst, bursts)) / 1e9
 
@@ -215,7 +241,8 @@ def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
     Sized like an optimizer's working set, this says whether that set is
     served from the caches or from main memory, and how fast.
     """
-    src = torch.ones(max(1, nbytes // 8))
+    device = bench_device()
+    src = torch.ones(max(1, nbytes // 8), device=device)
     dst = torch.empty_like(src)
     for _ in range(3):
         dst.copy_(src)
@@ -223,6 +250,7 @@ def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
     def burst() -> None:
         for _ in range(per_burst):
             dst.copy_(src)
+        _sync(device)
 
     return 2 * src.nbytes * per_burst / min(timed(burst, bursts)) / 1e9
 
@@ -350,120 +378,8 @@ def dataset_root(tmp: Path) -> tuple[Path, str]:
     return tmp, "generated data of MNIST's shape (set MNIST_DATA_DIR for the real one)"
 
 
-def report(results: dict[str, Any]) -> str:
-    """The results as text, a block per part that was run."""
-    lines = [f"data: {results['data']}; threads: {results['threads']}; torch {results['torch']}"]
-    if results.get("load_average_start") is not None:
-        end = results.get("load_average_end")
-        lines.append(f"load average (1 min) at the start {results['load_average_start']:.1f}"
-                     + (f", at the end {end:.1f}" if end is not None else "") + f" on {os.cpu_count()} CPUs")
-    for key, block in _BLOCKS.items():
-        if results.get(key):
-            lines += ["", *block(results)]
-    return "\n".join(lines)
-
-
-def _range(r: dict[str, float], digits: int = 2) -> str:
-    return f"{r['median']:.{digits}f} ({r['min']:.{digits}f}-{r['max']:.{digits}f})"
-
-
-def _training_lines(results: dict[str, Any]) -> list[str]:
-    lines = [f"{'model':<18} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} "
-             f"{'speedup':>8} {'bound s':>8} {'ours/bound':>10} {'opt floor s':>11} {'ours/(b+f)':>10}"]
-    for r in results["training"]:
-        bound = results.get("bound_s", {}).get(r["model"])
-        tail = ""
-        if bound:
-            ours = r["ours_s"]["median"]
-            tail = f" {bound:>8.2f} {ours / bound:>9.2f}x"
-            gb_s = results.get("adam_gb_s", {}).get(r["model"])
-            if gb_s:
-                floor = optimizer_floor_s(MODELS[r["model"]], r["batch"], gb_s)
-                tail += f" {floor:>11.2f} {ours / (bound + floor):>9.2f}x"
-        lines.append(f"{r['model']:<18} {r['batch']:>5} {_range(r['ours_s']):>20} "
-                     f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
-    for r in results["training"]:
-        if "parts_ms" in r:
-            lines.append(_parts_line(r))
-    return lines
-
-
-def _parts_line(row: dict[str, Any]) -> str:
-    """Where a batch-1 step of ``row`` goes: each part's median ms, and their sum.
-
-    The parts are timed apart from the table's epochs, so their sum is not
-    subtracted from the table's step time: on a shared machine the two
-    measurements may see different neighbours.
-    """
-    out = []
-    for side, order in (("ours", ("forward", "backward", "optimizer")),
-                        ("reference", ("data", "forward", "backward", "optimizer"))):
-        parts = row["parts_ms"][side]
-        named = ", ".join(f"{k} {parts[k]:.3f}" for k in order)
-        out.append(f"{side} {named} (sum {sum(parts[k] for k in order):.3f})")
-    return f"  batch 1, {row['model']}, ms per step: " + "; ".join(out)
-
-
-def _bound_lines(results: dict[str, Any]) -> list[str]:
-    bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_s"].items())
-    lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
-    if results.get("adam_gb_s"):
-        traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
-        lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "
-                     f"{traffic}; opt floor = steps x {ADAM_BYTES_PER_PARAM} bytes a parameter at that rate")
-    return lines
-
-
-def _inference_lines(results: dict[str, Any]) -> list[str]:
-    return [
-        f"{r['model']:<16} canvas->probabilities p50 {r['end_to_end_ms']['p50']:.2f} ms "
-        f"p95 {r['end_to_end_ms']['p95']:.2f} ms (preprocess p50 {r['preprocess_ms']['p50']:.2f} ms, "
-        f"predict p50 {r['predict_ms']['p50']:.3f} ms); "
-        f"noisy scan p50 {r['scan_end_to_end_ms']['p50']:.2f} ms"
-        for r in results["inference"]
-    ]
-
-
-def _throughput_lines(results: dict[str, Any]) -> list[str]:
-    return [
-        f"{r['model']:<16} test set ({r['images']} images, batches of {r['batch']}): "
-        f"{r['images_per_s']:,.0f} images/s, {_range(r['seconds'], 3)} s"
-        for r in results["throughput"]
-    ]
-
-
-def _accuracy_lines(results: dict[str, Any]) -> list[str]:
-    lines = []
-    for r in results["accuracy"]:
-        if r["reached"]:
-            took = f"{r['seconds']:.1f} s ({r['epochs']:.2f} epochs; data load {r['load_s']:.1f} s)"
-        else:
-            took = f"not reached (best {max(c['test_accuracy'] for c in r['checks']):.2%})"
-        lines.append(f"time to {r['target']:.0%} test accuracy, {r['config']}: {took}")
-    return lines
-
-
-def _overhead_lines(results: dict[str, Any]) -> list[str]:
-    o = results["overhead"]
-    return [f"live view, {o['config']}: training plain {_range(o['plain_s'])} s, "
-            f"wired {_range(o['wired_s'])} s: overhead {o['overhead']:+.1%} "
-            f"(median of paired ratios {o['paired_overhead']:+.1%}; {o['reads_per_run']:.0f} reads a run)"]
-
-
-def _memory_lines(results: dict[str, Any]) -> list[str]:
-    m = results["memory"]
-    after = m["rss_after_each_mb"]
-    return [f"memory, {m['runs']} runs of {m['config']}: {m['baseline_mb']:.0f} MiB after imports, "
-            f"peak of the first run {m['peak_first_run_mb']:.0f} MiB; RSS after run 1 {after[0]:.0f} MiB, "
-            f"after run {m['runs']} {after[-1]:.0f} MiB; growth from run 2 {m['growth_mb']:+.1f} MiB "
-            f"({m['slope_mb_per_run']:+.2f} MiB/run)"]
-
-
-_BLOCKS = {
-    "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
-    "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
-    "memory": _memory_lines,
-}
+def _describe(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def _load_average() -> float | None:
@@ -504,8 +420,12 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         results["bound_s"] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
         # Adam's working set (weights, gradients, two moments: 16 bytes a parameter), copied.
         results["adam_gb_s"] = {name: copy_gb_s(16 * parameter_count(h)) for name, h in MODELS.items()}
+        results["adam_bytes_per_param"] = ADAM_BYTES_PER_PARAM
     if 1 in parts:
         results["training"] = bench_training(root, args.batches, args.repeats)
+        for row in results["training"]:
+            gb_s = results["adam_gb_s"][row["model"]]
+            row["optimizer_floor_s"] = optimizer_floor_s(MODELS[row["model"]], row["batch"], gb_s)
     if 3 in parts:
         results["inference"] = bench_inference()
     if 4 in parts:
@@ -523,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root, described = dataset_root(Path(tmp))
-        results = {"data": described, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        results = {"data": described, "device": _describe(bench_device()),
+                   "threads": torch.get_num_threads(), "torch": torch.__version__,
                    "parts": sorted(args.parts), "load_average_start": _load_average()}
         results |= run_parts(args, root)
         results["load_average_end"] = _load_average()

@@ -89,7 +89,17 @@ def build_cnn(cfg: RunConfig) -> nn.Sequential:
 
 
 def build_model(cfg: RunConfig, seed: int | None = None) -> nn.Sequential:
-    """A fresh model; the same config and seed always give the same initial weights."""
+    """A fresh model; the same config and seed always give the same initial weights.
+
+    A CNN's weights are laid out channels-last, so its convolutions, batch
+    norms and pools run on oneDNN's NHWC kernels (the images themselves have
+    one channel, for which both layouts are the same bytes). Measured on 2
+    CPU cores at the training batch size: the quick default's step 49 -> 33 ms,
+    LeNet-5's 6.6 -> 5.0 ms, CNN 32-64's 46 -> 36 ms; 1000 test images 0.43 ->
+    0.30 s. Values are unchanged: ``Flatten`` reads in (C, H, W) order either way.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed if seed is None else seed)
-        return build_cnn(cfg) if cfg.model == "cnn" else build_mlp(cfg)
+        if cfg.model == "cnn":
+            return build_cnn(cfg).to(memory_format=torch.channels_last)
+        return build_mlp(cfg)

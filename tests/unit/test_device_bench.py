@@ -130,8 +130,8 @@ def test_report_formats_every_row():
     }
     text = bench.report(results)
     assert "784-512-10" in text and "3.00x" in text and "4.00x" in text  # speedup and ours/bound
-    results["adam_gb_s"] = {"784-512-10": 10.0}
-    floor = bench.optimizer_floor_s((512,), 64, 10.0)
+    results["adam_gb_s"], results["adam_bytes_per_param"] = {"784-512-10": 10.0}, 28
+    floor = results["training"][0]["optimizer_floor_s"] = bench.optimizer_floor_s((512,), 64, 10.0)
     results["training"].append({**results["training"][0], "batch": 1, "parts_ms": {
         "ours": {"forward": 0.1, "backward": 0.2, "optimizer": 0.3},
         "reference": {"data": 0.4, "forward": 0.1, "backward": 0.2, "optimizer": 0.5}}})
@@ -139,4 +139,5 @@ def test_report_formats_every_row():
     assert f"{2.0 / (0.5 + floor):.2f}x" in text  # ours / (matmul bound + optimizer floor)
     assert "ours forward 0.100, backward 0.200, optimizer 0.300 (sum 0.600)" in text
     assert "reference data 0.400, forward 0.100, backward 0.200, optimizer 0.500 (sum 1.200)" in text
-    assert "10 GB/s" in text
+    assert "10 GB/s" in text and "28 bytes a parameter" in text
+    assert "training on cpu" in text  # results without a device are from before GPUs were named

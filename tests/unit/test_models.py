@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import pytest
@@ -171,6 +172,30 @@ def test_modern_cnn_uses_batch_norm_relu_and_max_pool() -> None:
     assert kinds.count(nn.Conv2d) == 2 and kinds.count(nn.BatchNorm2d) == 2 and kinds.count(nn.MaxPool2d) == 2
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) and c.bias is None for c in convs)
+
+
+@pytest.mark.parametrize(
+    "cfg", [quick_default(), lenet5(), RunConfig(model="cnn", hidden=(128,))], ids=lambda c: c.label()
+)
+def test_cnn_weights_are_channels_last_and_compute_the_same_function(cfg: RunConfig) -> None:
+    model = build_model(cfg).eval()
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(w.is_contiguous() for w in convs)
+    plain = build_model(cfg).to(memory_format=torch.contiguous_format).eval()
+    x = images(6)
+    with torch.no_grad():
+        assert torch.allclose(model(x), plain(x), atol=1e-5)
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        buffer.seek(0)
+        fresh = build_model(cfg.replace(seed=cfg.seed + 1)).eval()
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        assert torch.equal(fresh(x), model(x))
+
+
+def test_mlp_weights_keep_the_plain_layout() -> None:
+    assert all(p.is_contiguous() for p in build_model(RunConfig(hidden=(32,))).parameters())
 
 
 @pytest.mark.parametrize(

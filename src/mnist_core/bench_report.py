@@ -1,0 +1,123 @@
+"""The benchmark's results as text: a block per part that was run (:mod:`mnist_core.bench`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def report(results: dict[str, Any]) -> str:
+    """The results as text, a block per part that was run."""
+    lines = [f"data: {results['data']}; training on {results.get('device', 'cpu')} "
+             f"(parts 1-2), threads: {results['threads']}; torch {results['torch']}"]
+    if results.get("load_average_start") is not None:
+        end = results.get("load_average_end")
+        lines.append(f"load average (1 min) at the start {results['load_average_start']:.1f}"
+                     + (f", at the end {end:.1f}" if end is not None else "") + f" on {os.cpu_count()} CPUs")
+    for key, block in _BLOCKS.items():
+        if results.get(key):
+            lines += ["", *block(results)]
+    return "\n".join(lines)
+
+
+def _range(r: dict[str, float], digits: int = 2) -> str:
+    return f"{r['median']:.{digits}f} ({r['min']:.{digits}f}-{r['max']:.{digits}f})"
+
+
+def _training_lines(results: dict[str, Any]) -> list[str]:
+    lines = [f"{'model':<18} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} "
+             f"{'speedup':>8} {'bound s':>8} {'ours/bound':>10} {'opt floor s':>11} {'ours/(b+f)':>10}"]
+    for r in results["training"]:
+        bound = results.get("bound_s", {}).get(r["model"])
+        tail = ""
+        if bound:
+            ours = r["ours_s"]["median"]
+            tail = f" {bound:>8.2f} {ours / bound:>9.2f}x"
+            floor = r.get("optimizer_floor_s")
+            if floor is not None:
+                tail += f" {floor:>11.2f} {ours / (bound + floor):>9.2f}x"
+        lines.append(f"{r['model']:<18} {r['batch']:>5} {_range(r['ours_s']):>20} "
+                     f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
+    for r in results["training"]:
+        if "parts_ms" in r:
+            lines.append(_parts_line(r))
+    return lines
+
+
+def _parts_line(row: dict[str, Any]) -> str:
+    """Where a batch-1 step of ``row`` goes: each part's median ms, and their sum.
+
+    The parts are timed apart from the table's epochs, so their sum is not
+    subtracted from the table's step time: on a shared machine the two
+    measurements may see different neighbours.
+    """
+    out = []
+    for side, order in (("ours", ("forward", "backward", "optimizer")),
+                        ("reference", ("data", "forward", "backward", "optimizer"))):
+        parts = row["parts_ms"][side]
+        named = ", ".join(f"{k} {parts[k]:.3f}" for k in order)
+        out.append(f"{side} {named} (sum {sum(parts[k] for k in order):.3f})")
+    return f"  batch 1, {row['model']}, ms per step: " + "; ".join(out)
+
+
+def _bound_lines(results: dict[str, Any]) -> list[str]:
+    bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_s"].items())
+    lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
+    if results.get("adam_gb_s"):
+        traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
+        lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "
+                     f"{traffic}; opt floor = steps x {results['adam_bytes_per_param']} bytes a parameter "
+                     "at that rate")
+    return lines
+
+
+def _inference_lines(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['model']:<16} canvas->probabilities p50 {r['end_to_end_ms']['p50']:.2f} ms "
+        f"p95 {r['end_to_end_ms']['p95']:.2f} ms (preprocess p50 {r['preprocess_ms']['p50']:.2f} ms, "
+        f"predict p50 {r['predict_ms']['p50']:.3f} ms); "
+        f"noisy scan p50 {r['scan_end_to_end_ms']['p50']:.2f} ms"
+        for r in results["inference"]
+    ]
+
+
+def _throughput_lines(results: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['model']:<16} test set ({r['images']} images, batches of {r['batch']}): "
+        f"{r['images_per_s']:,.0f} images/s, {_range(r['seconds'], 3)} s"
+        for r in results["throughput"]
+    ]
+
+
+def _accuracy_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in results["accuracy"]:
+        if r["reached"]:
+            took = f"{r['seconds']:.1f} s ({r['epochs']:.2f} epochs; data load {r['load_s']:.1f} s)"
+        else:
+            took = f"not reached (best {max(c['test_accuracy'] for c in r['checks']):.2%})"
+        lines.append(f"time to {r['target']:.0%} test accuracy, {r['config']}: {took}")
+    return lines
+
+
+def _overhead_lines(results: dict[str, Any]) -> list[str]:
+    o = results["overhead"]
+    return [f"live view, {o['config']}: training plain {_range(o['plain_s'])} s, "
+            f"wired {_range(o['wired_s'])} s: overhead {o['overhead']:+.1%} "
+            f"(median of paired ratios {o['paired_overhead']:+.1%}; {o['reads_per_run']:.0f} reads a run)"]
+
+
+def _memory_lines(results: dict[str, Any]) -> list[str]:
+    m = results["memory"]
+    after = m["rss_after_each_mb"]
+    return [f"memory, {m['runs']} runs of {m['config']}: {m['baseline_mb']:.0f} MiB after imports, "
+            f"peak of the first run {m['peak_first_run_mb']:.0f} MiB; RSS after run 1 {after[0]:.0f} MiB, "
+            f"after run {m['runs']} {after[-1]:.0f} MiB; growth from run 2 {m['growth_mb']:+.1f} MiB "
+            f"({m['slope_mb_per_run']:+.2f} MiB/run)"]
+
+
+_BLOCKS = {
+    "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
+    "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
+    "memory": _memory_lines,
+}
