@@ -56,7 +56,7 @@ from .bench_report import report
 from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
 from .data import NORMALIZATION, data_root, is_available, load_data, load_split
-from .device import configure_math, resolve_device
+from .device import configure_math, resolve_device, synchronize
 from .infer import predict, predict_batch, preprocess
 from .metrics import count_macs
 from .models import build_model
@@ -89,12 +89,6 @@ def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
 def bench_device() -> torch.device:
     """Where parts 1 and 2 run: a CUDA GPU when there is one (data resident there), else the CPU."""
     return resolve_device("auto")
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for the device's queued work, so that a clock read after it is honest."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def ours_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | None) -> float:
@@ -134,7 +128,7 @@ def reference_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: in
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-    _sync(device)
+    synchronize(device)
     elapsed = time.perf_counter() - start
     return elapsed if steps is None else elapsed / steps * len(loader)
 
@@ -174,14 +168,14 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             x, y = x_all[i : i + 1], y_all[i : i + 1]
             t0 = time.perf_counter()
             loss = F.cross_entropy(model(x), y)
-            _sync(device)
+            synchronize(device)
             t1 = time.perf_counter()
             optimizer.zero_grad()
             loss.backward()
-            _sync(device)
+            synchronize(device)
             t2 = time.perf_counter()
             optimizer.step()
-            _sync(device)
+            synchronize(device)
             t3 = time.perf_counter()
             if i >= warm_up:
                 for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
@@ -230,7 +224,7 @@ def matmul_gflops(size: int = 1024, bursts: int = 10, per_burst: int = 5) -> flo
     def burst() -> None:
         for _ in range(per_burst):
             a @ b
-        _sync(device)
+        synchronize(device)
 
     return 2 * size**3 * per_burst / min(timed(burst, bursts)) / 1e9
 
@@ -250,7 +244,7 @@ def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
     def burst() -> None:
         for _ in range(per_burst):
             dst.copy_(src)
-        _sync(device)
+        synchronize(device)
 
     return 2 * src.nbytes * per_burst / min(timed(burst, bursts)) / 1e9
 
@@ -308,10 +302,11 @@ def scan_image(label: int = 3) -> np.ndarray:
 def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
     """Part 3: a canvas drawing to probabilities, and its two halves; a noisy scan beside it.
 
-    Runs under the math setting a trained process is left with
-    (:func:`configure_math` for batches), as the app's Draw page does.
+    Runs under the math setting a process keeps between training runs
+    (PyTorch's default: :func:`mnist_core.device.run_math`), as the Draw
+    page predicts when nothing trains.
     """
-    configure_math("cpu")
+    torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
     canvas, scan = canvas_drawing(), scan_image()
     rows = []
     for name, cfg in INFERENCE_MODELS.items():

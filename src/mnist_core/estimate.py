@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .config import DEVICES, RunConfig
 from .data import augment_batch, load_split
-from .device import configure_math, resolve_device
+from .device import resolve_device, run_math, synchronize
 from .errors import ConfigError, DatasetUnavailable
 from .metrics import CostReport, cost_report
 from .models import build_model
@@ -186,7 +186,6 @@ def probe(
     Runs on the caller's thread.
     """
     device = resolve_device(cfg.device)
-    configure_math(device.type)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
     optimizer = make_optimizer(cfg, model)
@@ -204,24 +203,25 @@ def probe(
 
         for _ in range(warm):
             step()
-        _sync(device)
+        synchronize(device)
         times: list[float] = []
         start = time.perf_counter()
         while len(times) < max_steps and (not times or time.perf_counter() - start < budget):
             begin = time.perf_counter()
             step()
-            _sync(device)
+            synchronize(device)
             times.append(time.perf_counter() - begin)
         # The median ignores the odd step slowed by a neighbour (a browser redrawing, a server run).
         return statistics.median(times), len(times)
 
     batches = probe_batches(cfg.batch_size, macs)
-    if batches is None:
-        step_s, steps = timed(cfg.batch_size, budget_s, warmup)
-        return Probe(step_s, steps, str(device), f"batch {cfg.batch_size}")
-    small, large = batches
-    t_small, n_small = timed(small, budget_s / 2, warmup)
-    t_large, n_large = timed(large, budget_s / 2, 0)
+    with run_math(device.type, cfg.batch_size):  # the math the run itself will use
+        if batches is None:
+            step_s, steps = timed(cfg.batch_size, budget_s, warmup)
+            return Probe(step_s, steps, str(device), f"batch {cfg.batch_size}")
+        small, large = batches
+        t_small, n_small = timed(small, budget_s / 2, warmup)
+        t_large, n_large = timed(large, budget_s / 2, 0)
     per_image = max(t_large - t_small, 0.0) / (large - small)
     step_s = t_large + per_image * (cfg.batch_size - large)
     return Probe(step_s, n_small + n_large, str(device), f"batches {small} and {large}, extrapolated")
@@ -263,8 +263,3 @@ def from_probe(cfg: RunConfig, measured: Probe, sizes: SplitSizes, busy: bool = 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .device import synchronize
 from .errors import ConfigError, MnistLabError
 
 NUM_CLASSES = 10
@@ -89,12 +90,6 @@ def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torc
             "of the model first (this function never moves a possibly shared model)."
         )
     return wanted
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for queued CUDA kernels so that wall-clock timings include them."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ---------------------------------------------------------------- accuracy
@@ -335,7 +330,7 @@ def measure_latency(
         for i in range(warmup + repeats):
             start = time.perf_counter()
             model(xb)
-            _synchronize(device)
+            synchronize(device)
             if i >= warmup:
                 timings.append((time.perf_counter() - start) * 1000.0)
     return timings
@@ -352,11 +347,11 @@ def measure_throughput(model: nn.Module, x: torch.Tensor, batch_size: int = 1000
     device = _model_device(model)
     with torch.inference_mode():
         model(x[:batch_size].to(device))
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         for i in range(0, x.shape[0], batch_size):
             model(x[i : i + batch_size].to(device))
-        _synchronize(device)
+        synchronize(device)
         elapsed = time.perf_counter() - start
     return x.shape[0] / max(elapsed, 1e-9)
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from .config import RunConfig
 from .data import DataBundle, augment_batch
-from .device import configure_math, resolve_device
+from .device import resolve_device, run_math
 from .errors import ConfigError
 from .metrics import evaluate
 from .models import build_model
@@ -138,18 +138,18 @@ def train(
     :class:`TrainState` after every epoch and on stop, to be saved.
     """
     device = resolve_device(cfg.device)
-    precision = configure_math(device.type, cfg.batch_size)
     n_train = len(data.train)
     if cfg.batch_size > n_train:
         raise ConfigError("batch_size", f"{cfg.batch_size} is larger than the training set ({n_train})")
-    data = data.to(device)
-    model = build_model(cfg).to(device)
-    optimizer = make_optimizer(cfg, model)
-    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-    loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
-    if resume is not None:
-        loop.load(resume)
-    status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
+    with run_math(device.type, cfg.batch_size) as precision:
+        data = data.to(device)
+        model = build_model(cfg).to(device)
+        optimizer = make_optimizer(cfg, model)
+        steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+        loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
+        if resume is not None:
+            loop.load(resume)
+        status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
     model.eval()
     return TrainResult(status, model, loop.state(), loop.history, str(device), precision)
 

@@ -9,7 +9,7 @@ import torch
 from mnist_core import bench, infer
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
-from mnist_core.device import configure_math, resolve_device
+from mnist_core.device import configure_math, resolve_device, run_math
 from mnist_core.errors import ConfigError
 from mnist_core.train import train
 
@@ -58,14 +58,27 @@ def test_a_batch_of_one_row_trains_on_full_float32_precision():
     configure_math("cpu")
 
 
-def test_a_batch_one_run_records_the_precision_it_trained_on(synthetic_data_dir):
+def test_a_run_records_the_precision_it_trained_on_and_gives_the_previous_one_back(synthetic_data_dir):
     data = load_data(root=synthetic_data_dir, val_fraction=0.0)
-    one = train(RunConfig(hidden=(8,), batch_size=1, epochs=1, val_fraction=0.0), data,
-                should_stop=iter([False] * 3 + [True]).__next__)
-    assert one.matmul_precision == "highest"
+    torch.set_float32_matmul_precision("highest")
     many = train(RunConfig(hidden=(8,), batch_size=16, epochs=1, val_fraction=0.0), data,
                  should_stop=iter([False] * 3 + [True]).__next__)
     assert many.matmul_precision == configure_math("cpu")
+    torch.set_float32_matmul_precision("medium")
+    one = train(RunConfig(hidden=(8,), batch_size=1, epochs=1, val_fraction=0.0), data,
+                should_stop=iter([False] * 3 + [True]).__next__)
+    assert one.matmul_precision == "highest"
+    assert torch.get_float32_matmul_precision() == "medium"  # the process's own setting, back
+    torch.set_float32_matmul_precision("highest")
+
+
+def test_run_math_restores_the_setting_even_when_the_run_fails():
+    torch.set_float32_matmul_precision("medium")
+    with pytest.raises(RuntimeError), run_math("cpu", batch_size=1) as precision:
+        assert precision == torch.get_float32_matmul_precision() == "highest"
+        raise RuntimeError("the run failed")
+    assert torch.get_float32_matmul_precision() == "medium"
+    torch.set_float32_matmul_precision("highest")
 
 
 def test_epoch_bound_uses_three_times_forward_flops():
