@@ -15,9 +15,6 @@ same thread count; each figure is the median over repeats, with min-max.
 2. The machine's limit: sustained float32 matmul GFLOP/s, turned into a lower
    bound on an epoch (training = 3 x the forward FLOPs per image), and the
    memory traffic of the epoch's Adam steps, which no matmul speed removes.
-
-Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
-there and the reference copying each batch over; the rest run on the CPU.
 3. Single-image inference end to end, RGBA canvas array -> probabilities.
 4. Batch inference throughput over the test set (images/s).
 5. Time to 97% test accuracy (default MLP) and to 99% (CNN), data loading
@@ -26,8 +23,11 @@ there and the reference copying each batch over; the rest run on the CPU.
    progress wiring.
 7. Peak memory of one run, and memory after each of 20 consecutive runs.
 
-Parts 5-7 time whole runs (:mod:`mnist_core.bench_runs`). ``--parts``
-picks parts by number; ``--quick`` is parts 1-4 at batch 64, one repeat.
+Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
+there and the reference copying each batch over; parts 3 and 4 on the CPU;
+parts 5-7 time whole runs (:mod:`mnist_core.bench_runs`) on a run's default
+device. ``--parts`` picks parts by number; ``--quick`` is parts 1-4 at
+batch 64, one repeat.
 """
 
 from __future__ import annotations
