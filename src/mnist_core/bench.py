@@ -91,9 +91,11 @@ def bench_device() -> torch.device:
     return resolve_device("auto")
 
 
-def ours_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | None) -> float:
-    """One epoch of our engine on all 60k training images (no validation split)."""
-    cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=1, val_fraction=0.0)
+def ours_epoch_s(
+    hidden: tuple[int, ...], batch: int, root: Path, steps: int | None, amp: bool = False
+) -> float:
+    """One epoch of our engine on all 60k training images (no validation split); ``amp``: bfloat16."""
+    cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=1, val_fraction=0.0, amp=amp)
     data = load_data(root=root, val_fraction=0.0)
     count = {"n": 0}
 
@@ -187,7 +189,8 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     return out
 
 
-def bench_training(root: Path, batches: list[int], repeats: int) -> list[dict[str, Any]]:
+def bench_training(root: Path, batches: list[int], repeats: int, bf16: bool = False) -> list[dict[str, Any]]:
+    """Part 1's rows; with ``bf16``, our engine once more with bfloat16 autocast (``RunConfig.amp``)."""
     rows = []
     for name, hidden in MODELS.items():
         for batch in batches:
@@ -202,6 +205,9 @@ def bench_training(root: Path, batches: list[int], repeats: int) -> list[dict[st
             })
             if batch == 1:
                 rows[-1]["parts_ms"] = batch_one_parts(hidden, root)
+            if bf16:
+                mixed = [ours_epoch_s(hidden, batch, root, steps, amp=True) for _ in range(repeats)]
+                rows[-1]["ours_bf16_s"] = median_range(mixed)
     return rows
 
 
@@ -392,6 +398,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="parts to run, by number (default: all; with --quick: 1-4)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per measurement (median reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 128, 512])
+    parser.add_argument("--bf16", action="store_true",
+                        help="part 1: also time our engine with bfloat16 autocast (mixed precision)")
     parser.add_argument("--quick", action="store_true", help="parts 1-4, batch 64, 1 repeat: a smoke run")
     parser.add_argument("--accuracy-models", nargs="+", choices=sorted(ACCURACY_TARGETS),
                         default=sorted(ACCURACY_TARGETS), help="part 5: which targets to time")
@@ -417,7 +425,7 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         results["adam_gb_s"] = {name: copy_gb_s(16 * parameter_count(h)) for name, h in MODELS.items()}
         results["adam_bytes_per_param"] = ADAM_BYTES_PER_PARAM
     if 1 in parts:
-        results["training"] = bench_training(root, args.batches, args.repeats)
+        results["training"] = bench_training(root, args.batches, args.repeats, args.bf16)
         for row in results["training"]:
             gb_s = results["adam_gb_s"][row["model"]]
             row["optimizer_floor_s"] = optimizer_floor_s(MODELS[row["model"]], row["batch"], gb_s)

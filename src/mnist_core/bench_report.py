@@ -39,6 +39,11 @@ def _training_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"{r['model']:<18} {r['batch']:>5} {_range(r['ours_s']):>20} "
                      f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
     for r in results["training"]:
+        if "ours_bf16_s" in r:
+            ratio = r["ours_s"]["median"] / r["ours_bf16_s"]["median"]
+            lines.append(f"  bfloat16 autocast, {r['model']} batch {r['batch']}: "
+                         f"{_range(r['ours_bf16_s'])} s/epoch, {ratio:.2f}x our float32 epoch")
+    for r in results["training"]:
         if "parts_ms" in r:
             lines.append(_parts_line(r))
     return lines

@@ -58,6 +58,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
     augment: bool = False  # random shifts/rotations/scales on whole batches
+    amp: bool = False  # bfloat16 autocast of forward passes: faster at large batches, slower at batch 1
 
     _choices: ClassVar[dict[str, tuple[Any, ...]]] = {
         "model": MODELS,
@@ -97,7 +98,7 @@ class RunConfig:
         _check_float("lr", self.lr, 0.0, 10.0, lo_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
         _check_float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
-        for name in ("batch_norm", "augment"):
+        for name in ("batch_norm", "augment", "amp"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, "must be true or false")
         max_batch = MAX_TRAIN_SIZE - round(MAX_TRAIN_SIZE * self.val_fraction)  # as data.split_train_val

@@ -26,7 +26,7 @@ from .errors import ConfigError, DatasetUnavailable
 from .metrics import CostReport, cost_report
 from .models import build_model
 from .runs import RunInfo
-from .train import make_optimizer
+from .train import autocast_for, make_optimizer
 
 # Size of the training split of MNIST and Fashion-MNIST, when the files are not here yet.
 STANDARD_TRAIN_SIZE = 60_000
@@ -189,6 +189,7 @@ def probe(
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
     optimizer = make_optimizer(cfg, model)
+    autocast = autocast_for(cfg, device)
 
     def timed(batch: int, budget: float, warm: int) -> tuple[float, int]:
         x = torch.randn(batch, 1, 28, 28, generator=gen).to(device)
@@ -196,7 +197,8 @@ def probe(
 
         def step() -> None:
             images = augment_batch(x, gen) if cfg.augment else x
-            loss = F.cross_entropy(model(images), y)
+            with autocast():
+                loss = F.cross_entropy(model(images), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

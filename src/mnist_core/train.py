@@ -9,6 +9,8 @@ the batches it would have seen.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -103,6 +105,26 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
         return cls(model.parameters(), foreach=True, **opts)
 
 
+AutocastFn = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
+    """What a forward pass runs under: bfloat16 autocast when ``cfg.amp``, else nothing.
+
+    Weights, gradients and the optimizer stay float32; autocast runs matmuls
+    and convolutions in bfloat16 and keeps the loss in float32, so no gradient
+    scaling is needed. Measured on 2 AVX-512-BF16 cores, ms per step
+    float32 -> bf16: 784-512-10 at batch 1 0.65 -> 1.05, 64 1.42 -> 1.25,
+    512 6.5 -> 4.2; 784-1024-1024-10 at batch 1 2.5 -> 4.0, 64 6.4 -> 5.0,
+    512 28.5 -> 16.5 (``python -m mnist_core.bench --bf16`` times it here).
+    """
+    if not cfg.amp:
+        return contextlib.nullcontext
+    if not torch.amp.is_autocast_available(device.type):
+        raise ConfigError("amp", f"bfloat16 autocast is not available on {device.type}; turn it off")
+    return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
+
+
 def make_scheduler(
     cfg: RunConfig, optimizer: torch.optim.Optimizer, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -178,6 +200,7 @@ class _Loop:
         self._last_window_steps = 0
         self.device = next(model.parameters()).device
         self.augment_gen = torch.Generator().manual_seed(cfg.seed + 7)
+        self.autocast = autocast_for(cfg, self.device)
 
     def load(self, state: TrainState) -> None:
         self.model.load_state_dict(state.model)
@@ -227,8 +250,9 @@ class _Loop:
             x, y = self.data.train.rows(perm[i * bs : (i + 1) * bs])
             if cfg.augment:
                 x = augment_batch(x, self.augment_gen)
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
+            with self.autocast():
+                logits = self.model(x)
+                loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -158,6 +158,17 @@ def test_training_shows_live_progress_then_the_summary(app_path: Path, registry:
     assert links == {"runs": f"run={run.id}", "draw": f"run={run.id}"}
 
 
+def test_mixed_precision_box_trains_a_bfloat16_run(app_path: Path, registry: JobRegistry) -> None:
+    at = set_tiny(open_train(app_path), epochs=1)
+    assert at.checkbox(key="train_amp").value is False
+    at.checkbox(key="train_amp").check()
+    at = click(at.run(), START)
+    run_until(at, has_result, timeout_s=60)
+    assert not at.error, [e.value for e in at.error]
+    (run,) = runs.list_runs()
+    assert run.status == "completed" and run.config.amp is True
+
+
 @pytest.mark.slow
 def test_queue_cancel_concurrency_stop_and_resume(app_path: Path, registry: JobRegistry) -> None:
     at = set_tiny(open_train(app_path), epochs=200, batch=1)

@@ -147,6 +147,8 @@ WRONG_TYPES = [
     ("batch_norm", 1),
     ("batch_norm", "true"),
     ("augment", 0),
+    ("amp", 1),
+    ("amp", "false"),
     ("model", 1),
     ("activation", None),
     ("crop", 28.0),
@@ -373,6 +375,7 @@ _plausible = {
     "momentum": st.floats(min_value=-0.1, max_value=1.0),
     "batch_norm": st.booleans(),
     "augment": st.booleans(),
+    "amp": st.booleans(),
 }
 
 

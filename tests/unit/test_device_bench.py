@@ -120,6 +120,22 @@ def test_batch_one_parts_time_both_sides(synthetic_data_dir):
     assert all(v > 0 for side in parts.values() for v in side.values())
 
 
+def test_bf16_rows_time_our_engine_with_autocast(synthetic_data_dir, monkeypatch):
+    calls = []
+
+    def ours(*_args, amp=False):
+        calls.append(amp)
+        return 2.0 if amp else 3.0
+
+    monkeypatch.setattr(bench, "ours_epoch_s", ours)
+    monkeypatch.setattr(bench, "reference_epoch_s", lambda *a: 6.0)
+    monkeypatch.setattr(bench, "MODELS", {"784-16-10": (16,)})
+    (row,) = bench.bench_training(synthetic_data_dir, [64], repeats=2, bf16=True)
+    assert calls == [False, False, True, True] and row["ours_bf16_s"]["median"] == 2.0
+    text = bench.report({"data": "d", "threads": 2, "torch": "x", "training": [row]})
+    assert "1.50x our float32 epoch" in text
+
+
 def test_the_reference_runs_on_pytorch_defaults(synthetic_data_dir):
     configure_math("cpu", batch_size=64)
     bench.reference_epoch_s((16,), 32, synthetic_data_dir, steps=2)

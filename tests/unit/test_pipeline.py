@@ -183,6 +183,14 @@ def test_cli_train_runs_evaluate_predict(runs_dir, synthetic_data_dir, tmp_path,
     assert "error" in predicted[3]
 
 
+def test_cli_trains_with_mixed_precision_and_the_run_says_so(runs_dir, synthetic_data_dir, capsys):
+    args = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_data_dir)]
+    assert main([*args, "train", "--width", "16", "--epochs", "1", "--amp", "--quiet"]) == 0
+    (run,) = runs.list_runs(runs_dir)
+    assert run.config.amp is True and run.status == "completed"
+    assert runs.load_run(run.id, runs_dir).config.amp is True  # saved in config.json, read back
+
+
 @pytest.mark.parametrize(
     ("flags", "field"),
     [

@@ -12,6 +12,7 @@ from mnist_core.config import RunConfig, lenet5
 from mnist_core.data import load_data
 from mnist_core.errors import ConfigError
 from mnist_core.train import ProgressEvent, epoch_permutation, make_optimizer, train
+from mnist_core.train import autocast_for as train_autocast
 
 
 @pytest.fixture
@@ -127,6 +128,40 @@ def test_config_variants_train(data, cfg):
     last = [h for h in result.history if h["kind"] == "epoch"][-1]
     assert result.status == "completed"
     assert math.isfinite(last["loss"]) and last["val_acc"] > 0.2
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [RunConfig(hidden=(64,), epochs=2, batch_size=32, lr=3e-3, amp=True),
+     RunConfig(model="cnn", hidden=(32,), cnn_channels=(8, 16), epochs=2, amp=True)],
+    ids=["mlp", "cnn"],
+)
+def test_mixed_precision_runs_its_forward_in_bfloat16_and_keeps_float32_weights(data, cfg):
+    seen: set[torch.dtype] = set()
+    result = train(cfg, data, on_progress=lambda _e: None)
+    model = result.model.train()
+    handle = model[-1].register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    try:
+        with train_autocast(cfg, torch.device("cpu"))():
+            model(data.train.x[:4])
+        model(data.train.x[:4])  # outside the training step: float32
+    finally:
+        handle.remove()
+    assert seen == {torch.bfloat16, torch.float32}
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert all(v.dtype == torch.float32 for state in result.state.optimizer["state"].values()
+               for v in state.values() if v.is_floating_point())
+    last = [h for h in result.history if h["kind"] == "epoch"][-1]
+    assert math.isfinite(last["loss"]) and last["val_acc"] > 0.5  # it learns like the float32 run
+
+
+def test_without_mixed_precision_nothing_is_autocast(data):
+    seen: set[torch.dtype] = set()
+    model = torch.nn.Linear(3, 2)
+    model.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    with train_autocast(RunConfig(), torch.device("cpu"))():
+        model(torch.ones(1, 3))
+    assert seen == {torch.float32}
 
 
 def test_batch_size_one_runs(data):
