@@ -113,10 +113,11 @@ def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
 
     Weights, gradients and the optimizer stay float32; autocast runs matmuls
     and convolutions in bfloat16 and keeps the loss in float32, so no gradient
-    scaling is needed. Measured on 2 AVX-512-BF16 cores, ms per step
-    float32 -> bf16: 784-512-10 at batch 1 0.65 -> 1.05, 64 1.42 -> 1.25,
-    512 6.5 -> 4.2; 784-1024-1024-10 at batch 1 2.5 -> 4.0, 64 6.4 -> 5.0,
-    512 28.5 -> 16.5 (``python -m mnist_core.bench --bf16`` times it here).
+    scaling is needed. On 2 AVX-512-BF16 cores (``python -m mnist_core.bench
+    --parts 1 --bf16``), seconds per epoch float32 -> bfloat16: 784-512-10 at
+    batch 64 2.03 -> 1.99, at 512 1.07 -> 0.60; 784-1024-1024-10 at 64
+    8.9 -> 6.9, at 512 4.1 -> 3.6. At batch 1 it costs more than it saves
+    (0.65 -> 1.05 ms a step for 784-512-10).
     """
     if not cfg.amp:
         return contextlib.nullcontext

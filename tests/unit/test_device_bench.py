@@ -92,6 +92,12 @@ def test_engine_and_reference_time_an_epoch_on_generated_data(synthetic_data_dir
     assert 0 < ours < 60 and 0 < ref < 60
 
 
+def test_extrapolated_epochs_leave_the_warm_up_steps_out_of_the_clock():
+    assert bench._warm_up(bench.BATCH_ONE_STEPS, 60_000) == bench.WARM_UP_STEPS
+    assert bench._warm_up(5, 29) == 23  # a short epoch: the timed steps are its last ones
+    assert bench._warm_up(30, 29) == 0 and bench._warm_up(None, 29) == 0
+
+
 def test_canvas_inference_rows():
     (mlp, cnn) = bench.bench_inference(repeats=5)
     for row in (mlp, cnn):
