@@ -58,7 +58,7 @@ from .config import RunConfig
 from .data import NORMALIZATION, data_root, is_available, load_data, load_split
 from .device import configure_math, resolve_device, synchronize
 from .infer import predict, predict_batch, preprocess
-from .metrics import count_macs
+from .metrics import count_macs, count_parameters
 from .models import build_model
 from .synthetic import render_digit, write_dataset
 from .train import make_optimizer, train
@@ -281,7 +281,7 @@ def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
 
 
 def parameter_count(hidden: tuple[int, ...]) -> int:
-    return sum(p.numel() for p in build_model(RunConfig(hidden=hidden)).parameters())
+    return count_parameters(build_model(RunConfig(hidden=hidden)))
 
 
 def optimizer_floor_s(hidden: tuple[int, ...], batch: int, gb_s: float, images: int = 60_000) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from draw_helpers import DIGITS, DrawPage, versions_of
 from playwright.sync_api import Browser, Page, sync_playwright
+from train_helpers import start_training
 
 from mnist_core import runs
 from mnist_core.config import RunConfig
@@ -66,7 +67,7 @@ def _new_page(browser: Browser) -> Page:
     return page
 
 
-def _start_training(page: Page, url: str) -> None:
+def _open_train_and_start(page: Page, url: str) -> None:
     page.goto(url)
     page.get_by_role("heading", name="MNIST Lab").first.wait_for()
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
@@ -78,12 +79,7 @@ def _start_training(page: Page, url: str) -> None:
     for _ in range(6):  # 64 -> 1
         page.keyboard.press("ArrowLeft")
     page.get_by_text("MLP 784-16-10 bs1").first.wait_for()
-    field = page.get_by_label("Epochs")
-    field.fill(str(TRAIN_EPOCHS))
-    field.press("Enter")
-    page.get_by_text(f"{TRAIN_EPOCHS} epochs (est.)").wait_for()
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Training now").wait_for()
+    start_training(page, TRAIN_EPOCHS)
 
 
 def _pick_label(draw: DrawPage, label: int) -> None:
@@ -102,7 +98,7 @@ def test_eight_sessions_train_draw_and_correct_the_same_model_at_once(
 ) -> None:
     pages = [_new_page(browser) for _ in range(SESSIONS)]
     trainer, drawers = pages[0], [DrawPage(p, app) for p in pages[1:]]
-    _start_training(trainer, app)
+    _open_train_and_start(trainer, app)
     for draw in drawers:
         draw.open()
         assert base_run.name in draw.selected_run()

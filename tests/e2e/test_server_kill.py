@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 from playwright.sync_api import Page, sync_playwright
+from train_helpers import start_training
 
 from mnist_core import runs
 
@@ -122,12 +123,7 @@ def _start_a_run(page: Page) -> int:
         page.get_by_role("slider", name="Width (units per layer)").focus()
         page.keyboard.press("End")
         page.get_by_text("MLP 784-4096-10 bs8").first.wait_for()
-    field = page.get_by_label("Epochs")
-    field.fill(str(EPOCHS))
-    field.press("Enter")
-    page.get_by_text(f"{EPOCHS} epochs (est.)").wait_for()
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Training now").wait_for()
+    start_training(page, EPOCHS)
     return EPOCHS
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page
+from train_helpers import start_training
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,13 +47,7 @@ def test_train_a_tiny_model_and_watch_it_learn(page: Page, artifacts_dir: Path) 
         page.keyboard.press("ArrowLeft")
     page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
     epochs = epochs_for(page, TARGET_TRAINING_S)
-    field = page.get_by_label("Epochs")
-    field.fill(str(epochs))
-    field.press("Enter")
-    page.get_by_text(f"{epochs} epochs (est.)").wait_for()
-
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Training now").wait_for()
+    start_training(page, epochs)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2; }}")
     before = page.evaluate(CHART_STATE)

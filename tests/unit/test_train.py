@@ -155,7 +155,7 @@ def test_mixed_precision_runs_its_forward_in_bfloat16_and_keeps_float32_weights(
     assert math.isfinite(last["loss"]) and last["val_acc"] > 0.5  # it learns like the float32 run
 
 
-def test_without_mixed_precision_nothing_is_autocast(data):
+def test_without_mixed_precision_nothing_is_autocast():
     seen: set[torch.dtype] = set()
     model = torch.nn.Linear(3, 2)
     model.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
