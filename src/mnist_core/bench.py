@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from .backprop import PlainMLP
 from .bench_report import report
 from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
@@ -171,11 +172,13 @@ def reference_loader(root: Path, batch: int) -> DataLoader:
 def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> dict[str, dict[str, float]]:
     """Where a batch-1 step goes: median ms of each part, for our engine and for the reference.
 
-    Forward (with the loss), backward (with zero_grad) and the optimizer step
-    are timed one image at a time, each side with its own math setting and
-    optimizer (ours: :func:`configure_math` for batch 1 and
-    :func:`make_optimizer`; the reference: PyTorch's defaults and a plain
-    Adam). The reference's "data" is one item of its DataLoader.
+    Forward, backward and the optimizer step are timed one image at a time,
+    each side with its own math setting, optimizer and backward (ours:
+    :func:`configure_math` for batch 1, :func:`make_optimizer` and the
+    hand-derived :class:`PlainMLP` step, whose backward includes the loss;
+    the reference: PyTorch's defaults, a plain Adam, autograd with the loss
+    in the forward and zero_grad in the backward). The reference's "data" is
+    one item of its DataLoader.
     """
     device = bench_device()
     x_all, y_all = (t.to(device) for t in load_split("mnist", True, root).tensors())
@@ -191,14 +194,22 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         parts: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
         warm_up = 50
+        mlp = PlainMLP.of(model) if side == "ours" else None
+        assert side == "reference" or mlp is not None, "our engine trains these MLPs by hand"
         for i in range(warm_up + steps):
             x, y = x_all[i : i + 1], y_all[i : i + 1]
             t0 = time.perf_counter()
-            loss = F.cross_entropy(model(x), y)
+            if mlp is not None:
+                acts = mlp.forward(x)
+            else:
+                loss = F.cross_entropy(model(x), y)
             synchronize(device)
             t1 = time.perf_counter()
-            optimizer.zero_grad()
-            loss.backward()
+            if mlp is not None:
+                mlp.backward(acts, y)
+            else:
+                optimizer.zero_grad()
+                loss.backward()
             synchronize(device)
             t2 = time.perf_counter()
             optimizer.step()

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .config import DEVICES, RunConfig
 from .data import augment_batch, load_split
@@ -26,7 +25,7 @@ from .errors import ConfigError, DatasetUnavailable
 from .metrics import CostReport, cost_report
 from .models import build_model
 from .runs import RunInfo
-from .train import autocast_for, make_optimizer
+from .train import make_optimizer, make_step
 
 # Size of the training split of MNIST and Fashion-MNIST, when the files are not here yet.
 STANDARD_TRAIN_SIZE = 60_000
@@ -188,20 +187,14 @@ def probe(
     device = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
-    optimizer = make_optimizer(cfg, model)
-    autocast = autocast_for(cfg, device)
+    train_step = make_step(cfg, model, make_optimizer(cfg, model))
 
     def timed(batch: int, budget: float, warm: int) -> tuple[float, int]:
         x = torch.randn(batch, 1, 28, 28, generator=gen).to(device)
         y = torch.randint(0, 10, (batch,), generator=gen).to(device)
 
         def step() -> None:
-            images = augment_batch(x, gen) if cfg.augment else x
-            with autocast():
-                loss = F.cross_entropy(model(images), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(augment_batch(x, gen) if cfg.augment else x, y)
 
         for _ in range(warm):
             step()

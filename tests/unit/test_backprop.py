@@ -1,0 +1,112 @@
+"""The hand-written MLP step gives autograd's gradients, and only takes the models it can do."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_core.backprop import PlainMLP
+from mnist_core.config import RunConfig
+from mnist_core.models import build_model
+from mnist_core.train import make_optimizer, make_step
+
+
+def batch(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+
+
+def autograd_grads(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, list[torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("hidden", [(32,), (64, 16, 8)])
+@pytest.mark.parametrize("n", [1, 7, 64])
+@pytest.mark.parametrize("crop", [28, 20])
+def test_gradients_and_loss_are_autograds(hidden: tuple[int, ...], n: int, crop: int) -> None:
+    model = build_model(RunConfig(hidden=hidden, crop=crop))
+    x, y = batch(n)
+    loss, expected = autograd_grads(model, x, y)
+    mlp = PlainMLP.of(model)
+    assert mlp is not None
+    acts = mlp.forward(x)
+    torch.testing.assert_close(acts[-1], model(x).detach())
+    assert mlp.backward(acts, y).item() == pytest.approx(loss, rel=1e-6)
+    got = [p.grad for p in model.parameters()]
+    assert len(got) == len(expected) == 2 * (len(hidden) + 1)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-7)
+        assert g.abs().sum() > 0  # every layer got a gradient, not zeros left from setup
+
+
+def test_dead_units_pass_no_gradient() -> None:
+    """A unit whose ReLU is off passes nothing back, as in autograd (which also gives 0 at exactly 0)."""
+    model = build_model(RunConfig(hidden=(16,)))
+    with torch.no_grad():
+        model[1].bias[:8] = -1e6  # units 0-7 are off for any image
+    x, y = batch(5)
+    _, expected = autograd_grads(model, x, y)
+    mlp = PlainMLP.of(model)
+    assert mlp is not None
+    mlp.backward(mlp.forward(x), y)
+    assert model[1].weight.grad is not None
+    assert (model[1].weight.grad[:8] == 0).all() and (model[1].weight.grad[8:] != 0).any()
+    torch.testing.assert_close(model[1].weight.grad, expected[0])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_steps_end_at_autograds_weights(optimizer: str) -> None:
+    """Twenty steps (batches of 1 and 16) of each path from the same weights end at the same weights."""
+    cfg = RunConfig(hidden=(32, 16), optimizer=optimizer, lr=1e-2, weight_decay=1e-3)
+    ours, theirs = build_model(cfg), build_model(cfg)
+    step = make_step(cfg, ours, make_optimizer(cfg, ours))
+    assert step.__name__ == "by_hand"
+    reference = make_optimizer(cfg, theirs)
+    for i in range(20):
+        x, y = batch(1 if i % 2 else 16, seed=i)
+        loss, logits = step(x, y)
+        expected_logits = theirs(x)
+        expected = F.cross_entropy(expected_logits, y)
+        reference.zero_grad()
+        expected.backward()
+        reference.step()
+        torch.testing.assert_close(loss, expected.detach())
+        torch.testing.assert_close(logits, expected_logits.detach())
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert not torch.equal(ours[1].weight, build_model(cfg)[1].weight), "the steps changed the weights"
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        RunConfig(hidden=(32,), dropout=0.2),
+        RunConfig(hidden=(32,), batch_norm=True),
+        RunConfig(hidden=(32,), activation="tanh"),
+        RunConfig(model="cnn", cnn_channels=(4,), hidden=(16,)),
+    ],
+    ids=["dropout", "batch norm", "tanh", "cnn"],
+)
+def test_other_models_train_through_autograd(cfg: RunConfig) -> None:
+    model = build_model(cfg)
+    assert PlainMLP.of(model) is None
+    assert make_step(cfg, model, make_optimizer(cfg, model)).__name__ == "with_autograd"
+
+
+def test_bfloat16_autocast_trains_through_autograd() -> None:
+    cfg = RunConfig(hidden=(32,), amp=True)
+    model = build_model(cfg)
+    assert PlainMLP.of(model) is not None
+    assert make_step(cfg, model, make_optimizer(cfg, model)).__name__ == "with_autograd"
+
+
+def test_frozen_parameters_train_through_autograd() -> None:
+    model = build_model(RunConfig(hidden=(32,)))
+    model[1].weight.requires_grad_(False)
+    assert PlainMLP.of(model) is None
