@@ -78,6 +78,6 @@ class PlainMLP:
             else:
                 torch.mm(g.t(), a, out=linear.weight.grad)
                 torch.sum(g, 0, out=linear.bias.grad)
-            if i:  # through the ReLU whose output is acts[i]: zero where it was not positive
-                g = torch.mm(g, linear.weight).mul_(a > 0)
+            if i:  # through the ReLU whose output is acts[i] (zero where it was not positive), as autograd
+                g = torch.ops.aten.threshold_backward(torch.mm(g, linear.weight), a, 0)
         return loss
