@@ -25,7 +25,7 @@ class PlainMLP:
     """Forward and backward of a plain ReLU MLP, gradients written into ``p.grad``."""
 
     def __init__(self, model: nn.Sequential, crop: CenterCrop | None, linears: list[nn.Linear]) -> None:
-        self.model, self.crop, self.linears = model, crop, linears
+        self.crop, self.linears = crop, linears
         for p in model.parameters():
             p.grad = torch.zeros_like(p)
 

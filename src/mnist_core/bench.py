@@ -192,24 +192,16 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
         else:
             torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        forward, backward = _ours_halves(model) if side == "ours" else _reference_halves(model, optimizer)
         parts: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
         warm_up = 50
-        mlp = PlainMLP.of(model) if side == "ours" else None
-        assert side == "reference" or mlp is not None, "our engine trains these MLPs by hand"
         for i in range(warm_up + steps):
             x, y = x_all[i : i + 1], y_all[i : i + 1]
             t0 = time.perf_counter()
-            if mlp is not None:
-                acts = mlp.forward(x)
-            else:
-                loss = F.cross_entropy(model(x), y)
+            carried = forward(x, y)
             synchronize(device)
             t1 = time.perf_counter()
-            if mlp is not None:
-                mlp.backward(acts, y)
-            else:
-                optimizer.zero_grad()
-                loss.backward()
+            backward(carried, y)
             synchronize(device)
             t2 = time.perf_counter()
             optimizer.step()
@@ -223,6 +215,26 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     next(items)
     out["reference"]["data"] = statistics.median(timed(lambda: next(items), steps)) * 1000
     return out
+
+
+_Halves = tuple[Callable[[torch.Tensor, torch.Tensor], Any], Callable[[Any, torch.Tensor], Any]]
+
+
+def _ours_halves(model: torch.nn.Module) -> _Halves:
+    """Our engine's forward and backward of a plain MLP (hand-derived; the loss is in the backward)."""
+    mlp = PlainMLP.of(model)
+    assert mlp is not None, "our engine trains these MLPs by hand"
+    return (lambda x, _y: mlp.forward(x)), mlp.backward
+
+
+def _reference_halves(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> _Halves:
+    """The blog's forward (with the loss) and backward (with zero_grad), through autograd."""
+
+    def backward(loss: torch.Tensor, _y: torch.Tensor) -> None:
+        optimizer.zero_grad()
+        loss.backward()
+
+    return (lambda x, y: F.cross_entropy(model(x), y)), backward
 
 
 def bench_training(root: Path, batches: list[int], repeats: int, bf16: bool = False) -> list[dict[str, Any]]:

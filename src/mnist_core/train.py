@@ -137,19 +137,18 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
     1.3-1.4x faster a step at batch 1, the same from batch 64 up); everything
     else through autograd.
     """
-    device = next(model.parameters()).device
-    autocast = autocast_for(cfg, device)
     mlp = None if cfg.amp else PlainMLP.of(model)
     if mlp is not None:
-        plain = mlp
 
         def by_hand(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            acts = plain.forward(x)
-            loss = plain.backward(acts, y)
+            acts = mlp.forward(x)
+            loss = mlp.backward(acts, y)
             optimizer.step()
             return loss, acts[-1]
 
         return by_hand
+
+    autocast = autocast_for(cfg, next(model.parameters()).device)
 
     def with_autograd(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast():
