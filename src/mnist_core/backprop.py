@@ -7,6 +7,10 @@ no saved tensors, no engine), and the gradients go into buffers allocated once.
 That overhead is most of a small step: at batch 1 on 784-512-10 (two CPU
 cores) a whole step with the fused Adam took 0.57 ms against autograd's 0.72 ms.
 
+At batch 1 the big matrix-vector products are split in two (:func:`linear`,
+:func:`back_through`): MKL runs a lone matrix-vector product on one core, and
+as a batch of two half-matrices both cores share it.
+
 Any other model (dropout, batch norm, other activations, convolutions) or
 bfloat16 autocast trains through autograd: see :func:`PlainMLP.of`.
 Gradients equal autograd's to float32 rounding (``tests/unit/test_backprop.py``).
@@ -19,6 +23,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import CenterCrop
+
+SPLIT_MIN = 1 << 19  # weights with this many elements or more (784x1024: 802,816) are split at batch 1
+
+
+def _halves(rows: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a product of ``rows`` with ``weight`` is a big matrix-vector product, split in two."""
+    return len(rows) == 1 and weight.numel() >= SPLIT_MIN and len(weight) % 2 == 0
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``x @ weight.T + bias``, as ``nn.Linear``; at batch 1 the weight's two halves of rows in parallel.
+
+    The same sums in the same order, so the result is bitwise ``addmm``'s. With
+    the weights out of cache (as in a training step), 2 cores: 1024x1024
+    261 -> 157 us, 1024x784 241 -> 141 us; in cache, 1024x784 83 -> 70 us.
+    """
+    if not _halves(x, weight):
+        return torch.addmm(bias, x, weight.t())
+    out = len(weight)
+    halves = weight.view(2, out // 2, -1).transpose(1, 2)
+    return torch.baddbmm(bias.view(2, 1, out // 2), x.expand(2, 1, -1), halves).view(1, out)
+
+
+def back_through(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``g @ weight``, the gradient at a Linear's input; at batch 1 the two halves' products summed.
+
+    Out of cache, 2 cores: 1024x1024 206 -> 142 us, 1024x784 195 -> 119 us.
+    """
+    if not _halves(g, weight):
+        return torch.mm(g, weight)
+    out = len(weight)
+    return torch.bmm(g.view(2, 1, out // 2), weight.view(2, out // 2, -1)).sum(0)
 
 
 class PlainMLP:
@@ -54,8 +90,8 @@ class PlainMLP:
             x = self.crop(x)
         acts = [x.flatten(1)]
         last = len(self.linears) - 1
-        for i, linear in enumerate(self.linears):
-            h = torch.addmm(linear.bias, acts[-1], linear.weight.t())
+        for i, layer in enumerate(self.linears):
+            h = linear(acts[-1], layer.weight, layer.bias)
             acts.append(h.relu_() if i < last else h)
         return acts
 
@@ -70,14 +106,14 @@ class PlainMLP:
         if len(y) > 1:
             g.div_(len(y))
         for i in range(len(self.linears) - 1, -1, -1):
-            linear, a = self.linears[i], acts[i]
-            assert linear.weight.grad is not None and linear.bias.grad is not None
+            layer, a = self.linears[i], acts[i]
+            assert layer.weight.grad is not None and layer.bias.grad is not None
             if len(y) == 1:  # an outer product: a broadcast multiply is half the time of a matmul
-                torch.mul(g.t(), a, out=linear.weight.grad)
-                linear.bias.grad.copy_(g[0])
+                torch.mul(g.t(), a, out=layer.weight.grad)
+                layer.bias.grad.copy_(g[0])
             else:
-                torch.mm(g.t(), a, out=linear.weight.grad)
-                torch.sum(g, 0, out=linear.bias.grad)
+                torch.mm(g.t(), a, out=layer.weight.grad)
+                torch.sum(g, 0, out=layer.bias.grad)
             if i:  # through the ReLU whose output is acts[i] (zero where it was not positive), as autograd
-                g = torch.ops.aten.threshold_backward(torch.mm(g, linear.weight), a, 0)
+                g = torch.ops.aten.threshold_backward(back_through(g, layer.weight), a, 0)
         return loss

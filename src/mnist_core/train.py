@@ -23,13 +23,14 @@ from torch import nn
 
 from .backprop import PlainMLP
 from .config import RunConfig
-from .data import DataBundle, augment_batch
+from .data import DataBundle, Split, augment_batch
 from .device import resolve_device, run_math
 from .errors import ConfigError
 from .metrics import evaluate
 from .models import build_model
 
 PROGRESS_INTERVAL_S = 0.25  # a live chart redraws twice a second; events come faster
+GATHER_ROWS = 4096  # images gathered at once for small batches (12.8 MB of MNIST)
 
 
 @dataclass(frozen=True)
@@ -278,19 +279,20 @@ class _Loop:
         cfg, bs = self.cfg, self.cfg.batch_size
         perm = epoch_permutation(len(self.data.train), cfg.seed, self.epoch).to(self.device)
         self.model.train()
-        window = _Window(self.device)
+        batches = _Batches(self.data.train, perm, bs)
+        window = _Window()
         last_emit = time.perf_counter()
         for i in range(self.step_in_epoch, self.steps_per_epoch):
             if should_stop():
                 self._flush(window)
                 return False
-            x, y = self.data.train.rows(perm[i * bs : (i + 1) * bs])
+            x, y = batches.get(i)
             if cfg.augment:
                 x = augment_batch(x, self.augment_gen)
             loss, logits = self.step(x, y)
             if self.scheduler is not None:
                 self.scheduler.step()
-            window.add(loss, (logits.argmax(1) == y).sum(), len(y))
+            window.add(loss, logits, y)
             self.step_in_epoch = i + 1
             if self.every:
                 due = (i + 1) % self.every == 0
@@ -298,7 +300,7 @@ class _Loop:
                 due = time.perf_counter() - last_emit >= PROGRESS_INTERVAL_S
             if due:
                 self._flush(window)
-                window, last_emit = _Window(self.device), time.perf_counter()
+                window, last_emit = _Window(), time.perf_counter()
         self._epoch_window = window
         return True
 
@@ -367,25 +369,61 @@ class _Loop:
         self.emit(event)
 
 
-class _Window:
-    """Loss and correct-count sums kept on the device: no sync per step."""
+class _Batches:
+    """An epoch's batches in its shuffled order, gathered :data:`GATHER_ROWS` images at a time.
 
-    def __init__(self, device: torch.device) -> None:
-        self.loss = torch.zeros((), device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.steps = 0
+    A small batch is then a slice of the last gather: one gather per image
+    cost a batch-1 step 40 us in the loop, 6% of 784-512-10's. Big batches
+    are gathered one at a time, as before.
+    """
+
+    def __init__(self, split: Split, perm: torch.Tensor, batch_size: int) -> None:
+        self.split, self.perm, self.bs = split, perm, batch_size
+        self.per_gather = max(1, GATHER_ROWS // batch_size)  # batches
+        self.gathered = -1
+        self.x, self.y = torch.empty(0), torch.empty(0)
+
+    def get(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``i`` of the epoch."""
+        g, j = divmod(i, self.per_gather)
+        if g != self.gathered:
+            rows = self.per_gather * self.bs
+            self.x, self.y = self.split.rows(self.perm[g * rows : (g + 1) * rows])
+            self.gathered = g
+        return self.x[j * self.bs : (j + 1) * self.bs], self.y[j * self.bs : (j + 1) * self.bs]
+
+
+class _Window:
+    """The steps since the last point of the curve: each step's loss, logits and labels, as they came.
+
+    Nothing is computed per step (a running sum on the device cost a batch-1
+    step 30-60 us, 5-10% of 784-512-10's); :meth:`means` reduces them all
+    at once, with the only host sync, when the point is made.
+    """
+
+    def __init__(self) -> None:
+        self.losses: list[torch.Tensor] = []
+        self.logits: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
         self.n = 0
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> None:
-        self.loss += loss
-        self.correct += correct
-        self.steps += 1
-        self.n += n
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.losses.append(loss)
+        self.logits.append(logits)
+        self.labels.append(y)
+        self.n += len(y)
 
     def means(self) -> tuple[float, float]:
-        if not self.steps:
+        """Mean step loss and the share of images predicted right."""
+        if not self.losses:
             return float("nan"), float("nan")
-        return self.loss.item() / self.steps, self.correct.item() / self.n
+        loss = torch.stack(self.losses).mean().item()
+        correct = (torch.cat(self.logits).argmax(1) == torch.cat(self.labels)).sum().item()
+        return loss, correct / self.n
 
 
 def _with(event: ProgressEvent, **changes: Any) -> ProgressEvent:

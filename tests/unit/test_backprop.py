@@ -5,11 +5,24 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
-from mnist_core.backprop import PlainMLP
+from mnist_core.backprop import SPLIT_MIN, PlainMLP, back_through, linear
 from mnist_core.config import RunConfig
 from mnist_core.models import build_model
 from mnist_core.train import make_optimizer, make_step
+
+
+class _Recording(TorchFunctionMode):
+    """Notes the name of every torch function called inside it."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.calls.append(getattr(func, "__name__", str(func)))
+        return func(*args, **(kwargs or {}))
 
 
 def batch(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,7 +39,7 @@ def autograd_grads(
     return loss.item(), [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("hidden", [(32,), (64, 16, 8)])
+@pytest.mark.parametrize("hidden", [(32,), (64, 16, 8), (1024, 1024)])  # the last is split at batch 1
 @pytest.mark.parametrize("n", [1, 7, 64])
 @pytest.mark.parametrize("crop", [28, 20])
 def test_gradients_and_loss_are_autograds(hidden: tuple[int, ...], n: int, crop: int) -> None:
@@ -43,6 +56,36 @@ def test_gradients_and_loss_are_autograds(hidden: tuple[int, ...], n: int, crop:
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-7)
         assert g.abs().sum() > 0  # every layer got a gradient, not zeros left from setup
+
+
+@pytest.mark.parametrize("shape", [(1024, 784), (1024, 1024), (2048, 256)])
+def test_a_split_product_is_the_whole_product(shape: tuple[int, int]) -> None:
+    """At batch 1 a big weight is used as two halves of rows: the same output, bitwise for the forward."""
+    gen = torch.Generator().manual_seed(3)
+    weight, bias = torch.randn(*shape, generator=gen), torch.randn(shape[0], generator=gen)
+    x, g = torch.randn(1, shape[1], generator=gen), torch.randn(1, shape[0], generator=gen)
+    assert weight.numel() >= SPLIT_MIN
+    assert torch.equal(linear(x, weight, bias), torch.addmm(bias, x, weight.t()))
+    exact = (g.double() @ weight.double()).float()  # sums of ~1000 terms of size ~1: float32 rounds at ~1e-5
+    assert back_through(g, weight).shape == (1, shape[1])
+    torch.testing.assert_close(back_through(g, weight), exact, rtol=1e-5, atol=2e-4)
+    torch.testing.assert_close(g @ weight, exact, rtol=1e-5, atol=2e-4)  # the unsplit product rounds as much
+
+
+@pytest.mark.parametrize(
+    ("rows", "shape"),
+    [(1, (1024, 784)), (2, (1024, 784)), (1, (512, 784)), (1, (1023, 1024))],
+    ids=["batch 1, big", "batch 2", "small weight", "odd rows"],
+)
+def test_only_a_big_matrix_vector_product_is_split(rows: int, shape: tuple[int, int]) -> None:
+    """Split or not, the product is right; it is split only for one row against a big, even weight."""
+    weight, bias, x = torch.randn(*shape), torch.randn(shape[0]), torch.randn(rows, shape[1])
+    split = rows == 1 and shape == (1024, 784)
+    calls: list[str] = []
+    with _Recording(calls):
+        out = linear(x, weight, bias)
+    assert ("baddbmm" in calls) == split
+    torch.testing.assert_close(out, torch.addmm(bias, x, weight.t()))
 
 
 def test_dead_units_pass_no_gradient() -> None:

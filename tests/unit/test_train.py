@@ -11,7 +11,7 @@ import torch
 from mnist_core.config import RunConfig, lenet5
 from mnist_core.data import load_data
 from mnist_core.errors import ConfigError
-from mnist_core.train import ProgressEvent, epoch_permutation, make_optimizer, train
+from mnist_core.train import ProgressEvent, _Batches, epoch_permutation, make_optimizer, train
 from mnist_core.train import autocast_for as train_autocast
 
 
@@ -109,6 +109,24 @@ def test_resume_mid_epoch(data):
     rest = train(cfg, data, resume=part.state)
     for key, value in full.model.state_dict().items():
         torch.testing.assert_close(rest.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_batches_are_the_permutations_slices_across_gathers(data, monkeypatch):
+    """Batches come from gathers of a few batches; any batch, in any order, is the permutation's slice."""
+    monkeypatch.setattr("mnist_core.train.GATHER_ROWS", 100)  # 3 batches of 32 a gather
+    perm = epoch_permutation(len(data.train), 0, 0)
+    batches = _Batches(data.train, perm, 32)
+    order = [0, 1, 2, 3, 28, 5, 4, 13, 14, 27, 2]  # across gathers, back and forth, the short last one
+    for i in order:
+        x, y = batches.get(i)
+        ex, ey = data.train.rows(perm[i * 32 : (i + 1) * 32])
+        assert torch.equal(x, ex) and torch.equal(y, ey)
+        assert len(y) == (900 - 28 * 32 if i == 28 else 32)
+
+
+def test_resume_inside_a_gather(data, monkeypatch):
+    monkeypatch.setattr("mnist_core.train.GATHER_ROWS", 160)  # 5 batches a gather; stop after 13
+    test_resume_mid_epoch(data)
 
 
 @pytest.mark.parametrize(
