@@ -7,9 +7,9 @@ no saved tensors, no engine), and the gradients go into buffers allocated once.
 That overhead is most of a small step: at batch 1 on 784-512-10 (two CPU
 cores) a whole step with the fused Adam took 0.57 ms against autograd's 0.72 ms.
 
-At batch 1 the big matrix-vector products are split in two (:func:`linear`,
-:func:`back_through`): MKL runs a lone matrix-vector product on one core, and
-as a batch of two half-matrices both cores share it.
+At batch 1 on a CPU the big matrix-vector products are split in two
+(:func:`linear`, :func:`back_through`): MKL runs a lone matrix-vector product
+on one core, and as a batch of two half-matrices both cores share it.
 
 Any other model (dropout, batch norm, other activations, convolutions) or
 bfloat16 autocast trains through autograd: see :func:`PlainMLP.of`.
@@ -28,16 +28,18 @@ SPLIT_MIN = 1 << 19  # weights with this many elements or more (784x1024: 802,81
 
 
 def _halves(rows: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a product of ``rows`` with ``weight`` is a big matrix-vector product, split in two."""
-    return len(rows) == 1 and weight.numel() >= SPLIT_MIN and len(weight) % 2 == 0
+    """Whether a product of ``rows`` with ``weight`` is a big matrix-vector product on a CPU, split in two."""
+    big = weight.numel() >= SPLIT_MIN and len(weight) % 2 == 0
+    return len(rows) == 1 and big and weight.device.type == "cpu"
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T + bias``, as ``nn.Linear``; at batch 1 the weight's two halves of rows in parallel.
 
-    The same sums in the same order, so the result is bitwise ``addmm``'s. With
-    the weights out of cache (as in a training step), 2 cores: 1024x1024
-    261 -> 157 us, 1024x784 241 -> 141 us; in cache, 1024x784 83 -> 70 us.
+    Each output is the same dot product as in ``addmm``, and on this stack the
+    result is bitwise ``addmm``'s (tested). With the weights out of cache (as
+    in a training step), 2 cores: 1024x1024 261 -> 157 us, 1024x784
+    241 -> 141 us; in cache, 1024x784 83 -> 70 us.
     """
     if not _halves(x, weight):
         return torch.addmm(bias, x, weight.t())

@@ -88,6 +88,17 @@ def test_only_a_big_matrix_vector_product_is_split(rows: int, shape: tuple[int, 
     torch.testing.assert_close(out, torch.addmm(bias, x, weight.t()))
 
 
+def test_off_the_cpu_nothing_is_split() -> None:
+    """A GPU's matrix-vector product already uses the whole device (here the shape-only "meta" device)."""
+    weight, bias, x = (torch.empty(*s, device="meta") for s in ((1024, 784), (1024,), (1, 784)))
+    calls: list[str] = []
+    with _Recording(calls):
+        out = linear(x, weight, bias)
+        back = back_through(torch.empty(1, 1024, device="meta"), weight)
+    assert "baddbmm" not in calls and "bmm" not in calls
+    assert out.shape == (1, 1024) and back.shape == (1, 784)
+
+
 def test_dead_units_pass_no_gradient() -> None:
     """A unit whose ReLU is off passes nothing back, as in autograd (which also gives 0 at exactly 0)."""
     model = build_model(RunConfig(hidden=(16,)))
