@@ -243,8 +243,10 @@ def bench_training(root: Path, batches: list[int], repeats: int, bf16: bool = Fa
     for name, hidden in MODELS.items():
         for batch in batches:
             steps = BATCH_ONE_STEPS if batch == 1 else None
-            ours = [ours_epoch_s(hidden, batch, root, steps) for _ in range(repeats)]
-            ref = [reference_epoch_s(hidden, batch, root, steps) for _ in range(repeats)]
+            ours, ref = [], []
+            for _ in range(repeats):  # alternated, so a slow spell of a shared host hits both sides
+                ours.append(ours_epoch_s(hidden, batch, root, steps))
+                ref.append(reference_epoch_s(hidden, batch, root, steps))
             rows.append({
                 "model": name, "batch": batch, "ours_s": median_range(ours), "reference_s": median_range(ref),
                 "speedup": statistics.median(ref) / statistics.median(ours),
