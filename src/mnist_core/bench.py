@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from .backprop import PlainMLP
+from .backprop import PlainMLP, direct_step
 from .bench_report import report
 from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
@@ -175,7 +175,8 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     Forward, backward and the optimizer step are timed one image at a time,
     each side with its own math setting, optimizer and backward (ours:
     :func:`configure_math` for batch 1, :func:`make_optimizer` and the
-    hand-derived :class:`PlainMLP` step, whose backward includes the loss;
+    hand-derived :class:`PlainMLP` step, whose backward includes the loss,
+    with its optimizer's kernel called directly (:func:`direct_step`);
     the reference: PyTorch's defaults, a plain Adam, autograd with the loss
     in the forward and zero_grad in the backward). The reference's "data" is
     one item of its DataLoader.
@@ -193,6 +194,7 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         forward, backward = _ours_halves(model) if side == "ours" else _reference_halves(model, optimizer)
+        update = direct_step(optimizer) if side == "ours" else optimizer.step
         parts: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
         warm_up = 50
         for i in range(warm_up + steps):
@@ -204,7 +206,7 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             backward(carried, y)
             synchronize(device)
             t2 = time.perf_counter()
-            optimizer.step()
+            update()
             synchronize(device)
             t3 = time.perf_counter()
             if i >= warm_up:

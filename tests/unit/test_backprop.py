@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import types
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from mnist_core.backprop import SPLIT_MIN, PlainMLP, back_through, linear
+from mnist_core.backprop import SPLIT_MIN, PlainMLP, back_through, direct_step, linear
 from mnist_core.config import RunConfig
 from mnist_core.models import build_model
-from mnist_core.train import make_optimizer, make_step
+from mnist_core.train import make_optimizer, make_scheduler, make_step
 
 
 class _Recording(TorchFunctionMode):
@@ -164,3 +167,116 @@ def test_frozen_parameters_train_through_autograd() -> None:
     model = build_model(RunConfig(hidden=(32,)))
     model[1].weight.requires_grad_(False)
     assert PlainMLP.of(model) is None
+
+
+class _Counted:
+    """Counts the calls of ``optimizer.step``, wrapped on the instance (a method, as schedulers expect)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.calls, real = 0, optimizer.step
+
+        def step(_self: torch.optim.Optimizer) -> None:
+            self.calls += 1
+            real()
+
+        optimizer.step = types.MethodType(step, optimizer)  # type: ignore[method-assign]
+
+
+_Twins = tuple[list[torch.optim.Optimizer], list[torch.nn.Module], list[object], _Counted]
+
+
+def _twin_runs(optimizer: str) -> _Twins:
+    """Two equal models, their optimizers (the first one's steps counted) and one-cycle schedules.
+
+    The schedule moves the learning rate and Adam's beta1 on every step.
+    """
+    cfg = RunConfig(hidden=(48, 16), optimizer=optimizer, lr=1e-2, weight_decay=1e-2, schedule="onecycle")
+    models = [build_model(cfg), build_model(cfg)]
+    for m in models:
+        for p in m.parameters():
+            p.grad = torch.zeros_like(p)
+    optimizers = [make_optimizer(cfg, m) for m in models]
+    counted = _Counted(optimizers[0])
+    schedulers = [make_scheduler(cfg, o, 40) for o in optimizers]
+    return optimizers, models, schedulers, counted
+
+
+def _same_grads(models: list[torch.nn.Module], seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        g = torch.randn(a.shape, generator=gen)
+        a.grad.copy_(g)  # type: ignore[union-attr]  # into the buffer, as PlainMLP writes them
+        b.grad.copy_(g)  # type: ignore[union-attr]
+
+
+def _assert_same_state(optimizers: list[torch.optim.Optimizer], models: list[torch.nn.Module]) -> None:
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(optimizers[0].state[a][key], optimizers[1].state[b][key]), key
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_direct_step_is_the_optimizers_step_bit_for_bit(optimizer: str) -> None:
+    """Direct kernel calls under a changing lr and beta1 end at optimizer.step's weights and state exactly."""
+    optimizers, models, schedulers, counted = _twin_runs(optimizer)
+    update = direct_step(optimizers[0])
+    betas = set()
+    for i in range(30):
+        _same_grads(models, seed=i)
+        update()
+        optimizers[1].step()
+        for s in schedulers:
+            s.step()  # type: ignore[attr-defined]
+        betas.add(optimizers[0].param_groups[0]["betas"][0])
+    _assert_same_state(optimizers, models)
+    assert counted.calls == 1, "only the first step (which creates the state) goes through optimizer.step"
+    assert len(betas) > 10, "the schedule moved beta1, and the direct calls followed it"
+
+
+def test_direct_step_binds_again_after_a_load_or_a_new_gradient_buffer() -> None:
+    """A resumed optimizer's state, or a replaced .grad, is picked up: nothing stale is updated."""
+    optimizers, models, _, counted = _twin_runs("adam")
+    update = direct_step(optimizers[0])
+    for i in range(5):
+        _same_grads(models, seed=i)
+        update()
+        optimizers[1].step()
+    optimizers[0].load_state_dict(copy.deepcopy(optimizers[1].state_dict()))  # new tensors, equal values
+    for i in range(5, 10):
+        _same_grads(models, seed=i)
+        update()
+        optimizers[1].step()
+    assert counted.calls == 2
+    _assert_same_state(optimizers, models)
+    first = next(models[0].parameters())
+    first.grad = first.grad.clone()  # type: ignore[union-attr]
+    for i in range(10, 13):
+        _same_grads(models, seed=i)
+        update()
+        optimizers[1].step()
+    assert counted.calls == 3
+    _assert_same_state(optimizers, models)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: torch.optim.SGD(ps, lr=0.1, fused=True),
+        lambda ps: torch.optim.Adam(ps, foreach=True),
+        lambda ps: torch.optim.Adam(ps, fused=True, amsgrad=True),
+        lambda ps: torch.optim.Adam(ps, fused=True, lr=torch.tensor(1e-3)),
+        lambda ps: torch.optim.Adam([{"params": ps[:2]}, {"params": ps[2:], "lr": 1e-4}], fused=True),
+    ],
+    ids=["sgd", "foreach", "amsgrad", "tensor lr", "two groups"],
+)
+def test_direct_step_leaves_other_optimizers_to_their_own_step(make) -> None:  # type: ignore[no-untyped-def]
+    optimizer = make(list(build_model(RunConfig(hidden=(8,))).parameters()))
+    assert direct_step(optimizer) == optimizer.step
+
+
+def test_direct_step_leaves_an_optimizer_with_hooks_to_its_own_step() -> None:
+    optimizer = make_optimizer(RunConfig(hidden=(8,)), build_model(RunConfig(hidden=(8,))))
+    assert direct_step(optimizer) != optimizer.step
+    optimizer.register_step_post_hook(lambda *_: None)
+    assert direct_step(optimizer) == optimizer.step
