@@ -539,3 +539,44 @@ def test_predict_rejects_bad_model_outputs() -> None:
         broken[1].weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="NaN"):
         infer.predict(broken, torch.zeros(1, 1, 28, 28))
+
+
+def _flood_labels(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components by a plain flood fill, numbered in raster order of their first pixel."""
+    labels = np.zeros(mask.shape, np.int32)
+    count = 0
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        if labels[y, x]:
+            continue
+        count += 1
+        labels[y, x] = count
+        todo = [(y, x)]
+        while todo:
+            cy, cx = todo.pop()
+            for ny in range(max(cy - 1, 0), min(cy + 2, mask.shape[0])):
+                for nx in range(max(cx - 1, 0), min(cx + 2, mask.shape[1])):
+                    if mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        todo.append((ny, nx))
+    return labels, count
+
+
+@pytest.mark.parametrize("density", [0.05, 0.3, 0.5, 0.7])
+def test_components_are_a_flood_fills(density: float) -> None:
+    """Run-based labelling equals a flood fill on random masks: diagonals, U shapes, edges, empty rows."""
+    rng = np.random.default_rng(int(density * 100))
+    shapes = [(1, 1), (1, 9), (9, 1), (12, 17), (47, 47), (64, 30)]
+    for shape in shapes * 4:
+        mask = rng.random(shape) < density
+        labels, count = infer._components(mask)
+        expected, expected_count = _flood_labels(mask)
+        assert count == expected_count
+        np.testing.assert_array_equal(labels, expected)
+    u_shape = np.zeros((6, 7), bool)
+    u_shape[:, 0] = u_shape[:, 6] = u_shape[5, :] = True  # joined only at the bottom row
+    diagonal = np.eye(5, dtype=bool)[::-1]  # touching corner to corner only
+    for mask in (u_shape, diagonal, np.zeros((4, 4), bool)):
+        labels, count = infer._components(mask)
+        expected, expected_count = _flood_labels(mask)
+        assert count == expected_count
+        np.testing.assert_array_equal(labels, expected)
