@@ -230,8 +230,13 @@ def _as_unit_float(array: np.ndarray) -> np.ndarray:
 
 
 def _shrink(plane: np.ndarray) -> np.ndarray:
-    """Area-average a float plane down to at most :data:`WORK_SIDE` per side."""
+    """Area-average a float plane down to at most :data:`WORK_SIDE` per side.
+
+    A plane small enough is returned as it is, possibly a strided view (the
+    alpha of RGBA): the analysis reduces or reads it anyway, and a
+    contiguous copy of a canvas's alpha was 3% of its preprocessing.
+    """
     factor = math.ceil(max(plane.shape) / WORK_SIDE)
     if factor <= 1:
-        return np.ascontiguousarray(plane, dtype=np.float32)
+        return plane.astype(np.float32, copy=False)
     return np.asarray(Image.fromarray(plane.astype(np.float32)).reduce(factor), dtype=np.float32)
