@@ -87,6 +87,22 @@ def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
     return out
 
 
+def timed_in_turn(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call of each of ``fns``, called in turn ``repeats`` times.
+
+    Taking turns, every function meets the same moments of a host whose speed
+    drifts: blocks of one function after another made a half (preprocessing)
+    slower than the whole it is part of.
+    """
+    out: dict[str, list[float]] = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            out[key].append(time.perf_counter() - start)
+    return out
+
+
 # -- 1. training: ours against the reference ----------------------------------------
 def bench_device() -> torch.device:
     """Where parts 1 and 2 run: a CUDA GPU when there is one (data resident there), else the CPU."""
@@ -358,7 +374,7 @@ def scan_image(label: int = 3) -> np.ndarray:
 
 
 def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
-    """Part 3: a canvas drawing to probabilities, and its two halves; a noisy scan beside it.
+    """Part 3: a canvas drawing to probabilities, and its two halves; a noisy scan beside it, all in turn.
 
     Runs under the math setting a process keeps between training runs
     (PyTorch's default: :func:`mnist_core.device.run_math`), as the Draw
@@ -372,16 +388,14 @@ def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
         for _ in range(10):
             predict(model, preprocess(canvas))
             predict(model, preprocess(scan))
-        total = timed(lambda m=model: predict(m, preprocess(canvas)), repeats)
-        pre = timed(lambda: preprocess(canvas), repeats)
         x = preprocess(canvas)
-        forward = timed(lambda m=model, x=x: predict(m, x), repeats)
-        scanned = timed(lambda m=model: predict(m, preprocess(scan)), repeats)
-        rows.append({
-            "model": name,
-            "end_to_end_ms": _percentiles(total), "preprocess_ms": _percentiles(pre),
-            "predict_ms": _percentiles(forward), "scan_end_to_end_ms": _percentiles(scanned),
-        })
+        seconds = timed_in_turn({
+            "end_to_end_ms": lambda m=model: predict(m, preprocess(canvas)),
+            "preprocess_ms": lambda: preprocess(canvas),
+            "predict_ms": lambda m=model, x=x: predict(m, x),
+            "scan_end_to_end_ms": lambda m=model: predict(m, preprocess(scan)),
+        }, repeats)
+        rows.append({"model": name, **{key: _percentiles(v) for key, v in seconds.items()}})
     return rows
 
 
