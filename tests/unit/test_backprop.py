@@ -259,6 +259,19 @@ def test_direct_step_binds_again_after_a_load_or_a_new_gradient_buffer() -> None
     _assert_same_state(optimizers, models)
 
 
+def test_direct_step_goes_through_the_optimizer_while_a_second_group_is_there() -> None:
+    optimizers, _, _, counted = _twin_runs("adam")
+    update = direct_step(optimizers[0])
+    update()  # binds
+    extra = torch.nn.Parameter(torch.ones(3))
+    extra.grad = torch.ones(3)
+    optimizers[0].add_param_group({"params": [extra]})
+    update()
+    update()
+    assert counted.calls == 3
+    assert optimizers[0].state[extra]["step"] == 2 and not torch.equal(extra, torch.ones(3))
+
+
 @pytest.mark.parametrize(
     "make",
     [
