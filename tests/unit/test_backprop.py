@@ -238,23 +238,21 @@ def test_direct_step_binds_again_after_a_load_or_a_new_gradient_buffer() -> None
     """A resumed optimizer's state, or a replaced .grad, is picked up: nothing stale is updated."""
     optimizers, models, _, counted = _twin_runs("adam")
     update = direct_step(optimizers[0])
-    for i in range(5):
-        _same_grads(models, seed=i)
-        update()
-        optimizers[1].step()
+
+    def both_step(seeds: range) -> None:
+        for i in seeds:
+            _same_grads(models, seed=i)
+            update()
+            optimizers[1].step()
+
+    both_step(range(5))
     optimizers[0].load_state_dict(copy.deepcopy(optimizers[1].state_dict()))  # new tensors, equal values
-    for i in range(5, 10):
-        _same_grads(models, seed=i)
-        update()
-        optimizers[1].step()
+    both_step(range(5, 10))
     assert counted.calls == 2
     _assert_same_state(optimizers, models)
     first = next(models[0].parameters())
     first.grad = first.grad.clone()  # type: ignore[union-attr]
-    for i in range(10, 13):
-        _same_grads(models, seed=i)
-        update()
-        optimizers[1].step()
+    both_step(range(10, 13))
     assert counted.calls == 3
     _assert_same_state(optimizers, models)
 
