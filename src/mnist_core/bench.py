@@ -79,12 +79,8 @@ QUICK_PARTS = (1, 2, 3, 4)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+    """Seconds of each of ``repeats`` calls of ``fn``."""
+    return timed_in_turn({"fn": fn}, repeats)["fn"]
 
 
 def timed_in_turn(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
