@@ -14,8 +14,8 @@ medians of blocks of steps alternated in one process (2-core CPU).
 :func:`flush_subnormal_state` sets every state entry below
 ``tiny * 2**10`` (1.2e-35 in float32) to zero. Run every
 :data:`FLUSH_EVERY` steps, it keeps the state out of the subnormal range
-for any beta of at least 0.81 (``beta ** 32 >= 2 ** -10``); smaller betas
-pass through it in a few steps and reach zero. The weights are unchanged:
+for any beta of at least 0.81 (``beta ** 32 >= 2 ** -10``); with a smaller
+beta an entry may fall into it between two flushes, and the next one clears it. The weights are unchanged:
 an Adam entry that small moves a weight by less than ``lr * 1e-26`` (its
 denominator is at least eps, 1e-8), and a second moment that small adds
 less than half a unit of the last place to eps. Only state no update can

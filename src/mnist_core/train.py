@@ -154,7 +154,7 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
         return by_hand
 
     autocast = autocast_for(cfg, next(model.parameters()).device)
-    step = flushing(optimizer.step, optimizer)
+    update = flushing(optimizer.step, optimizer)
 
     def with_autograd(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast():
@@ -162,7 +162,7 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
             loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        step()
+        update()
         return loss.detach(), logits.detach()
 
     return with_autograd
