@@ -15,12 +15,13 @@ medians of blocks of steps alternated in one process (2-core CPU).
 ``tiny * 2**10`` (1.2e-35 in float32) to zero. Run every
 :data:`FLUSH_EVERY` steps, it keeps the state out of the subnormal range
 for any beta of at least 0.81 (``beta ** 32 >= 2 ** -10``); with a smaller
-beta an entry may fall into it between two flushes, and the next one clears it. The weights are unchanged:
-an Adam entry that small moves a weight by less than ``lr * 1e-26`` (its
-denominator is at least eps, 1e-8), and a second moment that small adds
-less than half a unit of the last place to eps. Only state no update can
-see is changed (``tests/unit/test_optstate.py`` checks the weights bit for
-bit against ``optimizer.step`` alone).
+beta an entry may fall into it between two flushes, and the next one clears
+it. The weights are unchanged: an Adam first moment that small moves a
+weight by less than ``lr * 1.2e-35 / ((1 - beta1) * eps)`` (``lr * 1.2e-26``
+at the defaults), and a second moment that small adds less than half a unit
+of the last place to eps (1e-8). Only state no update can see is changed
+(``tests/unit/test_optstate.py`` checks the weights bit for bit against
+``optimizer.step`` alone).
 
 The flush is one pass over the state: 0.17 ms for 784-1024-1024-10's, so
 5 us a step. Setting the CPU's flush-to-zero mode (``torch.set_flush_denormal``)
