@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from .backprop import PlainMLP, direct_step
+from .backprop import PlainMLP
 from .bench_report import report
 from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 from .config import RunConfig
@@ -61,9 +61,8 @@ from .device import configure_math, resolve_device, synchronize
 from .infer import predict, predict_batch, preprocess
 from .metrics import count_macs, count_parameters
 from .models import build_model
-from .optstate import flushing
 from .synthetic import render_digit, write_dataset
-from .train import make_optimizer, train
+from .train import buffered_update, make_optimizer, train
 
 MODELS = {"784-512-10": (512,), "784-1024-1024-10": (1024, 1024)}
 BATCH_ONE_STEPS = 3000
@@ -189,8 +188,8 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     each side with its own math setting, optimizer and backward (ours:
     :func:`configure_math` for batch 1, :func:`make_optimizer` and the
     hand-derived :class:`PlainMLP` step, whose backward includes the loss,
-    with its optimizer's kernel called directly (:func:`direct_step`) and its
-    state kept out of the subnormal range (:func:`flushing`);
+    with the engine's update (:func:`mnist_core.train.buffered_update`: the
+    fused kernel called directly, its state kept out of the subnormal range);
     the reference: PyTorch's defaults, a plain Adam, autograd with the loss
     in the forward and zero_grad in the backward). The reference's "data" is
     one item of its DataLoader.
@@ -208,7 +207,7 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
             torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         forward, backward = _ours_halves(model) if side == "ours" else _reference_halves(model, optimizer)
-        update = flushing(direct_step(optimizer), optimizer) if side == "ours" else optimizer.step
+        update = buffered_update(optimizer) if side == "ours" else optimizer.step
         parts: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
         warm_up = 50
         for i in range(warm_up + steps):

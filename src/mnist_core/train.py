@@ -132,6 +132,15 @@ def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def buffered_update(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """The update of a step whose gradients stay in fixed buffers (:class:`PlainMLP`'s).
+
+    The fused kernel called directly (:func:`direct_step`), its state kept out
+    of the subnormal range (:func:`flushing`).
+    """
+    return flushing(direct_step(optimizer), optimizer)
+
+
 def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
     """One training step ``(x, y) -> (loss, logits)``: forward, backward and the optimizer's update.
 
@@ -143,7 +152,7 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
     """
     mlp = None if cfg.amp else PlainMLP.of(model)
     if mlp is not None:
-        update = flushing(direct_step(optimizer), optimizer)  # the gradients stay in PlainMLP's buffers
+        update = buffered_update(optimizer)
 
         def by_hand(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             acts = mlp.forward(x)
