@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from mnist_core.backprop import SPLIT_MIN, PlainMLP, back_through, direct_step, linear
+from mnist_core import backprop
+from mnist_core.backprop import ONEDNN_LINEAR, SPLIT_MIN, PlainMLP, back_through, direct_step, linear
 from mnist_core.config import RunConfig
 from mnist_core.models import build_model
 from mnist_core.train import make_optimizer, make_scheduler, make_step
@@ -88,7 +89,57 @@ def test_only_a_big_matrix_vector_product_is_split(rows: int, shape: tuple[int, 
     with _Recording(calls):
         out = linear(x, weight, bias)
     assert ("baddbmm" in calls) == split
+    exact = (torch.addmm(bias.double(), x.double(), weight.double().t())).float()
+    torch.testing.assert_close(out, exact, rtol=1e-5, atol=2e-4)  # sums of ~1000 terms of size ~1
+
+
+ONEDNN = "_linear_pointwise.default"
+
+
+@pytest.mark.skipif(ONEDNN_LINEAR is None, reason="this torch has no oneDNN linear kernel")
+@pytest.mark.parametrize("rows", [2, 64, 512])
+@pytest.mark.parametrize("shape", [(1024, 784), (1024, 1024), (10, 1024)])
+def test_a_batch_runs_onednns_kernel_and_rounds_as_mkl_does(rows: int, shape: tuple[int, int]) -> None:
+    """Both products of a batch on a CPU go to oneDNN; each is the exact product to float32 rounding."""
+    gen = torch.Generator().manual_seed(rows)
+    weight, bias = torch.randn(*shape, generator=gen), torch.randn(shape[0], generator=gen)
+    x, g = torch.randn(rows, shape[1], generator=gen), torch.randn(rows, shape[0], generator=gen)
+    calls: list[str] = []
+    with _Recording(calls):
+        out, back = linear(x, weight, bias), back_through(g, weight)
+    assert calls.count(ONEDNN) == 2 and "addmm" not in calls and "mm" not in calls
+    exact_out = torch.addmm(bias.double(), x.double(), weight.double().t())
+    exact_back = g.double() @ weight.double()
+    pairs = ((out, torch.addmm(bias, x, weight.t()), exact_out), (back, g @ weight, exact_back))
+    for got, mkl, exact in pairs:
+        assert got.shape == mkl.shape and got.dtype == torch.float32
+        error, mkl_error = (got.double() - exact).abs().max(), (mkl.double() - exact).abs().max()
+        assert error <= 4 * mkl_error + 1e-6, (error, mkl_error)
+
+
+@pytest.mark.parametrize("rows", [1, 64])
+def test_batch_one_and_other_dtypes_stay_with_torchs_own_products(rows: int) -> None:
+    """oneDNN is only for float32 batches: one row is split or addmm'd; float64 goes to addmm and mm."""
+    dtype = torch.float32 if rows == 1 else torch.float64
+    weight, bias = torch.randn(512, 784, dtype=dtype), torch.randn(512, dtype=dtype)
+    x, g = torch.randn(rows, 784, dtype=dtype), torch.randn(rows, 512, dtype=dtype)
+    calls: list[str] = []
+    with _Recording(calls):
+        out, back = linear(x, weight, bias), back_through(g, weight)
+    assert ONEDNN not in calls and "addmm" in calls and "mm" in calls
     torch.testing.assert_close(out, torch.addmm(bias, x, weight.t()))
+    torch.testing.assert_close(back, g @ weight)
+
+
+def test_without_onednn_a_batch_uses_addmm_and_mm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torch built without oneDNN (no kernel found) trains through torch's own products."""
+    monkeypatch.setattr(backprop, "ONEDNN_LINEAR", None)
+    weight, bias, x, g = torch.randn(1024, 784), torch.randn(1024), torch.randn(8, 784), torch.randn(8, 1024)
+    calls: list[str] = []
+    with _Recording(calls):
+        out, back = linear(x, weight, bias), back_through(g, weight)
+    assert ONEDNN not in calls and "addmm" in calls and "mm" in calls
+    assert torch.equal(out, torch.addmm(bias, x, weight.t())) and torch.equal(back, g @ weight)
 
 
 def test_off_the_cpu_nothing_is_split() -> None:
