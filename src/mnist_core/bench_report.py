@@ -67,7 +67,9 @@ def _parts_line(row: dict[str, Any]) -> str:
 
 def _bound_lines(results: dict[str, Any]) -> list[str]:
     bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_s"].items())
-    lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32; epoch lower bounds: {bounds}"]
+    measured = results.get("gflops_measured", [])
+    best_of = f" (the best of {', '.join(f'{g:.0f}' for g in measured)})" if len(measured) > 1 else ""
+    lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32{best_of}; epoch lower bounds: {bounds}"]
     if results.get("adam_gb_s"):
         traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
         lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "

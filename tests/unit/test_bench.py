@@ -100,6 +100,28 @@ def test_parts_are_selected_by_number_and_written_as_json(
     assert "images/s" in printed and json.loads(printed.strip().splitlines()[-1]) == results
 
 
+def test_the_bound_is_the_machines_best_before_or_after_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A slow minute when part 1 starts must not lower the bound: the limits are measured again after."""
+    limits = iter([(100.0, {"784-512-10": 40.0, "784-1024-1024-10": 30.0}),
+                   (200.0, {"784-512-10": 20.0, "784-1024-1024-10": 60.0})])  # fmt: skip
+    monkeypatch.setattr(bench, "machine_limits", lambda: next(limits))
+    rows = [{"model": "784-1024-1024-10", "batch": 64}]
+    monkeypatch.setattr(bench, "bench_training", lambda *args: rows)
+    results = bench.run_parts(bench.parse_args(["--parts", "1", "2"]), tmp_path)
+    assert results["gflops_measured"] == [100.0, 200.0] and results["gflops"] == 200.0
+    assert results["bound_s"]["784-512-10"] == pytest.approx(bench.epoch_bound_s((512,), 200.0))
+    assert results["adam_gb_s"] == {"784-512-10": 40.0, "784-1024-1024-10": 60.0}
+    assert rows[0]["optimizer_floor_s"] == pytest.approx(bench.optimizer_floor_s((1024, 1024), 64, 60.0))
+    limits_only = {key: results[key] for key in ("gflops", "gflops_measured", "bound_s")}
+    text = bench.report({"data": "d", "threads": 2, "torch": "x", **limits_only})
+    assert "matmul: 200 GFLOP/s float32 (the best of 100, 200)" in text
+    limits = iter([(150.0, {"784-512-10": 40.0, "784-1024-1024-10": 30.0})])
+    only_limits = bench.run_parts(bench.parse_args(["--parts", "2"]), tmp_path)  # no training: measured once
+    assert only_limits["gflops_measured"] == [150.0] and "training" not in only_limits
+
+
 def test_quick_runs_the_first_four_parts_at_batch_64_only() -> None:
     args = bench.parse_args(["--quick"])
     assert args.parts == [1, 2, 3, 4] and args.batches == [64] and args.repeats == 1
