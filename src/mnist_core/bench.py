@@ -504,6 +504,7 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         results["gflops_measured"] = [gflops for gflops, _ in limits]
         gflops = results["gflops"] = max(results["gflops_measured"])
         results["bound_s"] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
+        results["adam_gb_s_measured"] = [gb_s for _, gb_s in limits]  # how far the host drifted meanwhile
         results["adam_gb_s"] = {name: max(gb_s[name] for _, gb_s in limits) for name in MODELS}
         results["adam_bytes_per_param"] = ADAM_BYTES_PER_PARAM
         for row in results.get("training", []):

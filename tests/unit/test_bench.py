@@ -113,6 +113,7 @@ def test_the_bound_is_the_machines_best_before_or_after_training(
     assert results["gflops_measured"] == [100.0, 200.0] and results["gflops"] == 200.0
     assert results["bound_s"]["784-512-10"] == pytest.approx(bench.epoch_bound_s((512,), 200.0))
     assert results["adam_gb_s"] == {"784-512-10": 40.0, "784-1024-1024-10": 60.0}
+    assert results["adam_gb_s_measured"][0] == {"784-512-10": 40.0, "784-1024-1024-10": 30.0}
     assert rows[0]["optimizer_floor_s"] == pytest.approx(bench.optimizer_floor_s((1024, 1024), 64, 60.0))
     limits_only = {key: results[key] for key in ("gflops", "gflops_measured", "bound_s")}
     text = bench.report({"data": "d", "threads": 2, "torch": "x", **limits_only})
