@@ -66,13 +66,14 @@ def _halves(rows: torch.Tensor, weight: torch.Tensor) -> bool:
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``x @ weight.T + bias``, as ``nn.Linear``; at batch 1 the weight's two halves of rows in parallel.
 
-    At larger batches on a CPU, oneDNN's kernel (equal to ``addmm`` to float32
-    rounding; 64x784 by 784x1024, in cache: 0.75 -> 0.56 ms). At batch 1
-    it was slower in the training loop (0.84-0.93x, paired), so not there.
-    Each output is the same dot product as in ``addmm``, and on this stack the
-    result is bitwise ``addmm``'s (tested). With the weights out of cache (as
-    in a training step), 2 cores: 1024x1024 261 -> 157 us, 1024x784
-    241 -> 141 us; in cache, 1024x784 83 -> 70 us.
+    At batch 1 each output is the same dot product as in ``addmm``, and on
+    this stack the result is bitwise ``addmm``'s (tested). With the weights
+    out of cache (as in a training step), 2 cores: 1024x1024 261 -> 157 us,
+    1024x784 241 -> 141 us; in cache, 1024x784 83 -> 70 us.
+
+    At larger batches on a CPU, oneDNN's kernel instead (equal to ``addmm``
+    to float32 rounding; 64x784 by 784x1024, in cache: 0.75 -> 0.56 ms). At
+    batch 1 it was slower in the training loop (0.84-0.93x, paired).
     """
     if _by_onednn(x, weight):
         return ONEDNN_LINEAR(x, weight, bias, "none", [], "")
@@ -86,8 +87,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
 def back_through(g: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``g @ weight``, the gradient at a Linear's input; at batch 1 the two halves' products summed.
 
-    At larger batches on a CPU, oneDNN's kernel, as in :func:`linear`. At batch 1,
-    out of cache, 2 cores: 1024x1024 206 -> 142 us, 1024x784 195 -> 119 us.
+    At batch 1, out of cache, 2 cores: 1024x1024 206 -> 142 us, 1024x784
+    195 -> 119 us. At larger batches on a CPU, oneDNN's kernel, as in :func:`linear`.
     """
     if _by_onednn(g, weight):
         return ONEDNN_LINEAR(g, weight.t(), None, "none", [], "")
