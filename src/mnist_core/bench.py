@@ -253,15 +253,17 @@ def _reference_halves(model: torch.nn.Module, optimizer: torch.optim.Optimizer) 
 
 
 def bench_training(root: Path, batches: list[int], repeats: int, bf16: bool = False) -> list[dict[str, Any]]:
-    """Part 1's rows; with ``bf16``, our engine once more with bfloat16 autocast (``RunConfig.amp``)."""
+    """Part 1's rows; with ``bf16``, our engine once more in mixed precision (``RunConfig.amp``)."""
     rows = []
     for name, hidden in MODELS.items():
         for batch in batches:
             steps = BATCH_ONE_STEPS if batch == 1 else None
-            ours, ref = [], []
-            for _ in range(repeats):  # alternated, so a slow spell of a shared host hits both sides
+            ours, ref, mixed = [], [], []
+            for _ in range(repeats):  # alternated, so a slow spell of a shared host hits every side
                 ours.append(ours_epoch_s(hidden, batch, root, steps))
                 ref.append(reference_epoch_s(hidden, batch, root, steps))
+                if bf16:
+                    mixed.append(ours_epoch_s(hidden, batch, root, steps, amp=True))
             rows.append({
                 "model": name, "batch": batch, "ours_s": median_range(ours), "reference_s": median_range(ref),
                 "speedup": statistics.median(ref) / statistics.median(ours),
@@ -270,15 +272,16 @@ def bench_training(root: Path, batches: list[int], repeats: int, bf16: bool = Fa
             })
             if batch == 1:
                 rows[-1]["parts_ms"] = batch_one_parts(hidden, root)
-            if bf16:
-                mixed = [ours_epoch_s(hidden, batch, root, steps, amp=True) for _ in range(repeats)]
+            if mixed:
                 rows[-1]["ours_bf16_s"] = median_range(mixed)
     return rows
 
 
 # -- 2. the machine's limit ------------------------------------------------------------
-def matmul_gflops(size: int = 1024, bursts: int = 10, per_burst: int = 5) -> float:
-    """Sustained float32 GFLOP/s of a square matmul (2 n^3 FLOPs each): the best of ``bursts``.
+def matmul_gflops(
+    size: int = 1024, bursts: int = 10, per_burst: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """Sustained GFLOP/s of a square matmul (2 n^3 FLOPs each) in ``dtype``: the best of ``bursts``.
 
     Each burst times ``per_burst`` matmuls back to back (sustained, not one
     lucky call); the best burst is the machine's limit, since a busy
@@ -291,7 +294,7 @@ def matmul_gflops(size: int = 1024, bursts: int = 10, per_burst: int = 5) -> flo
     """
     device = bench_device()
     configure_math(device.type)
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
 
     def bursts_of(product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def burst() -> None:
@@ -328,11 +331,17 @@ def copy_gb_s(nbytes: int, bursts: int = 10, per_burst: int = 5) -> float:
     return 2 * src.nbytes * per_burst / min(timed(burst, bursts)) / 1e9
 
 
-def machine_limits() -> tuple[float, dict[str, float]]:
-    """Matmul GFLOP/s, and the copy speed of each model's Adam working set (16 bytes a parameter: weights,
-    gradients, two moments), in GB/s. Part 1 measures them before and after training and keeps the best.
+def machine_limits(bf16: bool = False) -> dict[str, Any]:
+    """Float32 matmul GFLOP/s ("gflops"), the copy speed of each model's Adam working set in GB/s
+    ("adam_gb_s": 16 bytes a parameter: weights, gradients, two moments), and with ``bf16`` the
+    bfloat16 matmul's GFLOP/s ("gflops_bf16"). Part 1 measures them before and after training
+    and keeps the best.
     """
-    return matmul_gflops(), {name: copy_gb_s(16 * parameter_count(h)) for name, h in MODELS.items()}
+    limits: dict[str, Any] = {"gflops": matmul_gflops()}
+    limits["adam_gb_s"] = {name: copy_gb_s(16 * parameter_count(h)) for name, h in MODELS.items()}
+    if bf16:
+        limits["gflops_bf16"] = matmul_gflops(dtype=torch.bfloat16)
+    return limits
 
 
 def parameter_count(hidden: tuple[int, ...]) -> int:
@@ -477,7 +486,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="repeats per measurement (median reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 128, 512])
     parser.add_argument("--bf16", action="store_true",
-                        help="part 1: also time our engine with bfloat16 autocast (mixed precision)")
+                        help="part 1: also time our engine in mixed precision (bfloat16 products), "
+                        "against a bfloat16 matmul bound too")
     parser.add_argument("--quick", action="store_true", help="parts 1-4, batch 64, 1 repeat: a smoke run")
     parser.add_argument("--accuracy-models", nargs="+", choices=sorted(ACCURACY_TARGETS),
                         default=sorted(ACCURACY_TARGETS), help="part 5: which targets to time")
@@ -497,15 +507,18 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     parts = set(args.parts)
     results: dict[str, Any] = {}
     if parts & {1, 2}:
-        limits = [machine_limits()]
+        bf16 = args.bf16 and 1 in parts
+        limits = [machine_limits(bf16)]
         if 1 in parts:
-            results["training"] = bench_training(root, args.batches, args.repeats, args.bf16)
-            limits.append(machine_limits())  # a slow minute at the start must not lower the bound
-        results["gflops_measured"] = [gflops for gflops, _ in limits]
-        gflops = results["gflops"] = max(results["gflops_measured"])
-        results["bound_s"] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
-        results["adam_gb_s_measured"] = [gb_s for _, gb_s in limits]  # how far the host drifted meanwhile
-        results["adam_gb_s"] = {name: max(gb_s[name] for _, gb_s in limits) for name in MODELS}
+            results["training"] = bench_training(root, args.batches, args.repeats, bf16)
+            limits.append(machine_limits(bf16))  # a slow minute at the start must not lower the bound
+        bounds = [("gflops", "bound_s")] + ([("gflops_bf16", "bound_bf16_s")] if bf16 else [])
+        for key, bound in bounds:
+            results[f"{key}_measured"] = [limit[key] for limit in limits]
+            gflops = results[key] = max(results[f"{key}_measured"])
+            results[bound] = {name: epoch_bound_s(hidden, gflops) for name, hidden in MODELS.items()}
+        results["adam_gb_s_measured"] = [limit["adam_gb_s"] for limit in limits]  # how far the host drifted
+        results["adam_gb_s"] = {name: max(limit["adam_gb_s"][name] for limit in limits) for name in MODELS}
         results["adam_bytes_per_param"] = ADAM_BYTES_PER_PARAM
         for row in results.get("training", []):
             gb_s = results["adam_gb_s"][row["model"]]

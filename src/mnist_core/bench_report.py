@@ -40,9 +40,15 @@ def _training_lines(results: dict[str, Any]) -> list[str]:
                      f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x{tail}")
     for r in results["training"]:
         if "ours_bf16_s" in r:
-            ratio = r["ours_s"]["median"] / r["ours_bf16_s"]["median"]
-            lines.append(f"  bfloat16 autocast, {r['model']} batch {r['batch']}: "
-                         f"{_range(r['ours_bf16_s'])} s/epoch, {ratio:.2f}x our float32 epoch")
+            mixed = r["ours_bf16_s"]["median"]
+            line = (f"  mixed precision (bfloat16 products), {r['model']} batch {r['batch']}: "
+                    f"{_range(r['ours_bf16_s'])} s/epoch, "
+                    f"{r['ours_s']['median'] / mixed:.2f}x our float32 epoch")
+            for key, dtype in (("bound_s", "float32"), ("bound_bf16_s", "bfloat16")):
+                bound = results.get(key, {}).get(r["model"])
+                if bound:
+                    line += f", {mixed / bound:.2f}x the {dtype} bound"
+            lines.append(line)
     for r in results["training"]:
         if "parts_ms" in r:
             lines.append(_parts_line(r))
@@ -70,6 +76,11 @@ def _bound_lines(results: dict[str, Any]) -> list[str]:
     measured = results.get("gflops_measured", [])
     best_of = f" (the best of {', '.join(f'{g:.0f}' for g in measured)})" if len(measured) > 1 else ""
     lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32{best_of}; epoch lower bounds: {bounds}"]
+    if results.get("gflops_bf16"):
+        measured = ", ".join(f"{g:.0f}" for g in results["gflops_bf16_measured"])
+        bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_bf16_s"].items())
+        lines.append(f"matmul: {results['gflops_bf16']:.0f} GFLOP/s bfloat16 (measured {measured}); "
+                     f"epoch lower bounds: {bounds}")
     if results.get("adam_gb_s"):
         traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
         lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "

@@ -150,7 +150,8 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
     (:func:`direct_step`); everything else through autograd. Either way the
     optimizer's state is kept out of the subnormal range (:func:`flushing`).
     """
-    mlp = None if cfg.amp else PlainMLP.of(model)
+    autocast = autocast_for(cfg, next(model.parameters()).device)
+    mlp = PlainMLP.of(model, torch.bfloat16 if cfg.amp else None)
     if mlp is not None:
         update = buffered_update(optimizer)
 
@@ -162,7 +163,6 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
 
         return by_hand
 
-    autocast = autocast_for(cfg, next(model.parameters()).device)
     update = flushing(optimizer.step, optimizer)
 
     def with_autograd(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

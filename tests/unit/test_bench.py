@@ -104,9 +104,10 @@ def test_the_bound_is_the_machines_best_before_or_after_training(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A slow minute when part 1 starts must not lower the bound: the limits are measured again after."""
-    limits = iter([(100.0, {"784-512-10": 40.0, "784-1024-1024-10": 30.0}),
-                   (200.0, {"784-512-10": 20.0, "784-1024-1024-10": 60.0})])  # fmt: skip
-    monkeypatch.setattr(bench, "machine_limits", lambda: next(limits))
+    first = {"784-512-10": 40.0, "784-1024-1024-10": 30.0}
+    second = {"784-512-10": 20.0, "784-1024-1024-10": 60.0}
+    limits = iter([{"gflops": 100.0, "adam_gb_s": first}, {"gflops": 200.0, "adam_gb_s": second}])
+    monkeypatch.setattr(bench, "machine_limits", lambda bf16: next(limits))
     rows = [{"model": "784-1024-1024-10", "batch": 64}]
     monkeypatch.setattr(bench, "bench_training", lambda *args: rows)
     results = bench.run_parts(bench.parse_args(["--parts", "1", "2"]), tmp_path)
@@ -118,9 +119,31 @@ def test_the_bound_is_the_machines_best_before_or_after_training(
     limits_only = {key: results[key] for key in ("gflops", "gflops_measured", "bound_s")}
     text = bench.report({"data": "d", "threads": 2, "torch": "x", **limits_only})
     assert "matmul: 200 GFLOP/s float32 (the best of 100, 200)" in text
-    limits = iter([(150.0, {"784-512-10": 40.0, "784-1024-1024-10": 30.0})])
+    limits = iter([{"gflops": 150.0, "adam_gb_s": {"784-512-10": 40.0, "784-1024-1024-10": 30.0}}])
     only_limits = bench.run_parts(bench.parse_args(["--parts", "2"]), tmp_path)  # no training: measured once
     assert only_limits["gflops_measured"] == [150.0] and "training" not in only_limits
+    assert "gflops_bf16" not in results and "bound_bf16_s" not in results  # without --bf16
+
+
+def test_mixed_precision_rows_get_a_bfloat16_bound(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With --bf16, the bfloat16 matmul is measured before and after training; epochs are set against it."""
+    gb_s = {"784-512-10": 40.0, "784-1024-1024-10": 30.0}
+    limits = iter([{"gflops": 200.0, "gflops_bf16": 300.0, "adam_gb_s": gb_s},
+                   {"gflops": 190.0, "gflops_bf16": 400.0, "adam_gb_s": gb_s}])  # fmt: skip
+    asked: list[bool] = []
+    monkeypatch.setattr(bench, "machine_limits", lambda bf16: asked.append(bf16) or next(limits))
+    bound32, bound16 = bench.epoch_bound_s((1024, 1024), 200.0), bench.epoch_bound_s((1024, 1024), 400.0)
+    rows = [{"model": "784-1024-1024-10", "batch": 64, "ours_s": bench.median_range([2 * bound32]),
+             "reference_s": bench.median_range([8 * bound32]), "speedup": 4.0,
+             "ours_bf16_s": bench.median_range([1.5 * bound32])}]  # fmt: skip
+    monkeypatch.setattr(bench, "bench_training", lambda *args: rows)
+    results = bench.run_parts(bench.parse_args(["--parts", "1", "--bf16"]), tmp_path)
+    assert asked == [True, True]
+    assert results["gflops_bf16_measured"] == [300.0, 400.0] and results["gflops_bf16"] == 400.0
+    assert results["bound_bf16_s"]["784-1024-1024-10"] == pytest.approx(bound16)
+    text = bench.report({"data": "d", "threads": 2, "torch": "x", **results})
+    assert "matmul: 400 GFLOP/s bfloat16 (measured 300, 400)" in text
+    assert "1.33x our float32 epoch, 1.50x the float32 bound, 3.00x the bfloat16 bound" in text
 
 
 def test_quick_runs_the_first_four_parts_at_batch_64_only() -> None:

@@ -126,7 +126,7 @@ def test_batch_one_parts_time_both_sides(synthetic_data_dir):
     assert all(v > 0 for side in parts.values() for v in side.values())
 
 
-def test_bf16_rows_time_our_engine_with_autocast(synthetic_data_dir, monkeypatch):
+def test_bf16_rows_time_our_engine_in_mixed_precision(synthetic_data_dir, monkeypatch):
     calls = []
 
     def ours(*_args, amp=False):
@@ -137,7 +137,7 @@ def test_bf16_rows_time_our_engine_with_autocast(synthetic_data_dir, monkeypatch
     monkeypatch.setattr(bench, "reference_epoch_s", lambda *a: 6.0)
     monkeypatch.setattr(bench, "MODELS", {"784-16-10": (16,)})
     (row,) = bench.bench_training(synthetic_data_dir, [64], repeats=2, bf16=True)
-    assert calls == [False, False, True, True] and row["ours_bf16_s"]["median"] == 2.0
+    assert calls == [False, True, False, True] and row["ours_bf16_s"]["median"] == 2.0  # taking turns
     text = bench.report({"data": "d", "threads": 2, "torch": "x", "training": [row]})
     assert "1.50x our float32 epoch" in text
 
