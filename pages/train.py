@@ -129,7 +129,7 @@ def config_form(root: Path) -> RunConfig | None:
             "Mixed precision (bfloat16)",
             key="train_amp",
             persist_state=SESSION,
-            help="Forward passes in bfloat16, weights and optimizer in float32. Faster at batch sizes of "
+            help="Matrix products in bfloat16, weights and optimizer in float32. Faster at batch sizes of "
             "64 and more on GPUs and on CPUs with bfloat16 instructions (AVX-512 BF16, AMX); slower at "
             "batch size 1 and on CPUs without them.",
         )

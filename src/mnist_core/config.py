@@ -58,7 +58,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
     augment: bool = False  # random shifts/rotations/scales on whole batches
-    amp: bool = False  # bfloat16 autocast of forward passes: faster at large batches, slower at batch 1
+    amp: bool = False  # bfloat16 matrix products: faster at large batches, slower at batch 1
 
     _choices: ClassVar[dict[str, tuple[Any, ...]]] = {
         "model": MODELS,

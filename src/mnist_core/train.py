@@ -112,20 +112,22 @@ AutocastFn = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
-    """What a forward pass runs under: bfloat16 autocast when ``cfg.amp``, else nothing.
+    """What a forward pass through autograd runs under: bfloat16 autocast when ``cfg.amp``, else nothing.
 
     Weights, gradients and the optimizer stay float32; autocast runs matmuls
     and convolutions in bfloat16 and keeps the loss in float32, so no gradient
-    scaling is needed. On 2 AVX-512-BF16 cores (``python -m mnist_core.bench
-    --parts 1 --bf16``), seconds per epoch float32 -> bfloat16: 784-512-10 at
-    batch 64 2.03 -> 1.99, at 512 1.07 -> 0.60; 784-1024-1024-10 at 64
-    8.9 -> 6.9, at 512 4.1 -> 3.6. At batch 1 it costs more than it saves
-    (a step of 784-512-10 timed alone: 0.65 -> 1.05 ms).
+    scaling is needed. Measured when the plain MLPs still took this path, on
+    2 AVX-512-BF16 cores (``python -m mnist_core.bench --parts 1 --bf16``),
+    seconds per epoch float32 -> bfloat16: 784-512-10 at batch 64 2.03 ->
+    1.99, at 512 1.07 -> 0.60; 784-1024-1024-10 at 64 8.9 -> 6.9, at 512
+    4.1 -> 3.6. At batch 1 it costs more than it saves (a step of 784-512-10
+    timed alone: 0.65 -> 1.05 ms). Plain ReLU MLPs now run their bfloat16
+    products by hand (:class:`PlainMLP`), faster still.
     """
     if not cfg.amp:
         return contextlib.nullcontext
     if not torch.amp.is_autocast_available(device.type):
-        raise ConfigError("amp", f"bfloat16 autocast is not available on {device.type}; turn it off")
+        raise ConfigError("amp", f"mixed precision (bfloat16) is not available on {device.type}; turn it off")
     return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
 
 
@@ -144,11 +146,14 @@ def buffered_update(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
 def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
     """One training step ``(x, y) -> (loss, logits)``: forward, backward and the optimizer's update.
 
-    A plain ReLU MLP in float32 backpropagates by hand (:class:`PlainMLP`,
-    1.3-1.4x faster a step at batch 1, the same from batch 64 up) and runs a
-    fused Adam's kernel without ``Optimizer.step``'s Python around it
-    (:func:`direct_step`); everything else through autograd. Either way the
-    optimizer's state is kept out of the subnormal range (:func:`flushing`).
+    A plain ReLU MLP backpropagates by hand (:class:`PlainMLP`, 1.3-1.4x
+    faster a step at batch 1, the same from batch 64 up in float32; with
+    ``cfg.amp`` its products run in bfloat16, as autocast's would, 1.2-2x
+    faster than autocast through autograd) and runs a fused Adam's kernel
+    without ``Optimizer.step``'s Python around it (:func:`direct_step`);
+    everything else through autograd, under :func:`autocast_for`. Either
+    way the optimizer's state is kept out of the subnormal range
+    (:func:`flushing`).
     """
     autocast = autocast_for(cfg, next(model.parameters()).device)
     mlp = PlainMLP.of(model, torch.bfloat16 if cfg.amp else None)
