@@ -22,8 +22,10 @@ itself takes on a small model.
 With mixed precision (``RunConfig.amp``) the same step runs its products
 in bfloat16, as autocast would, while the weights, their gradients and the
 optimizer stay float32. On the AVX-512-BF16 host, whole steps of
-784-1024-1024-10 ran 1.35x (batch 64), 1.66x (128) and 1.85x (512) faster
-than in float32, and 1.1-1.8x faster than autocast through autograd (paired).
+784-1024-1024-10 ran 1.42x (batch 64), 1.59x (128) and 1.81x (512) faster
+than in float32 (paired). Against autocast through autograd they were
+1.2-1.6x faster at batch 64-512 on both bench models, and 1.5-2.0x at batch
+1, where bfloat16 is still slower than float32 (0.59-0.62x).
 
 Any other model (dropout, batch norm, other activations, convolutions)
 trains through autograd: see :func:`PlainMLP.of`. Gradients equal
@@ -128,11 +130,10 @@ class PlainMLP:
         self.crop, self.linears = crop, linears
         for p in model.parameters():
             p.grad = torch.zeros_like(p)
-        params = [t for layer in linears for t in (layer.weight, layer.bias)]
-        self.params = params
+        self.params = [t for layer in linears for t in (layer.weight, layer.bias)]
         self.copies = None  # the weights and biases in the compute dtype, refreshed by each forward
-        if compute is not None and compute != params[0].dtype:
-            self.copies = [torch.empty_like(t, dtype=compute) for t in params]
+        if compute is not None and compute != self.params[0].dtype:
+            self.copies = [torch.empty_like(t, dtype=compute) for t in self.params]
 
     @classmethod
     def of(cls, model: nn.Module, compute: torch.dtype | None = None) -> PlainMLP | None:
