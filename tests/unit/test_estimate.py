@@ -56,6 +56,16 @@ def test_speed_key_ignores_what_does_not_change_a_step() -> None:
     assert estimate.probe_config(same) == estimate.probe_config(TINY)
 
 
+@pytest.mark.parametrize("change", [{"amp": True}, {"activation": "tanh"}], ids=["amp", "tanh"])
+def test_speed_key_tells_apart_what_takes_another_training_path(change: dict[str, object]) -> None:
+    """Mixed precision and a non-ReLU activation change a step's time: other past runs do not count."""
+    other = TINY.replace(**change)
+    assert estimate.speed_key(other) != estimate.speed_key(TINY)
+    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    assert estimate.from_past_runs(other, [run_info(TINY, samples_per_s=9_000.0)], sizes) is None
+    assert estimate.probe_config(other) != estimate.probe_config(TINY)
+
+
 def test_past_runs_give_the_median_speed_of_matching_finished_runs() -> None:
     sizes = estimate.SplitSizes(54_000, 6_000, True)
     runs = [
