@@ -131,9 +131,11 @@ class PlainMLP:
         for p in model.parameters():
             p.grad = torch.zeros_like(p)
         self.params = [t for layer in linears for t in (layer.weight, layer.bias)]
-        self.copies = None  # the weights and biases in the compute dtype, refreshed by each forward
+        # Each layer's weight and bias as the products take them: the parameters themselves, or
+        # copies in the compute dtype that each forward refreshes.
+        self.operands = self.params
         if compute is not None and compute != self.params[0].dtype:
-            self.copies = [torch.empty_like(t, dtype=compute) for t in self.params]
+            self.operands = [torch.empty_like(t, dtype=compute) for t in self.params]
 
     @classmethod
     def of(cls, model: nn.Module, compute: torch.dtype | None = None) -> PlainMLP | None:
@@ -163,19 +165,15 @@ class PlainMLP:
         """The input of every Linear layer (flattened images, then each ReLU's output) and the logits."""
         if self.crop is not None:
             x = self.crop(x)
-        if self.copies is not None:
-            torch._foreach_copy_(self.copies, self.params)
-        operands = self._operands()
+        operands = self.operands
+        if operands is not self.params:
+            torch._foreach_copy_(operands, self.params)
         acts = [x.flatten(1).to(operands[0].dtype)]
         last = len(self.linears) - 1
         for i in range(len(self.linears)):
             h = linear(acts[-1], operands[2 * i], operands[2 * i + 1])
             acts.append(h.relu_() if i < last else h)
         return acts
-
-    def _operands(self) -> list[torch.Tensor]:
-        """Each layer's weight and bias as the products take them: the parameters, or their copies."""
-        return self.params if self.copies is None else self.copies
 
     @torch.no_grad()
     def backward(self, acts: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
@@ -188,7 +186,6 @@ class PlainMLP:
         if len(y) > 1:
             g.div_(len(y))
         g = g.to(acts[-1].dtype)
-        operands = self._operands()
         for i in range(len(self.linears) - 1, -1, -1):
             layer, a = self.linears[i], acts[i]
             assert layer.weight.grad is not None and layer.bias.grad is not None
@@ -202,7 +199,7 @@ class PlainMLP:
                     layer.weight.grad.copy_(torch.mm(g.t(), a))
                 torch.sum(g, 0, out=layer.bias.grad)
             if i:  # through the ReLU whose output is acts[i] (zero where it was not positive), as autograd
-                g = torch.ops.aten.threshold_backward(back_through(g, operands[2 * i]), a, 0)
+                g = torch.ops.aten.threshold_backward(back_through(g, self.operands[2 * i]), a, 0)
         return loss
 
 

@@ -77,10 +77,10 @@ def _bound_lines(results: dict[str, Any]) -> list[str]:
     best_of = f" (the best of {', '.join(f'{g:.0f}' for g in measured)})" if len(measured) > 1 else ""
     lines = [f"matmul: {results['gflops']:.0f} GFLOP/s float32{best_of}; epoch lower bounds: {bounds}"]
     if results.get("gflops_bf16"):
-        measured = ", ".join(f"{g:.0f}" for g in results["gflops_bf16_measured"])
-        bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_bf16_s"].items())
-        lines.append(f"matmul: {results['gflops_bf16']:.0f} GFLOP/s bfloat16 (measured {measured}); "
-                     f"epoch lower bounds: {bounds}")
+        bf16_measured = ", ".join(f"{g:.0f}" for g in results["gflops_bf16_measured"])
+        bf16_bounds = ", ".join(f"{k} {v:.2f} s" for k, v in results["bound_bf16_s"].items())
+        lines.append(f"matmul: {results['gflops_bf16']:.0f} GFLOP/s bfloat16 (measured {bf16_measured}); "
+                     f"epoch lower bounds: {bf16_bounds}")
     if results.get("adam_gb_s"):
         traffic = ", ".join(f"{k} {v:.0f} GB/s" for k, v in results["adam_gb_s"].items())
         lines.append(f"memory: copying a buffer the size of Adam's working set (16 bytes a parameter): "

@@ -155,7 +155,7 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer
     way the optimizer's state is kept out of the subnormal range
     (:func:`flushing`).
     """
-    autocast = autocast_for(cfg, next(model.parameters()).device)
+    autocast = autocast_for(cfg, next(model.parameters()).device)  # first: it refuses amp where bf16 is not
     mlp = PlainMLP.of(model, torch.bfloat16 if cfg.amp else None)
     if mlp is not None:
         update = buffered_update(optimizer)
