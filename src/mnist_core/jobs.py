@@ -39,8 +39,8 @@ class JobSnapshot:
     step: int
     total_steps: int
     fraction: float  # 0..1 of all steps
-    loss: float | None
-    train_acc: float | None
+    loss: float | None  # mean training loss of the latest steps (the last "step" event)
+    train_acc: float | None  # likewise
     val_acc: float | None
     lr: float | None
     samples_per_s: float | None
@@ -123,6 +123,9 @@ class Job:
             started, finished = self._started, self._finished
         last = events[-1] if events else None
         last_epoch = next((e for e in reversed(events) if e.kind == "epoch"), None)
+        # Loss and accuracy of the latest steps: an epoch event's are means over the whole epoch,
+        # which after the first one read as a sudden fall (99% on the last steps, 94% for the epoch).
+        recent = next((e for e in reversed(events) if e.kind == "step"), last)
         cfg = self.config
         total = last.total_steps if last else 0
         elapsed = last.elapsed_s if last else 0.0
@@ -132,7 +135,7 @@ class Job:
             id=self.id, label=cfg.label(), state=state, run_id=run_id,
             epoch=last.epoch if last else 0, epochs=cfg.epochs, step=last.step if last else 0,
             total_steps=total, fraction=min(1.0, last.step / total) if last and total else 0.0,
-            loss=last.loss if last else None, train_acc=last.train_acc if last else None,
+            loss=recent.loss if recent else None, train_acc=recent.train_acc if recent else None,
             val_acc=last_epoch.val_acc if last_epoch else None, lr=last.lr if last else None,
             samples_per_s=last.samples_per_s if last else None, elapsed_s=elapsed,
             eta_s=last.eta_s if last and state == "running" else None,

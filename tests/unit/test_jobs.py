@@ -9,7 +9,8 @@ import pytest
 
 from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError, MnistLabError
-from mnist_core.jobs import JobRegistry
+from mnist_core.jobs import Job, JobRegistry
+from mnist_core.train import ProgressEvent
 
 LONG = RunConfig(hidden=(16,), epochs=500, batch_size=4)
 
@@ -60,3 +61,26 @@ def test_a_run_cannot_be_resumed_twice_at_once(runs_dir: Path, synthetic_data_di
     assert resumed.resume_id == job.run_id and registry.job_for_run(job.run_id) is resumed
     resumed.stop()
     assert registry.wait(timeout=60)
+
+
+def _event(kind: str, step: int, loss: float, acc: float, val_acc: float | None = None) -> ProgressEvent:
+    return ProgressEvent(
+        kind=kind, epoch=1, epochs=2, step=step, total_steps=20, samples=step * 4, loss=loss,
+        train_acc=acc, lr=1e-3, elapsed_s=1.0, samples_per_s=40.0, eta_s=1.0, val_acc=val_acc,
+    )  # fmt: skip
+
+
+def test_live_loss_and_accuracy_are_the_latest_steps_not_the_epochs_means() -> None:
+    """After an epoch ends, its means (early steps included) would read as a sudden fall in accuracy."""
+    job = Job("j1", LONG, None, None)
+    assert job.snapshot().loss is None and job.snapshot().train_acc is None
+    job._on_progress(_event("step", 5, 1.5, 0.40))
+    snap = job.snapshot()
+    assert (snap.loss, snap.train_acc, snap.val_acc) == (1.5, 0.40, None)
+    job._on_progress(_event("step", 10, 0.03, 0.99))
+    job._on_progress(_event("epoch", 10, 0.23, 0.94, val_acc=0.98))
+    snap = job.snapshot()
+    assert (snap.loss, snap.train_acc, snap.val_acc, snap.step) == (0.03, 0.99, 0.98, 10)
+    only_epoch = Job("j2", LONG, None, None)  # progress that never made a step point
+    only_epoch._on_progress(_event("epoch", 10, 0.23, 0.94, val_acc=0.98))
+    assert (only_epoch.snapshot().loss, only_epoch.snapshot().train_acc) == (0.23, 0.94)
