@@ -181,6 +181,9 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
+RECENT_STEPS = "Mean over the latest training steps, not over the whole epoch."
+
+
 def show_job_progress(snap: JobSnapshot) -> None:
     """Progress bar and live metrics of one training job."""
     if snap.state == "queued":
@@ -189,9 +192,8 @@ def show_job_progress(snap: JobSnapshot) -> None:
     text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
     st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
     cols = st.columns(5)
-    recent = "Mean over the latest training steps, not over the whole epoch."
-    cols[0].metric("Loss", "—" if snap.loss is None else f"{snap.loss:.3f}", help=recent)
-    cols[1].metric("Train accuracy", percent(snap.train_acc), help=recent)
+    cols[0].metric("Loss", "—" if snap.loss is None else f"{snap.loss:.3f}", help=RECENT_STEPS)
+    cols[1].metric("Train accuracy", percent(snap.train_acc), help=RECENT_STEPS)
     cols[2].metric("Validation accuracy", percent(snap.val_acc))
     cols[3].metric("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}")
     cols[4].metric("Elapsed / left", f"{duration(snap.elapsed_s)} / {duration(snap.eta_s)}")

@@ -19,6 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
+from ui.shared import RECENT_STEPS
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
@@ -94,7 +95,7 @@ def job_panel(job: Job, runs_dir: Path) -> None:
             ("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}"),
         ]
         for col, (label, value) in zip(st.columns(len(values)), values, strict=True):
-            col.metric(label, value)
+            col.metric(label, value, help=RECENT_STEPS if label in ("Loss", "Train accuracy") else None)
         if job.stop_requested:
             st.caption("Stopping after the current step…")
         else:
