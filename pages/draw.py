@@ -70,7 +70,7 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
     if not runs:
         st.info(
             "No saved model yet. Train one first: the quick default model on the Home page "
-            "takes about a minute.",
+            "takes under half a minute.",
             icon=":material/info:",
         )
         st.page_link("pages/home.py", label="Train the quick default model", icon=":material/home:")

@@ -134,7 +134,7 @@ def quick_button(root: Path) -> None:
     st.markdown(
         f"No completed run yet. The quick model (**{quick.label()}**, {quick.epochs} "
         f"epoch{'' if quick.epochs == 1 else 's'}) "
-        "trains in about a minute on a laptop CPU and is good enough to read your drawings."
+        "trains in under half a minute on a laptop CPU and is good enough to read your drawings."
     )
     st.button(
         "Train a quick default model",
