@@ -122,7 +122,8 @@ def _overhead_lines(results: dict[str, Any]) -> list[str]:
     o = results["overhead"]
     return [f"live view, {o['config']}: training plain {_range(o['plain_s'])} s, "
             f"wired {_range(o['wired_s'])} s: overhead {o['overhead']:+.1%} "
-            f"(median of paired ratios {o['paired_overhead']:+.1%}; {o['reads_per_run']:.0f} reads a run)"]
+            f"(median of paired ratios {o['paired_overhead']:+.1%}; {o['reads_per_run']:.0f} reads a run)",
+            "  in one process, without a browser: scripts/live_view_browser.py times the real page"]
 
 
 def _memory_lines(results: dict[str, Any]) -> list[str]:

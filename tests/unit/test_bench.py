@@ -171,7 +171,7 @@ def test_report_has_a_line_per_new_part() -> None:
     text = bench.report(results)
     assert "250,000 images/s" in text
     assert "time to 97% test accuracy, mlp: 6.3 s (1.50 epochs" in text
-    assert "overhead +2.5%" in text and "8 reads a run" in text
+    assert "overhead +2.5%" in text and "8 reads a run" in text and "live_view_browser.py" in text
     assert "after run 20 702 MiB" in text and "+2.0 MiB (+0.10 MiB/run)" in text
 
 
