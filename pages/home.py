@@ -21,7 +21,7 @@ from ui.shared import (
 from ui.shell import require_shell
 
 DATASET = "mnist"
-DRAW_PAGE = "pages/draw.py"
+DRAW_PAGE, SWEEPS_PAGE = "pages/draw.py", "pages/sweeps.py"
 QUICK_ERROR_KEY = "home_quick_error"
 
 INTRO = """
@@ -35,15 +35,16 @@ findings to check for yourself:
 - a plain MLP **784-512-10** reaches **96.2%** test accuracy after only 2 epochs;
 - on a **2 x 1024** MLP, batch size **1** took **408 s** where batch size **64** took
   **13 s**, for a similar accuracy.
-
-Start with the quick model below, then draw a digit and see what it predicts.
 """
+NEXT = "Start with the quick model below, then draw a digit and see what it predicts."
 
 
 def main() -> None:
     require_shell(__file__)
     st.title("MNIST Lab")
     st.markdown(INTRO)
+    st.page_link(SWEEPS_PAGE, label="Reproduce the study in one click", icon=":material/science:")
+    st.markdown(NEXT)
     root = core_data.data_root()
     dataset_section(root)
     runs_section(root)

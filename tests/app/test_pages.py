@@ -72,6 +72,8 @@ def test_landing_on_empty_checkpoints_offers_the_quick_model(app_path: Path, run
     assert str(runs_dir) in text
     assert "MNIST found" in text
     assert [b.label for b in at.button] == [QUICK_BUTTON]
+    study = [(link.proto.label, link.proto.page) for link in at.get("page_link")]
+    assert study == [("Reproduce the study in one click", "sweeps")]  # the findings above link to it
 
 
 def test_landing_without_dataset_shows_the_instructions(
@@ -100,7 +102,7 @@ def test_quick_model_trains_and_reports_its_accuracy(app_path: Path, runs_dir: P
     assert "Finished: test accuracy **" in text and "%" in text.split("Finished: test accuracy")[1]
     assert "1 saved run" in text and "(1 completed)" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
-    assert [link.proto.page for link in at.get("page_link")] == ["draw"]
+    assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
     assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1
 
 
@@ -151,4 +153,4 @@ def test_landing_with_a_completed_run_shows_the_best_one(
     assert "1 saved run" in text and "(1 completed)" in text
     assert f"Best run so far: **{info.name}**" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
-    assert [link.proto.page for link in at.get("page_link")] == ["draw"]
+    assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
