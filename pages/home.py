@@ -36,7 +36,7 @@ findings to check for yourself:
 - on a **2 x 1024** MLP, batch size **1** took **408 s** where batch size **64** took
   **13 s**, for a similar accuracy.
 """
-NEXT = "Start with the quick model below, then draw a digit and see what it predicts."
+FIRST_STEPS = "Start with the quick model below, then draw a digit and see what it predicts."
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     st.title("MNIST Lab")
     st.markdown(INTRO)
     st.page_link(SWEEPS_PAGE, label="Reproduce the study in one click", icon=":material/science:")
-    st.markdown(NEXT)
+    st.markdown(FIRST_STEPS)
     root = core_data.data_root()
     dataset_section(root)
     runs_section(root)

@@ -20,7 +20,7 @@ def test_no_full_garbage_collection_after_each_rerun() -> None:
 
     With torch, pandas and plotly loaded, one full collection took ~200 ms
     with the GIL held; the live view reruns twice a second, and a watched
-    run of MLP 784-512-10 trained 2.8x slower than an unwatched one
+    run of MLP 784-512-10 trained 2.8-2.9x slower than an unwatched one
     (``scripts/live_view_browser.py``). The option must be read from the
     project's own file, where ``make run`` and the browser tests start.
     """
