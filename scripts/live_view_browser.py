@@ -29,66 +29,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
 from playwright.sync_api import Browser, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the browser tests' server and Chromium
+
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+
 RUN_TIMEOUT_S = 600
 VARIANTS = ("unwatched", "watched", "watched, postScriptGC")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def app_server(runs_dir: Path, data_root: Path, log: Path, *extra: str) -> Iterator[tuple[str, int]]:
-    """The app on a free port, training into ``runs_dir``: its address and process id."""
-    port = _free_port()
-    env = {**os.environ, "MNIST_LAB_CHECKPOINTS": str(runs_dir), "MNIST_DATA_DIR": str(data_root)}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false", *extra,
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        yield url, server.pid
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def browser_cpu_s() -> float:
@@ -170,18 +127,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="live-view-browser-") as tmp, ExitStack() as stack:
         data_root = Path(os.environ["MNIST_DATA_DIR"]) if os.environ.get("MNIST_DATA_DIR") else None
         if data_root is None:
-            sys.path.insert(0, str(ROOT / "src"))
             from mnist_core.synthetic import write_dataset
 
             data_root = write_dataset(Path(tmp) / "data", n_train=10_000, n_test=1_000)
         repo_runs, gc_runs = Path(tmp) / "runs", Path(tmp) / "runs-gc"
-        repo = (*stack.enter_context(app_server(repo_runs, data_root, Path(tmp) / "repo.log")), repo_runs)
-        gc_on = (
-            *stack.enter_context(
-                app_server(gc_runs, data_root, Path(tmp) / "gc.log", "--runner.postScriptGC", "true")
-            ),
-            gc_runs,
+        repo_url, repo_proc = stack.enter_context(running_app(repo_runs, data_root, Path(tmp) / "repo.log"))
+        gc_url, gc_proc = stack.enter_context(
+            running_app(gc_runs, data_root, Path(tmp) / "gc.log", "--runner.postScriptGC", "true")
         )
+        repo, gc_on = (repo_url, repo_proc.pid, repo_runs), (gc_url, gc_proc.pid, gc_runs)
         servers = {"unwatched": repo, "watched": repo, "watched, postScriptGC": gc_on}
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -194,7 +148,8 @@ def main() -> int:
         for url, pid, runs_dir in (repo, gc_on):  # warm-up: data load, codecarbon's probe, first kernels
             train_once(browser, url, pid, runs_dir, watch=False)
         for i in range(args.repeats):
-            order = VARIANTS[i % 3 :] + VARIANTS[: i % 3]  # a drift in the machine's load hits all alike
+            k = i % len(VARIANTS)
+            order = VARIANTS[k:] + VARIANTS[:k]  # a drift in the machine's load hits all alike
             for name in order:
                 url, pid, runs_dir = servers[name]
                 row = train_once(browser, url, pid, runs_dir, watch=name != "unwatched")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_server import CHROMIUM, CHROMIUM_ARGS
 from draw_helpers import DIGITS, DrawPage, versions_of
 from playwright.sync_api import Browser, Page, sync_playwright
 from train_helpers import start_training
@@ -26,11 +27,6 @@ from mnist_core.config import MAX_EPOCHS, RunConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # as tests/e2e/conftest.py (verified flags; never `playwright install`)
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 SESSIONS = 8
 # MLP 784-16-10 at batch 1 on 1000 images: trains through all the drawing, then is stopped. 500 epochs
 # (about 150 s since batch 1 got faster) could end before the drawing did on a loaded machine.

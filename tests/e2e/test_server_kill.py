@@ -14,17 +14,14 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
+from app_server import CHROMIUM, CHROMIUM_ARGS, running_app
 from playwright.sync_api import Page, sync_playwright
 from train_helpers import start_training
 
@@ -32,53 +29,8 @@ from mnist_core import runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # as tests/e2e/conftest.py (verified flags; never `playwright install`)
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 EPOCHS = 4
 MIN_EPOCH_S = 0.4  # epochs long enough that the kill lands inside one, not in a checkpoint's writes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _server(runs_dir: Path, data_dir: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``streamlit run app.py`` as the leader of a new process group (so the test can kill the group)."""
-    port = _free_port()
-    env = {**os.environ, "MNIST_LAB_CHECKPOINTS": str(runs_dir), "MNIST_DATA_DIR": str(data_dir)}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"streamlit exited with {proc.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"streamlit never became healthy:\n{log.read_text()}"
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 @contextmanager
@@ -133,7 +85,10 @@ def test_sigkill_mid_training_then_restart_lists_it_interrupted_and_it_resumes(
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
     log = tmp_path / "streamlit.log"
-    with _server(runs_dir, synthetic_data_dir, log) as (url, proc), _browser_page(url) as page:
+    with (
+        running_app(runs_dir, synthetic_data_dir, log, own_group=True) as (url, proc),
+        _browser_page(url) as page,
+    ):
         epochs = _start_a_run(page)
         deadline = time.monotonic() + 120
         folder = None
@@ -163,7 +118,10 @@ def test_sigkill_mid_training_then_restart_lists_it_interrupted_and_it_resumes(
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
     # A fresh server lists it as interrupted; Resume in the browser trains it to the end.
-    with _server(runs_dir, synthetic_data_dir, log) as (url, _proc), _browser_page(url) as page:
+    with (
+        running_app(runs_dir, synthetic_data_dir, log, own_group=True) as (url, _proc),
+        _browser_page(url) as page,
+    ):
         row = page.get_by_test_id("stHorizontalBlock").filter(has_text=run_id).last
         row.get_by_text("interrupted").wait_for()
         page.locator(f".st-key-train_show_{run_id} button").click()
