@@ -21,12 +21,12 @@ from mnist_core import explain, handwriting, infer, online
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
 from ui import draw_widgets as w
+from ui.shared import SESSION, flash, show_flash
 from ui.shell import require_shell
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     import torch
 
-SESSION = "session"  # persist_state: values survive a switch to another page and back
 K = "draw_"  # session-state key prefix of this page
 RUN_KEY, SOURCE_KEY, STROKE_KEY, COUNTER_KEY = f"{K}run", f"{K}source", f"{K}stroke", f"{K}canvas_n"
 LABEL_KEY, COMPARE_KEY, UPLOAD_KEY = f"{K}true_label", f"{K}compare", f"{K}upload"
@@ -129,7 +129,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
             why.image(explain.overlay(pixels, heat, 6), caption=f"Why {names[pred.label]}: {method}")
     if read is not None:
         correction_panel(info, x, pixels, pred.label, cfg.dataset)
-    show_flash()
+    show_flash(FLASH_KEY)
     result = st.session_state.get(RESULT_KEY)
     if result is not None and result["id"] == info.id:  # the version on show is the one just made
         show_result(result)
@@ -270,7 +270,7 @@ def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -
         if cfg.dataset == "mnist":
             handwriting.add(pixels, int(label), run_id=info.id, predicted=predicted)
     except MnistLabError as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc))
+        flash(FLASH_KEY, "error", str(exc))
         return
     version["label_name"] = w.class_names(cfg.dataset)[label]
     st.session_state[RESULT_KEY] = version
@@ -307,19 +307,11 @@ def _undo(version_id: str, parent_id: str) -> None:
     try:
         delete_run(version_id)
     except MnistLabError as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc))
+        flash(FLASH_KEY, "error", str(exc))
         return
     st.session_state.pop(RESULT_KEY, None)
     st.session_state[RUN_KEY] = parent_id
-    st.session_state[FLASH_KEY] = ("info", "Undone: the corrected version is deleted; back to the original.")
-
-
-def show_flash(key: str = FLASH_KEY) -> None:
-    """A message left by a callback (they run before the script, so they cannot draw it themselves)."""
-    flash = st.session_state.pop(key, None)
-    if flash is not None:
-        kind, text = flash
-        {"error": st.error, "info": st.info, "success": st.success}[kind](text)
+    flash(FLASH_KEY, "info", "Undone: the corrected version is deleted; back to the original.")
 
 
 def show_result(result: dict[str, Any]) -> None:
@@ -417,7 +409,7 @@ def _delete_sample(sample_id: str) -> None:
     try:
         handwriting.delete(sample_id)
     except MnistLabError as exc:
-        st.session_state[HW_FLASH_KEY] = ("error", str(exc))
+        flash(HW_FLASH_KEY, "error", str(exc))
 
 
 def _teach_set(info: RunInfo) -> None:
@@ -427,13 +419,13 @@ def _teach_set(info: RunInfo) -> None:
             return
         version = _learn_and_save(info, x, [int(v) for v in y], "handwriting", f"{len(y)} of my drawings")
     except MnistLabError as exc:
-        st.session_state[HW_FLASH_KEY] = ("error", str(exc))
+        flash(HW_FLASH_KEY, "error", str(exc))
         return
     version["label_name"] = ""
     st.session_state[RESULT_KEY] = version
     st.session_state[RUN_KEY] = version["id"]
-    flash = f"Saved **{version['name']}**: see its figures on the *Draw and predict* tab."
-    st.session_state[HW_FLASH_KEY] = ("success", flash)
+    saved = f"Saved **{version['name']}**: see its figures on the *Draw and predict* tab."
+    flash(HW_FLASH_KEY, "success", saved)
 
 
 main()

@@ -21,10 +21,9 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import duration, job_registry, ray_sweeps
+from ui.shared import SESSION, duration, flash, job_registry, ray_sweeps, show_flash
 from ui.shell import require_shell
 
-SESSION = "session"
 K = "sweeps_"
 FLASH_KEY = f"{K}flash"
 DEPTHS = list(range(1, 9))
@@ -43,7 +42,7 @@ def main() -> None:
         "without redoing finished runs."
     )
     registry, root, runs_dir = job_registry(), core_data.data_root(), default_runs_dir()
-    show_flash()
+    show_flash(FLASH_KEY)
     runs = _runs()
     study_tab, grid_tab = st.tabs(["Reproduce the study", "Grid sweep"])
     with study_tab:
@@ -59,16 +58,6 @@ def _runs() -> list[RunInfo]:
     except OSError as exc:
         st.error(f"Cannot read the checkpoints folder: {exc}")
         return []
-
-
-def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH_KEY] = (kind, text)
-
-
-def show_flash() -> None:
-    kind, text = st.session_state.pop(FLASH_KEY, (None, None))
-    if kind is not None:
-        getattr(st, kind)(text)
 
 
 def _sizes(root: Path, cfg: RunConfig) -> estimate.SplitSizes:
@@ -134,9 +123,9 @@ def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: 
                               extra={"experiments": list(experiments), "batch_one": batch_one})
         jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
-        flash("error", str(exc))
+        flash(FLASH_KEY, "error", str(exc))
         return
-    flash("success", f"Queued {len(jobs)} runs of the study. Progress is below, under Sweeps.")
+    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of the study. Progress is below, under Sweeps.")
 
 
 def study_table(runs: list[RunInfo], experiments: list[str]) -> None:
@@ -234,13 +223,13 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
             address = None if ray_address == "local" else ray_address
             ray_sweeps().start(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
                                data_root=root)
-            flash("success", f"Sent {len(configs)} trials of {sweep.name!r} to Ray.")
+            flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {sweep.name!r} to Ray.")
             return
         jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
-        flash("error", str(exc))
+        flash(FLASH_KEY, "error", str(exc))
         return
-    flash("success", f"Queued {len(jobs)} runs of {sweep.name!r}.")
+    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of {sweep.name!r}.")
 
 
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------
@@ -306,16 +295,17 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
 
 def stop_sweep(sweep: sweeps.Sweep, registry: JobRegistry) -> None:
     n = sweeps.stop(sweep, registry) + ray_sweeps().stop(sweep.id)
-    flash("info", f"Stopping {sweep.name!r} ({n} runs); finished runs are kept, Resume continues it.")
+    stopping = f"Stopping {sweep.name!r} ({n} runs); finished runs are kept, Resume continues it."
+    flash(FLASH_KEY, "info", stopping)
 
 
 def resume_sweep(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path) -> None:
     try:
         jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
-        flash("error", str(exc))
+        flash(FLASH_KEY, "error", str(exc))
         return
-    flash("success", f"Resumed {sweep.name!r}: {len(jobs)} runs queued, finished runs kept.")
+    flash(FLASH_KEY, "success", f"Resumed {sweep.name!r}: {len(jobs)} runs queued, finished runs kept.")
 
 
 main()

@@ -20,7 +20,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from ui.shared import job_registry
+from ui.shared import SESSION, job_registry
 from ui.shell import require_shell
 from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
@@ -31,7 +31,6 @@ CHANNELS = {"6-16": (6, 16), "16-32": (16, 32), "32-64": (32, 64), "32-64-128": 
 MODELS = {"MLP": "mlp", "CNN": "cnn"}
 DATASETS = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 CNN_STYLES = {"modern": "Modern (3x3, batch norm, ReLU, max pool)", "lenet": "LeNet-5 (5x5, tanh, avg pool)"}
-SESSION = "session"  # persist_state: values survive a switch to another page and back
 
 
 def main() -> None:

@@ -20,6 +20,25 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
 from mnist_core.runs import list_runs
 
+SESSION = "session"  # persist_state=SESSION: a widget's value survives a switch to another page and back
+FLASH_KINDS = {"error": st.error, "warning": st.warning, "info": st.info, "success": st.success}
+
+
+def flash(key: str, kind: str, text: str) -> None:
+    """Keep a callback's message under ``key`` for the script run that follows it.
+
+    Callbacks run before the script, so they cannot draw it themselves;
+    the page calls :func:`show_flash` with the same key. ``kind`` is one of
+    :data:`FLASH_KINDS`.
+    """
+    st.session_state.setdefault(key, []).append((kind, text))
+
+
+def show_flash(key: str) -> None:
+    """Draw, once, the messages that callbacks left under ``key``."""
+    for kind, text in st.session_state.pop(key, []):
+        FLASH_KINDS[kind](text)
+
 
 @st.cache_resource
 def job_registry() -> JobRegistry:

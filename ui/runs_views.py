@@ -1,0 +1,291 @@
+"""The Runs page's comparison views: learning curves, accuracy against cost, parallel
+coordinates, depth x width grids, bars, confusion matrices and the digits runs get wrong.
+
+Not a page (app.py lists the pages): ``pages/runs.py`` calls :func:`charts_section`
+with the selected runs' table rows. ``mnist_core.compare`` and ``mnist_core.gallery``
+compute, ``ui.runs_charts`` draws; what a view reads from a run folder is cached here
+by run id and the folder's stamp (``runs.folder_state``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from mnist_core import compare, gallery, runs
+from mnist_core import data as core_data
+from mnist_core.errors import MnistLabError
+from ui import runs_charts as charts
+from ui.runs_manage import K
+from ui.shared import SESSION
+
+GALLERY_MAX = 48
+MAX_CONFUSIONS = 4
+
+
+# -- reading (cached) ------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def curve_columns(runs_dir: str, run_id: str, stamp: int) -> compare.CurveColumns | str:
+    """The run's curve columns, or the reason its history cannot be read."""
+    try:
+        return compare.curve_columns(runs.load_history(run_id, runs_dir))
+    except MnistLabError as exc:
+        return str(exc)
+
+
+@st.cache_data(max_entries=500, show_spinner=False)
+def details(runs_dir: str, run_id: str, stamp: int) -> dict[str, Any]:
+    """What the table leaves out: confusion matrix, misclassified digits, dataset."""
+    try:
+        info = runs.load_run(run_id, runs_dir)
+    except MnistLabError as exc:
+        return {"error": str(exc)}
+    return {
+        "confusion": compare.confusion(info.summary),
+        "misclassified": compare.misclassified(info.summary),
+        "dataset": info.config.dataset,
+    }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def predictions(runs_dir: str, run_id: str, stamp: int, indices: tuple[int, ...]) -> list[int] | str:
+    try:
+        return gallery.predictions(run_id, indices, runs_dir).tolist()
+    except MnistLabError as exc:
+        return str(exc)
+
+
+
+# -- the views ---------------------------------------------------------------------------
+
+
+def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[str, int]) -> None:
+    st.subheader("Compare")
+    if not rows:
+        st.info("Pick runs above to compare them.")
+        return
+    view = st.segmented_control(
+        "Chart",
+        charts.VIEWS,
+        default=charts.VIEWS[0],
+        required=True,
+        key=f"{K}view",
+        persist_state=SESSION,
+        label_visibility="collapsed",
+    )
+    {
+        "Learning curves": curves_view,
+        "Accuracy vs cost": cost_view,
+        "Parallel coordinates": parallel_view,
+        "Depth x width": grid_view,
+        "Bars": bars_view,
+        "Confusion": confusion_view,
+        "Mistakes": mistakes_view,
+    }[view or charts.VIEWS[0]](rows, str(runs_dir), stamps)
+
+
+def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    x = st.columns(3)[0].selectbox(
+        "Against",
+        list(compare.CURVE_AXES),
+        format_func=compare.CURVE_AXES.get,
+        key=f"{K}curve_x",
+        persist_state=SESSION,
+    )
+    curves: dict[str, compare.CurveColumns] = {}
+    for row in rows:
+        cols = curve_columns(runs_dir, row["id"], stamps.get(row["id"], 0))
+        if isinstance(cols, str):
+            st.warning(f"{row['name']}: {cols}")
+        elif not cols.empty:
+            curves[row["id"]] = cols
+    if not curves:
+        st.info("None of these runs has a learning curve yet.")
+        return
+    st.plotly_chart(charts.curves_figure(curves, {r["id"]: r for r in rows}, x), key=f"{K}curves")
+    if len(curves) > charts.MAX_CURVE_TRACES:
+        st.caption(f"{len(curves)} runs: drawn as one line per series; hover a line for its run.")
+
+
+def cost_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    cost = c1.selectbox(
+        "Cost", compare.COSTS, format_func=compare.label, key=f"{K}cost", persist_state=SESSION
+    )
+    colour = c2.selectbox(
+        "Colour by",
+        (*compare.NUMERIC_SETTINGS, "model", "optimizer"),
+        format_func=compare.label,
+        key=f"{K}colour",
+        persist_state=SESSION,
+    )
+    log_x = c3.checkbox("Log scale", value=True, key=f"{K}logx", persist_state=SESSION)
+    front = compare.pareto_front([(r.get(cost), r.get("test_accuracy")) for r in rows])
+    st.plotly_chart(charts.cost_figure(rows, cost, front, colour, log_x), key=f"{K}cost_chart")
+    if front:
+        names = ", ".join(f"**{rows[i]['name']}**" for i in front[:8])
+        more = f" and {len(front) - 8} more" if len(front) > 8 else ""
+        st.caption(f"On the Pareto front (no run is both cheaper and more accurate): {names}{more}.")
+
+
+def parallel_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    left, right = st.columns([3, 1])
+    settings = left.multiselect(
+        "Settings",
+        compare.NUMERIC_SETTINGS,
+        default=["depth", "width", "batch_size", "epochs", "lr"],
+        format_func=compare.label,
+        key=f"{K}pc_settings",
+        persist_state=SESSION,
+    )
+    cost = right.selectbox(
+        "Cost",
+        ("none", *compare.COSTS),
+        index=1,
+        format_func=compare.label,
+        key=f"{K}pc_cost",
+        persist_state=SESSION,
+    )
+    metrics = [*([cost] if cost != "none" else []), "test_accuracy"]
+    st.plotly_chart(charts.parallel_figure(rows, settings, metrics), key=f"{K}parallel")
+    st.caption("Drag along an axis to keep only the runs in a range.")
+
+
+def grid_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    mlps = [r for r in rows if r["model"] == "mlp"]
+    if not mlps:
+        st.info("Depth and width describe MLPs; none of the selected runs is one.")
+        return
+    c1, c2 = st.columns(2)
+    cost = c1.selectbox(
+        "Cost", compare.COSTS, format_func=compare.label, key=f"{K}grid_cost", persist_state=SESSION
+    )
+    agg = c2.selectbox("Per cell", ("best", "mean", "min", "max"), key=f"{K}grid_agg", persist_state=SESSION)
+    left, right = st.columns(2)
+    acc = compare.grid(mlps, "test_accuracy", agg=agg)
+    left.plotly_chart(charts.grid_figure(acc, "test_accuracy", agg), key=f"{K}grid_acc")
+    right.plotly_chart(
+        charts.grid_figure(compare.grid(mlps, cost, agg=agg), cost, agg), key=f"{K}grid_cost_chart"
+    )
+    if len(mlps) < len(rows):
+        st.caption(f"{len(rows) - len(mlps)} CNN run(s) left out: depth and width are MLP settings.")
+
+
+def bars_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    metric = st.selectbox(
+        "Metric", compare.METRIC_KEYS, format_func=compare.label, key=f"{K}bar_metric", persist_state=SESSION
+    )
+    st.plotly_chart(charts.bars_figure(rows, metric), key=f"{K}bars")
+
+
+def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    by_id = {r["id"]: r for r in rows}
+    ids = st.multiselect(
+        "Runs",
+        list(by_id),
+        default=list(by_id)[:2],
+        max_selections=MAX_CONFUSIONS,
+        format_func=lambda i: by_id[i]["name"],
+        key=f"{K}conf_runs",
+    )
+    if not ids:
+        return
+    for col, run_id in zip(st.columns(len(ids)), ids, strict=True):
+        info = details(runs_dir, run_id, stamps.get(run_id, 0))
+        matrix = info.get("confusion")
+        if matrix is None:
+            col.info(f"{by_id[run_id]['name']}: no confusion matrix (the run has no test result).")
+            continue
+        names = core_data.CLASS_NAMES.get(info["dataset"], tuple(map(str, range(10))))
+        col.plotly_chart(
+            charts.confusion_figure(matrix, names, by_id[run_id]["name"]), key=f"{K}conf_{run_id}"
+        )
+    st.caption("Off-diagonal cells are coloured: the darker, the more often that mistake.")
+
+
+def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    by_id = {r["id"]: r for r in rows}
+    ids = list(by_id)
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Run", ids, format_func=lambda i: by_id[i]["name"], key=f"{K}gal_a")
+    b = c2.selectbox(
+        "Compare with",
+        [None, *ids],
+        format_func=lambda i: "—" if i is None else by_id[i]["name"],
+        key=f"{K}gal_b",
+    )
+    if a is None:
+        return
+    da = details(runs_dir, a, stamps.get(a, 0))
+    try:
+        n_test = gallery.test_size(da.get("dataset", "mnist"))
+    except MnistLabError as exc:
+        st.info(f"The test images are needed for this view. {exc}")
+        return
+    wrong_a = [i for i in da.get("misclassified", []) if i < n_test]
+    if b is None or b == a:
+        digits(
+            f"{len(wrong_a)} test digits **{by_id[a]['name']}** gets wrong",
+            wrong_a,
+            {a: by_id[a]},
+            da.get("dataset", "mnist"),
+            runs_dir,
+            stamps,
+        )
+        return
+    db = details(runs_dir, b, stamps.get(b, 0))
+    if db.get("dataset") != da.get("dataset"):
+        st.info("These runs were tested on different datasets.")
+        return
+    only_a, only_b = compare.disagreement(wrong_a, [i for i in db.get("misclassified", []) if i < n_test])
+    pair = {a: by_id[a], b: by_id[b]}
+    digits(
+        f"{len(only_a)} digits only **{by_id[a]['name']}** gets wrong",
+        only_a,
+        pair,
+        da["dataset"],
+        runs_dir,
+        stamps,
+    )
+    digits(
+        f"{len(only_b)} digits only **{by_id[b]['name']}** gets wrong",
+        only_b,
+        pair,
+        da["dataset"],
+        runs_dir,
+        stamps,
+    )
+
+
+def digits(
+    title: str,
+    indices: list[int],
+    runs_shown: Mapping[str, Mapping[str, Any]],
+    dataset: str,
+    runs_dir: str,
+    stamps: Mapping[str, int],
+) -> None:
+    """A gallery of test digits with their label and each run's prediction."""
+    st.markdown(title)
+    if not indices:
+        return
+    shown = tuple(indices[:GALLERY_MAX])
+    images, labels = gallery.test_digits(dataset, shown)
+    preds = {i: predictions(runs_dir, i, stamps.get(i, 0), shown) for i in runs_shown}
+    failed = {i: p for i, p in preds.items() if isinstance(p, str)}
+    for run_id, reason in failed.items():
+        st.caption(f"No predictions for {runs_shown[run_id]['name']}: {reason}")
+    captions = []
+    for k, (index, label) in enumerate(zip(shown, labels, strict=True)):
+        said = " / ".join(str(p[k]) for p in preds.values() if not isinstance(p, str))
+        captions.append(f"#{index}: {label} → {said}" if said else f"#{index}: {label}")
+    st.image(list(images), caption=captions, width=72)
+    more = f" (first {GALLERY_MAX} of {len(indices)})" if len(indices) > GALLERY_MAX else ""
+    st.caption(
+        f"Caption: test index: true label → prediction{' of each run' if len(preds) > 1 else ''}{more}."
+    )
