@@ -39,5 +39,9 @@ class EmptyImageError(ImageError):
     """The drawing or upload holds no stroke (blank, erased, uniform)."""
 
 
+class SeveralDigitsError(ImageError):
+    """The image holds several digits side by side; the model reads one at a time."""
+
+
 class InvalidImageError(ImageError):
     """The upload is not a readable image (garbage bytes, 0 bytes, too large)."""

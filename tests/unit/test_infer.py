@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from mnist_core import images, infer, synthetic
+from mnist_core import images, infer, ink, synthetic
 from mnist_core.data import NORMALIZATION, normalize
 from mnist_core.errors import ConfigError, EmptyImageError, ImageError, InvalidImageError
 
@@ -568,7 +568,7 @@ def test_components_are_a_flood_fills(density: float) -> None:
     shapes = [(1, 1), (1, 9), (9, 1), (12, 17), (47, 47), (64, 30)]
     for shape in shapes * 4:
         mask = rng.random(shape) < density
-        labels, count = infer._components(mask)
+        labels, count = ink._components(mask)
         expected, expected_count = _flood_labels(mask)
         assert count == expected_count
         np.testing.assert_array_equal(labels, expected)
@@ -576,7 +576,7 @@ def test_components_are_a_flood_fills(density: float) -> None:
     u_shape[:, 0] = u_shape[:, 6] = u_shape[5, :] = True  # joined only at the bottom row
     diagonal = np.eye(5, dtype=bool)[::-1]  # touching corner to corner only
     for mask in (u_shape, diagonal, np.zeros((4, 4), bool)):
-        labels, count = infer._components(mask)
+        labels, count = ink._components(mask)
         expected, expected_count = _flood_labels(mask)
         assert count == expected_count
         np.testing.assert_array_equal(labels, expected)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist_core import infer, synthetic
-from mnist_core.errors import ImageError
+from mnist_core.errors import ImageError, SeveralDigitsError
 
 Stroke = list[tuple[float, float]]
 
@@ -57,14 +57,14 @@ def canvas(gray: np.ndarray) -> np.ndarray:
 def test_digits_side_by_side_are_refused(strokes: list[Stroke], style: str) -> None:
     gray = draw(strokes, dark=style == "dark-on-paper")
     image = canvas(gray) if style == "canvas-alpha" else gray
-    with pytest.raises(infer.SeveralDigitsError, match="digits side by side") as error:
+    with pytest.raises(SeveralDigitsError, match="digits side by side") as error:
         infer.preprocess(image)
     assert isinstance(error.value, ImageError)  # pages catch ImageError and show the message
     assert "draw a single digit" in str(error.value)
 
 
 def test_the_message_counts_the_digits() -> None:
-    with pytest.raises(infer.SeveralDigitsError, match="3 digits"):
+    with pytest.raises(SeveralDigitsError, match="3 digits"):
         infer.preprocess(draw(SEVEN + shift(ONE, 190) + shift(FOUR, 330)))
 
 
