@@ -15,8 +15,9 @@ import torch
 
 from .config import RunConfig
 from .data import DataBundle, load_data
+from .energy import EnergyMeter, EnergyReport
 from .errors import ConfigError, MnistLabError
-from .metrics import EnergyMeter, EnergyReport, cost_report, evaluate, file_bytes, latency_report
+from .metrics import cost_report, evaluate, file_bytes, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
 from .train import ProgressFn, StopFn, TrainResult, train
 

@@ -13,11 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+from mnist_core.energy import EnergyMeter, EnergyReport
 from mnist_core.errors import ConfigError, MnistLabError
 from mnist_core.metrics import (
     CostReport,
-    EnergyMeter,
-    EnergyReport,
     EvalResult,
     LatencyReport,
     MetricsInputError,
