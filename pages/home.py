@@ -164,7 +164,7 @@ def quick_job_panel(job: Job) -> None:
         snap = job.snapshot()
         st.markdown(f"Quick model: **{job.config.label()}**")
         if snap.active:
-            show_job_progress(snap)
+            show_job_progress(snap, compact=True)
             st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
         elif snap.state == "completed":
             accuracy = percent(snap.summary.get("test_accuracy"))

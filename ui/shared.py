@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import raytrials, sweeps
+from mnist_core import raytrials, report, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
@@ -203,19 +203,33 @@ def duration(seconds: float | None) -> str:
 RECENT_STEPS = "Mean over the latest training steps, not over the whole epoch."
 
 
-def show_job_progress(snap: JobSnapshot) -> None:
-    """Progress bar and live metrics of one training job."""
+def show_job_progress(snap: JobSnapshot, compact: bool = False) -> None:
+    """Progress bar and live metrics of one training job (the Train page's live view).
+
+    ``compact`` (the Home page's narrower panel): elapsed and time left share a
+    column, and the learning rate is left out.
+    """
     if snap.state == "queued":
         st.progress(0.0, text="Waiting to start…")
         return
-    text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
+    text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step:,}/{snap.total_steps:,}"
     st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
-    cols = st.columns(5)
-    cols[0].metric("Loss", "—" if snap.loss is None else f"{snap.loss:.3f}", help=RECENT_STEPS)
-    cols[1].metric("Train accuracy", percent(snap.train_acc), help=RECENT_STEPS)
-    cols[2].metric("Validation accuracy", percent(snap.val_acc))
-    cols[3].metric("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}")
-    cols[4].metric("Elapsed / left", f"{duration(snap.elapsed_s)} / {duration(snap.eta_s)}")
+    values: list[tuple[str, str, str | None]] = [
+        ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}", RECENT_STEPS),
+        ("Train accuracy", percent(snap.train_acc), RECENT_STEPS),
+        ("Validation accuracy", percent(snap.val_acc), None),
+        ("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}", None),
+    ]
+    if compact:
+        values.append(("Elapsed / left", f"{duration(snap.elapsed_s)} / {duration(snap.eta_s)}", None))
+    else:
+        values += [
+            ("Elapsed", report.seconds(snap.elapsed_s), None),
+            ("Time left", report.seconds(snap.eta_s), None),
+            ("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}", None),
+        ]
+    for col, (label, value, help_text) in zip(st.columns(len(values)), values, strict=True):
+        col.metric(label, value, help=help_text)
 
 
 def latest_job(jobs: list[Job], config: RunConfig) -> Job | None:

@@ -19,7 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.shared import RECENT_STEPS
+from ui.shared import show_job_progress
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
@@ -83,19 +83,7 @@ def job_panel(job: Job, runs_dir: Path) -> None:
     with st.container(border=True):
         run = f" · run `{snap.run_id}`" if snap.run_id else ""
         st.markdown(f"**Training now: {snap.label}**{run}")
-        text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step:,}/{snap.total_steps:,}"
-        st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
-        values = [
-            ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}"),
-            ("Train accuracy", report.percent(snap.train_acc, digits=1)),
-            ("Validation accuracy", report.percent(snap.val_acc, digits=1)),
-            ("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}"),
-            ("Elapsed", report.seconds(snap.elapsed_s)),
-            ("Time left", report.seconds(snap.eta_s)),
-            ("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}"),
-        ]
-        for col, (label, value) in zip(st.columns(len(values)), values, strict=True):
-            col.metric(label, value, help=RECENT_STEPS if label in ("Loss", "Train accuracy") else None)
+        show_job_progress(snap)
         if job.stop_requested:
             st.caption("Stopping after the current step…")
         else:
