@@ -86,12 +86,17 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     assert start.label == "Start the sweep (2 runs)"
     start.click().run()
     assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.success] == ["Queued 2 runs of 'page grid'."]  # the callback's message
     (sweep,) = sweeps.list_sweeps(runs_dir)
     first = registry.jobs()[0]
     wait_for(lambda: first.state == "running" and first.snapshot().step > 0)
     at.run()
+    assert not at.success  # shown once
     assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
     at.button(key=f"sweeps_stop_{sweep.id}").click().run()
+    assert [m.value for m in at.info if m.value.startswith("Stopping")] == [
+        "Stopping 'page grid' (2 runs); finished runs are kept, Resume continues it."
+    ]
     assert registry.wait(timeout=60)
     at.run()
     assert [p.state for p in sweeps.points(sweep, list_runs(runs_dir))] == ["resumable", "todo"]
