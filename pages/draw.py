@@ -33,6 +33,7 @@ LABEL_KEY, COMPARE_KEY, UPLOAD_KEY = f"{K}true_label", f"{K}compare", f"{K}uploa
 RESULT_KEY, FLASH_KEY, HW_FLASH_KEY = f"{K}last_correction", f"{K}flash", f"{K}handwriting_flash"
 SETTING_KEYS = {name: f"{K}setting_{name}" for name in ("strategy", "steps", "stop_at", "lr", "replay_size")}
 CANVAS_SIDE = 280
+CANVAS_MARGIN = 20  # px around the canvas component (its toolbar and border)
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 REPLAY_SIZES = (8, 16, 32, 64, 128, 256)
 SELECTABLE = ("completed", "stopped", "interrupted")  # runs with weights to read
@@ -108,7 +109,9 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         st.error(f"This run's model cannot be loaded: {exc}")
         return
     names = w.class_names(cfg.dataset)
-    left, right = st.columns([2, 3], gap="large")
+    row = st.container(horizontal=True, gap="large")  # the result wraps below the canvas when narrow
+    left = row.container(width=CANVAS_SIDE + CANVAS_MARGIN)  # never narrower than the canvas
+    right = row.container(width="stretch")
     with left:
         image, what = input_panel()
     with right:

@@ -20,7 +20,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from ui.shared import SESSION, job_registry
+from ui.shared import SESSION, job_registry, metric_row
 from ui.shell import require_shell
 from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
@@ -214,8 +214,9 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
         st.error(str(exc))
         return False
     items = report.cost_items(cost, epoch, cfg.epochs)
-    for col, item in zip(st.columns(len(items)), items, strict=True):
-        col.metric(item.label, item.value, help=item.help)
+    with metric_row():
+        for item in items:
+            st.metric(item.label, item.value, help=item.help)
     st.caption(f"{cfg.label()}: {epoch.steps_per_epoch:,} steps per epoch on {sizes.n_train:,} images.")
     return True
 

@@ -23,6 +23,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.infer import Prediction
 from mnist_core.metrics import EvalResult, evaluate
 from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model
+from ui.shared import metric_row
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     from torch import nn
@@ -133,10 +134,10 @@ def probability_chart(pred: Prediction, dataset: str) -> go.Figure:
 
 def show_prediction(pred: Prediction, dataset: str) -> None:
     names = class_names(dataset)
-    cols = st.columns(3)
-    cols[0].metric("Prediction", names[pred.label])
-    cols[1].metric("Confidence", percent(pred.confidence))
-    cols[2].metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
+    with metric_row():
+        st.metric("Prediction", names[pred.label])
+        st.metric("Confidence", percent(pred.confidence))
+        st.metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
     st.plotly_chart(probability_chart(pred, dataset), width="stretch", key="draw_probabilities")
 
 
@@ -190,9 +191,9 @@ def show_correction(result: dict[str, Any]) -> None:
     """The figures of the last correction, before -> after."""
     details = result["details"]
     single = "label" in details
-    cols = st.columns(4)
+    row = metric_row()
     if single:
-        cols[0].metric(
+        row.metric(
             f"P({result['label_name']}) for your drawing",
             percent(details["prob_after"]),
             delta=f"{100 * (details['prob_after'] - details['prob_before']):+.1f} points",
@@ -200,27 +201,27 @@ def show_correction(result: dict[str, Any]) -> None:
             f"before: {percent(details['prob_before'])}.",
         )
     else:
-        cols[0].metric(
+        row.metric(
             "Your drawings read correctly",
             f"{details['learned']} / {details['examples']}",
             delta=f"{details['learned'] - details['known_before']:+d}",
             help=f"Before: {details['known_before']} / {details['examples']}.",
         )
     drop = 100 * (details["accuracy_after"] - details["accuracy_before"])
-    cols[1].metric(
+    row.metric(
         "Test accuracy",
         percent(details["accuracy_after"], 2),
         delta=f"{drop:+.2f} points",
         help=f"Before: {percent(details['accuracy_before'], 2)} on {details['eval_size']:,} test images.",
     )
-    cols[2].metric(
+    row.metric(
         "Test images right → wrong",
         f"{details['flipped_right_to_wrong']}",
         delta=f"{details['flipped_wrong_to_right']} wrong → right",
         delta_color="off",
         delta_arrow="off",
     )
-    cols[3].metric(
+    row.metric(
         "Fine-tuning",
         f"{details['steps_taken']} steps",
         delta=f"{details['seconds']:.1f} s with both evaluations",

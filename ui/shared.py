@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from mnist_core import data as core_data
 from mnist_core import raytrials, report, sweeps
@@ -200,36 +201,41 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
+def metric_row() -> DeltaGenerator:
+    """A row for ``st.metric``s: side by side, sharing the width, and wrapping onto another line
+    on a narrow screen, where ``st.columns`` would cut labels and values short ("40…")."""
+    return st.container(horizontal=True, gap="medium")
+
+
 RECENT_STEPS = "Mean over the latest training steps, not over the whole epoch."
+VALIDATION = "On the validation split, after the last finished epoch."
 
 
 def show_job_progress(snap: JobSnapshot, compact: bool = False) -> None:
-    """Progress bar and live metrics of one training job (the Train page's live view).
+    """Progress bar (with the time spent and left) and live metrics of one training job.
 
-    ``compact`` (the Home page's narrower panel): elapsed and time left share a
-    column, and the learning rate is left out.
+    The Train page's live view shows the learning rate too; ``compact`` (the
+    Home page's quick model) leaves it out.
     """
     if snap.state == "queued":
         st.progress(0.0, text="Waiting to start…")
         return
     text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step:,}/{snap.total_steps:,}"
+    text += f" · {report.seconds(snap.elapsed_s)} elapsed"
+    if snap.eta_s is not None:
+        text += f", about {report.seconds(snap.eta_s)} left"
     st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
     values: list[tuple[str, str, str | None]] = [
         ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}", RECENT_STEPS),
         ("Train accuracy", percent(snap.train_acc), RECENT_STEPS),
-        ("Validation accuracy", percent(snap.val_acc), None),
+        ("Validation accuracy", percent(snap.val_acc), VALIDATION),
         ("Images / s", "—" if snap.samples_per_s is None else f"{snap.samples_per_s:,.0f}", None),
     ]
-    if compact:
-        values.append(("Elapsed / left", f"{duration(snap.elapsed_s)} / {duration(snap.eta_s)}", None))
-    else:
-        values += [
-            ("Elapsed", report.seconds(snap.elapsed_s), None),
-            ("Time left", report.seconds(snap.eta_s), None),
-            ("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}", None),
-        ]
-    for col, (label, value, help_text) in zip(st.columns(len(values)), values, strict=True):
-        col.metric(label, value, help=help_text)
+    if not compact:
+        values.append(("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}", None))
+    with metric_row():
+        for label, value, help_text in values:
+            st.metric(label, value, help=help_text)
 
 
 def latest_job(jobs: list[Job], config: RunConfig) -> Job | None:

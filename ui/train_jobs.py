@@ -19,7 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.shared import show_job_progress
+from ui.shared import metric_row, show_job_progress
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
@@ -172,8 +172,9 @@ def result_section(registry: JobRegistry, runs_dir: Path) -> None:
     if run.summary and run.status in ("completed", "stopped"):
         items = report.summary_items(run.summary)
         for row in range(0, len(items), 4):
-            for col, item in zip(st.columns(4), items[row : row + 4], strict=False):
-                col.metric(item.label, item.value, help=item.help)
+            with metric_row():
+                for item in items[row : row + 4]:
+                    st.metric(item.label, item.value, help=item.help)
     curves(history, key=f"train_result_{run.id}")
     confusion = run.summary.get("confusion")
     if confusion and run.status in ("completed", "stopped"):
