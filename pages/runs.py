@@ -137,15 +137,18 @@ def broken_section(broken: Mapping[str, str]) -> None:
 
 def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Filters, sorting and the table; returns the rows shown."""
-    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2])
-    text = c1.text_input(
+    search_col, sort_col, order_col = st.columns([3, 1.6, 1.2], vertical_alignment="bottom")
+    text = search_col.text_input(
         "Search", key=f"{K}search", placeholder="name, architecture, tag, note…", persist_state=SESSION
     )
-    statuses = c2.multiselect("Status", runs.STATUSES, key=f"{K}status", persist_state=SESSION)
-    models = c3.multiselect("Model", ["mlp", "cnn"], key=f"{K}model", persist_state=SESSION)
-    tags = c4.multiselect("Tags", compare.all_tags(rows), key=f"{K}tags", persist_state=SESSION)
-    sort = c5.selectbox("Sort by", SORTS, format_func=compare.label, key=f"{K}sort", persist_state=SESSION)
-    descending = c5.checkbox("Descending", value=True, key=f"{K}desc", persist_state=SESSION)
+    sort = sort_col.selectbox(
+        "Sort by", SORTS, format_func=compare.label, key=f"{K}sort", persist_state=SESSION
+    )
+    descending = order_col.checkbox("Descending", value=True, key=f"{K}desc", persist_state=SESSION)
+    status_col, model_col, tags_col = st.columns(3)
+    statuses = status_col.multiselect("Status", runs.STATUSES, key=f"{K}status", persist_state=SESSION)
+    models = model_col.multiselect("Model", ["mlp", "cnn"], key=f"{K}model", persist_state=SESSION)
+    tags = tags_col.multiselect("Tags", compare.all_tags(rows), key=f"{K}tags", persist_state=SESSION)
     shown = compare.sort_rows(compare.filter_rows(rows, text or "", statuses, models, tags), sort, descending)
     st.dataframe(
         display_frame(shown),
@@ -155,9 +158,9 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         column_order=TABLE_COLUMNS,
         height=min(420, 38 + 35 * max(len(shown), 1)),
     )
-    left, right = st.columns([3, 1])
-    left.caption(f"{len(shown)} of {len(rows)} runs shown. Click a column header to sort by it.")
-    right.download_button(
+    below = st.container(horizontal=True, vertical_alignment="center")
+    below.caption(f"{len(shown)} of {len(rows)} runs shown. Click a column header to sort by it.")
+    below.download_button(
         "Download the table (CSV)",
         data=lambda: compare.to_csv(shown),
         file_name="runs.csv",
@@ -219,7 +222,6 @@ def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -
     """The runs to compare (kept across pages); returns their ids in table order."""
     labels = {r["id"]: f"{r['name']} · {r['id'][-6:]}" for r in rows}
     default = [r["id"] for r in rows if r["status"] == "completed"][:DEFAULT_SELECTION]
-    left, mid, right = st.columns([5, 2, 1], vertical_alignment="bottom")
     if SELECT_KEY not in st.session_state:  # first visit: the buttons below also set this key
         st.session_state[SELECT_KEY] = default
     wanted = st.query_params.get("run")  # "compare this run" from the Train page
@@ -228,7 +230,7 @@ def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -
         if wanted in labels:
             current = [i for i in st.session_state[SELECT_KEY] if i in labels and i != wanted]
             st.session_state[SELECT_KEY] = [wanted, *current[: DEFAULT_SELECTION - 1]]
-    chosen = left.multiselect(
+    chosen = st.multiselect(
         "Runs to compare",
         list(labels),
         format_func=labels.get,
@@ -236,15 +238,15 @@ def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -
         persist_state=SESSION,
         placeholder="Pick runs to compare in the charts",
     )
-    mid.button(
+    buttons = st.container(horizontal=True)
+    buttons.button(
         f"Select the {len(shown)} shown",
         help="Every run the table shows (after the filters)",
         on_click=_select,
         args=([r["id"] for r in shown],),
         key=f"{K}select_shown",
-        width="stretch",
     )
-    right.button("Clear", on_click=_select, args=([],), key=f"{K}clear", width="stretch")
+    buttons.button("Clear", on_click=_select, args=([],), key=f"{K}clear")
     order = {r["id"]: i for i, r in enumerate(rows)}
     return sorted(chosen, key=lambda i: order.get(i, 0))
 

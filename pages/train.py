@@ -122,10 +122,14 @@ def config_form(root: Path) -> RunConfig | None:
         if not core_data.is_available(dataset, root):
             st.caption(f"{DATASETS[dataset]} is not on disk yet: the run downloads it first.")
         augment = st.checkbox(
-            "Augmentation (small shifts, rotations, scales)", key="train_augment", persist_state=SESSION
+            "Augmentation",
+            key="train_augment",
+            persist_state=SESSION,
+            help="Random small shifts (up to 2.5 px), rotations (up to 12°) and scales (0.85-1.15) "
+            "of the training images, drawn anew for every batch.",
         )
         amp = st.checkbox(
-            "Mixed precision (bfloat16)",
+            "Mixed precision",
             key="train_amp",
             persist_state=SESSION,
             help="Matrix products in bfloat16, weights and optimizer in float32. Faster at batch sizes of "
@@ -167,7 +171,13 @@ def _layers(kind: str) -> tuple[int, ...]:
     width = st.select_slider(
         "Width (units per layer)", WIDTHS, value=512, key="train_width", persist_state=SESSION
     )
-    if not st.checkbox("Set each layer's width", key="train_per_layer", persist_state=SESSION):
+    per_layer = st.checkbox(
+        "Per-layer widths",
+        key="train_per_layer",
+        persist_state=SESSION,
+        help="Set each hidden layer's width on its own (the slider above sets the first value of each).",
+    )
+    if not per_layer:
         return (int(width),) * depth
     cols = st.columns(4)
     return tuple(

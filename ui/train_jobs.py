@@ -226,15 +226,14 @@ def _show(run_id: str) -> None:
 def run_row(run: RunInfo, registry: JobRegistry, root: Path, runs_dir: Path) -> None:
     job = registry.job_for_run(run.id)
     status = f"{run.status} (resume {job.state})" if job is not None and job.resume_id else run.status
-    name_col, status_col, acc_col, show_col, resume_col = st.columns(
-        [4, 2, 1.2, 1, 1], vertical_alignment="center"
-    )
+    name_col, status_col, acc_col, button_col = st.columns([4, 2, 1.2, 2.2], vertical_alignment="center")
     name_col.markdown(f"**{run.name}**  \n`{run.id}`")
     status_col.markdown(f"{STATUS_ICONS.get(run.status, '')} {status}")
     acc_col.markdown(report.percent(run.test_accuracy))
-    show_col.button("Show", key=f"train_show_{run.id}", on_click=_show, args=(run.id,))
+    buttons = button_col.container(horizontal=True)  # side by side, or one above the other when narrow
+    buttons.button("Show", key=f"train_show_{run.id}", on_click=_show, args=(run.id,))
     if job is None and report.can_resume(run):
-        resume_col.button(
+        buttons.button(
             "Resume",
             key=f"train_resume_{run.id}",
             on_click=submit,

@@ -2,9 +2,10 @@
 
 ``st.columns`` share the width equally whatever they hold. At this width the
 Draw page's 280-px canvas was clipped by its column (its right third and its
-toolbar hidden), and rows of metrics cut their labels and values short
-("40…"). The canvas now sits in a row that wraps, at its own width, and
-metrics go in ``ui.shared.metric_row``, which wraps too.
+toolbar hidden); rows of metrics cut their labels and values short ("40…");
+buttons, checkboxes and filters in narrow columns cut their labels. The
+canvas now sits in a row that wraps, at its own width; metrics go in
+``ui.shared.metric_row``, which wraps too; buttons sit in rows that wrap.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 LAPTOP = {"width": 1024, "height": 900}
 
-# Elements inside a metric whose text is wider than their box: cut short with an ellipsis.
-CUT_SHORT = """els => els.filter(e => e.scrollWidth > e.clientWidth + 1)
-                         .map(e => e.closest('[data-testid="stMetric"]').innerText.replace(/\\n/g, ' '))"""
+# Text the page cuts short with an ellipsis: wider than its box (the table's cells aside: they scroll).
+CUT_SHORT = """els => els.filter(e => getComputedStyle(e).textOverflow === 'ellipsis' && e.innerText
+                         && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 60))"""
 
 # The part of an element's box that its clipping ancestors leave visible (shadow roots crossed).
 VISIBLE_WIDTH = """el => {
@@ -43,8 +44,8 @@ VISIBLE_WIDTH = """el => {
 }"""
 
 
-def cut_short_metrics(page: Page) -> list[str]:
-    return page.locator('[data-testid="stMetric"] *').evaluate_all(CUT_SHORT)
+def cut_short(page: Page) -> list[str]:
+    return page.locator('[data-testid="stMain"] *').evaluate_all(CUT_SHORT)
 
 
 @pytest.fixture
@@ -55,13 +56,18 @@ def tiny_run(runs_dir: Path, synthetic_data_dir: Path) -> runs.RunInfo:
     return run_training(cfg, runs_dir=runs_dir, data_root=synthetic_data_dir, name="tiny mlp")
 
 
-def test_the_train_pages_cost_preview_is_not_cut_short(page: Page, server: str) -> None:
+def test_the_train_and_runs_pages_cut_nothing_short(tiny_run: runs.RunInfo, page: Page, server: str) -> None:
     page.set_viewport_size(LAPTOP)
     page.goto(f"{server}/train")
     page.get_by_role("button", name="Start training").wait_for()
-    page.get_by_test_id("stMetric").filter(has_text="Parameters").wait_for()
+    page.get_by_test_id("stMetric").filter(has_text="Parameters").wait_for()  # the cost preview
+    page.get_by_role("button", name="Show").wait_for()  # the recent runs
     assert page.get_by_test_id("stMetric").count() >= 6
-    assert cut_short_metrics(page) == []
+    assert cut_short(page) == []
+    page.goto(f"{server}/runs")
+    page.get_by_role("button", name="Select the 1 shown").wait_for()
+    page.get_by_role("button", name="Download the table (CSV)").wait_for()
+    assert cut_short(page) == []
 
 
 def test_the_whole_canvas_and_the_prediction_show(tiny_run: runs.RunInfo, page: Page, server: str) -> None:
@@ -74,5 +80,5 @@ def test_the_whole_canvas_and_the_prediction_show(tiny_run: runs.RunInfo, page: 
     assert reset["visible"] > 0, "the canvas toolbar is hidden"
     label, _ = draw.draw(DIGITS[3][0])
     assert 0 <= label <= 9
-    assert cut_short_metrics(page) == []
+    assert cut_short(page) == []
     draw.no_exception()
