@@ -34,6 +34,7 @@ RESULT_KEY, FLASH_KEY, HW_FLASH_KEY = f"{K}last_correction", f"{K}flash", f"{K}h
 SETTING_KEYS = {name: f"{K}setting_{name}" for name in ("strategy", "steps", "stop_at", "lr", "replay_size")}
 CANVAS_SIDE = 280
 CANVAS_MARGIN = 20  # px around the canvas component (its toolbar and border)
+SEEN_SCALE = 6  # screen pixels per input pixel in "what the model sees" and its explanation
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 REPLAY_SIZES = (8, 16, 32, 64, 128, 256)
 SELECTABLE = ("completed", "stopped", "interrupted")  # runs with weights to read
@@ -127,9 +128,11 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
             w.show_prediction(pred, cfg.dataset)
             st.caption(f"{info.name} reading {what}.")
             seen, why = st.columns(2)
-            seen.image(explain.enlarge(pixels, 6), caption="What the model sees (28x28)")
+            side = 28 * SEEN_SCALE  # both at their own size, whatever their captions' length
+            seen.image(explain.enlarge(pixels, SEEN_SCALE), caption="What the model sees (28x28)", width=side)
             method = explain.METHOD_LABELS[explain.method_for(model)]
-            why.image(explain.overlay(pixels, heat, 6), caption=f"Why {names[pred.label]}: {method}")
+            heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
+            why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
     if read is not None:
         correction_panel(info, x, pixels, pred.label, cfg.dataset)
     show_flash(FLASH_KEY)
