@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TARGET_TRAINING_S = 6  # long enough to watch the chart move, short enough for the suite
 # Points of the first trace of the first chart and its last y value (Plotly's parsed data).
-# Queried afresh each time: a redraw may replace the chart's element.
+# Queried afresh each time: each redraw replaces the chart's element.
 CHART_STATE = """() => {
     const el = document.querySelector(".js-plotly-plot");
     const t = el && el._fullData && el._fullData[0];
@@ -49,15 +49,16 @@ def test_train_a_tiny_model_and_watch_it_learn(page: Page, artifacts_dir: Path) 
     epochs = epochs_for(page, TARGET_TRAINING_S)
     start_training(page, epochs)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2; }}")
-    before = page.evaluate(CHART_STATE)
+    # Each wait returns the state it saw: read again a moment later, the chart may be between two
+    # elements (Streamlit re-creates a chart whose figure changed) and have no data to read.
+    before = page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2 && s; }}")
+    before = before.json_value()
     progress = page.get_by_test_id("stProgress").first
     progress_before = progress.inner_text()
-    page.wait_for_function(
-        f"old => {{ const s = ({CHART_STATE})(); return s && s[0] > old[0]; }}", arg=before, timeout=30_000
-    )
+    grew = f"old => {{ const s = ({CHART_STATE})(); return s && s[0] > old[0] && s; }}"
+    after = page.wait_for_function(grew, arg=before, timeout=30_000)
     assert page.get_by_text("Training now").is_visible(), "the chart moved while the run was training"
-    assert page.evaluate(CHART_STATE)[0] > before[0]
+    assert after.json_value()[0] > before[0]
     page.wait_for_function(  # the progress bar moves too (its redraw may land just before or after)
         "old => { const el = document.querySelector('[data-testid=\"stProgress\"]'); "
         "return el && el.innerText !== old; }",
