@@ -175,7 +175,7 @@ def _layers(kind: str) -> tuple[int, ...]:
         "Per-layer widths",
         key="train_per_layer",
         persist_state=SESSION,
-        help="Set each hidden layer's width on its own (the slider above sets the first value of each).",
+        help="Set each hidden layer's width on its own; the width slider gives their starting value.",
     )
     if not per_layer:
         return (int(width),) * depth
