@@ -56,7 +56,8 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int 
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         xaxis_title=x_title,
         yaxis_title=y_title,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        # Under the plot: beside a long title on a narrow screen, the legend would cover it.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
         hoverlabel={"align": "left"},
     )
     return fig
