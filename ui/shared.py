@@ -202,8 +202,11 @@ def duration(seconds: float | None) -> str:
 
 
 def metric_row() -> DeltaGenerator:
-    """A row for ``st.metric``s: side by side, sharing the width, and wrapping onto another line
-    on a narrow screen, where ``st.columns`` would cut labels and values short ("40…")."""
+    """A row for ``st.metric``s that wraps onto another line on a narrow screen.
+
+    They sit side by side and share the width, as in ``st.columns``, which
+    would instead cut their labels and values short ("40…") at 1024 px.
+    """
     return st.container(horizontal=True, gap="medium")
 
 
