@@ -1,9 +1,10 @@
 """Runs page: every saved run in a table, and charts that compare the ones you pick.
 
 Thin UI: ``mnist_core.runs`` reads the folders and ``mnist_core.compare``
-turns them into rows; the page shows the table and the picker, and
-``ui/runs_views.py`` (the comparison charts) and ``ui/runs_manage.py``
-(rename, tag, export, delete, import) do the rest. The listing is cached by
+turns them into rows; the page shows the table, the picker and the saved
+sweeps (``ui/sweep_view.py``), and ``ui/runs_views.py`` (the comparison
+charts) and ``ui/runs_manage.py`` (rename, tag, export, delete, import) do
+the rest. The listing is cached by
 the checkpoints folder's fingerprint (``runs.folder_state``, one ``stat`` per
 run), so a widget click does not re-read 500 folders.
 """
