@@ -94,9 +94,12 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
         help="Any saved run; the best completed one is picked first. Corrections are saved as new versions.",
     )
     info = by_id[run_id]
+    # Always one element here, lineage or not: a caption that came and went (Teach it, Undo, another
+    # run) moved the tabs below it, and the browser remounted the canvas blank under the old prediction.
+    lineage_line = st.empty()
     if info.meta.get("parent"):
         chain = " → ".join(f"**{r.name}**" for r in lineage(info.id, info.path.parent))
-        st.caption(f"Lineage: {chain}")
+        lineage_line.caption(f"Lineage: {chain}")
     return info, runs
 
 

@@ -177,6 +177,13 @@ class DrawPage:
             "el => el.innerText + ' ' + Array.from(el.querySelectorAll('input')).map(i => i.value).join(' ')"
         )
 
+    def ink(self) -> int:
+        """How many pixels of the canvas carry ink (the drawn strokes live on its lower layer)."""
+        return self.page.locator("canvas.dc-canvas.lower-canvas").evaluate(
+            """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                      let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+
     def no_exception(self) -> None:
         assert self.page.locator('[data-testid="stException"]').count() == 0
 

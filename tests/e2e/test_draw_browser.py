@@ -2,7 +2,8 @@
 
 A tiny model trained on the generated dataset reads two digits (one stroke,
 then two), one is corrected, the page switches to the new version and reads
-the drawing with it, and Undo deletes the version. The quality figures on the
+the drawing with it (still on the canvas), and Undo deletes the version (the
+original reads the same drawing). The quality figures on the
 real MNIST are checked in ``test_draw_quality_browser.py``.
 """
 
@@ -45,6 +46,8 @@ def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, 
         assert seen.count() == 1
         draw.reset()
     draw.draw(DIGITS[2][0])
+    drawn = draw.ink()
+    assert drawn > 500, "the stroke is on the canvas"
     predicted = int(draw.metric("Prediction"))
     truth = (predicted + 1) % 10
     draw.teach(truth)
@@ -53,9 +56,13 @@ def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, 
     assert version.meta["kind"] == "correction" and version.meta["details"]["label"] == truth
     page.get_by_text(f"{version.name} reading your drawing (1 stroke)").wait_for()  # the new version reads it
     assert version.name in draw.selected_run()
+    # The drawing the new version reads is still on the canvas (it was wiped, the prediction kept).
+    assert draw.ink() == drawn
     page.screenshot(path=str(artifacts_dir / "draw-corrected.png"), full_page=True)
     page.get_by_role("button", name="Undo this correction").click()
     page.get_by_text("Undone").wait_for()
     assert versions_of(runs_dir, tiny_run.id) == []
     assert tiny_run.name in draw.selected_run()
+    page.get_by_text(f"{tiny_run.name} reading your drawing (1 stroke)").wait_for()
+    assert draw.ink() == drawn, "after Undo the original reads the same drawing, still on the canvas"
     draw.no_exception()
