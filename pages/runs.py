@@ -20,7 +20,7 @@ import streamlit as st
 
 from mnist_core import compare, runs, sweeps
 from mnist_core.errors import MnistLabError
-from ui import sweep_view
+from ui import choices, sweep_view
 from ui.runs_manage import FLASH_KEY, K, import_section, manage_section
 from ui.runs_views import charts_section
 from ui.shared import SESSION, show_flash
@@ -221,7 +221,7 @@ def column_config() -> dict[str, Any]:
 
 def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -> list[str]:
     """The runs to compare (kept across pages); returns their ids in table order."""
-    labels = {r["id"]: f"{r['name']} · {r['id'][-6:]}" for r in rows}
+    labels = choices.run_labels(rows)
     default = [r["id"] for r in rows if r["status"] == "completed"][:DEFAULT_SELECTION]
     if SELECT_KEY not in st.session_state:  # first visit: the buttons below also set this key
         st.session_state[SELECT_KEY] = default
@@ -231,10 +231,11 @@ def selection_section(rows: list[dict[str, Any]], shown: list[dict[str, Any]]) -
         if wanted in labels:
             current = [i for i in st.session_state[SELECT_KEY] if i in labels and i != wanted]
             st.session_state[SELECT_KEY] = [wanted, *current[: DEFAULT_SELECTION - 1]]
+    choices.sync_multi(SELECT_KEY, labels)  # renamed or deleted meanwhile: here, another tab, the CLI
     chosen = st.multiselect(
         "Runs to compare",
         list(labels),
-        format_func=labels.get,
+        format_func=choices.labeller(labels),
         key=SELECT_KEY,
         persist_state=SESSION,
         placeholder="Pick runs to compare in the charts",
@@ -275,7 +276,8 @@ def sweep_section(runs_dir: Path, state: tuple[tuple[str, int], ...]) -> None:
         return
     st.subheader("Sweeps")
     labels = {s.id: f"{s.name} ({len(s.configs)} runs, {s.id})" for s in grids}
-    chosen = st.selectbox("Sweep", list(labels), format_func=labels.get, key=f"{K}sweep")
+    choices.sync_single(f"{K}sweep", labels)
+    chosen = st.selectbox("Sweep", list(labels), format_func=choices.labeller(labels), key=f"{K}sweep")
     sweep_view.render(next(s for s in grids if s.id == chosen), all_runs, key=f"{K}sweep_view")
 
 

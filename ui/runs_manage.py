@@ -16,6 +16,7 @@ import streamlit as st
 
 from mnist_core import archive, compare, runs
 from mnist_core.errors import MnistLabError
+from ui import choices
 from ui.shared import flash
 
 K = "runs_"  # session-state key prefix of the Runs page (here, ui/runs_views.py, pages/runs.py)
@@ -27,11 +28,10 @@ FLASH_KEY, CONFIRM_KEY, UPLOAD_N_KEY = f"{K}flash", f"{K}confirm_delete", f"{K}u
 
 def manage_section(rows: list[dict[str, Any]], selected: list[str], runs_dir: Path) -> None:
     by_id = {r["id"]: r for r in rows}
-    candidates = selected or [r["id"] for r in rows]
+    labels = choices.run_labels(by_id[i] for i in (selected or by_id))
     with st.expander("Rename, tag, annotate, export", icon=":material/edit:"):
-        run_id = st.selectbox(
-            "Run", candidates, format_func=lambda i: by_id[i]["name"] + f" · {i[-6:]}", key=f"{K}focus"
-        )
+        choices.sync_single(f"{K}focus", labels)  # the run just renamed stays in the form
+        run_id = st.selectbox("Run", list(labels), format_func=choices.labeller(labels), key=f"{K}focus")
         if run_id is not None:
             edit_form(by_id[run_id], compare.all_tags(rows), runs_dir)
             export_button(by_id[run_id], runs_dir)
