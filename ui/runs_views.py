@@ -18,6 +18,7 @@ import streamlit as st
 from mnist_core import compare, gallery, runs
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
+from ui import choices
 from ui import runs_charts as charts
 from ui.runs_manage import K
 from ui.shared import SESSION
@@ -58,7 +59,6 @@ def predictions(runs_dir: str, run_id: str, stamp: int, indices: tuple[int, ...]
         return gallery.predictions(run_id, indices, runs_dir).tolist()
     except MnistLabError as exc:
         return str(exc)
-
 
 
 # -- the views ---------------------------------------------------------------------------
@@ -185,13 +185,11 @@ def bars_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
 
 def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     by_id = {r["id"]: r for r in rows}
+    labels, key = choices.run_labels(rows), f"{K}conf_runs"
+    st.session_state.setdefault(key, list(by_id)[:2])
+    choices.sync_multi(key, labels)
     ids = st.multiselect(
-        "Runs",
-        list(by_id),
-        default=list(by_id)[:2],
-        max_selections=MAX_CONFUSIONS,
-        format_func=lambda i: by_id[i]["name"],
-        key=f"{K}conf_runs",
+        "Runs", list(labels), max_selections=MAX_CONFUSIONS, format_func=choices.labeller(labels), key=key
     )
     if not ids:
         return
@@ -210,15 +208,13 @@ def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[st
 
 def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     by_id = {r["id"]: r for r in rows}
-    ids = list(by_id)
+    labels = choices.run_labels(rows)
+    ids, name = list(labels), choices.labeller(labels)
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Run", ids, format_func=lambda i: by_id[i]["name"], key=f"{K}gal_a")
-    b = c2.selectbox(
-        "Compare with",
-        [None, *ids],
-        format_func=lambda i: "—" if i is None else by_id[i]["name"],
-        key=f"{K}gal_b",
-    )
+    choices.sync_single(f"{K}gal_a", labels)
+    choices.sync_single(f"{K}gal_b", labels)
+    a = c1.selectbox("Run", ids, format_func=name, key=f"{K}gal_a")
+    b = c2.selectbox("Compare with", [None, *ids], format_func=name, key=f"{K}gal_b")
     if a is None:
         return
     da = details(runs_dir, a, stamps.get(a, 0))

@@ -417,3 +417,32 @@ def test_import_while_runs_are_selected(app_path, run_ids, runs_dir, browser):
     ok(browser.run(at))
     assert sorted(at.multiselect(key=SELECT).value) == sorted(picked)
     assert sorted(browser.chips(at)) == sorted(label(i, names(at)[i]) for i in picked)
+
+
+def test_the_confusion_picker_tells_runs_with_the_same_name_apart(app_path, run_ids, runs_dir, browser):
+    for run_id in run_ids[:3]:
+        runs.update_meta(run_id, runs_dir, name="same name")
+    at = open_in_browser(app_path, browser, run_ids[:3])
+    at.session_state["runs_view"] = "Confusion"
+    ok(browser.run(at))
+    at.multiselect(key="runs_conf_runs").set_value([run_ids[2]])
+    ok(browser.run(at))
+    assert at.multiselect(key="runs_conf_runs").value == [run_ids[2]]
+    assert len(set(at.multiselect(key="runs_conf_runs").options)) == 3
+
+
+def test_the_mistakes_view_keeps_its_runs_when_one_is_renamed(app_path, run_ids, runs_dir, browser):
+    picked = run_ids[:3]
+    at = open_in_browser(app_path, browser, picked)
+    at.session_state["runs_view"] = "Mistakes"
+    ok(browser.run(at))
+    at.selectbox(key="runs_gal_a").set_value(picked[2])
+    at.selectbox(key="runs_gal_b").set_value(picked[1])
+    ok(browser.run(at))
+    runs.update_meta(picked[2], runs_dir, name="renamed elsewhere")
+    runs.update_meta(picked[1], runs_dir, name="also renamed")
+    ok(browser.run(at))
+    ok(browser.run(at))
+    kept = (at.selectbox(key="runs_gal_a").value, at.selectbox(key="runs_gal_b").value)
+    assert kept == (picked[2], picked[1])
+    assert browser.shown[at.selectbox(key="runs_gal_a").id] == label(picked[2], "renamed elsewhere")
