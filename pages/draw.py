@@ -21,7 +21,7 @@ from mnist_core import explain, handwriting, infer, online
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
 from ui import draw_widgets as w
-from ui.shared import SESSION, flash, show_flash
+from ui.shared import SESSION, flash, literal, show_flash
 from ui.shell import require_shell
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
@@ -98,7 +98,7 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
     # run) moved the tabs below it, and the browser remounted the canvas blank under the old prediction.
     lineage_line = st.empty()
     if info.meta.get("parent"):
-        chain = " → ".join(f"**{r.name}**" for r in lineage(info.id, info.path.parent))
+        chain = " → ".join(literal(r.name) for r in lineage(info.id, info.path.parent))
         lineage_line.caption(f"Lineage: {chain}")
     return info, runs
 
@@ -126,10 +126,10 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
                 pred = infer.predict(model, x)
                 heat = explain.saliency(model, x, pred.label)
             except ValueError as exc:  # a model that returns NaN or the wrong shape: say so, no traceback
-                st.error(f"{info.name} cannot read this: {exc}")
+                st.error(f"{literal(info.name)} cannot read this: {exc}")
                 return
             w.show_prediction(pred, cfg.dataset)
-            st.caption(f"{info.name} reading {what}.")
+            st.caption(f"{literal(info.name)} reading {what}.")
             seen, why = st.columns(2)
             side = 28 * SEEN_SCALE  # both at their own size, whatever their captions' length
             seen.image(explain.enlarge(pixels, SEEN_SCALE), caption="What the model sees (28x28)", width=side)
@@ -336,7 +336,8 @@ def show_result(result: dict[str, Any]) -> None:
         )
     )
     st.success(
-        f"Saved as a new version, **{result['name']}**; **{result['parent_name']}** is unchanged.{verdict}",
+        f"Saved as a new version, {literal(result['name'])}; "
+        f"{literal(result['parent_name'])} is unchanged.{verdict}",
         icon=":material/check_circle:",
     )
     w.show_correction(result)
@@ -403,11 +404,11 @@ def handwriting_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         st.info("Pick an MNIST run to fine-tune it on your handwriting.")
         return
     st.caption(
-        f"Fine-tunes a copy of **{info.name}** on all {len(samples)} drawings mixed with replayed MNIST "
+        f"Fine-tunes a copy of {literal(info.name)} on all {len(samples)} drawings mixed with replayed MNIST "
         "training images (the settings on the other tab), and saves it as a new version."
     )
     st.button(
-        f"Fine-tune {info.name} on my handwriting",
+        f"Fine-tune {literal(info.name)} on my handwriting",
         on_click=_teach_set,
         args=(info,),
         icon=":material/school:",
@@ -433,7 +434,7 @@ def _teach_set(info: RunInfo) -> None:
     version["label_name"] = ""
     st.session_state[RESULT_KEY] = version
     st.session_state[RUN_KEY] = version["id"]
-    saved = f"Saved **{version['name']}**: see its figures on the *Draw and predict* tab."
+    saved = f"Saved {literal(version['name'])}: see its figures on the *Draw and predict* tab."
     flash(HW_FLASH_KEY, "success", saved)
 
 

@@ -15,6 +15,7 @@ from ui.shared import (
     dataset_downloads,
     job_registry,
     latest_job,
+    literal,
     percent,
     show_job_progress,
 )
@@ -125,8 +126,8 @@ def runs_section(root: Path) -> None:
     if best is not None and not (snap and snap.state == "completed"):
         accuracy = percent(best.test_accuracy)
         label = best.config.label()
-        name = best.name if best.name == label else f"{best.name} ({label})"
-        st.markdown(f"Best run so far: **{name}**, test accuracy **{accuracy}**.")
+        name = literal(best.name) if best.name == label else f"{literal(best.name)} ({label})"
+        st.markdown(f"Best run so far: {name}, test accuracy **{accuracy}**.")
         st.page_link(DRAW_PAGE, label="Draw a digit for your best model", icon=":material/draw:")
 
 

@@ -21,7 +21,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import SESSION, duration, flash, job_registry, ray_sweeps, show_flash
+from ui.shared import SESSION, duration, flash, job_registry, literal, ray_sweeps, show_flash
 from ui.shell import require_shell
 
 K = "sweeps_"
@@ -223,13 +223,13 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
             address = None if ray_address == "local" else ray_address
             ray_sweeps().start(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
                                data_root=root)
-            flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {sweep.name!r} to Ray.")
+            flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {literal(sweep.name)} to Ray.")
             return
         jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of {sweep.name!r}.")
+    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of {literal(sweep.name)}.")
 
 
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------
@@ -277,7 +277,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
     with st.container(border=True):
         left, right = st.columns([4, 1])
         state = "running" if jobs or on_ray else ("done" if p.done == p.total else "paused")
-        left.markdown(f"**{sweep.name}** · {p.done}/{p.total} runs done · {state}"
+        left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {state}"
                       + (" · on Ray" if on_ray else ""))
         left.progress(p.fraction)
         if jobs or on_ray:
@@ -295,7 +295,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
 
 def stop_sweep(sweep: sweeps.Sweep, registry: JobRegistry) -> None:
     n = sweeps.stop(sweep, registry) + ray_sweeps().stop(sweep.id)
-    stopping = f"Stopping {sweep.name!r} ({n} runs); finished runs are kept, Resume continues it."
+    stopping = f"Stopping {literal(sweep.name)} ({n} runs); finished runs are kept, Resume continues it."
     flash(FLASH_KEY, "info", stopping)
 
 
@@ -305,7 +305,8 @@ def resume_sweep(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_di
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    flash(FLASH_KEY, "success", f"Resumed {sweep.name!r}: {len(jobs)} runs queued, finished runs kept.")
+    resumed = f"Resumed {literal(sweep.name)}: {len(jobs)} runs queued, finished runs kept."
+    flash(FLASH_KEY, "success", resumed)
 
 
 main()

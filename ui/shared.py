@@ -41,6 +41,21 @@ def show_flash(key: str) -> None:
         FLASH_KINDS[kind](text)
 
 
+def literal(text: object) -> str:
+    """``text`` (a run's or sweep's name) as a Markdown code span: shown exactly as typed.
+
+    Messages, captions, labels and buttons are Markdown; a name is a user's or an imported
+    file's text, and must not become a link, ``:red[colour]``, ``$maths$`` or an ``:emoji:``
+    (backslash escapes would not stop the emoji: they are replaced inside text).
+    """
+    text = " ".join(str(text).splitlines())
+    fence = "`"
+    while fence in text:  # longer than any run of backticks in the name
+        fence += "`"
+    pad = " " if text[:1] in "` " or text[-1:] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 @st.cache_resource
 def job_registry() -> JobRegistry:
     """The one job registry of this server process, shared by every tab and session."""
@@ -220,14 +235,10 @@ def show_job_progress(snap: JobSnapshot, compact: bool = False) -> None:
     The Train page's live view shows the learning rate too; ``compact`` (the
     Home page's quick model) leaves it out.
     """
+    fraction, text = report.progress_line(snap)  # says what it does: starting, training, testing
+    st.progress(fraction, text=text)
     if snap.state == "queued":
-        st.progress(0.0, text="Waiting to start…")
         return
-    text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step:,}/{snap.total_steps:,}"
-    text += f" · {report.seconds(snap.elapsed_s)} elapsed"
-    if snap.eta_s is not None:
-        text += f", about {report.seconds(snap.eta_s)} left"
-    st.progress(min(max(snap.fraction, 0.0), 1.0), text=text)
     values: list[tuple[str, str, str | None]] = [
         ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}", RECENT_STEPS),
         ("Train accuracy", percent(snap.train_acc), RECENT_STEPS),

@@ -19,7 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.shared import metric_row, show_job_progress
+from ui.shared import literal, metric_row, show_job_progress
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
@@ -150,7 +150,7 @@ def result_section(registry: JobRegistry, runs_dir: Path) -> None:
     except MnistLabError as exc:
         st.error(str(exc))
         return
-    st.subheader(f"Result: {run.name}")
+    st.subheader(f"Result: {literal(run.name)}")
     st.caption(
         f"Run `{run.id}` · {run.config.label()} · {run.status} · "
         f"{report.epochs_done(run, history)}/{run.config.epochs} epochs"
@@ -227,7 +227,7 @@ def run_row(run: RunInfo, registry: JobRegistry, root: Path, runs_dir: Path) -> 
     job = registry.job_for_run(run.id)
     status = f"{run.status} (resume {job.state})" if job is not None and job.resume_id else run.status
     name_col, status_col, acc_col, button_col = st.columns([4, 2, 1.2, 2.2], vertical_alignment="center")
-    name_col.markdown(f"**{run.name}**  \n`{run.id}`")
+    name_col.markdown(f"{literal(run.name)}  \n`{run.id}`")
     status_col.markdown(f"{STATUS_ICONS.get(run.status, '')} {status}")
     acc_col.markdown(report.percent(run.test_accuracy))
     buttons = button_col.container(horizontal=True)  # side by side, or one above the other when narrow

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import shutil
 import stat
 import struct
 import zipfile
@@ -41,7 +40,8 @@ import torch
 
 from . import runs
 from .config import RunConfig
-from .errors import ConfigError, MnistLabError
+from .errors import ConfigError, MnistLabError, StorageError
+from .fsutil import advice
 from .models import build_model
 from .runs import RUN_FILES, RunInfo
 
@@ -116,15 +116,31 @@ def import_run(
         raise ArchiveError(f"Not a zip file: {exc}") from exc
     with zf:
         members = _check_entries(zf, limits)
-        staging = runs.new_staging_dir(runs_dir)
+        try:
+            staging = runs.new_staging_dir(runs_dir)  # locked: no cleanup removes it while we fill it
+        except OSError as exc:
+            raise _not_written(exc, runs_dir) from exc
         try:
             _extract(zf, members, staging, limits)
             cfg = _check_run(staging)
             run_id = runs.adopt_staged(staging, cfg, runs_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+        except BaseException as exc:
+            runs.discard_staging(staging)
+            if isinstance(exc, OSError):  # full disk, read-only folder: say so, not which temp file
+                raise _not_written(exc, runs_dir) from exc
             raise
     return runs.load_run(run_id, runs_dir)
+
+
+def _not_written(exc: OSError, runs_dir: PathLike | None) -> StorageError:
+    """The message for an import that the disk refused (our own errors carry the OS error as cause)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    reason = cause.strerror or str(cause) or type(cause).__name__
+    folder = runs_dir if runs_dir is not None else runs.default_runs_dir()
+    return StorageError(
+        f"Could not import the run into {folder}: {reason}. Nothing was imported; {advice(cause)}.",
+        cause.errno,
+    )
 
 
 def _stream_size(stream: IO[bytes]) -> int:

@@ -314,15 +314,16 @@ def run_trials(
         stopping = False
         try:
             while todo or pending:
+                # Asked before handing out more: a stop seen as a trial lands starts no other one.
+                if not stopping and should_stop is not None and should_stop():
+                    stopping = True
+                    flag.set.remote()
                 while todo and not stopping and len(pending) < window:
                     i, args = todo.popleft()
                     pending[task.remote(*args)] = i
                 if not pending:
                     break
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=DRIVER_POLL_S)
-                if not stopping and should_stop is not None and should_stop():
-                    stopping = True
-                    flag.set.remote()
                 for ref in ready:
                     i = pending.pop(ref)
                     _report(i, *_land(ray, ref, root), results, on_done, on_error)

@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,8 +40,8 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .errors import ConfigError, CorruptRun, MnistLabError, RunNotFound
-from .fsutil import atomic_write
+from .errors import ConfigError, CorruptRun, MnistLabError, RunFolderMissing, RunNotFound, StorageError
+from .fsutil import advice, atomic_write
 from .models import build_model
 from .train import TrainState
 
@@ -109,9 +110,39 @@ def write_json(path: Path, obj: Any) -> None:
         f.write(json.dumps(obj, indent=1, allow_nan=True).encode())
 
 
+class _Sink:
+    """A file for ``torch.save`` that keeps the ``OSError`` of a failed write.
+
+    torch's zip writer turns it into ``RuntimeError: [enforce fail at
+    inline_container.cc] unexpected pos ...``; :func:`write_torch` raises the
+    original instead, which ``atomic_write`` turns into a ``WriteError`` that
+    says what to do (free some disk space...).
+    """
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
 def write_torch(path: Path, obj: Any) -> None:
     with atomic_write(path) as f:
-        torch.save(obj, f)
+        sink = _Sink(f)
+        try:
+            torch.save(obj, sink)  # type: ignore[arg-type]
+        except RuntimeError as exc:
+            if sink.error is None:
+                raise
+            raise sink.error from exc
 
 
 def read_json(path: Path) -> Any:
@@ -161,30 +192,28 @@ class RunWriter:
         parent: str | None = None,
         tags: tuple[str, ...] = (),
     ) -> RunWriter:
-        """Make a new run folder with its config, status "running"."""
+        """Make a new run folder with its config, status "running", locked by this writer.
+
+        The folder is filled under a hidden staging name and published with
+        one rename, lock already held: a crash at any moment leaves either no
+        run or a whole one (listed "interrupted" once its process is gone).
+        """
         root = _dir(runs_dir)
-        root.mkdir(parents=True, exist_ok=True)
-        while True:  # ids carry 24 random bits; retry on the rare collision
-            run_id = new_run_id(cfg)
-            path = run_path(run_id, root)
-            try:
-                path.mkdir()
-                break
-            except FileExistsError:
-                continue
         now = _now()
         meta = {
-            "id": run_id, "name": name or cfg.label(), "status": "running", "created": now,
+            "id": None, "name": name or cfg.label(), "status": "running", "created": now,
             "updated": now, "parent": parent, "tags": list(tags), "notes": "", "error": None,
         }
-        writer = cls(path, meta)
-        writer._acquire()
+        staging, lock = _new_staging(root)
         try:
-            write_json(path / "config.json", cfg.to_dict())
-            write_json(path / "run.json", meta)
+            write_json(staging / "config.json", cfg.to_dict())
+            write_json(staging / "run.json", meta)
+            run_id, meta = _publish(staging, cfg, root)
         except BaseException:
-            writer.discard()  # a folder without its config would only be listed as broken
+            _drop_staging(staging, lock)
             raise
+        writer = cls(root / run_id, meta)
+        writer._lock = lock  # the lock travelled with the folder
         return writer
 
     @classmethod
@@ -193,29 +222,51 @@ class RunWriter:
         info = load_run(run_id, runs_dir)
         if info.status not in RESUMABLE:
             raise MnistLabError(f"Run {run_id} is {info.status}; only {', '.join(RESUMABLE)} runs resume.")
+        if not resumable(info):
+            raise MnistLabError(
+                f"Run {run_id} is an unfinished saved version of run {info.meta.get('parent')}: its process "
+                "stopped before its weights were written, so there is nothing to resume (training it would "
+                "start from a fresh model). Delete it; the run it came from is unchanged."
+            )
         writer = cls(info.path, dict(info.meta))
         writer._acquire()
         writer.set_status("running", error=None)
         return writer
 
     def _acquire(self) -> None:
-        if fcntl is None:
-            return
-        lock = open(self.path / ".lock", "wb")  # held until release()
-        for attempt in range(3):  # a listing may hold the lock for a moment to probe it
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._lock = lock
-                return
-            except OSError:
-                time.sleep(0.05 * (attempt + 1))
-        lock.close()
-        raise MnistLabError(f"Run {self.id} is being trained by another process.")
+        try:
+            self._lock = _take_lock(self.path)
+        except OSError as exc:
+            raise self.folder_missing(exc) or _storage_error(f"Could not lock run {self.id}", exc) from exc
+        if self._lock is None and fcntl is not None:
+            raise MnistLabError(f"Run {self.id} is being trained by another process.")
 
     def discard(self) -> None:
         """Remove the run's folder (a run whose first files could not be written)."""
         self.release()
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def folder_missing(self, exc: BaseException) -> RunFolderMissing | None:
+        """The error to raise instead of ``exc`` when it failed because the run's folder is gone."""
+        if not isinstance(exc, OSError) or self.path.is_dir():
+            return None
+        return RunFolderMissing(
+            f"The folder of run {self.id} ({self.path}) was deleted or moved while the run was being "
+            "written, so its progress cannot be saved. Start the run again, or put the folder back "
+            "and resume it."
+        )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            missing = self.folder_missing(exc)
+            if missing is not None:
+                raise missing from exc
+            if isinstance(exc, MnistLabError):
+                raise
+            raise _storage_error(f"Could not update run {self.id}", exc) from exc
 
     def release(self) -> None:
         if self._lock is not None:
@@ -224,7 +275,8 @@ class RunWriter:
 
     def set_status(self, status: str, error: str | None = None) -> None:
         """Change status and error only: a rename or note made meanwhile is kept."""
-        self.meta = _modify_meta(self.path, {"status": status, "error": error})
+        with self._writing():
+            self.meta = _modify_meta(self.path, {"status": status, "error": error})
 
     def save_checkpoint(self, state: TrainState) -> None:
         """Resumable state first, then the inference weights, then the history."""
@@ -235,15 +287,17 @@ class RunWriter:
             "optimizer": state.optimizer, "scheduler": state.scheduler, "elapsed_s": state.elapsed_s,
             "history": state.history,
         }
-        write_torch(self.path / "checkpoint.pt", checkpoint)
-        write_torch(self.path / "weights.pt", state.model)
-        write_json(self.path / "history.json", state.history)
+        with self._writing():
+            write_torch(self.path / "checkpoint.pt", checkpoint)
+            write_torch(self.path / "weights.pt", state.model)
+            write_json(self.path / "history.json", state.history)
 
     def finish(self, status: str, summary: dict[str, Any] | None = None, error: str | None = None) -> None:
         """Write the summary (if any) and the final status, then drop the lock."""
         try:
             if summary is not None:
-                write_json(self.path / "summary.json", summary)
+                with self._writing():
+                    write_json(self.path / "summary.json", summary)
             self.set_status(status, error)
         finally:
             self.release()
@@ -305,9 +359,14 @@ def delete_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> N
         raise RunNotFound(f"No run {run_id!r} in {path.parent}")
     if _is_locked(path):
         raise MnistLabError(f"Run {run_id} is being trained; stop it before deleting it.")
-    trash = path.with_name(f".deleted-{run_id}-{secrets.token_hex(3)}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    trash = path.with_name(f"{_DELETED_PREFIX}{run_id}-{secrets.token_hex(3)}")
+    try:
+        os.replace(path, trash)
+    except FileNotFoundError as exc:
+        raise RunNotFound(f"No run {run_id!r} in {path.parent} (deleted meanwhile)") from exc
+    except OSError as exc:
+        raise _storage_error(f"Could not delete run {run_id}", exc) from exc
+    shutil.rmtree(trash, ignore_errors=True)  # if this process dies first, clean_stale_staging ends it
 
 
 def save_version(
@@ -324,22 +383,43 @@ def save_version(
 
     The parent is never modified: undoing the change is deleting the version.
     ``details`` (JSON) records what was done, e.g. the corrected label.
+    The version is written in a staging folder and published with one rename,
+    complete and "completed": a crash leaves no half-saved version.
     """
     parent = load_run(parent_id, runs_dir)
     model = build_model(parent.config)
     _load_state(model, state_dict, Path("the new weights"))
-    label = name or f"{parent.name} ({kind})"
-    writer = RunWriter.create(parent.config, parent.path.parent, name=label, parent=parent_id,
-                              tags=tuple(parent.meta.get("tags") or ()))
+    root, now = parent.path.parent, _now()
+    meta = {
+        "id": None, "name": name or f"{parent.name} ({kind})", "status": "completed", "created": now,
+        "updated": now, "parent": parent_id, "tags": list(parent.meta.get("tags") or ()), "notes": "",
+        "error": None, "kind": kind, "details": details or {},
+    }
+    history = load_history(parent_id, runs_dir)
+    staging, lock = _new_staging(root)
     try:
-        write_torch(writer.path / "weights.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
-        write_json(writer.path / "history.json", load_history(parent_id, runs_dir))
-        writer.meta = _modify_meta(writer.path, {"kind": kind, "details": details or {}})
-    except BaseException:
-        writer.discard()  # a version is whole or absent: the parent stays the one to use
-        raise
-    writer.finish("completed", summary)
-    return load_run(writer.id, writer.path.parent)
+        write_json(staging / "config.json", parent.config.to_dict())
+        write_torch(staging / "weights.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
+        write_json(staging / "history.json", history)
+        write_json(staging / "summary.json", summary)
+        write_json(staging / "run.json", meta)
+        run_id, _ = _publish(staging, parent.config, root)
+    finally:
+        _drop_staging(staging, lock)  # nothing left to drop once published
+    return load_run(run_id, root)
+
+
+def resumable(info: RunInfo) -> bool:
+    """Whether "Resume" makes sense for ``info``.
+
+    A stopped, interrupted or failed run resumes, from its checkpoint or, if it
+    died before the first one, from step 0 of its configuration. A saved
+    version (it has a parent) without a checkpoint does not: training it would
+    replace the parent's weights with a fresh model.
+    """
+    if info.status not in RESUMABLE:
+        return False
+    return not info.meta.get("parent") or (info.path / "checkpoint.pt").is_file()
 
 
 def lineage(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
@@ -526,15 +606,104 @@ def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[
     return tuple(sorted(state))
 
 
-def new_staging_dir(runs_dir: str | os.PathLike[str] | None = None) -> Path:
-    """An empty hidden folder inside the checkpoints folder: listings skip it.
+# Staging: every run (new, saved version, import) is filled in a hidden folder
+# ``.staging-<pid>-<random>`` whose ``.lock`` its process holds, then published
+# with one ``os.rename``, so a run folder is whole or absent. A process killed
+# meanwhile leaves the staging folder; :func:`clean_stale_staging` removes it.
+_DELETED_PREFIX = ".deleted-"
+STALE_AFTER_S = 600.0  # an unlocked staging folder of a live (or unknown) process is kept this long
+_staging_locks: dict[Path, IO[bytes]] = {}  # folders from new_staging_dir -> the lock this process holds
+_staging_guard = threading.Lock()
 
-    Fill it with a run's files, then :func:`adopt_staged` it, or remove it.
-    Being on the same file system, adopting it is a rename.
+
+def _storage_error(action: str, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return StorageError(f"{action}: {reason}. Nothing was half-saved; {advice(exc)}.", exc.errno)
+
+
+def _take_lock(folder: Path) -> IO[bytes] | None:
+    """Hold ``folder/.lock`` (flock, exclusive); None if another process holds it (or without fcntl)."""
+    if fcntl is None:
+        return None
+    lock = open(folder / ".lock", "wb")  # held until closed
+    for attempt in range(3):  # a listing or a cleanup may hold it for a moment to probe it
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except OSError:
+            time.sleep(0.05 * (attempt + 1))
+    lock.close()
+    return None
+
+
+def _new_staging(root: Path) -> tuple[Path, IO[bytes] | None]:
+    """A new staging folder in ``root`` and the lock that marks it as being filled."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=root))
+    except OSError as exc:
+        raise _storage_error(f"Could not create a run folder in {root}", exc) from exc
+    try:
+        lock = _take_lock(path)
+    except BaseException as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _storage_error(f"Could not create a run folder in {root}", exc) from exc
+        raise
+    return path, lock
+
+
+def _drop_staging(staging: Path, lock: IO[bytes] | None) -> None:
+    """Remove a staging folder (if not published) and release its lock."""
+    shutil.rmtree(staging, ignore_errors=True)
+    if lock is not None:
+        lock.close()
+
+
+def _publish(staging: Path, cfg: RunConfig, root: Path) -> tuple[str, dict[str, Any]]:
+    """Rename a filled staging folder to a fresh run id; returns the id and the final run.json."""
+    try:
+        for _ in range(8):
+            run_id = new_run_id(cfg)
+            target = run_path(run_id, root)
+            if target.exists():
+                continue
+            meta = _modify_meta(staging, {"id": run_id})
+            (staging / ".meta.lock").unlink(missing_ok=True)
+            try:
+                os.rename(staging, target)
+            except OSError:  # created meanwhile, and not empty: try another id
+                if not staging.is_dir():
+                    raise
+                continue
+            return run_id, meta
+    except MnistLabError:
+        raise
+    except OSError as exc:
+        raise _storage_error(f"Could not save a run in {root}", exc) from exc
+    raise MnistLabError(f"Could not find a free run id in {root}")
+
+
+def new_staging_dir(runs_dir: str | os.PathLike[str] | None = None) -> Path:
+    """An empty hidden folder inside the checkpoints folder, held by this process: listings skip it.
+
+    Fill it with a run's files, then :func:`adopt_staged` it, or
+    :func:`discard_staging` it. Being on the same file system, adopting it is
+    a rename. Until then its lock tells :func:`clean_stale_staging` that a live
+    process is filling it.
     """
-    root = _dir(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=root))
+    path, lock = _new_staging(_dir(runs_dir))
+    if lock is not None:
+        with _staging_guard:
+            _staging_locks[path] = lock
+    return path
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove a folder from :func:`new_staging_dir` that will not be adopted."""
+    with _staging_guard:
+        lock = _staging_locks.pop(staging, None)
+    _drop_staging(staging, lock)
 
 
 def adopt_staged(staging: Path, cfg: RunConfig, runs_dir: str | os.PathLike[str] | None = None) -> str:
@@ -548,19 +717,74 @@ def adopt_staged(staging: Path, cfg: RunConfig, runs_dir: str | os.PathLike[str]
     root = _dir(runs_dir)
     if staging.parent.resolve() != root.resolve() or not staging.name.startswith(_STAGING_PREFIX):
         raise MnistLabError(f"{staging} is not a staging folder of {root}")
-    for _ in range(8):
-        run_id = new_run_id(cfg)
-        target = run_path(run_id, root)
-        if target.exists():
-            continue
-        _modify_meta(staging, {"id": run_id})
-        (staging / ".meta.lock").unlink(missing_ok=True)
+    run_id, _ = _publish(staging, cfg, root)
+    with _staging_guard:
+        lock = _staging_locks.pop(staging, None)
+    if lock is not None:
+        lock.close()
+    return run_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def _stale_staging(path: Path, now: float, older_than_s: float) -> bool:
+    """Nobody fills it: unlocked, and its process is dead (or it is older than ``older_than_s``).
+
+    The age test covers the moment between creating a folder and locking it,
+    and folders whose name carries no process id (older versions).
+    """
+    if _is_locked(path):
+        return False
+    pid_text = path.name[len(_STAGING_PREFIX):].partition("-")[0]
+    if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        return True
+    try:
+        age = now - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > older_than_s
+
+
+def clean_stale_staging(
+    runs_dir: str | os.PathLike[str] | None = None, older_than_s: float = STALE_AFTER_S
+) -> list[str]:
+    """Remove what killed processes left in the checkpoints folder; returns the names removed.
+
+    That is staging folders no live process is filling (a run being created,
+    a version being saved, an import) and half-deleted runs (``.deleted-*``).
+    Run folders are never touched. Safe to call while other processes work:
+    a staging folder whose lock is held is always kept.
+    """
+    root, now = _dir(runs_dir), time.time()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        path = Path(entry.path)
         try:
-            os.rename(staging, target)
-        except OSError:  # created meanwhile, and not empty: try another id
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
             continue
-        return run_id
-    raise MnistLabError(f"Could not find a free run id in {root}")
+        if entry.name.startswith(_DELETED_PREFIX) or (
+            entry.name.startswith(_STAGING_PREFIX) and _stale_staging(path, now, older_than_s)
+        ):
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                removed.append(entry.name)
+    if removed:
+        log.info("Removed %d leftover folder(s) of interrupted saves in %s", len(removed), root)
+    return removed
 
 
 # -- sweeps: one JSON file each, in a hidden folder that run listings skip -------------

@@ -240,7 +240,7 @@ def test_correction_creates_a_version_keeps_the_drawing_and_undo_removes_it(
     assert info.meta["parent"] == parent and info.meta["kind"] == "correction"
     assert info.meta["details"]["label"] == truth
     assert [r.id for r in runs.lineage(version, runs_dir)] == [parent, version]
-    assert f"Lineage: **{runs.load_run(parent).name}** → **{info.name}**" in texts(at)
+    assert f"Lineage: `{runs.load_run(parent).name}` → `{info.name}`" in texts(at)
     assert "Saved as a new version" in texts(at)
     shown = metrics(at)
     assert "Test accuracy" in shown and "Test images right → wrong" in shown

@@ -151,6 +151,6 @@ def test_landing_with_a_completed_run_shows_the_best_one(
     assert not at.exception
     text = page_text(at)
     assert "1 saved run" in text and "(1 completed)" in text
-    assert f"Best run so far: **{info.name}**" in text
+    assert f"Best run so far: `{info.name}`" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
     assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]

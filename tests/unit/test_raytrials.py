@@ -10,18 +10,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from mnist_core import raytrials, runs
-from mnist_core.config import RunConfig
+from mnist_core.config import MAX_EPOCHS, RunConfig
 
 TINY = [RunConfig(hidden=(16,), epochs=1, batch_size=256, seed=s) for s in (0, 1)]
 # Larger than the generated training split (900 images): valid as a config, refused by train().
 FAILS = RunConfig(hidden=(16,), epochs=1, batch_size=1024)
-# Long enough (9 000 steps at batch size 1: about 5 s) that a stop request reaches it while it trains.
-LONG = RunConfig(hidden=(16,), epochs=10, batch_size=1)
+# 900 000 steps at batch size 1 (hours on a CPU): only a stop ends it, so a stop test never races it.
+ENDLESS = RunConfig(hidden=(16,), epochs=MAX_EPOCHS, batch_size=1)
+# How long a stop test waits for the condition it stops on before it gives up (and fails).
+WAIT_S = 240
 
 
 @pytest.fixture(scope="module")
@@ -169,26 +172,62 @@ def test_a_failing_trial_reports_and_the_other_lands(local_ray, runs_dir, synthe
     assert runs.load_run(ids[1], runs_dir).status == "completed"
 
 
+class _StopWhen:
+    """``should_stop`` that turns True once ``condition()`` holds, or after WAIT_S (then ``gave_up``).
+
+    The stop depends on what the trials have done, never on how fast they did
+    it; giving up ends an endless trial instead of hanging the suite, and the
+    test then fails on ``gave_up``.
+    """
+
+    def __init__(self, condition) -> None:
+        self.condition, self.deadline, self.gave_up = condition, time.monotonic() + WAIT_S, False
+
+    def __call__(self) -> bool:
+        if self.condition():
+            return True
+        self.gave_up = time.monotonic() > self.deadline
+        return self.gave_up
+
+
 @pytest.mark.slow
 def test_stop_stops_the_running_trial_and_cancels_the_pending_one(local_ray, runs_dir, synthetic_data_dir):
-    stop = threading.Event()
     done: list[int] = []
     errors: list[str] = []
 
-    def on_done(i: int, _run_id: str) -> None:
-        done.append(i)
-        stop.set()  # after the first run lands
+    def second_trial_is_training() -> bool:  # its run folder (shared folder) says it is training
+        return bool(done) and any(r.status == "running" for r in runs.list_runs(runs_dir))
 
+    stop = _StopWhen(second_trial_is_training)
     # Two CPUs per trial on a two-CPU instance: one trial at a time, the others wait their turn.
+    # The first trial is short; the second can only end by being stopped; the third must never start.
     ids = raytrials.run_trials(
-        [LONG, LONG, LONG], runs_dir=runs_dir, data_root=synthetic_data_dir, cpus_per_trial=2,
-        on_done=on_done, on_error=lambda _i, msg: errors.append(msg), should_stop=stop.is_set,
+        [TINY[0], ENDLESS, ENDLESS], runs_dir=runs_dir, data_root=synthetic_data_dir, cpus_per_trial=2,
+        shared_folder=True, should_stop=stop,
+        on_done=lambda i, _id: done.append(i), on_error=lambda _i, msg: errors.append(msg),
     )
-    assert errors == []
-    statuses = sorted(runs.load_run(i, runs_dir).status for i in ids if i is not None)
-    assert statuses == ["completed", "stopped"]  # the second stopped part-way, its weights kept
-    assert ids.count(None) == 1  # the third never trained
+    assert not stop.gave_up, f"the second trial was not seen training within {WAIT_S} s"
+    assert errors == [] and done == [0, 1]
+    assert ids[2] is None  # the third never trained
+    first, second = (runs.load_run(i, runs_dir) for i in ids[:2])
+    assert first.status == "completed"
+    assert second.status == "stopped" and second.summary["epochs_done"] < MAX_EPOCHS  # weights kept
     assert len(runs.list_runs(runs_dir)) == 2
+
+
+@pytest.mark.slow
+def test_a_stop_asked_between_trials_starts_no_other(local_ray, runs_dir, synthetic_data_dir):
+    stop = threading.Event()
+
+    def on_done(_i: int, _run_id: str) -> None:
+        stop.set()  # after the first run lands, before the driver hands out the next
+
+    ids = raytrials.run_trials(
+        [TINY[0], ENDLESS, ENDLESS], runs_dir=runs_dir, data_root=synthetic_data_dir, cpus_per_trial=2,
+        on_done=on_done, should_stop=stop.is_set,
+    )
+    assert ids[0] is not None and ids[1:] == [None, None]
+    assert [r.id for r in runs.list_runs(runs_dir)] == [ids[0]]
 
 
 def test_nothing_starts_when_already_asked_to_stop(runs_dir):
