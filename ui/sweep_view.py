@@ -53,6 +53,9 @@ def lines_figure(effect: sweeps.Effect) -> go.Figure:
     )
     if effect.axis in LOG_AXES:
         fig.update_xaxes(type="log")
+    values = sorted({c.value for cells in effect.groups.values() for c in cells}, key=sweeps.order)
+    if values and all(isinstance(v, (int, float)) for v in values):
+        fig.update_xaxes(tickvals=values, ticktext=[_category(v) for v in values])  # a tick per value only
     return fig
 
 
@@ -63,8 +66,9 @@ def heatmap_figure(rows: Sequence[dict[str, Any]], metric: str, x: str, y: str) 
     z = [[None if v is None else (v * 100 if percent else v) for v in row] for row in g.z]
     text = [[_fmt(metric, v) + f" ({n})" if v is not None else "" for v, n in zip(row, counts, strict=True)]
             for row, counts in zip(g.z, g.counts, strict=True)]
+    xs, ys = [_category(v) for v in g.xs], [_category(v) for v in g.ys]
     fig = go.Figure(go.Heatmap(
-        x=[str(v) for v in g.xs], y=[str(v) for v in g.ys], z=z, text=text, texttemplate="%{text}",
+        x=xs, y=ys, z=z, text=text, texttemplate="%{text}",
         colorscale="Viridis" if percent else "Cividis", reversescale=not percent,
         hovertemplate=f"{x} %{{x}}, {y} %{{y}}: %{{text}} runs<extra></extra>",
     ))
@@ -73,7 +77,15 @@ def heatmap_figure(rows: Sequence[dict[str, Any]], metric: str, x: str, y: str) 
         xaxis_title=sweeps.AXIS_LABELS.get(x, x), yaxis_title=sweeps.AXIS_LABELS.get(y, y),
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
     )
+    # Categories, not numbers: one even cell per swept value (widths 16, 128, 1024 are not
+    # spaced by size, and a depth axis has no 1.5), labelled with the value itself.
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=xs)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=ys)
     return fig
+
+
+def _category(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def steps_frame(effect: sweeps.Effect) -> list[dict[str, Any]]:

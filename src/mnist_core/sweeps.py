@@ -203,13 +203,14 @@ def swept_axes(configs: Iterable[RunConfig]) -> dict[str, list[Any]]:
     configs = list(configs)
     out: dict[str, list[Any]] = {}
     for axis in (*AXES, "seed"):
-        values = sorted({axis_value(c, axis) for c in configs}, key=_order)
+        values = sorted({axis_value(c, axis) for c in configs}, key=order)
         if len(values) > 1:
             out[axis] = values
     return out
 
 
-def _order(value: Any) -> tuple[int, Any]:
+def order(value: Any) -> tuple[int, Any]:
+    """Sort key for swept values: numbers by size, then anything else by its text."""
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
 
@@ -440,7 +441,7 @@ def effects(sweep: Sweep, runs: Sequence[RunInfo], axis: str, metric: str) -> Ef
     cells: dict[str, list[Cell]] = {}
     steps: list[Step] = []
     for label, by_value in groups.items():
-        row = [_cell(v, by_value[v]) for v in sorted(by_value, key=_order)]
+        row = [_cell(v, by_value[v]) for v in sorted(by_value, key=order)]
         cells[label] = row
         steps += [_step(label, a, b) for a, b in itertools.pairwise(row)]
     return Effect(axis, metric, cells, steps)

@@ -86,7 +86,7 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     assert start.label == "Start the sweep (2 runs)"
     start.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [m.value for m in at.success] == ["Queued 2 runs of 'page grid'."]  # the callback's message
+    assert [m.value for m in at.success] == ["Queued 2 runs of `page grid`."]  # the callback's message
     (sweep,) = sweeps.list_sweeps(runs_dir)
     first = registry.jobs()[0]
     wait_for(lambda: first.state == "running" and first.snapshot().step > 0)
@@ -95,7 +95,7 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
     at.button(key=f"sweeps_stop_{sweep.id}").click().run()
     assert [m.value for m in at.info if m.value.startswith("Stopping")] == [
-        "Stopping 'page grid' (2 runs); finished runs are kept, Resume continues it."
+        "Stopping `page grid` (2 runs); finished runs are kept, Resume continues it."
     ]
     assert registry.wait(timeout=60)
     at.run()
@@ -162,3 +162,29 @@ def test_a_grid_sweep_runs_on_a_local_ray_from_the_page(
     assert registry.jobs() == []  # nothing went through the local queue
     at.run()
     assert any("2/2 runs done" in m.value for m in at.markdown)
+
+
+def test_the_heatmap_has_one_even_cell_per_swept_value() -> None:
+    from ui import sweep_view
+
+    # Depth 1, 2, 3 and widths 16, 128, 1024 (uneven steps): each value is a category with its own cell.
+    rows = [{"id": f"r{d}-{w}", "state": "done", "depth": d, "width": w, "test_accuracy": 0.9}
+            for d in (1, 2, 3) for w in (16, 128, 1024)]
+    rows.append({"id": "todo", "state": "todo", "depth": 4, "width": 16, "test_accuracy": None})
+    fig = sweep_view.heatmap_figure(rows, "test_accuracy", "depth", "width")
+    assert fig.layout.xaxis.type == "category" and fig.layout.yaxis.type == "category"
+    assert list(fig.layout.xaxis.categoryarray) == ["1", "2", "3"]
+    assert list(fig.layout.yaxis.categoryarray) == ["16", "128", "1024"]
+    assert list(fig.data[0].x) == ["1", "2", "3"] and list(fig.data[0].y) == ["16", "128", "1024"]
+    lr = sweep_view.heatmap_figure(
+        [{"id": f"r{v}", "state": "done", "lr": v, "depth": 1, "test_accuracy": 0.9} for v in (1e-4, 1e-3)],
+        "test_accuracy", "lr", "depth")
+    assert list(lr.layout.xaxis.categoryarray) == ["0.0001", "0.001"]
+
+
+def test_the_lines_have_a_tick_at_each_swept_value_and_no_other() -> None:
+    from ui import sweep_view
+
+    cells = [sweeps.Cell(d, 0.9, None, 1, ("r",)) for d in (1, 2)]
+    fig = sweep_view.lines_figure(sweeps.Effect("depth", "test_accuracy", {"all": cells}, []))
+    assert list(fig.layout.xaxis.tickvals) == [1, 2]  # not 1, 1.5, 2
