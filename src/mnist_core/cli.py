@@ -190,7 +190,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .errors import ImageError
+    from .errors import CorruptRun, ImageError
     from .infer import predict, preprocess
     from .runs import load_model
 
@@ -198,11 +198,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     results = []
     for path in args.images:
         try:
-            p = predict(model, preprocess(path.read_bytes(), cfg.dataset))
-            results.append({"image": str(path), "label": p.label, "confidence": p.confidence,
-                            "probabilities": list(p.probabilities)})
+            x = preprocess(path.read_bytes(), cfg.dataset)
         except (OSError, ImageError) as exc:
             results.append({"image": str(path), "error": str(exc)})
+            continue
+        try:
+            p = predict(model, x)
+        except ValueError as exc:  # NaN/infinite outputs: the run is at fault, not the image
+            raise CorruptRun(
+                f"Run {args.run} cannot predict: {exc} Train it again (a lower learning rate avoids "
+                "diverging), or choose another run (python -m mnist_core runs)."
+            ) from exc
+        results.append({"image": str(path), "label": p.label, "confidence": p.confidence,
+                        "probabilities": list(p.probabilities)})
     print(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1
 

@@ -45,3 +45,22 @@ class SeveralDigitsError(ImageError):
 
 class InvalidImageError(ImageError):
     """The upload is not a readable image (garbage bytes, 0 bytes, too large)."""
+
+
+class RunFolderMissing(RunNotFound):
+    """A run's folder was deleted or moved while this process was writing it."""
+
+
+class StorageError(MnistLabError, OSError):
+    """The checkpoints folder could not be written (full disk, permissions); nothing half-made is left.
+
+    An :class:`OSError` too (with ``errno``), like ``fsutil.WriteError``; its
+    message says what happened and what to do.
+    """
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        self.message = message
+        super().__init__(errno, message)
+
+    def __str__(self) -> str:
+        return self.message

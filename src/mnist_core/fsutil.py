@@ -22,6 +22,11 @@ _ADVICE = {
 }
 
 
+def advice(cause: OSError) -> str:
+    """What a user can do about a failed write, e.g. "free some disk space and try again"."""
+    return _ADVICE.get(cause.errno or 0, "check the disk and the folder, then try again")
+
+
 class WriteError(MnistLabError, OSError):
     """A file could not be saved (full disk, permissions...); the previous version is intact.
 
@@ -32,10 +37,9 @@ class WriteError(MnistLabError, OSError):
 
     def __init__(self, path: Path, cause: OSError) -> None:
         reason = cause.strerror or str(cause) or type(cause).__name__
-        advice = _ADVICE.get(cause.errno or 0, "check the disk and the folder, then try again")
         self.message = (
             f"Could not save {path.name} in {path.parent}: {reason}. "
-            f"Any previous version of the file is kept; {advice}."
+            f"Any previous version of the file is kept; {advice(cause)}."
         )
         super().__init__(cause.errno, self.message)
 

@@ -74,7 +74,10 @@ def run_training(
         previous = load_run(resume_id, runs_dir).summary if resume_id is not None else {}
         summary = summarize(result, data, meter.report, writer.path / "checkpoint.pt", previous)
     except BaseException as exc:
-        _finish_failed(writer, exc)
+        missing = writer.folder_missing(exc)  # the folder was removed meanwhile (rm -rf): say so
+        _finish_failed(writer, missing or exc)
+        if missing is not None:
+            raise missing from exc
         raise
     writer.finish(result.status, summary)
     return load_run(writer.id, writer.path.parent)

@@ -83,3 +83,75 @@ def same_tensors(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)):
         return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(same_tensors, a, b))
     return a == b
+
+
+# -- a disk that fills up in the middle of a file -------------------------------------------
+
+
+class _FillingFile:
+    """A writable file whose ``write`` raises ENOSPC once the disk's byte budget is spent."""
+
+    def __init__(self, f: Any, disk: FullDiskWrites) -> None:
+        self._f, self._disk = f, disk
+
+    def write(self, data: Any) -> int:
+        self._disk.spend(len(memoryview(data).cast("B")))
+        return self._f.write(data)
+
+    def __enter__(self) -> _FillingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+class FullDiskWrites:
+    """Writes fail with ENOSPC after ``budget`` bytes (None: at once) to the files named ``names``.
+
+    Unlike :class:`DiskFull` (which fails the final rename), the failure comes
+    in the middle of writing a file, as on a real full disk: inside
+    ``torch.save`` for a ``.pt``, inside the unpacking of an import. It wraps
+    the files opened by ``mnist_core.fsutil.atomic_write`` (``os.fdopen``) and
+    by the import (``open`` in ``mnist_core.archive``).
+    """
+
+    def __init__(self, budget: int | None = 0, names: set[str] | None = None) -> None:
+        self.budget, self.names = budget, names
+        self.failures = 0
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def spend(self, n: int) -> None:
+        with self._lock:
+            if self.budget is None or self._written + n > self.budget:
+                self.failures += 1
+                raise no_space()
+            self._written += n
+
+    def _concerns(self, name: str) -> bool:
+        # atomic_write's temp files are named ".<name>.<random>.tmp"
+        return self.names is None or any(name == n or name.startswith(f".{n}.") for n in self.names)
+
+    def install(self, monkeypatch: Any) -> FullDiskWrites:
+        import builtins
+
+        from mnist_core import archive
+
+        real_fdopen = os.fdopen
+
+        def fdopen(fd: int, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            f = real_fdopen(fd, mode, *args, **kwargs)
+            name = Path(os.readlink(f"/proc/self/fd/{fd}")).name if "w" in mode else ""
+            return _FillingFile(f, self) if "w" in mode and self._concerns(name) else f
+
+        def archive_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            f = builtins.open(path, mode, *args, **kwargs)
+            writing = any(c in mode for c in "wxa")
+            return _FillingFile(f, self) if writing and self._concerns(Path(path).name) else f
+
+        monkeypatch.setattr(os, "fdopen", fdopen)
+        monkeypatch.setattr(archive, "open", archive_open, raising=False)
+        return self
