@@ -202,10 +202,10 @@ def _cost(cfg: RunConfig) -> CostReport:
     return estimate.cost_preview(cfg)
 
 
-@st.cache_data(show_spinner=False, max_entries=256, ttl=3600)
-def _probe(cfg: RunConfig, macs: int, busy: bool) -> estimate.Probe:
-    # ``busy`` is part of the cache key: a probe taken while a run trains is re-taken once idle.
-    return estimate.probe(cfg, macs)
+@st.cache_resource
+def _probes() -> estimate.ProbeCache:
+    """The server's probes: each configuration timed once, never again while a run trains."""
+    return estimate.ProbeCache()
 
 
 def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
@@ -215,11 +215,8 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
         estimate.check_fits(cfg, sizes)
         with st.spinner("Measuring the model…"):
             cost = _cost(cfg)
-            epoch = estimate.from_past_runs(cfg, runs, sizes)
-            if epoch is None:
-                busy = bool(registry.running())
-                measured = _probe(estimate.probe_config(cfg), cost.macs, busy)
-                epoch = estimate.from_probe(cfg, measured, sizes, busy)
+            busy = bool(registry.running())
+            epoch = estimate.epoch_estimate(cfg, runs, sizes, lambda c: _probes().get(c, busy))
     except MnistLabError as exc:
         st.error(str(exc))
         return False
@@ -227,7 +224,7 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
     with metric_row():
         for item in items:
             st.metric(item.label, item.value, help=item.help)
-    st.caption(f"{cfg.label()}: {epoch.steps_per_epoch:,} steps per epoch on {sizes.n_train:,} images.")
+    st.caption(report.steps_caption(cfg.label(), epoch.steps_per_epoch, cfg.epochs, sizes.n_train))
     return True
 
 

@@ -18,6 +18,8 @@ from plotly.subplots import make_subplots
 
 from mnist_core import compare
 from mnist_core.compare import CurveColumns, Grid
+from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis
+from ui.charts import title as chart_title
 
 PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)[:14]  # 24 distinct colours
 HEIGHT = 380
@@ -49,15 +51,17 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = HEIGHT) -> go.Figure:
+def _layout(
+    fig: go.Figure, text: str, x_title: str, y_title: str, height: int = HEIGHT, subtitle: str | None = None
+) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0, "font": {"size": 15}},
+        title=chart_title(text, subtitle),  # on its own row, under the modebar
         height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN + (18 if subtitle else 0), "b": 10},
         xaxis_title=x_title,
         yaxis_title=y_title,
         # Under the plot: beside a long title on a narrow screen, the legend would cover it.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
+        legend=dict(LEGEND_BELOW),
         hoverlabel={"align": "left"},
     )
     return fig
@@ -86,10 +90,15 @@ def curves_figure(
     fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
     fig.update_xaxes(title_text=compare.CURVE_AXES[x])
     fig.update_layout(
-        height=HEIGHT + 40,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=HEIGHT + 80,
+        # The panels' titles get their own row under the modebar; the legend goes under the plot.
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
         hoverlabel={"align": "left"},
-        legend={"title": {"text": "lines: training, dashed: validation"}, "font": {"size": 11}},
+        legend={
+            **LEGEND_BELOW,
+            "title": {"text": "lines: training, dashed: validation", "side": "top"},
+            "font": {"size": 11},
+        },
     )
     return fig
 
@@ -223,10 +232,16 @@ def cost_figure(
                 hovertemplate=HOVER,
             )
         )
-    fig.update_xaxes(type="log" if log_x else "linear")
+    if log_x:
+        fig.update_xaxes(**log_axis(r[cost] for _, r in points))
+    else:
+        fig.update_xaxes(type="linear")
     fig.update_yaxes(tickformat=".1%")
-    title = f"{compare.label(accuracy)} against {compare.label(cost).lower()}: up and to the left is better"
-    return _layout(fig, title, compare.label(cost), compare.label(accuracy), height=460)
+    text = f"{compare.label(accuracy)} against {compare.label(cost).lower()}"
+    return _layout(
+        fig, text, compare.label(cost), compare.label(accuracy), height=480,
+        subtitle="up and to the left is better",
+    )  # fmt: skip
 
 
 def _scatter(
@@ -426,9 +441,9 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
         )
     )
     fig.update_layout(
-        title={"text": _short(title, 40), "x": 0, "font": {"size": 14}},
-        height=360,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title=chart_title(_short(title, 40)),
+        height=380,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
         xaxis={"title": "predicted", "type": "category"},
         yaxis={"title": "true", "type": "category", "autorange": "reversed"},
     )

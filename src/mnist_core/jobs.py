@@ -23,6 +23,9 @@ from .train import ProgressEvent
 
 PathLike = str | os.PathLike[str]
 ACTIVE = ("queued", "running")
+# What a running job is doing (JobSnapshot.phase): before its first step (loading the data, building
+# the model, reading a checkpoint), training, or after its last step (testing, measuring, saving).
+PHASES = ("queued", "starting", "training", "finishing", "ended")
 MAX_CONCURRENT = 8  # more parallel jobs than this only slow each other down on a CPU
 
 
@@ -49,6 +52,9 @@ class JobSnapshot:
     error: str | None
     summary: dict[str, Any] = field(default_factory=dict)
     events: tuple[ProgressEvent, ...] = ()
+    phase: str = "training"  # one of PHASES
+    resuming: bool = False  # it continues a saved run (from its checkpoint)
+    stopping: bool = False  # a stop was asked for: it ends after the current step, then tests and saves
 
     @property
     def active(self) -> bool:
@@ -132,6 +138,8 @@ class Job:
         if started is not None and last is None:
             elapsed = (finished or time.monotonic()) - started
         return JobSnapshot(
+            phase=_phase(state, last, cfg.epochs), resuming=self._resume_id is not None,
+            stopping=self._stop.is_set(),
             id=self.id, label=cfg.label(), state=state, run_id=run_id,
             epoch=last.epoch if last else 0, epochs=cfg.epochs, step=last.step if last else 0,
             total_steps=total, fraction=min(1.0, last.step / total) if last and total else 0.0,
@@ -172,6 +180,21 @@ class Job:
             self._set(state="failed", error=str(exc), finished=time.monotonic())
         except Exception as exc:  # a bug: keep the message for the page, never lose the thread silently
             self._set(state="failed", error=f"{type(exc).__name__}: {exc}", finished=time.monotonic())
+
+
+def _phase(state: str, last: ProgressEvent | None, epochs: int) -> str:
+    """Starting before the first progress event, finishing after the last epoch's (see :data:`PHASES`).
+
+    After the last epoch the pipeline still tests the model, measures its
+    latency and costs and saves it: seconds in which the training ETA reads 0.
+    """
+    if state in ("queued", "running"):
+        if state == "queued":
+            return "queued"
+        if last is None:
+            return "starting"
+        return "finishing" if last.kind == "epoch" and last.epoch >= epochs else "training"
+    return "ended"
 
 
 class JobRegistry:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .estimate import EpochEstimate
+from .jobs import JobSnapshot
 from .metrics import CostReport
 from .runs import RESUMABLE, RunInfo
 
@@ -148,6 +149,43 @@ def summary_items(summary: Mapping[str, Any]) -> list[Item]:
             f"CO2-equivalent at the grid intensity of {country}." if country else None,
         ),
     ]
+
+
+FINISHING = "Evaluating on the test set and measuring costs…"
+
+
+def steps_caption(label: str, steps_per_epoch: int, epochs: int, n_train: int) -> str:
+    """The preview's step counts, per epoch and for the whole run, as the live progress counts them."""
+    if epochs == 1:
+        return f"{label}: {steps_per_epoch:,} steps in its one epoch, on {n_train:,} training images."
+    total = f"{steps_per_epoch * epochs:,} in the whole run ({epochs} epochs)"
+    return f"{label}: {steps_per_epoch:,} steps per epoch, {total}, on {n_train:,} training images."
+
+
+def progress_line(snap: JobSnapshot) -> tuple[float, str]:
+    """A job's progress bar: its fill (0-1) and its text, which says what the job is doing.
+
+    The step counter counts the whole run ("step 120 of 1,688 in all"), as the
+    preview's caption does. Before the first step it says it is starting (or
+    resuming) rather than "step 0/0"; after the last one, that it is testing
+    and measuring, which takes seconds while the training's ETA reads 0.
+    """
+    fraction = min(max(snap.fraction, 0.0), 1.0)
+    if snap.phase == "queued" or snap.state == "queued":
+        return 0.0, "Waiting to start…"
+    elapsed = f"{seconds(snap.elapsed_s)} elapsed"
+    if snap.phase == "starting":
+        what = "Resuming from its last checkpoint…" if snap.resuming else "Starting: loading the data…"
+        return fraction, what
+    if snap.phase == "finishing":
+        return 1.0, f"{FINISHING} · {elapsed}"
+    text = f"Epoch {max(snap.epoch, 1)}/{snap.epochs} · step {snap.step:,} of {snap.total_steps:,} in all"
+    if snap.stopping:
+        return fraction, f"{text} · stopping, then {FINISHING[0].lower()}{FINISHING[1:]}"
+    text += f" · {elapsed}"
+    if snap.eta_s is not None:
+        text += f", about {seconds(snap.eta_s)} left"
+    return fraction, text
 
 
 def epochs_done(run: RunInfo, history: list[dict[str, Any]] | None = None) -> int:

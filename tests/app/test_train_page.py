@@ -95,7 +95,8 @@ def test_controls_show_the_cost_and_survive_a_page_switch(app_path: Path) -> Non
     assert shown["FLOPs / image"] == report.count(2 * (784 * 32 + 32 * 32 + 32 * 10))
     assert shown["Weights (fp32)"] == report.size(4 * params)
     assert shown["Per epoch (est.)"].endswith(" s") and "3 epochs (est.)" in shown
-    assert "15 steps per epoch on 900 images" in texts(at)  # 1000 generated images, 10% held out
+    # 1000 generated images, 10% held out; the live progress counts the whole run's steps, as this says
+    assert "15 steps per epoch, 45 in the whole run (3 epochs), on 900 training images" in texts(at)
 
     at.checkbox(key="train_per_layer").check()
     at.run()
@@ -281,3 +282,17 @@ def test_a_run_that_cannot_start_shows_the_core_message(
     run_until(at, lambda at: bool(at.error))
     message = "The last run could not start: The mnist dataset is not available: test says so."
     assert [e.value for e in at.error] == [message]
+
+
+@pytest.mark.slow
+def test_the_time_estimate_stays_put_while_the_run_trains(app_path: Path, registry: JobRegistry) -> None:
+    """It changed while the run trained: the page re-probed the machine the run was keeping busy."""
+    at = set_tiny(open_train(app_path), epochs=200, batch=1)
+    before = metrics(at)["Per epoch (est.)"]
+    at = click(at, START)
+    (job,) = registry.jobs()
+    run_until(at, lambda at: job.snapshot().step > 0)
+    for _ in range(3):
+        at.run()
+        assert metrics(at)["Per epoch (est.)"] == before
+    job.stop()

@@ -107,3 +107,50 @@ def test_heavy_steps_are_extrapolated_from_two_smaller_batches() -> None:
     cfg = TINY.replace(batch_size=512)
     measured = estimate.probe(cfg, macs=10**8, budget_s=0.05)  # pretend it is heavy
     assert measured.batches == "batches 8 and 64, extrapolated" and measured.step_s > 0
+
+
+def _fake_probe(step_s: float, calls: list[RunConfig]):
+    def probe_fn(cfg: RunConfig) -> estimate.Probe:
+        calls.append(cfg)
+        return estimate.Probe(step_s=step_s, steps=10, device="cpu", batches=f"batch {cfg.batch_size}")
+
+    return probe_fn
+
+
+def test_a_probe_is_taken_once_and_kept_while_a_run_trains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preview changed while the run it estimated trained: the page re-probed a busy machine."""
+    taken: list[float] = []
+
+    def probe(cfg: RunConfig, macs: int | None = None) -> estimate.Probe:
+        taken.append(0.001 * (len(taken) + 1))  # every new probe measures something else
+        return estimate.Probe(step_s=taken[-1], steps=10, device="cpu", batches="batch 64")
+
+    monkeypatch.setattr(estimate, "probe", probe)
+    cache = estimate.ProbeCache()
+    first = cache.get(TINY)
+    assert cache.get(TINY, busy=True) == first  # a run started: the same figure
+    assert cache.get(TINY.replace(lr=0.1, epochs=7)) == first  # same probe config, same probe
+    busy_only = cache.get(TINY.replace(batch_size=32), busy=True)
+    assert busy_only.busy and cache.get(TINY.replace(batch_size=32), busy=True) == busy_only
+    assert not cache.get(TINY.replace(batch_size=32)).busy  # re-taken once idle
+    assert len(taken) == 3
+
+
+def test_the_probe_is_scaled_by_how_long_the_last_run_took_against_its_own_probe() -> None:
+    """0.86 s per epoch estimated, 1.8 s measured: the last finished run here shows the ratio."""
+    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    calls: list[RunConfig] = []
+    probe_fn = _fake_probe(0.001, calls)
+    other = TINY.replace(hidden=(32,))
+    predicted = estimate.from_probe(other, probe_fn(other), sizes).seconds
+    took_twice = run_info(other, samples_per_s=54_000 / (2 * predicted), device="cpu")
+    older = run_info(other, samples_per_s=1.0)  # older: newest first, this one is ignored
+    runs = [run_info(TINY, status="running"), took_twice, older]  # the one training is not finished
+    got = estimate.epoch_estimate(TINY, runs, sizes, probe_fn)
+    plain = estimate.from_probe(TINY, probe_fn(TINY), sizes).seconds
+    assert got.source == "probe" and got.seconds == pytest.approx(2 * plain)
+    assert "x2" in got.detail and "MLP 784-32-10 bs64" in got.detail
+    # No finished run, a run on another device, or an absurd ratio: the probe alone.
+    elsewhere, absurd = run_info(other, samples_per_s=1e3, device="cuda"), run_info(other, samples_per_s=1e-3)
+    for runs in ([], [elsewhere], [absurd]):
+        assert estimate.epoch_estimate(TINY, runs, sizes, probe_fn).seconds == pytest.approx(plain)

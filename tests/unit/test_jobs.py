@@ -84,3 +84,22 @@ def test_live_loss_and_accuracy_are_the_latest_steps_not_the_epochs_means() -> N
     only_epoch = Job("j2", LONG, None, None)  # progress that never made a step point
     only_epoch._on_progress(_event("epoch", 10, 0.23, 0.94, val_acc=0.98))
     assert (only_epoch.snapshot().loss, only_epoch.snapshot().train_acc) == (0.23, 0.94)
+
+
+def test_a_running_job_says_whether_it_starts_trains_or_finishes() -> None:
+    """Before the first event it starts (or resumes); after the last epoch's it tests and measures."""
+    cfg = LONG.replace(epochs=2)
+    job = Job("j1", cfg, None, None, resume_id="r1")
+    assert job.snapshot().phase == "queued" and job.snapshot().resuming
+    job._set(state="running")
+    assert job.snapshot().phase == "starting"
+    job._on_progress(_event("step", 5, 1.5, 0.40))
+    job._on_progress(_event("epoch", 10, 0.2, 0.9, val_acc=0.9))  # epoch 1 of 2 ends: still training
+    assert job.snapshot().phase == "training"
+    last = ProgressEvent(**{**_event("epoch", 20, 0.1, 0.95, val_acc=0.95).to_dict(), "epoch": 2})
+    job._on_progress(last)
+    assert job.snapshot().phase == "finishing" and job.snapshot().eta_s == 1.0
+    job.stop()
+    assert job.snapshot().stopping
+    job._set(state="completed")
+    assert job.snapshot().phase == "ended" and not Job("j2", cfg, None, None).snapshot().resuming

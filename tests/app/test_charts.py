@@ -1,0 +1,82 @@
+"""The Train and Runs pages' figures: axes a reader can trust, titles nothing covers (issue 21, 8-10)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ui/ beside app.py, as the app finds it
+
+from mnist_core.curves import Curves
+from ui import charts, runs_charts
+
+
+def _curves(acc: list[float]) -> Curves:
+    x = np.arange(1, len(acc) + 1, dtype=np.float64)
+    return Curves(
+        step_x=x, step_loss=np.ones_like(x), step_acc=np.asarray(acc), epoch_x=x[-1:],
+        epoch_loss=np.ones(1), epoch_acc=np.asarray(acc[-1:]), val_loss=np.ones(1),
+        val_acc=np.asarray(acc[-1:]),
+    )  # fmt: skip
+
+
+def _title_is_clear(layout: dict) -> None:
+    """The legend sits under the plot, and the top margin leaves the title a row above the modebar's."""
+    legend = layout["legend"]
+    assert legend.get("orientation") == "h" and legend.get("yanchor") == "top" and legend["y"] < 0, legend
+    assert layout["margin"]["t"] >= charts.TITLE_MARGIN, layout["margin"]
+
+
+@pytest.mark.parametrize("acc", [[0.1], [0.97, 0.98, 0.99], [0.5, 1.0]])
+def test_live_accuracy_axis_is_zero_to_one_hundred_percent(acc: list[float]) -> None:
+    """Plotly's autorange put up to 150% on the axis of one or two points; the axis is fixed at 0-100%."""
+    layout = charts.accuracy_figure(_curves(acc))["layout"]
+    assert layout["yaxis"]["range"] == [0, 1] and layout["yaxis"]["tickformat"] == ".0%"
+
+
+def test_learning_curve_legends_sit_under_the_plot() -> None:
+    for figure in (charts.loss_figure(_curves([0.5])), charts.accuracy_figure(_curves([0.5]))):
+        _title_is_clear(figure["layout"])
+
+
+def _rows(costs: list[float]) -> list[dict]:
+    return [
+        {"id": f"r{i}", "name": f"run {i}", "architecture": "MLP", "depth": 1, "width": 16, "batch_size": 64,
+         "epochs": 1, "optimizer": "adam", "lr": 1e-3, "schedule": "none", "test_accuracy": 0.9 + i / 1000,
+         "parameters": c}
+        for i, c in enumerate(costs)
+    ]  # fmt: skip
+
+
+def test_runs_charts_keep_their_titles_clear() -> None:
+    rows = _rows([1e4, 1e5])
+    _title_is_clear(runs_charts.cost_figure(rows, "parameters", [0, 1]).to_plotly_json()["layout"])
+    curves = {"r0": runs_charts.compare.curve_columns([])}
+    layout = runs_charts.curves_figure(curves, {"r0": rows[0]}).to_plotly_json()["layout"]
+    _title_is_clear(layout)
+
+
+@pytest.mark.parametrize(
+    ("costs", "expected"),
+    [
+        ([2e3, 5e6], ["1k", "10k", "100k", "1M", "10M"]),  # many decades: one tick per decade
+        ([15_000, 90_000], ["10k", "20k", "50k", "100k"]),  # one decade: 1-2-5
+        ([0.004, 0.3], ["0.001", "0.01", "0.1", "1"]),
+        ([3.0, 3.0], ["2", "5"]),
+    ],
+)
+def test_log_cost_axis_reads_as_round_numbers(costs: list[float], expected: list[str]) -> None:
+    """Plotly's own log ticks read "2 3 4 ... 10 2 3 4"; the axis now names its ticks."""
+    fig = runs_charts.cost_figure(_rows(costs), "parameters", [0]).to_plotly_json()
+    axis = fig["layout"]["xaxis"]
+    assert axis["type"] == "log" and axis["tickmode"] == "array"
+    assert list(axis["ticktext"]) == expected
+    assert len(axis["tickvals"]) == len(expected)
+
+
+def test_log_axis_ticks_cover_the_data() -> None:
+    vals, text = charts.log_ticks([3.0, 7_000.0])
+    assert vals[0] <= 3.0 and vals[-1] >= 7_000.0 and text == ["1", "10", "100", "1k", "10k"]
