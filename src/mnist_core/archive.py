@@ -10,12 +10,16 @@ nothing, unless:
   ``../``, no absolute paths, no links, no duplicates, no encryption);
 - it stays within :class:`ImportLimits` (entries are counted as they are
   decompressed, so a zip bomb stops at the cap whatever its headers say);
-- ``config.json`` is a valid :class:`~mnist_core.config.RunConfig`;
-  ``run.json`` and ``summary.json`` are JSON objects, ``history.json`` a list of
-  objects;
-- ``weights.pt`` (and the model in ``checkpoint.pt``) load with
-  ``torch.load(weights_only=True)`` (no pickled code runs) and have exactly
-  the tensor names, shapes and types of the configuration's model.
+- every file passes the schema every reader of a run applies
+  (:mod:`mnist_core.runschema`): ``config.json`` a valid
+  :class:`~mnist_core.config.RunConfig` of at most ``MAX_PARAMETERS``
+  parameters; ``run.json``, ``summary.json`` and ``history.json`` of the
+  right types, ranges and sizes;
+- it has a ``weights.pt``; it (and ``checkpoint.pt``) is no larger than the
+  configuration's model needs, loads with ``torch.load(weights_only=True)``
+  (no pickled code runs) and has exactly the tensor names, shapes and types
+  of that model; a checkpoint's optimizer and scheduler state is shaped as
+  this app's would be.
 
 Files are extracted into a hidden staging folder inside the checkpoints folder
 and renamed to a fresh run id only once everything checks out: an import never
@@ -36,20 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
-from . import runs
+from . import runs, runschema
 from .config import RunConfig
-from .errors import ConfigError, MnistLabError, StorageError
+from .errors import CorruptRun, MnistLabError, StorageError
 from .fsutil import advice
-from .models import build_model
 from .runs import RUN_FILES, RunInfo
 
 PathLike = str | os.PathLike[str]
 REQUIRED = ("config.json", "run.json")
 JSON_FILES = ("config.json", "run.json", "summary.json", "history.json")
 TORCH_FILES = ("weights.pt", "checkpoint.pt")
-CHECKPOINT_KEYS = ("epoch", "step_in_epoch", "model", "optimizer", "scheduler", "elapsed_s")
 _CHUNK = 1 << 20
 
 
@@ -262,26 +262,34 @@ def _read_json(path: Path) -> Any:
 
 
 def _check_run(folder: Path) -> RunConfig:
-    """Validate the extracted files and rewrite the JSON ones in their checked form."""
+    """Validate the extracted files and rewrite the JSON ones in their checked form.
+
+    The same schema as every reader of a run (:mod:`mnist_core.runschema`), so
+    an imported run always lists, loads and resumes; plus: it must have
+    weights (a run without any is nothing to use, and claimed figures alone
+    could make it the Draw page's default).
+    """
+    if not (folder / "weights.pt").exists():
+        raise ArchiveError(
+            "The zip has no weights.pt: it holds no trained model to use. "
+            "Export the run again from the Runs page once it has finished an epoch."
+        )
     try:
-        cfg = RunConfig.from_dict(_read_json(folder / "config.json"))
-    except ConfigError as exc:
-        raise ArchiveError(f"config.json is not a valid configuration: {exc}") from exc
-    meta = _check_meta(_read_json(folder / "run.json"))
-    if (folder / "summary.json").exists() and not isinstance(_read_json(folder / "summary.json"), dict):
-        raise ArchiveError("summary.json is not a JSON object.")
-    if (folder / "history.json").exists():
-        history = _read_json(folder / "history.json")
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise ArchiveError("history.json is not a list of JSON objects.")
-    expected = _expected_state(cfg)
-    if (folder / "weights.pt").exists():
-        _check_state(_read_torch(folder / "weights.pt"), expected, "weights.pt")
-    if (folder / "checkpoint.pt").exists():
-        ckpt = _read_torch(folder / "checkpoint.pt")
-        if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
-            raise ArchiveError("checkpoint.pt is not a training checkpoint of this app.")
-        _check_state(ckpt["model"], expected, "checkpoint.pt's model")
+        cfg = runschema.config(_read_json(folder / "config.json"))  # the parameter cap included
+        runschema.meta(_read_json(folder / "run.json"))
+        meta = runschema.meta(_check_meta(_read_json(folder / "run.json")))
+        if (folder / "summary.json").exists():
+            runschema.summary(_read_json(folder / "summary.json"))
+        if (folder / "history.json").exists():
+            runschema.history(_read_json(folder / "history.json"))
+        expected = runschema.expected_state(cfg)
+        bound = runschema.weights_bytes_bound(expected)
+        runschema.check_state(_read_torch(folder / "weights.pt", bound), expected, "weights.pt")
+        if (folder / "checkpoint.pt").exists():
+            ckpt = _read_torch(folder / "checkpoint.pt", runschema.checkpoint_bytes_bound(expected))
+            runschema.check_checkpoint(ckpt, cfg)
+    except CorruptRun as exc:
+        raise ArchiveError(str(exc)) from exc
     runs.write_json(folder / "config.json", cfg.to_dict())
     runs.write_json(folder / "run.json", meta)
     return cfg
@@ -324,31 +332,10 @@ def _text(value: Any) -> str | None:
     return value[:1000] if isinstance(value, str) else None
 
 
-def _read_torch(path: Path) -> Any:
+def _read_torch(path: Path, max_bytes: int) -> Any:
     try:
-        return runs.read_torch(path)
+        return runs.read_torch(path, "cpu", max_bytes)
     except MnistLabError as exc:
+        if "larger than" in str(exc):
+            raise ArchiveError(f"{path.name} is larger than the model in config.json needs.") from exc
         raise ArchiveError(f"{path.name} cannot be loaded safely (only tensors are accepted).") from exc
-
-
-def _expected_state(cfg: RunConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Tensor names, shapes and types of the configuration's model, allocated on no device."""
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg)
-    except MnistLabError as exc:
-        raise ArchiveError(f"config.json describes no buildable model: {exc}") from exc
-    return {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
-
-
-def _check_state(state: Any, expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]], what: str) -> None:
-    if not isinstance(state, dict) or set(state) != set(expected):
-        raise ArchiveError(f"{what} does not hold the tensors of the model in config.json.")
-    for key, (shape, dtype) in expected.items():
-        t = state[key]
-        if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu":
-            raise ArchiveError(f"{what}: {key} is not a plain tensor.")
-        if tuple(t.shape) != shape or t.dtype != dtype:
-            raise ArchiveError(
-                f"{what}: {key} has shape {tuple(t.shape)} ({t.dtype}); the model needs {shape} ({dtype})."
-            )

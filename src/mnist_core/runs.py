@@ -24,10 +24,12 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -39,8 +41,9 @@ from typing import IO, Any
 import torch
 from torch import nn
 
+from . import runschema
 from .config import RunConfig
-from .errors import ConfigError, CorruptRun, MnistLabError, RunFolderMissing, RunNotFound, StorageError
+from .errors import CorruptRun, MnistLabError, RunFolderMissing, RunNotFound, StorageError
 from .fsutil import advice, atomic_write
 from .models import build_model
 from .train import TrainState
@@ -71,11 +74,18 @@ class RunInfo:
     updated: str
     summary: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # the whole run.json
+    has_weights: bool = True  # False: no weights.pt (nothing to predict with), set by load_run
 
     @property
     def test_accuracy(self) -> float | None:
-        value = self.summary.get("test_accuracy")
-        return float(value) if isinstance(value, (int, float)) else None
+        value = self.summary.get("test_accuracy")  # checked by runschema when read from disk
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
 
 
 def default_runs_dir() -> Path:
@@ -145,26 +155,77 @@ def write_torch(path: Path, obj: Any) -> None:
             raise sink.error from exc
 
 
-def read_json(path: Path) -> Any:
+def _open_regular(path: Path) -> int:
+    """A descriptor of ``path`` if it is a regular file, not a link; else :class:`CorruptRun`.
+
+    ``O_NOFOLLOW`` refuses a symbolic link (to ``/dev/zero``, to a file outside
+    the checkpoints folder) and ``O_NONBLOCK`` keeps a FIFO from blocking the
+    open; ``fstat`` then checks what was opened, so nothing can be swapped in
+    between a check and the read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
+    except OSError as exc:
+        if path.is_symlink():
+            raise CorruptRun(f"{path} is a symbolic link; a run's files must be regular files") from exc
+        raise CorruptRun(f"{path} cannot be opened: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CorruptRun(f"{path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` of a regular file, read by count (a size from ``stat`` is not trusted)."""
+    fd = _open_regular(path)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise CorruptRun(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise CorruptRun(f"{path} is larger than {max_bytes:,} bytes")
+    return data
+
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse a JSON file we wrote; anything else is a :class:`CorruptRun`."""
+    data = read_bytes(path, max_bytes)
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise CorruptRun(f"{path} is larger than {MAX_JSON_BYTES} bytes")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CorruptRun(f"{path} is not valid JSON: {exc}") from exc
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: a 5000-digit integer too
+        raise CorruptRun(f"{path} is not valid JSON: {_one_line(exc)}") from exc
 
 
-def read_torch(path: Path, device: str | torch.device = "cpu") -> Any:
-    """``torch.load(weights_only=True)``: tensors and plain containers only."""
+def read_torch(path: Path, device: str | torch.device = "cpu", max_bytes: int | None = None) -> Any:
+    """``torch.load(weights_only=True)`` of a regular file: tensors and plain containers only."""
+    fd = _open_regular(path)
     try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError as exc:
-        raise CorruptRun(f"{path.name} is missing in {path.parent}") from exc
+        size = os.fstat(fd).st_size
+        if max_bytes is not None and size > max_bytes:
+            raise CorruptRun(f"{path} is larger than {max_bytes:,} bytes, more than the run's model needs")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return torch.load(f, map_location=device, weights_only=True)
+    except MnistLabError:
+        raise
     except Exception as exc:  # unpickling refusals, truncation, zip errors...
-        raise CorruptRun(f"{path} cannot be loaded safely: {exc}") from exc
+        raise CorruptRun(f"{path} cannot be loaded safely: {_one_line(exc)}") from exc
+    finally:
+        os.close(fd)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters (a listing shows it)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _now() -> str:
@@ -441,18 +502,32 @@ def lineage(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> list
 
 # -- reading runs --------------------------------------------------------------
 def _is_locked(path: Path) -> bool:
-    """Whether a live process holds the run's lock (always False without fcntl)."""
+    """Whether a live process holds the run's lock (always False without fcntl).
+
+    A ``.lock`` that is not a regular file (a folder, a link, a FIFO) is
+    nobody's lock: False, without blocking.
+    """
     if fcntl is None:
         return False
     try:
-        with open(path / ".lock", "rb") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-            return False
-    except FileNotFoundError:
+        fd = _open_regular(path / ".lock")
+    except CorruptRun:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
         return False
 
 
@@ -463,26 +538,19 @@ def load_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Run
         raise RunNotFound(f"No run {run_id!r} in {path.parent}")
     if path.is_symlink():  # it would read, and on resume write, files outside the checkpoints folder
         raise CorruptRun(f"{path} is a symbolic link; a run must be a real folder inside {path.parent}")
-    meta = read_json(path / "run.json")
-    if not isinstance(meta, dict):
-        raise CorruptRun(f"{path / 'run.json'} is not a JSON object")
-    try:
-        cfg = RunConfig.from_dict(read_json(path / "config.json"))
-    except ConfigError as exc:
-        raise CorruptRun(f"{path / 'config.json'} is not a valid configuration: {exc}") from exc
+    small = runschema.MAX_SMALL_JSON_BYTES  # every file checked against runschema
+    meta = runschema.meta(read_json(path / "run.json", small), str(path / "run.json"))
+    cfg = runschema.config(read_json(path / "config.json", small), str(path / "config.json"))
     summary_path = path / "summary.json"
-    summary = read_json(summary_path) if summary_path.exists() else {}
-    if not isinstance(summary, dict):
-        raise CorruptRun(f"{summary_path} is not a JSON object")
-    status = meta.get("status")
-    if status not in STATUSES:
-        raise CorruptRun(f"{path / 'run.json'} has an unknown status {status!r}")
+    exists = summary_path.is_symlink() or summary_path.exists()  # a link is refused by read_json
+    summary = runschema.summary(read_json(summary_path, small), str(summary_path)) if exists else {}
+    status = meta["status"]
     if status == "running" and not _is_locked(path):
         status = "interrupted"
     return RunInfo(
-        id=path.name, path=path, status=status, config=cfg, name=str(meta.get("name") or cfg.label()),
-        created=str(meta.get("created", "")), updated=str(meta.get("updated", "")),
-        summary=summary, meta=meta,
+        id=path.name, path=path, status=status, config=cfg, name=meta.get("name") or cfg.label(),
+        created=meta.get("created", ""), updated=meta.get("updated", ""),
+        summary=summary, meta=meta, has_weights=_is_regular(path / "weights.pt"),
     )
 
 
@@ -505,30 +573,48 @@ def best_run(runs_dir: str | os.PathLike[str] | None = None) -> RunInfo | None:
 
 
 def best_of(runs: list[RunInfo]) -> RunInfo | None:
-    """The completed MNIST run of ``runs`` with the highest test accuracy (any dataset if none)."""
-    done = [r for r in runs if r.status == "completed" and r.test_accuracy is not None]
+    """The completed MNIST run of ``runs`` with the highest test accuracy (any dataset if none).
+
+    Only runs with weights count: a run that claims 100% without any is never the default.
+    """
+    done = [r for r in runs if r.status == "completed" and r.has_weights and r.test_accuracy is not None]
     mnist = [r for r in done if r.config.dataset == "mnist"] or done
     return max(mnist, key=lambda r: r.test_accuracy or 0.0, default=None)
 
 
 def load_history(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """The run's learning curve, checked point by point (``runschema.history``); [] if it has none."""
     path = run_path(run_id, runs_dir) / "history.json"
-    if not path.exists():
+    if not (path.is_symlink() or path.exists()):
         return []
-    history = read_json(path)
-    if not isinstance(history, list):
-        raise CorruptRun(f"{path} is not a JSON list")
-    return history
+    return runschema.history(read_json(path, runschema.MAX_HISTORY_BYTES), str(path))
 
 
 def load_model(
     run_id: str, runs_dir: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, RunConfig]:
-    """The run's model in eval mode, rebuilt from config.json with weights.pt."""
+    """The run's model in eval mode, rebuilt from config.json with weights.pt.
+
+    Nothing is built until the weights are known to fit: the configuration is
+    within ``runschema.MAX_PARAMETERS`` (checked by :func:`load_run`),
+    ``weights.pt`` is a regular file no larger than those tensors need, and it
+    holds exactly their names, shapes and types.
+    """
     info = load_run(run_id, runs_dir)
+    path = info.path / "weights.pt"
+    if not info.has_weights and not path.is_symlink():
+        raise CorruptRun(
+            f"weights.pt is missing in {info.path}: run {info.id} has no trained weights to use. "
+            "Pick another run, or resume or retrain this one."
+        )
+    expected = runschema.expected_state(info.config)
+    state = read_torch(path, "cpu", runschema.weights_bytes_bound(expected))
+    try:
+        runschema.check_state(state, expected, str(path))
+    except CorruptRun as exc:
+        raise CorruptRun(f"{exc} It does not match the run's configuration.") from None
     model = build_model(info.config)
-    state = read_torch(info.path / "weights.pt", device)
-    _load_state(model, state, info.path / "weights.pt")
+    _load_state(model, state, path)
     return model.to(device).eval(), info.config
 
 
@@ -538,17 +624,24 @@ def has_checkpoint(run_id: str, runs_dir: str | os.PathLike[str] | None = None) 
 
 
 def load_train_state(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> TrainState:
-    """What :func:`mnist_core.train.train` needs to resume the run."""
-    path = run_path(run_id, runs_dir)
-    ckpt = read_torch(path / "checkpoint.pt")
-    keys = ("epoch", "step_in_epoch", "model", "optimizer", "scheduler", "elapsed_s")
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in keys):
-        raise CorruptRun(f"{path / 'checkpoint.pt'} is not a training checkpoint")
-    history = ckpt.get("history")  # checkpoints written before it travelled with them: history.json
+    """What :func:`mnist_core.train.train` needs to resume the run.
+
+    The checkpoint is checked against the run's configuration first
+    (``runschema.check_checkpoint``: position, model tensors, optimizer and
+    scheduler state, history): a crafted one is a :class:`CorruptRun` naming
+    checkpoint.pt, not a ``KeyError`` in the middle of training.
+    """
+    info = load_run(run_id, runs_dir)
+    file = info.path / "checkpoint.pt"
+    expected = runschema.expected_state(info.config)
+    ckpt = runschema.check_checkpoint(
+        read_torch(file, "cpu", runschema.checkpoint_bytes_bound(expected)), info.config, str(file)
+    )
+    history = ckpt["history"]  # checkpoints written before it travelled with them: history.json
     return TrainState(
-        epoch=int(ckpt["epoch"]), step_in_epoch=int(ckpt["step_in_epoch"]), model=ckpt["model"],
-        optimizer=ckpt["optimizer"], scheduler=ckpt["scheduler"], elapsed_s=float(ckpt["elapsed_s"]),
-        history=history if isinstance(history, list) else load_history(run_id, path.parent),
+        epoch=ckpt["epoch"], step_in_epoch=ckpt["step_in_epoch"], model=ckpt["model"],
+        optimizer=ckpt["optimizer"], scheduler=ckpt["scheduler"], elapsed_s=ckpt["elapsed_s"],
+        history=history if history is not None else load_history(run_id, info.path.parent),
     )
 
 
@@ -572,19 +665,32 @@ def scan_runs(runs_dir: str | os.PathLike[str] | None = None) -> tuple[list[RunI
 
     A page that shows both calls this once instead of ``list_runs`` and
     ``broken_runs``, which each read every folder.
+    Any error while reading one folder (whatever its type) is that folder's
+    one-line reason: a single bad folder never takes the listing down.
     """
     root = _dir(runs_dir)
     good: list[RunInfo] = []
     broken: dict[str, str] = {}
-    if root.is_dir():
-        for path in root.iterdir():
-            if not path.is_dir() or path.name.startswith("."):
-                continue
-            try:
-                good.append(load_run(path.name, root))
-            except MnistLabError as exc:
-                broken[path.name] = str(exc)
+    try:
+        names = sorted(e.name for e in os.scandir(root) if not e.name.startswith(".") and _entry_is_dir(e))
+    except OSError:  # no checkpoints folder yet (or unreadable): no runs
+        names = []
+    for name in names:
+        try:
+            good.append(load_run(name, root))
+        except MnistLabError as exc:
+            broken[name] = _one_line(exc)
+        except Exception as exc:  # a bug or an OS error on one folder: report it, list the rest
+            log.warning("Unexpected error reading run folder %s", root / name, exc_info=True)
+            broken[name] = f"cannot be read ({type(exc).__name__}): {_one_line(exc)}"
     return sorted(good, key=lambda r: (r.created, r.id), reverse=True), broken
+
+
+def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # a link to a folder counts: load_run then reports it
+    except OSError:
+        return False
 
 
 def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[str, int], ...]:
@@ -595,13 +701,17 @@ def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[
     reading any file. Use it as a cache key for listings.
     """
     root = _dir(runs_dir)
+    state = []
     try:
         with os.scandir(root) as entries:
-            state = [
-                (e.name, e.stat().st_mtime_ns) for e in entries
-                if not e.name.startswith(".") and e.is_dir()
-            ]
-    except FileNotFoundError:
+            for e in entries:
+                if e.name.startswith(".") or not _entry_is_dir(e):
+                    continue
+                try:
+                    state.append((e.name, e.stat().st_mtime_ns))
+                except OSError:  # removed meanwhile, or a dangling link
+                    state.append((e.name, 0))
+    except OSError:
         return ()
     return tuple(sorted(state))
 

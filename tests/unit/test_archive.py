@@ -106,9 +106,9 @@ def test_export_includes_the_checkpoint_unless_asked_not_to(runs_dir):
 def test_minimal_run_imports_and_running_becomes_interrupted(runs_dir):
     files = _valid_files()
     meta = json.loads(files["run.json"]) | {"status": "running"}
-    info = archive.import_run(
-        _zip({"config.json": files["config.json"], "run.json": json.dumps(meta).encode()}), runs_dir
-    )
+    minimal = {"config.json": files["config.json"], "run.json": json.dumps(meta).encode()}
+    _refused(runs_dir, _zip(minimal), r"no weights\.pt")  # nothing to use: refused (issue 29.3)
+    info = archive.import_run(_zip(minimal | {"weights.pt": files["weights.pt"]}), runs_dir)
     assert info.status == "interrupted" and info.meta["parent"] is None and info.summary == {}
 
 

@@ -80,13 +80,14 @@ def test_folder_state_changes_when_a_run_is_written_added_or_removed(runs_dir):
     assert runs.folder_state(runs_dir / "missing") == ()
 
 
-def test_damaged_summary_values_are_missing_not_errors(runs_dir):
+def test_damaged_summary_values_make_the_run_broken_not_errors(runs_dir):
     (run_id,) = make_fake_runs(runs_dir, 1, seed=4, n_test=200)
     path = runs_dir / run_id / "summary.json"
     runs.write_json(path, {"test_accuracy": "high", "parameters": True, "flops": float("nan"), "macs": 12})
-    (row,) = compare.table(runs.list_runs(runs_dir))
-    assert row["test_accuracy"] is None and row["parameters"] is None and row["flops"] is None
-    assert row["macs"] == 12
+    listed, broken = runs.scan_runs(runs_dir)  # summary.json breaks the schema (issue 29.1)
+    assert compare.table(listed) == [] and "test_accuracy" in broken[run_id]
+    assert compare.number("high") is None and compare.number(True) is None  # the table's own guard
+    assert compare.number(float("nan")) is None and compare.number(12) == 12
 
 
 # -- filter, sort, csv ---------------------------------------------------------------
