@@ -23,7 +23,7 @@ from mnist_core.errors import MnistLabError
 from ui import choices, sweep_view
 from ui.runs_manage import FLASH_KEY, K, import_section, manage_section
 from ui.runs_views import charts_section
-from ui.shared import SESSION, show_flash
+from ui.shared import SESSION, literal, show_flash
 from ui.shell import require_shell
 
 SELECT_KEY = f"{K}selected"
@@ -129,7 +129,7 @@ def broken_section(broken: Mapping[str, str]) -> None:
     noun = "folder" if len(broken) == 1 else "folders"
     with st.expander(f"{len(broken)} broken run {noun} (not listed)", icon=":material/warning:"):
         for name, reason in sorted(broken.items()):
-            st.markdown(f"- `{name}`: {reason}")
+            st.markdown(f"- {literal(name)}: {reason}")
         st.caption("Fix or remove these folders by hand; nothing on this page reads them.")
 
 

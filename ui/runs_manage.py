@@ -17,7 +17,7 @@ import streamlit as st
 from mnist_core import archive, compare, runs
 from mnist_core.errors import MnistLabError
 from ui import choices
-from ui.shared import flash
+from ui.shared import flash, literal
 
 K = "runs_"  # session-state key prefix of the Runs page (here, ui/runs_views.py, pages/runs.py)
 FLASH_KEY, CONFIRM_KEY, UPLOAD_N_KEY = f"{K}flash", f"{K}confirm_delete", f"{K}upload_n"
@@ -103,7 +103,7 @@ def delete_controls(selected: list[Mapping[str, Any]], runs_dir: Path) -> None:
             args=([r["id"] for r in selected],),
         )
         return
-    names = ", ".join(f"**{r['name']}**" for r in selected if r["id"] in pending)
+    names = ", ".join(literal(r["name"]) for r in selected if r["id"] in pending)
     st.warning(
         f"Delete {len(pending)} run(s) for good: {names}? Their folders are removed; this cannot be undone."
     )
@@ -153,5 +153,5 @@ def _import(key: str, runs_dir: Path) -> None:
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", f"Not imported: {exc}")
     else:
-        flash(FLASH_KEY, "success", f"Imported **{info.name}** as {info.id}.")
+        flash(FLASH_KEY, "success", f"Imported {literal(info.name)} as {info.id}.")
     st.session_state[UPLOAD_N_KEY] = st.session_state.get(UPLOAD_N_KEY, 0) + 1  # a fresh, empty uploader

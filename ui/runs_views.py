@@ -21,7 +21,7 @@ from mnist_core.errors import MnistLabError
 from ui import choices
 from ui import runs_charts as charts
 from ui.runs_manage import K
-from ui.shared import SESSION
+from ui.shared import SESSION, literal
 
 GALLERY_MAX = 48
 MAX_CONFUSIONS = 4
@@ -101,7 +101,7 @@ def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
     for row in rows:
         cols = curve_columns(runs_dir, row["id"], stamps.get(row["id"], 0))
         if isinstance(cols, str):
-            st.warning(f"{row['name']}: {cols}")
+            st.warning(f"{literal(row['name'])}: {cols}")
         elif not cols.empty:
             curves[row["id"]] = cols
     if not curves:
@@ -128,7 +128,7 @@ def cost_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
     front = compare.pareto_front([(r.get(cost), r.get("test_accuracy")) for r in rows])
     st.plotly_chart(charts.cost_figure(rows, cost, front, colour, log_x), key=f"{K}cost_chart")
     if front:
-        names = ", ".join(f"**{rows[i]['name']}**" for i in front[:8])
+        names = ", ".join(literal(rows[i]["name"]) for i in front[:8])
         more = f" and {len(front) - 8} more" if len(front) > 8 else ""
         st.caption(f"On the Pareto front (no run is both cheaper and more accurate): {names}{more}.")
 
@@ -197,7 +197,7 @@ def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[st
         info = details(runs_dir, run_id, stamps.get(run_id, 0))
         matrix = info.get("confusion")
         if matrix is None:
-            col.info(f"{by_id[run_id]['name']}: no confusion matrix (the run has no test result).")
+            col.info(f"{literal(by_id[run_id]['name'])}: no confusion matrix (the run has no test result).")
             continue
         names = core_data.CLASS_NAMES.get(info["dataset"], tuple(map(str, range(10))))
         col.plotly_chart(
@@ -226,7 +226,7 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
     wrong_a = [i for i in da.get("misclassified", []) if i < n_test]
     if b is None or b == a:
         digits(
-            f"{len(wrong_a)} test digits **{by_id[a]['name']}** gets wrong",
+            f"{len(wrong_a)} test digits {literal(by_id[a]['name'])} gets wrong",
             wrong_a,
             {a: by_id[a]},
             da.get("dataset", "mnist"),
@@ -241,7 +241,7 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
     only_a, only_b = compare.disagreement(wrong_a, [i for i in db.get("misclassified", []) if i < n_test])
     pair = {a: by_id[a], b: by_id[b]}
     digits(
-        f"{len(only_a)} digits only **{by_id[a]['name']}** gets wrong",
+        f"{len(only_a)} digits only {literal(by_id[a]['name'])} gets wrong",
         only_a,
         pair,
         da["dataset"],
@@ -249,7 +249,7 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
         stamps,
     )
     digits(
-        f"{len(only_b)} digits only **{by_id[b]['name']}** gets wrong",
+        f"{len(only_b)} digits only {literal(by_id[b]['name'])} gets wrong",
         only_b,
         pair,
         da["dataset"],
@@ -275,7 +275,7 @@ def digits(
     preds = {i: predictions(runs_dir, i, stamps.get(i, 0), shown) for i in runs_shown}
     failed = {i: p for i, p in preds.items() if isinstance(p, str)}
     for run_id, reason in failed.items():
-        st.caption(f"No predictions for {runs_shown[run_id]['name']}: {reason}")
+        st.caption(f"No predictions for {literal(runs_shown[run_id]['name'])}: {reason}")
     captions = []
     for k, (index, label) in enumerate(zip(shown, labels, strict=True)):
         said = " / ".join(str(p[k]) for p in preds.values() if not isinstance(p, str))
