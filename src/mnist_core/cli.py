@@ -36,8 +36,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                                help=f"(default: {f.default})")
 
 
+DESCRIPTION = "The app's jobs without a browser: train, evaluate, predict, list runs, sweeps, the study."
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mnist_core", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mnist_core", description=DESCRIPTION)
     parser.add_argument("--runs-dir", type=Path, default=None,
                         help="checkpoints folder (default: $MNIST_LAB_CHECKPOINTS or ./checkpoints)")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -105,22 +108,31 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 class _ProgressBar:
-    """One redrawn line on stderr: epoch, bar, loss, accuracy, speed, ETA."""
+    """One redrawn line on stderr while an epoch trains; one kept line per finished epoch.
+
+    A step line shows the loss and accuracy of the last few steps. The end of
+    an epoch shows the means over the whole epoch (a higher loss than the last
+    steps': the first steps count too) and the validation accuracy, labelled
+    as such.
+    """
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.width = 0  # of the longest step line, to overwrite it entirely
 
     def __call__(self, e: ProgressEvent) -> None:
-        width = 30
-        done = int(width * e.step / max(1, e.total_steps))
-        val = f" val_acc {e.val_acc:.4f}" if e.val_acc is not None else ""
-        self.out.write(
-            f"\repoch {e.epoch}/{e.epochs} [{'#' * done}{'.' * (width - done)}] "
-            f"loss {e.loss:.4f} acc {e.train_acc:.4f}{val} {e.samples_per_s:,.0f} img/s "
-            f"ETA {e.eta_s:5.0f}s "
-        )
         if e.kind == "epoch":
-            self.out.write("\n")
+            val = f" | validation accuracy {e.val_acc:.2%}" if e.val_acc is not None else ""
+            line = (f"epoch {e.epoch}/{e.epochs} done | mean over the epoch: loss {e.loss:.4f}, "
+                    f"train accuracy {e.train_acc:.2%}{val} | {e.samples_per_s:,.0f} img/s")
+            self.out.write(f"\r{line:<{self.width}}\n")
+        else:
+            done = int(30 * e.step / max(1, e.total_steps))
+            line = (f"epoch {e.epoch}/{e.epochs} [{'#' * done}{'.' * (30 - done)}] "
+                    f"last steps: loss {e.loss:.4f} acc {e.train_acc:.4f} {e.samples_per_s:,.0f} img/s "
+                    f"ETA {e.eta_s:5.0f}s")
+            self.width = max(self.width, len(line))
+            self.out.write(f"\r{line}")
         self.out.flush()
 
 
@@ -198,7 +210,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     results = []
     for path in args.images:
         try:
-            x = preprocess(path.read_bytes(), cfg.dataset)
+            x = preprocess(path, cfg.dataset)  # the path, not its bytes: errors name the file
         except (OSError, ImageError) as exc:
             results.append({"image": str(path), "error": str(exc)})
             continue
@@ -218,16 +230,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from .runs import broken_runs, list_runs
 
-    header = f"{'run':<36} {'status':<11} {'test acc':>8} {'time s':>8} {'params':>11}  name"
-    print(header)
+    rows = []
     for r in list_runs(args.runs_dir):
         acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "-"
-        secs = r.summary.get("train_time_s")
-        params = r.summary.get("parameters")
-        print(f"{r.id:<36} {r.status:<11} {acc:>8} {secs or 0:>8.1f} {params or 0:>11,}  {r.name}")
-    for run_id, reason in broken_runs(args.runs_dir).items():
-        print(f"{run_id:<36} {'broken':<11} {reason}")
+        secs, params = r.summary.get("train_time_s"), r.summary.get("parameters")
+        rows.append((r.id, r.status, acc, f"{secs or 0:.1f}", f"{params or 0:,}", r.name))
+    rows += [(run_id, "broken", "", "", "", reason) for run_id, reason in broken_runs(args.runs_dir).items()]
+    print(format_table(("run", "status", "test acc", "time s", "params", "name"), rows, right=(2, 3, 4)))
     return 0
+
+
+def format_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """Text columns as wide as their longest cell (header included); columns in ``right`` right-aligned.
+
+    The last column is not padded, and no line ends in spaces.
+    """
+    widths = [max(len(str(row[i])) for row in (head, *rows)) for i in range(len(head))]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [
+            str(c) if i == len(cells) - 1 else (f"{c:>{w}}" if i in right else f"{c:<{w}}")
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    return "\n".join(line(row) for row in (head, *rows))
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -295,10 +322,16 @@ def _list_sweeps(args: argparse.Namespace) -> int:
     from .runs import list_runs
 
     runs = list_runs(args.runs_dir)
+    stopped = []
     for sweep in sweeps.list_sweeps(args.runs_dir):
         sizes = split_sizes(sweep.configs[0].dataset, sweep.configs[0].val_fraction, args.data_dir)
-        p = sweeps.progress(sweep, runs, sizes)
-        print(f"{sweep.id:<48} {p.done:>3}/{p.total:<3} done  {sweep.name}")
+        p = sweeps.progress(sweep, runs, sizes)  # the status word is the page's (sweeps.status)
+        print(f"{sweep.id:<48} {p.done:>3}/{p.total:<3} runs done  {p.status:<11}  {sweep.name}")
+        if p.status in ("stopped", "not started"):
+            stopped.append(sweep)
+    for sweep in stopped[:1]:
+        command = "study" if sweep.kind == "study" else "sweep"
+        print(f"a stopped sweep continues with: python -m mnist_core {command} --resume {sweep.id}")
     return 0
 
 
