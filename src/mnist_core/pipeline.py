@@ -129,7 +129,8 @@ def summarize(
         "confusion": [list(row) for row in test.confusion],
         "misclassified": list(test.misclassified),
         "train_time_s": elapsed,
-        "time_per_epoch_s": elapsed / result.state.epoch if result.state.epoch else None,
+        # Over the epochs actually run, a stopped run's unfinished one as a fraction (issue 21).
+        "time_per_epoch_s": elapsed / result.epochs_run if result.epochs_run else None,
         "samples_per_s": result.history[-1]["samples_per_s"] if result.history else None,
         "parameters": cost.parameters,
         "macs": cost.macs,

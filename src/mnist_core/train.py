@@ -83,6 +83,9 @@ class TrainResult:
     history: list[dict[str, Any]]
     device: str
     matmul_precision: str
+    # Epochs trained, the unfinished one as a fraction (1.5 = stopped halfway through the second):
+    # what a stopped run's time per epoch divides by. A resumed run counts its earlier segments too.
+    epochs_run: float = 0.0
 
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -230,7 +233,8 @@ def train(
             loop.load(resume)
         status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
     model.eval()
-    return TrainResult(status, model, loop.state(), loop.history, str(device), precision)
+    epochs_run = loop.epoch + loop.step_in_epoch / steps_per_epoch
+    return TrainResult(status, model, loop.state(), loop.history, str(device), precision, epochs_run)
 
 
 class _Loop:

@@ -217,3 +217,32 @@ def test_same_seed_same_result(data):
     b = train(SMALL.replace(epochs=1), data)
     for key, value in a.model.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[key], value)
+
+
+def test_a_stopped_run_counts_the_epochs_it_ran_a_fraction_of_one_included(data):
+    """Its time per epoch divides by the epochs done, not by a whole number of them."""
+    calls = {"n": 0}
+
+    def stop_in_the_second_epoch() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 29 + 10  # 29 steps per epoch
+
+    stopped = train(SMALL, data, should_stop=stop_in_the_second_epoch)
+    assert stopped.status == "stopped" and stopped.epochs_run == pytest.approx(1 + 10 / 29)
+    assert train(SMALL.replace(epochs=1), data).epochs_run == 1
+    resumed = train(SMALL, data, resume=stopped.state)
+    assert resumed.epochs_run == 2
+
+
+def test_a_stopped_runs_time_per_epoch_is_over_the_epochs_it_ran(runs_dir, synthetic_data_dir):
+    from mnist_core.pipeline import run_training
+
+    events: list[ProgressEvent] = []
+    info = run_training(
+        SMALL.replace(epochs=3), runs_dir=runs_dir, data_root=synthetic_data_dir, progress_every=1,
+        on_progress=events.append, should_stop=lambda: bool(events) and events[-1].step >= 29 + 15,
+    )  # fmt: skip
+    s = info.summary
+    assert info.status == "stopped" and s["epochs_done"] == 1
+    ran = events[-1].step / 29
+    assert 1.5 <= ran < 2 and s["time_per_epoch_s"] == pytest.approx(s["train_time_s"] / ran)
