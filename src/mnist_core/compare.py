@@ -36,8 +36,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "parent": ("Derived from", "meta"),
     "model": ("Model", "config"),
     "architecture": ("Architecture", "config"),
-    "depth": ("Depth", "config"),
-    "width": ("Width", "config"),
+    "depth": ("Depth", "config"),  # hidden layers; a CNN's dense layers after its convolutions
+    "width": ("Width", "config"),  # units of the widest of those layers
+    "channels": ("Conv channels", "config"),  # a CNN's channels per conv stage, "32-64"; "" for an MLP
     "batch_size": ("Batch size", "config"),
     "epochs": ("Epochs", "config"),
     "optimizer": ("Optimizer", "config"),
@@ -127,6 +128,7 @@ def run_row(run: RunInfo) -> dict[str, Any]:
         "architecture": cfg.label(),
         "depth": cfg.depth,
         "width": max(cfg.hidden) if cfg.hidden else None,
+        "channels": "-".join(map(str, cfg.cnn_channels)) if cfg.model == "cnn" else "",
         "batch_size": cfg.batch_size,
         "epochs": cfg.epochs,
         "optimizer": cfg.optimizer,
@@ -134,7 +136,7 @@ def run_row(run: RunInfo) -> dict[str, Any]:
         "schedule": cfg.schedule,
         "activation": cfg.activation if cfg.model == "mlp" else cfg.cnn_style,
         "dropout": cfg.dropout,
-        "batch_norm": cfg.batch_norm,
+        "batch_norm": effective_batch_norm(cfg.model, cfg.batch_norm, cfg.cnn_style),
         "augment": cfg.augment,
         "amp": cfg.amp,
         "crop": cfg.crop,
@@ -146,6 +148,15 @@ def run_row(run: RunInfo) -> dict[str, Any]:
     return row
 
 
+def effective_batch_norm(model: str, batch_norm: bool, cnn_style: str) -> bool:
+    """Whether the network has batch norm: an MLP's setting; a modern CNN always, LeNet-5 never.
+
+    ``RunConfig.batch_norm`` is the MLP's switch only; a CNN's style decides
+    (``models.build_cnn``), so the table and its CSV report what was built.
+    """
+    return batch_norm if model == "mlp" else cnn_style == "modern"
+
+
 def table(runs: Iterable[RunInfo]) -> list[dict[str, Any]]:
     """Rows of ``runs`` in the given order."""
     return [run_row(r) for r in runs]
@@ -154,10 +165,13 @@ def table(runs: Iterable[RunInfo]) -> list[dict[str, Any]]:
 def hover_text(row: Mapping[str, Any]) -> str:
     """A run's configuration in one short paragraph, for chart hovers (Plotly ``<br>`` breaks)."""
     acc = number(row.get("test_accuracy"))
+    shape = f"depth {row.get('depth')} · width {row.get('width')}"
+    if row.get("channels"):  # a CNN: its convolutions, then its dense layers
+        shape = f"conv channels {row['channels']} · dense {row.get('depth')} x {row.get('width')}"
     lines = [
         f"<b>{row.get('name')}</b>",
         str(row.get("architecture")),
-        f"depth {row.get('depth')} · width {row.get('width')} · batch {row.get('batch_size')}",
+        f"{shape} · batch {row.get('batch_size')}",
         f"{row.get('epochs')} epochs · {row.get('optimizer')} lr {row.get('lr'):g} · {row.get('schedule')}",
         f"test accuracy {acc:.2%}" if acc is not None else "no test accuracy",
     ]

@@ -285,3 +285,25 @@ def test_fake_runs_are_real_runs(runs_dir):
         )
         assert all(0 <= i < 100 for i in info.summary.get("misclassified", []))
     assert make_fake_runs(runs_dir / "again", 3, seed=7, n_test=100) != ids  # fresh ids, same numbers
+
+
+def _info(cfg: RunConfig) -> runs.RunInfo:
+    from pathlib import Path
+
+    return runs.RunInfo(
+        id="r", path=Path("r"), status="completed", config=cfg, name="r", created="", updated="", summary={}
+    )
+
+
+def test_a_cnns_row_reports_its_conv_channels_and_the_batch_norm_it_has():
+    """The CSV said batch_norm=False for a CNN whose style has batch norm; its width was its dense layer."""
+    modern = compare.run_row(_info(RunConfig(model="cnn", cnn_style="modern", cnn_channels=(32, 64))))
+    lenet = compare.run_row(_info(RunConfig(model="cnn", cnn_style="lenet", cnn_channels=(6, 16))))
+    mlp = compare.run_row(_info(RunConfig(hidden=(64,), batch_norm=True)))
+    assert (modern["batch_norm"], lenet["batch_norm"], mlp["batch_norm"]) == (True, False, True)
+    assert (modern["channels"], lenet["channels"], mlp["channels"]) == ("32-64", "6-16", "")
+    assert compare.label("channels") == "Conv channels"
+    assert "conv channels 32-64 · dense 1 x 512" in compare.hover_text(modern)
+    assert "depth 1 · width 64" in compare.hover_text(mlp)
+    parsed = list(csv.DictReader(io.StringIO(compare.to_csv([modern, lenet]))))
+    assert [(r["batch_norm"], r["channels"]) for r in parsed] == [("True", "32-64"), ("False", "6-16")]
