@@ -16,8 +16,9 @@ from ui import shell
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
 
+HOME = "pages/home.py"
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page(HOME, title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
@@ -26,4 +27,8 @@ PAGES = [
 
 page = st.navigation(PAGES)
 shell.opened()  # after a deep link on a fresh server: back to the page the user asked for
-page.run()
+missing = shell.missing_page()
+if missing is None:
+    page.run()
+else:  # Streamlit would show Home without a word
+    shell.page_not_found(missing, HOME)

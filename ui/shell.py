@@ -14,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+from ui.shared import literal
 
 SHELL_KEY = "_shell_ran"
 WANTED_KEY = "_shell_wanted"
@@ -27,6 +30,34 @@ def opened() -> None:
     if wanted is not None:
         page, query = wanted
         st.switch_page(page, query_params=query)
+
+
+def missing_page() -> str | None:
+    """The path the browser asked for when no page has it, else None.
+
+    Streamlit then runs the default page (Home) without a word. Read from the
+    script run's page intent, the one place Streamlit keeps it; on a
+    Streamlit without it, None (Home is shown, as before).
+    """
+    try:
+        manager = get_script_run_ctx().pages_manager  # type: ignore[union-attr]
+        pages, main = manager.get_pages(), manager.main_script_hash
+        wanted_hash, wanted_name = manager.intended_page_script_hash, manager.intended_page_name
+    except AttributeError:
+        return None
+    if wanted_hash:  # a page link or a switch_page; app.py itself is the shell, not a missing page
+        return None if wanted_hash in pages or wanted_hash == main else (wanted_name or "")
+    if wanted_name and not any(p.get("url_pathname") == wanted_name for p in pages.values()):
+        return wanted_name
+    return None
+
+
+def page_not_found(path: str, home: str) -> None:
+    """What app.py draws instead of Home for a path that names no page."""
+    st.title("Page not found")
+    page = f"The page {literal('/' + path)}" if path else "This page"
+    st.warning(f"{page} does not exist in MNIST Lab. Check the address, or pick a page in the menu.")
+    st.page_link(home, label="Go to Home", icon=":material/home:")
 
 
 def require_shell(page_file: str) -> None:

@@ -154,3 +154,15 @@ def test_landing_with_a_completed_run_shows_the_best_one(
     assert f"Best run so far: `{info.name}`" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
     assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
+
+
+def test_an_unknown_page_says_so_and_links_home(app_path: Path) -> None:
+    """Issue 21.10: a URL naming no page showed Home, silently."""
+    at = AppTest.from_file(str(app_path), default_timeout=30)
+    at._page_hash = "0" * 32  # what a stale link asks for: a page no longer in st.navigation
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Page not found"]
+    assert "does not exist" in page_text(at)
+    assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Go to Home", "")]
+    assert not at.button, "Home itself is not drawn under the message"
