@@ -112,7 +112,6 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     except MnistLabError as exc:
         st.error(f"This run's model cannot be loaded: {exc}")
         return
-    names = w.class_names(cfg.dataset)
     row = st.container(horizontal=True, gap="large")  # the result wraps below the canvas when narrow
     left = row.container(width=CANVAS_SIDE + CANVAS_MARGIN)  # never narrower than the canvas
     right = row.container(width="stretch")
@@ -120,35 +119,47 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         image, what = input_panel()
     with right:
         read = read_image(image, cfg.dataset)
-        if read is not None:
-            x, pixels = read
-            try:
-                pred = infer.predict(model, x)
-                heat = explain.saliency(model, x, pred.label)
-            except ValueError as exc:  # a model that returns NaN or the wrong shape: say so, no traceback
-                st.error(f"{literal(info.name)} cannot read this: {exc}")
-                return
-            w.show_prediction(pred, cfg.dataset)
-            st.caption(f"{literal(info.name)} reading {what}.")
-            seen, why = st.columns(2)
-            side = 28 * SEEN_SCALE  # both at their own size, whatever their captions' length
-            seen.image(explain.enlarge(pixels, SEEN_SCALE), caption="What the model sees (28x28)", width=side)
-            method = explain.METHOD_LABELS[explain.method_for(model)]
-            heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
-            why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
-    if read is not None:
-        correction_panel(info, x, pixels, pred.label, cfg.dataset)
+        pred = None if read is None else prediction_panel(info, model, cfg.dataset, read, what)
+    if read is not None and pred is not None:
+        correction_panel(info, read[0], read[1], pred.label, cfg.dataset)
     show_flash(FLASH_KEY)
     result = st.session_state.get(RESULT_KEY)
     if result is not None and result["id"] == info.id:  # the version on show is the one just made
         show_result(result)
-    if read is not None:
-        st.divider()
-        compare = st.toggle(
-            "All models: read this drawing with every saved run", key=COMPARE_KEY, persist_state=SESSION
-        )
-        if compare:
-            compare_panel(x, runs, info)
+    st.divider()
+    # Drawn in every run, with or without something to read: a toggle missing from one run (a new
+    # upload first clears the old file) came back at its default in the browser, off (issue 21.5).
+    compare = st.toggle(
+        "All models: read this drawing with every saved run", key=COMPARE_KEY, persist_state=SESSION
+    )
+    if compare and read is not None:
+        compare_panel(read[0], runs, info)
+    elif compare:
+        source = "Upload" if st.session_state.get(SOURCE_KEY) == "Upload" else "Draw"
+        st.caption(f"{source} a digit to read it with every saved run.")
+
+
+def prediction_panel(
+    info: RunInfo, model: torch.nn.Module, dataset: str, read: tuple[torch.Tensor, np.ndarray], what: str
+) -> infer.Prediction | None:
+    """The prediction, what the model sees and why; None (with a message) when the model cannot read it."""
+    x, pixels = read
+    try:
+        pred = infer.predict(model, x)
+        heat = explain.saliency(model, x, pred.label)
+    except ValueError as exc:  # a model that returns NaN or the wrong shape: say so, no traceback
+        st.error(f"{literal(info.name)} cannot read this: {exc}")
+        return None
+    names = w.class_names(dataset)
+    w.show_prediction(pred, dataset)
+    st.caption(f"{literal(info.name)} reading {what}.")
+    seen, why = st.columns(2)
+    side = 28 * SEEN_SCALE  # both at their own size, whatever their captions' length
+    seen.image(explain.enlarge(pixels, SEEN_SCALE), caption="What the model sees (28x28)", width=side)
+    method = explain.METHOD_LABELS[explain.method_for(model)]
+    heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
+    why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
+    return pred
 
 
 def input_panel() -> tuple[Any, str]:

@@ -301,3 +301,43 @@ def test_fine_tune_on_my_handwriting_makes_a_version(app_path: Path, with_runs, 
     info = runs.load_run(version, runs_dir)
     assert info.meta["parent"] == parent and info.meta["kind"] == "handwriting"
     assert info.meta["details"]["examples"] == 4
+
+
+def upload(at: AppTest, name: str | None, label: int = 7, seed: int = 1) -> AppTest:
+    """Put a photo of ``label`` in the uploader (None: remove it, as the browser does between two files)."""
+    if name is None:
+        at.file_uploader(key="draw_upload").set_value(None)
+        return at.run()
+    glyph = render_digit(label, np.random.default_rng(seed))
+    photo = 255 - np.asarray(Image.fromarray(glyph).resize((300, 300), Image.Resampling.BILINEAR))
+    buffer = io.BytesIO()
+    Image.fromarray(photo).convert("RGB").save(buffer, "JPEG", quality=90)
+    at.file_uploader(key="draw_upload").set_value((name, buffer.getvalue(), "image/jpeg"))
+    return at.run()
+
+
+def test_all_models_stays_on_across_uploads(app_path: Path, with_runs) -> None:
+    """Issue 21.5: the toggle switched itself off on the next upload after it was turned on.
+
+    A new file in the uploader reaches the server in two script runs: the old
+    file removed (nothing to read), then the new one. The toggle was drawn
+    only when there was something to read, so the browser dropped it in the
+    first run and, when the widget states of the second run still carried it,
+    mounted it again at its default (off) while the server read it as on; the
+    next click sent "off". Now it stays on the page in every run.
+    """
+    at = open_draw(app_path)
+    at.button_group(key="draw_source").set_value("Upload")
+    at = upload(at.run(), "seven.jpg", 7, 1)
+    at.toggle(key="draw_compare").set_value(True)
+    at = at.run()
+    for name, label, seed in (("three.jpg", 3, 2), ("two.jpg", 2, 3)):
+        at = upload(at, None)  # between two files: nothing to read, and the toggle is still there, on
+        no_exception(at)
+        assert at.toggle(key="draw_compare").value is True
+        assert "Upload a digit to read it with every saved run" in texts(at)
+        at = upload(at, name, label, seed)
+        no_exception(at)
+        assert at.toggle(key="draw_compare").value is True
+        assert f"reading the upload {name}" in texts(at)
+        assert sorted(at.dataframe[0].value["Run"]) == ["tiny cnn", "tiny mlp"]

@@ -14,9 +14,12 @@ import itertools
 import math
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from playwright.sync_api import Locator, Page
 
 from mnist_core import runs
+from mnist_core.synthetic import render_digit
 
 Point = tuple[float, float]
 Stroke = list[Point]
@@ -184,8 +187,32 @@ class DrawPage:
                       let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
         )
 
+    def upload(self, path: Path) -> None:
+        """Switch the input to Upload (if needed), put ``path`` in the uploader, wait for its prediction."""
+        uploader = self.page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        if uploader.count() == 0:
+            self.page.get_by_test_id("stButtonGroup").filter(has_text="Input").get_by_text("Upload").click()
+            uploader.wait_for(state="attached")
+        uploader.set_input_files(str(path))
+        self.page.get_by_text(f"reading the upload {path.name}").wait_for()
+        self.idle()
+
+    @property
+    def all_models(self) -> Locator:
+        """The "All models" toggle's checkbox."""
+        return self.page.get_by_label("All models: read this drawing with every saved run")
+
     def no_exception(self) -> None:
         assert self.page.locator('[data-testid="stException"]').count() == 0
+
+
+def photo(folder: Path, label: int, seed: int) -> Path:
+    """A JPEG "photo" of a generated ``label``: dark ink on light paper, 300x300."""
+    glyph = render_digit(label, np.random.default_rng(seed))
+    ink = 255 - np.asarray(Image.fromarray(glyph).resize((300, 300), Image.Resampling.BILINEAR))
+    path = folder / f"photo-{label}-{seed}.jpg"
+    Image.fromarray(ink).convert("RGB").save(path, "JPEG", quality=90)
+    return path
 
 
 def versions_of(runs_dir: Path, parent: str) -> list[runs.RunInfo]:

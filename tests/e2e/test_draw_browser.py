@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from draw_helpers import DIGITS, DrawPage, versions_of
+from draw_helpers import DIGITS, DrawPage, photo, versions_of
 from playwright.sync_api import Page
 
 from mnist_core import runs
@@ -66,3 +66,22 @@ def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, 
     page.get_by_text(f"{tiny_run.name} reading your drawing (1 stroke)").wait_for()
     assert draw.ink() == drawn, "after Undo the original reads the same drawing, still on the canvas"
     draw.no_exception()
+
+
+def test_all_models_stays_on_across_uploads(tiny_run: runs.RunInfo, page: Page, server: str,
+                                             tmp_path: Path) -> None:  # fmt: skip
+    """Issue 21.5: a new upload clears the old file first; the toggle, absent from that script run,
+    came back off in the browser (on the 2nd to 4th upload, as the two runs raced) while the server
+    still read it as on."""
+    draw = DrawPage(page, server)
+    draw.open()
+    draw.upload(photo(tmp_path, 7, 1))
+    assert not draw.all_models.is_checked()
+    page.get_by_text("All models: read this drawing").click()
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    for label, seed in ((3, 2), (2, 3), (5, 4), (0, 5), (8, 6)):
+        draw.upload(photo(tmp_path, label, seed))
+        assert draw.all_models.is_checked(), f"All models switched itself off at the upload of a {label}"
+        table.wait_for()
+        draw.no_exception()
