@@ -482,7 +482,7 @@ def _first_error(exc: ValidationError) -> str:
     """The first problem pydantic found, on one line: ``field: message`` (and how many more)."""
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
-    where = ".".join(str(p) for p in first["loc"]) or "value"
-    message = first["msg"].replace("\n", " ")
+    message = " ".join(first["msg"].removeprefix("Value error, ").split())
+    where = ".".join(str(p) for p in first["loc"])  # empty for a check of the whole file
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    return f"{where}: {message}{more}"
+    return f"{where}: {message}{more}" if where else f"{message}{more}"

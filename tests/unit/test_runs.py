@@ -313,3 +313,68 @@ def test_the_checkpoint_carries_its_history_so_a_crash_between_writes_loses_no_e
     writer.release()
     state = runs.load_train_state(writer.id, runs_dir)
     assert state.epoch == 2 and [h["epoch"] for h in state.history] == [1, 2]
+
+
+# -- the schema of a run's files (runschema) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        RunConfig(hidden=(8,)),
+        RunConfig(hidden=(64, 32, 16), batch_norm=True, crop=20),
+        RunConfig(model="cnn", cnn_style="modern", cnn_channels=(16, 32), hidden=(128,)),
+        RunConfig(model="cnn", cnn_style="lenet", cnn_channels=(6, 16), hidden=(120, 84)),
+        RunConfig(model="cnn", cnn_style="modern", cnn_channels=(8, 8, 8, 8), hidden=(), crop=20),
+    ],
+)
+def test_parameter_count_from_the_config_matches_the_built_model(cfg):
+    from mnist_core.runschema import parameter_count
+
+    assert parameter_count(cfg) == sum(p.numel() for p in build_model(cfg).parameters())
+
+
+def test_the_train_page_s_largest_model_is_under_the_cap_and_a_16x8192_mlp_is_over():
+    from mnist_core.runschema import MAX_PARAMETERS, parameter_count
+
+    largest = RunConfig(model="cnn", cnn_channels=(32, 64), hidden=(4096,) * 8)
+    assert parameter_count(largest) < MAX_PARAMETERS < parameter_count(RunConfig(hidden=(8192,) * 16))
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "schedule", "momentum"),
+    [("adam", "none", 0.9), ("adamw", "onecycle", 0.9), ("sgd", "cosine", 0.9), ("sgd", "none", 0.0)],
+)
+def test_real_checkpoints_of_every_optimizer_and_schedule_pass_the_schema(optimizer, schedule, momentum):
+    from mnist_core.runschema import check_checkpoint
+    from mnist_core.train import make_optimizer, make_scheduler
+
+    cfg = RunConfig(model="cnn", cnn_channels=(4,), hidden=(8,), optimizer=optimizer, schedule=schedule,
+                    momentum=momentum)
+    model = build_model(cfg)
+    opt = make_optimizer(cfg, model)
+    sched = make_scheduler(cfg, opt, 100)
+    for _ in range(3):
+        model(torch.randn(2, 1, 28, 28)).sum().backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+    point = {"kind": "step", "epoch": 1, "loss": float("nan"), "train_acc": 0.1, "n": 2}  # diverged: valid
+    ckpt = {"epoch": 0, "step_in_epoch": 3, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched else None, "elapsed_s": 0.5, "history": [point]}
+    checked = check_checkpoint(ckpt, cfg)
+    assert checked["epoch"] == 0 and checked["history"][0]["n"] == 2
+    fresh = make_optimizer(cfg, build_model(cfg))
+    fresh.load_state_dict(checked["optimizer"])  # and torch agrees
+
+
+def test_summary_and_meta_keep_their_keys_and_unknown_small_ones():
+    from mnist_core import runschema
+
+    assert runschema.summary({}) == {}
+    summary = {"test_accuracy": 1, "test_loss": float("nan"), "new_figure": [1, "a", None]}
+    assert runschema.summary(summary) == summary  # an int accuracy, a NaN loss, a future key
+    meta = {"name": "n", "status": "completed", "details": {"what": "taught", "label": 3}}
+    assert runschema.meta(meta) == meta
+    with pytest.raises(CorruptRun, match=r"run\.json: details"):
+        runschema.meta(meta | {"details": {"x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}})
