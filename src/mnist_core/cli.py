@@ -326,7 +326,7 @@ def _list_sweeps(args: argparse.Namespace) -> int:
     for sweep in sweeps.list_sweeps(args.runs_dir):
         sizes = split_sizes(sweep.configs[0].dataset, sweep.configs[0].val_fraction, args.data_dir)
         p = sweeps.progress(sweep, runs, sizes)  # the status word is the page's (sweeps.status)
-        print(f"{sweep.id:<48} {p.done:>3}/{p.total:<3} runs done  {p.status:<11}  {sweep.name}")
+        print(f"{sweep.id:<48} {f'{p.done}/{p.total}':>7} runs done  {p.status:<11}  {sweep.name}")
         if p.status in ("stopped", "not started"):
             stopped.append(sweep)
     for sweep in stopped[:1]:
@@ -357,7 +357,7 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
         acc = p.run.test_accuracy if p.run else None
         print(f"{p.config.label():<40} seed {p.config.seed:<3} {p.state:<10} "
               f"{'-' if acc is None else f'{acc:.2%}':>7}  {p.run.id if p.run else ''}")
-    print(f"sweep {sweep.id}: {done}/{len(points)} done")
+    print(f"sweep {sweep.id}: {done}/{len(points)} runs done, {sweeps.status(points)}")
     if done < len(points):
         print(f"resume with: python -m mnist_core {'study' if sweep.kind == 'study' else 'sweep'} "
               f"--resume {sweep.id}")

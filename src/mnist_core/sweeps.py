@@ -23,7 +23,7 @@ import math
 import re
 import secrets
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,50 +269,88 @@ def _state(run: RunInfo | None) -> str:
     return "running" if run.status == "running" else "resumable"  # every other status is RESUMABLE
 
 
+STATUSES = ("running", "stopped", "not started", "done")
+STATUS_HELP = {
+    "running": "its runs are training or queued",
+    "stopped": "some runs are not finished and nothing is training: resume it to finish them",
+    "not started": "none of its runs has started",
+    "done": "every run finished",
+}
+
+
+def status(pts: Sequence[Point], active: bool = False) -> str:
+    """The one word for a sweep's state, the same on the page and in ``sweep --list``.
+
+    ``active``: the caller knows of queued or running jobs of the sweep (the
+    page's job queue, a Ray driver). Without it a sweep still reads "running"
+    while one of its runs is training, seen from its run folder, so another
+    process (the CLI beside the app) says the same.
+    """
+    if active or any(p.state == "running" for p in pts):
+        return "running"
+    if all(p.state == "done" for p in pts):
+        return "done"
+    return "not started" if all(p.state == "todo" for p in pts) else "stopped"
+
+
 @dataclass(frozen=True)
 class Progress:
     total: int
     done: int
     running: int
     waiting: int  # not done and not running: queued, resumable or not started
-    eta_s: float | None  # rough: time still needed for every point not done
+    eta_s: float | None  # time still needed for every point not done (a lower bound with unknowns)
     eta_detail: str
+    status: str = "stopped"  # one of STATUSES
 
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
 
 
-def progress(sweep: Sweep, runs: Sequence[RunInfo], sizes: SplitSizes, running_eta: float = 0.0) -> Progress:
-    """Runs done out of the total, and a rough time left.
+Estimator = Callable[[RunConfig], float | None]  # seconds a whole run of the config takes
 
-    A point's time comes from past runs of the same model and batch size
-    (:func:`mnist_core.estimate.from_past_runs`), else from the median training
-    time of the sweep's finished points. ``running_eta`` is the time the
-    running jobs say they still need.
+
+def progress(
+    sweep: Sweep,
+    runs: Sequence[RunInfo],
+    sizes: SplitSizes,
+    running_eta: float = 0.0,
+    *,
+    active: bool = False,
+    estimate: Estimator | None = None,
+) -> Progress:
+    """Runs done out of the total, the sweep's :func:`status`, and the time left.
+
+    Each point not done and not running is estimated from its own
+    configuration: ``estimate(cfg)`` when given (the page measures configs no
+    past run covers), else past runs of the same model and batch size
+    (:func:`point_eta_s`). A point nothing covers is counted as unknown, never
+    guessed from other points: a study's rows differ 100x in time, so an
+    average of the finished ones says little about the rest. ``running_eta``
+    is the time the running jobs say they still need.
     """
     pts = points(sweep, runs)
     done = sum(p.state == "done" for p in pts)
     running = sum(p.state == "running" for p in pts)
-    finished = [float(p.run.summary["train_time_s"]) for p in pts if p.state == "done" and p.run
-                and isinstance(p.run.summary.get("train_time_s"), (int, float))]
-    fallback = statistics.median(finished) if finished else None
+    state = status(pts, active)
     left, unknown = running_eta, 0
     for p in pts:
         if p.state in ("done", "running"):
             continue
-        estimate = from_past_runs(p.config, runs, sizes)
-        if estimate is not None:
-            left += estimate.seconds * p.config.epochs
-        elif fallback is not None:
-            left += fallback
-        else:
+        seconds = estimate(p.config) if estimate is not None else None
+        if seconds is None:
+            seconds = point_eta_s(p.config, runs, sizes)
+        if seconds is None:
             unknown += 1
+        else:
+            left += seconds
     waiting = len(pts) - done - running
     if waiting and unknown == waiting and not running_eta:
-        return Progress(len(pts), done, running, waiting, None, "known after the first run finishes")
-    detail = "from past runs of the same models" if not unknown else f"{unknown} runs not estimated yet"
-    return Progress(len(pts), done, running, waiting, left, detail)
+        return Progress(len(pts), done, running, waiting, None, "known after the first run finishes", state)
+    detail = ("each run from its own configuration" if not unknown
+              else f"{unknown} run{'s' if unknown > 1 else ''} not estimated yet")
+    return Progress(len(pts), done, running, waiting, left, detail, state)
 
 
 def point_eta_s(cfg: RunConfig, runs: Sequence[RunInfo], sizes: SplitSizes) -> float | None:

@@ -14,7 +14,7 @@ from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError, CorruptRun, RunNotFound
 from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
-from mnist_core.runs import RunInfo, list_runs
+from mnist_core.runs import RunInfo, RunWriter, list_runs
 
 TINY = RunConfig(hidden=(16,), epochs=1, batch_size=64)
 SIZES = SplitSizes(900, 100, True)
@@ -136,7 +136,7 @@ def test_the_cli_runs_a_sweep_and_a_resume_trains_nothing_again(
     code = main([*common, "sweep", "--depths", "1", "2", "--widths", "16", "--epochs", "1",
                  "--batch-size", "128", "--name", "cli"])
     out = capsys.readouterr().out
-    assert code == 0 and "2/2 done" in out
+    assert code == 0 and "2/2 runs done, done" in out
     (sweep,) = sweeps.list_sweeps(runs_dir)
     before = {r.id: r.updated for r in list_runs(runs_dir)}
     assert len(before) == 2
@@ -214,4 +214,55 @@ def test_the_cli_runs_a_sweep_on_a_local_ray(
     runs = list_runs(runs_dir)
     assert len(runs) == 2 and all(r.status == "completed" and sweep.tag in r.meta["tags"] for r in runs)
     assert {r.config.hidden for r in runs} == {(16,), (32,)}
-    assert "2/2 done" in captured.out
+    assert "2/2 runs done, done" in captured.out
+
+
+def with_status(run: RunInfo, status: str) -> RunInfo:
+    return RunInfo(**{**run.__dict__, "status": status})
+
+
+def test_one_status_word_for_the_page_and_the_cli_list(
+    runs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64)))
+    sweep = sweeps.create(configs, "status", runs_dir)
+    done = fake_run(configs[0], sweep.tag, 0.9, 1)
+    stopped = with_status(fake_run(configs[1], sweep.tag, 0.9, 2), "stopped")
+    cases = [
+        ([], False, "not started"),
+        ([], True, "running"),  # queued in the page's job queue
+        ([done, stopped], False, "stopped"),
+        ([done, with_status(stopped, "running")], False, "running"),  # seen from its run folder
+        ([done, with_status(stopped, "completed"), fake_run(configs[2], sweep.tag, 0.9, 3)], False, "done"),
+    ]
+    for runs, active, word in cases:
+        assert sweeps.status(sweeps.points(sweep, runs), active) == word
+        assert sweeps.progress(sweep, runs, SIZES, active=active).status == word
+    assert set(sweeps.STATUSES) == {w for _, _, w in cases} == set(sweeps.STATUS_HELP)
+
+    # The CLI lists a stopped sweep as stopped (it said "1/3 done" before), with what to do.
+    for run, stored in ((done, "completed"), (stopped, "stopped")):
+        writer = RunWriter.create(run.config, runs_dir, tags=(sweep.tag,))
+        writer.finish(stored, dict(run.summary))
+    assert main(["--runs-dir", str(runs_dir), "sweep", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    (line,) = [x for x in out if x.startswith(sweep.id)]
+    assert "1/3 runs done" in line and "stopped" in line
+    assert out[-1] == f"a stopped sweep continues with: python -m mnist_core sweep --resume {sweep.id}"
+
+
+def test_time_left_comes_from_each_remaining_runs_own_configuration(runs_dir: Path) -> None:
+    # Two quick runs finished; the one left is 100x slower. An average of the finished runs
+    # (the old fallback) said 2 s; its own estimate says 200 s.
+    configs = [TINY, TINY.replace(hidden=(32,)), TINY.replace(hidden=(32,), batch_size=1)]
+    sweep = sweeps.create(configs, "uneven", runs_dir, kind="study", axes={})
+    runs = [fake_run(configs[0], sweep.tag, 0.9, 1), fake_run(configs[1], sweep.tag, 0.9, 2)]
+    runs = [RunInfo(**{**r.__dict__, "summary": {**r.summary, "samples_per_s": 0}}) for r in runs]
+    own = {configs[2]: 200.0}
+    p = sweeps.progress(sweep, runs, SIZES, estimate=own.get)
+    assert p.eta_s == pytest.approx(200.0)
+    assert "own configuration" in p.eta_detail
+    blind = sweeps.progress(sweep, runs, SIZES)  # nothing tells about batch size 1: no guess
+    assert blind.eta_s is None and (blind.done, blind.waiting) == (2, 1)
+    p = sweeps.progress(sweep, runs[:1], SIZES, running_eta=5.0, estimate=own.get)
+    assert p.eta_s == pytest.approx(205.0) and p.eta_detail == "1 run not estimated yet"
