@@ -155,3 +155,192 @@ class FullDiskWrites:
         monkeypatch.setattr(os, "fdopen", fdopen)
         monkeypatch.setattr(archive, "open", archive_open, raising=False)
         return self
+
+
+# -- kill windows: SIGKILL before every file-system step of an operation ---------------------
+# ``python faults.py kill-sweep|kill-random OP ROOT ARG OUT`` runs in its own process (forking
+# children is safe there: one thread, one torch thread). An audit hook counts the child's
+# file-system steps under ROOT (open, mkdir, rename, replace, remove, rmtree, flock); the child
+# stops itself just before step k, while the sweeper checks that a cleanup spares the live
+# child's staging folder, then SIGKILLs it. k runs over every step of the operation.
+
+_STEP_EVENTS = frozenset({
+    "open", "os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "shutil.rmtree", "fcntl.flock",
+})
+_hook: dict[str, Any] = {"root": "", "target": None, "count": 0, "pipe": -1}
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    h = _hook
+    if h["target"] is None or event not in _STEP_EVENTS:
+        return
+    name = ""
+    if event != "fcntl.flock":
+        try:
+            path = os.fsdecode(os.fspath(args[0]))
+        except TypeError:  # a file descriptor
+            return
+        if not path.startswith(h["root"]):
+            return
+        name = path[len(h["root"]):].lstrip("/")
+    h["count"] += 1
+    if h["count"] == h["target"]:
+        os.write(h["pipe"], f"{event} {name}\n".encode())
+        os.kill(os.getpid(), __import__("signal").SIGSTOP)  # frozen just before the step
+
+
+def _action(op: str, root: Path, arg: str) -> Callable[[], Any]:
+    from mnist_core import archive, runs
+    from mnist_core.config import RunConfig
+
+    if op == "create":
+        cfg = RunConfig(hidden=(16,), epochs=1)
+        summary = {"test_accuracy": 0.5}
+        return lambda: runs.RunWriter.create(cfg, root, name="killed?").finish("completed", summary)
+    if op == "version":
+        model, _cfg = runs.load_model(arg, root)
+        state = {k: v + 1.0 for k, v in model.state_dict().items()}
+        return lambda: runs.save_version(arg, state, {"test_accuracy": 0.5}, root, kind="correction")
+    if op == "import":
+        data = Path(arg).read_bytes()
+        return lambda: archive.import_run(data, root)
+    raise ValueError(op)
+
+
+def _read_line(fd: int) -> str:
+    out = b""
+    while not out.endswith(b"\n"):
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode().strip()
+
+
+def _child(action: Callable[[], Any], target: int | None) -> tuple[int, int]:
+    """Fork a child that runs ``action`` and stops before step ``target``; returns (pid, read end)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(r)
+        _hook.update(target=target if target is not None else 1 << 62, count=0, pipe=w)
+        code = 0
+        try:
+            action()
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        _hook["target"] = None
+        os.write(w, f"done {_hook['count']}\n".encode())
+        os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def kill_sweep(op: str, root: Path, arg: str) -> dict[str, Any]:
+    """Kill ``op`` before each of its steps in turn; what each kill hit and what cleanups removed."""
+    from mnist_core import runs
+
+    action = _action(op, root, arg)
+    pid, r = _child(action, None)  # a whole run, to count the steps
+    line = _read_line(r)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    if not line.startswith("done") or status != 0:
+        raise RuntimeError(f"{op} failed without any kill: {line!r}")
+    steps = int(line.split()[1])
+    kills = []
+    for k in range(1, steps + 1):
+        pid, r = _child(action, k)
+        line = _read_line(r)
+        os.close(r)
+        if line.startswith("done"):  # fewer steps this time (an id collision...): nothing to kill
+            os.waitpid(pid, 0)
+            continue
+        event, _, name = line.partition(" ")
+        clean = getattr(runs, "clean_stale_staging", None)  # (absent before issue 29)
+        removed = clean(root) if clean else []  # the child is alive, frozen mid-operation
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        kills.append({"step": k, "event": event, "path": name, "pid": pid, "removed_while_alive": removed})
+    return {"steps": steps, "kills": kills}
+
+
+def kill_random(op: str, root: Path, arg: str, n: int, seed: int = 0) -> dict[str, Any]:
+    """Run ``op`` in a loop in a child and SIGKILL it at a random moment, ``n`` times.
+
+    Each time the sweeper waits until the child has made something new in
+    ``root`` (a condition, not a delay), then lets it run a random number of
+    its steps (0-40, seeded) and kills it there, wherever that falls.
+    """
+    import random
+
+    rng = random.Random(seed)
+    action = _action(op, root, arg)
+
+    def forever() -> None:
+        while True:
+            action()
+
+    kills = []
+    for _ in range(n):
+        target = rng.randrange(1, 200)  # its first operations take ~20-60 steps: many land mid-op
+        pid, r = _child(forever, target)
+        line = _read_line(r)
+        os.close(r)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        event, _, name = line.partition(" ")
+        kills.append({"step": target, "event": event, "path": name, "pid": pid})
+    return {"kills": kills}
+
+
+def kill_on_appear(op: str, root: Path, arg: str, n: int) -> dict[str, Any]:
+    """The issue's window: SIGKILL a child that loops ``op`` as soon as a new run folder is listed.
+
+    The sweeper polls the listing (a condition) and kills within microseconds
+    of the folder's appearance, ``n`` times.
+    """
+    action = _action(op, root, arg)
+
+    def forever() -> None:
+        while True:
+            action()
+
+    kills = []
+    for _ in range(n):
+        before = {e for e in os.listdir(root) if not e.startswith(".")}
+        pid, r = _child(forever, None)
+        new: set[str] = set()
+        while not new:
+            new = {e for e in os.listdir(root) if not e.startswith(".")} - before
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(r)
+        kills.append({"pid": pid, "appeared": sorted(new)})
+    return {"kills": kills}
+
+
+def main(argv: list[str]) -> None:
+    import json
+    import sys
+
+    mode, op, root, arg, out = argv[:5]
+    torch.set_num_threads(1)
+    sys.addaudithook(_audit)
+    _hook["root"] = root
+    if mode == "kill-sweep":
+        result = kill_sweep(op, Path(root), arg)
+    elif mode == "kill-random":
+        result = kill_random(op, Path(root), arg, int(argv[5]), int(argv[6]))
+    else:
+        result = kill_on_appear(op, Path(root), arg, int(argv[5]))
+    Path(out).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
