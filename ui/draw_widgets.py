@@ -1,14 +1,16 @@
 """Renderers and caches of the Draw page (in ui/, not pages/: Streamlit lists every file there).
 
 Models come from ``st.cache_resource`` keyed by run id (and the run's
-``updated`` stamp, so a resumed run is reloaded) and are never mutated:
-``mnist_core.online`` fine-tunes a deep copy.
+``updated`` stamp and its files' mtimes, so a resumed or repaired run is
+reloaded) and are never mutated: ``mnist_core.online`` fine-tunes a deep copy.
+A run that cannot be loaded is cached as such: one attempt, not one per visit.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,11 +51,57 @@ def saved_runs() -> list[RunInfo]:
     return _listing(str(root), folder_state(root))
 
 
+class ModelUnavailable(MnistLabError):
+    """The run's model could not be loaded (the message says why); remembered until its folder changes."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A run's model in eval mode, or the message of the error that stopped its loading."""
+
+    net: nn.Module | None = None
+    config: RunConfig | None = None
+    error: str = ""
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
+def _loaded(run_id: str, runs_dir: str, updated: str, stamp: tuple[int, ...]) -> Loaded:
+    """One attempt per run and state of its files, shared by every session; a failure is cached too.
+
+    Otherwise each visit to a run that cannot be loaded (a crafted config, weights
+    missing or foreign) paid for the attempt again, however costly (issue 29.3).
+    """
+    del updated, stamp  # part of the cache key only
+    try:
+        net, cfg = load_model(run_id, runs_dir)
+    except MnistLabError as exc:
+        return Loaded(error=str(exc))
+    return Loaded(net, cfg)
+
+
+def _stamp(folder: Path) -> tuple[int, ...]:
+    """Changes when the run's folder or its weights do (a fixed or replaced run is loaded again)."""
+    stamp = []
+    for path in (folder, folder / "weights.pt"):
+        try:
+            found = path.stat()
+        except OSError:
+            stamp += [0, -1]
+        else:
+            stamp += [found.st_mtime_ns, found.st_size]
+    return tuple(stamp)
+
+
 def model(run_id: str, runs_dir: str, updated: str) -> tuple[nn.Module, RunConfig]:
-    """The run's model in eval mode, shared by every session: never train or modify it."""
-    del updated  # part of the cache key only
-    return load_model(run_id, runs_dir)
+    """The run's model in eval mode, shared by every session: never train or modify it.
+
+    Raises :class:`ModelUnavailable` (with the loader's message) when it cannot be
+    loaded; that answer is cached as well, until the run's folder changes.
+    """
+    loaded = _loaded(run_id, runs_dir, updated, _stamp(Path(runs_dir) / run_id))
+    if loaded.net is None or loaded.config is None:
+        raise ModelUnavailable(loaded.error)
+    return loaded.net, loaded.config
 
 
 def model_of(info: RunInfo) -> tuple[nn.Module, RunConfig]:

@@ -341,3 +341,34 @@ def test_all_models_stays_on_across_uploads(app_path: Path, with_runs) -> None:
         assert at.toggle(key="draw_compare").value is True
         assert f"reading the upload {name}" in texts(at)
         assert sorted(at.dataframe[0].value["Run"]) == ["tiny cnn", "tiny mlp"]
+
+
+def test_a_run_that_cannot_be_loaded_is_tried_once_until_its_folder_changes(
+    app_path: Path, with_runs, runs_dir: Path, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 29.3: a failed load was not cached, so every visit rebuilt the model before failing."""
+    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds ui/ beside app.py
+    from ui import draw_widgets
+
+    calls: list[str] = []
+    real = draw_widgets.load_model
+
+    def counting(run_id: str, *args, **kwargs):
+        calls.append(run_id)
+        return real(run_id, *args, **kwargs)
+
+    monkeypatch.setattr(draw_widgets, "load_model", counting)
+    best = runs.best_run()
+    weights = runs_dir / best.id / "weights.pt"
+    weights.write_bytes(b"not a torch file")
+    for _ in range(2):  # two visitors (two sessions): one attempt between them
+        at = open_draw(app_path)
+        no_exception(at)
+        assert at.selectbox(key="draw_run").value == best.id
+        assert "This run's model cannot be loaded" in texts(at)
+    assert calls.count(best.id) == 1
+    shutil.copyfile(trained / best.id / "weights.pt", weights)  # the run is fixed: the next visit reloads it
+    at = inject(open_draw(app_path), canvas_png(3))
+    no_exception(at)
+    assert "Prediction" in metrics(at)
+    assert calls.count(best.id) == 2
