@@ -45,7 +45,7 @@ def main() -> None:
     runs = _runs()
     start_section(cfg, registry, root, runs_dir, runs)
     live_section(registry, runs_dir)
-    result_section(registry, runs_dir)
+    result_section(registry, runs_dir, runs)
     runs_section(registry, root, runs_dir, runs)
 
 

@@ -136,8 +136,12 @@ def _last_ended(registry: JobRegistry) -> Job | None:
     return ended[-1] if ended else None
 
 
-def result_section(registry: JobRegistry, runs_dir: Path) -> None:
-    """The run picked in the list, else the one the latest job trained."""
+def result_section(registry: JobRegistry, runs_dir: Path, runs: list[RunInfo] | None = None) -> None:
+    """The run picked in the list, else the one the latest job trained.
+
+    Its energy and CO2 take the units that suit the recent runs listed under it
+    (``runs``), so two runs shown one after the other read in the same units.
+    """
     last = _last_ended(registry)
     run_id = st.session_state.get(FOCUS_KEY) or (last.run_id if last else None)
     if run_id is None:
@@ -170,7 +174,7 @@ def result_section(registry: JobRegistry, runs_dir: Path) -> None:
     elif run.status == "stopped":
         st.info("Stopped before the end, with the weights it had then. Resume it from the list of runs.")
     if run.summary and run.status in ("completed", "stopped"):
-        items = report.summary_items(run.summary)
+        items = report.summary_items(run.summary, [r.summary for r in (runs or [])[:RECENT_RUNS]])
         for row in range(0, len(items), 4):
             with metric_row():
                 for item in items[row : row + 4]:

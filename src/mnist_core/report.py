@@ -8,7 +8,7 @@ conventions behind MACs/FLOPs and energy are stated in each item's help.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,35 @@ def mass_co2(kg: Any) -> str:
     return f"{grams:.3g} g" if grams >= 0.01 else f"{grams * 1000:.3g} mg"
 
 
+ENERGY_UNITS = (("kWh", 1.0), ("Wh", 1e3), ("mWh", 1e6))  # from kWh
+CO2_UNITS = (("kg", 1.0), ("g", 1e3), ("mg", 1e6))  # from kg
+ESTIMATED = "≈ "  # before a value codecarbon could only estimate (a run shorter than two samples)
+
+
+def unit_for(values: Iterable[Any], units: tuple[tuple[str, float], ...]) -> tuple[str, float]:
+    """One unit for a column of values, the one :func:`energy` and :func:`mass_co2` give its largest value.
+
+    The largest unit when the largest value is at least 1 in it, else the
+    largest in which it is at least 0.01 (0.42 Wh, not 420 mWh).
+
+    Runs shown side by side then read in the same unit (0.42 Wh next to
+    0.0006 Wh, not next to 0.62 mWh). ``units`` go from large to small, as
+    (name, factor from the stored unit).
+    """
+    present = [abs(v) for v in map(_number, values) if v is not None and v != 0]
+    if not present:
+        return units[1] if len(units) > 1 else units[0]
+    top = max(present)
+    if top * units[0][1] >= 1:
+        return units[0]
+    return next(((name, f) for name, f in units[1:] if top * f >= 0.01), units[-1])
+
+
+def in_unit(value: Any, unit: tuple[str, float]) -> str:
+    number = _number(value)
+    return DASH if number is None else f"{number * unit[1]:.3g} {unit[0]}"
+
+
 def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) -> list[Item]:
     """What a configuration will cost: size, compute per image, and time."""
     items = [
@@ -122,10 +151,19 @@ def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) ->
     return items
 
 
-def summary_items(summary: Mapping[str, Any]) -> list[Item]:
-    """The end-of-run figures of a ``summary.json``; missing ones show a dash."""
+def summary_items(summary: Mapping[str, Any], peers: Iterable[Mapping[str, Any]] = ()) -> list[Item]:
+    """The end-of-run figures of a ``summary.json``; missing ones show a dash.
+
+    ``peers`` are the summaries of the runs shown with this one: energy and
+    CO2 take one unit for all of them (:func:`unit_for`), and keep their
+    labels whether measured or estimated (an estimate's value starts with ``≈``).
+    """
     s = summary
-    estimated = " (est.)" if s.get("energy_estimated") else ""
+    column = [s, *peers]
+    energy_unit = unit_for((p.get("energy_kwh") for p in column), ENERGY_UNITS)
+    co2_unit = unit_for((p.get("co2_kg") for p in column), CO2_UNITS)
+    estimated = ESTIMATED if s.get("energy_estimated") and _number(s.get("energy_kwh")) is not None else ""
+    how = "Estimated: the run was shorter than two of codecarbon's power samples. " if estimated else ""
     country = s.get("co2_country")
     return [
         Item("Test accuracy", percent(s.get("test_accuracy")), "On the dataset's whole test split."),
@@ -134,7 +172,11 @@ def summary_items(summary: Mapping[str, Any]) -> list[Item]:
             seconds(s.get("train_time_s")),
             "Wall time of the training loop, validation included.",
         ),
-        Item("Time / epoch", seconds(s.get("time_per_epoch_s"))),
+        Item(
+            "Time / epoch",
+            seconds(s.get("time_per_epoch_s")),
+            "Training time over the epochs run; a stopped run's unfinished epoch counts as a fraction.",
+        ),
         Item("Parameters", count(s.get("parameters"))),
         Item("MACs / image", count(s.get("macs")), MACS_HELP),
         Item("FLOPs / image", count(s.get("flops")), FLOPS_HELP),
@@ -142,11 +184,15 @@ def summary_items(summary: Mapping[str, Any]) -> list[Item]:
         Item("Checkpoint", size(s.get("checkpoint_bytes")), "Weights plus optimizer state, to resume."),
         Item("Latency p50", millis(s.get("latency_p50_ms")), "One image at a time, median of 200 passes."),
         Item("Latency p95", millis(s.get("latency_p95_ms"))),
-        Item(f"Energy{estimated}", energy(s.get("energy_kwh")), s.get("energy_method")),
         Item(
-            f"CO2{estimated}",
-            mass_co2(s.get("co2_kg")),
-            f"CO2-equivalent at the grid intensity of {country}." if country else None,
+            "Energy",
+            estimated + in_unit(s.get("energy_kwh"), energy_unit),
+            (how + str(s.get("energy_method") or "")) or None,
+        ),
+        Item(
+            "CO2",
+            estimated + in_unit(s.get("co2_kg"), co2_unit),
+            (how + (f"CO2-equivalent at the grid intensity of {country}." if country else "")) or None,
         ),
     ]
 

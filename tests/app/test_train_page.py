@@ -296,3 +296,22 @@ def test_the_time_estimate_stays_put_while_the_run_trains(app_path: Path, regist
         at.run()
         assert metrics(at)["Per epoch (est.)"] == before
     job.stop()
+
+
+def test_two_runs_shown_in_turn_read_energy_and_co2_in_the_same_units(app_path: Path, runs_dir: Path) -> None:
+    """One run read "Energy 0.42 Wh, CO2 0.16 g", the other "Energy (est.) 0.62 mWh, CO2 (est.) 0.23 mg"."""
+    ids = []
+    for kwh, estimated in ((0.00042, False), (6.2e-7, True)):
+        writer = runs.RunWriter.create(RunConfig(hidden=(16,), epochs=1), runs_dir)
+        summary = {"energy_kwh": kwh, "co2_kg": kwh * 0.4, "energy_estimated": estimated}
+        writer.finish("completed", summary)
+        ids.append(writer.id)
+    shown = []
+    at = open_train(app_path)
+    for run_id in ids:
+        at = click(at, key=f"train_show_{run_id}")
+        shown.append({k: v for k, v in metrics(at).items() if k.startswith(("Energy", "CO2"))})
+    assert shown == [
+        {"Energy": "0.42 Wh", "CO2": "0.168 g"},
+        {"Energy": "≈ 0.00062 Wh", "CO2": "≈ 0.000248 g"},
+    ]
