@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
+from mnist_core.runs import clean_stale_staging, default_runs_dir
 from ui.shared import literal
 
 SHELL_KEY = "_shell_ran"
@@ -25,6 +26,7 @@ APP = "app.py"
 
 def opened() -> None:
     """Called by app.py after ``st.navigation``: the shell is up; go where a deep link wanted."""
+    clean_leftovers(str(default_runs_dir()))
     st.session_state[SHELL_KEY] = True
     wanted = st.session_state.pop(WANTED_KEY, None)
     if wanted is not None:
@@ -58,6 +60,17 @@ def page_not_found(path: str, home: str) -> None:
     page = f"The page {literal('/' + path)}" if path else "This page"
     st.warning(f"{page} does not exist in MNIST Lab. Check the address, or pick a page in the menu.")
     st.page_link(home, label="Go to Home", icon=":material/home:")
+
+
+@st.cache_resource(show_spinner=False)
+def clean_leftovers(runs_dir: str) -> list[str]:
+    """Once per server process (and checkpoints folder): remove what killed processes left.
+
+    Staging folders of runs, versions and imports whose process died, and
+    half-deleted runs; never a folder a live process is filling (see
+    ``runs.clean_stale_staging``).
+    """
+    return clean_stale_staging(runs_dir)
 
 
 def require_shell(page_file: str) -> None:

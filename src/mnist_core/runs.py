@@ -881,14 +881,15 @@ def clean_stale_staging(
         return removed
     for entry in entries:
         path = Path(entry.path)
-        try:
+        try:  # one odd entry (a link, a folder as .lock, no permission) never stops the rest
             if not entry.is_dir(follow_symlinks=False):
                 continue
-        except OSError:
+            stale = entry.name.startswith(_DELETED_PREFIX) or (
+                entry.name.startswith(_STAGING_PREFIX) and _stale_staging(path, now, older_than_s)
+            )
+        except (OSError, MnistLabError):
             continue
-        if entry.name.startswith(_DELETED_PREFIX) or (
-            entry.name.startswith(_STAGING_PREFIX) and _stale_staging(path, now, older_than_s)
-        ):
+        if stale:
             shutil.rmtree(path, ignore_errors=True)
             if not path.exists():
                 removed.append(entry.name)

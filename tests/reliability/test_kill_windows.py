@@ -212,3 +212,15 @@ def test_an_interrupted_version_from_before_the_fix_is_not_resumable(runs_dir: P
     assert info.status == "interrupted" and not runs.resumable(info)
     with pytest.raises(MnistLabError, match="nothing to resume"):
         runs.RunWriter.reopen(writer.id, runs_dir)
+
+
+def test_the_app_removes_leftovers_of_killed_processes_when_it_starts(app_path: Path, runs_dir: Path) -> None:
+    from app_helpers import no_exception, open_page
+
+    dead = runs_dir / ".staging-999999999-killed"  # what a killed import left: 1.1 GB in the issue
+    dead.mkdir()
+    (dead / "weights.pt").write_bytes(b"x" * 1000)
+    held = runs.new_staging_dir(runs_dir)  # an import this process is still unpacking
+    no_exception(open_page(app_path))
+    assert not dead.exists() and held.is_dir()
+    runs.discard_staging(held)
