@@ -315,3 +315,13 @@ def test_two_runs_shown_in_turn_read_energy_and_co2_in_the_same_units(app_path: 
         {"Energy": "0.42 Wh", "CO2": "0.168 g"},
         {"Energy": "≈ 0.00062 Wh", "CO2": "≈ 0.000248 g"},
     ]
+
+
+def test_the_cnn_style_box_fits_its_text(app_path: Path) -> None:
+    """"Modern (3x3, batch norm, ReLU, max pool)" was cut short in its box; the details are in its help."""
+    at = open_train(app_path)
+    at.radio(key="train_model").set_value("CNN")
+    at.run()
+    box = at.selectbox(key="train_cnn_style")
+    assert box.options == ["Modern", "LeNet-5"] and max(map(len, box.options)) <= 16
+    assert "batch norm" in box.help and "tanh" in box.help
