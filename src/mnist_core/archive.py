@@ -269,11 +269,6 @@ def _check_run(folder: Path) -> RunConfig:
     weights (a run without any is nothing to use, and claimed figures alone
     could make it the Draw page's default).
     """
-    if not (folder / "weights.pt").exists():
-        raise ArchiveError(
-            "The zip has no weights.pt: it holds no trained model to use. "
-            "Export the run again from the Runs page once it has finished an epoch."
-        )
     try:
         cfg = runschema.config(_read_json(folder / "config.json"))  # the parameter cap included
         runschema.meta(_read_json(folder / "run.json"))
@@ -282,6 +277,11 @@ def _check_run(folder: Path) -> RunConfig:
             runschema.summary(_read_json(folder / "summary.json"))
         if (folder / "history.json").exists():
             runschema.history(_read_json(folder / "history.json"))
+        if not (folder / "weights.pt").exists():
+            raise ArchiveError(
+                "The zip has no weights.pt: it holds no trained model to use. "
+                "Export the run again from the Runs page once it has finished an epoch."
+            )
         expected = runschema.expected_state(cfg)
         bound = runschema.weights_bytes_bound(expected)
         runschema.check_state(_read_torch(folder / "weights.pt", bound), expected, "weights.pt")
