@@ -15,7 +15,7 @@ from typing import Any
 from .estimate import EpochEstimate
 from .jobs import JobSnapshot
 from .metrics import CostReport
-from .runs import RESUMABLE, RunInfo
+from .runs import RunInfo, resumable
 
 DASH = "—"
 MACS_HELP = "Multiply-accumulates for one 28x28 image, counted by fvcore (one multiply-add = 1)."
@@ -243,5 +243,8 @@ def epochs_done(run: RunInfo, history: list[dict[str, Any]] | None = None) -> in
 
 
 def can_resume(run: RunInfo) -> bool:
-    """Whether the run may continue (from its checkpoint, or from the start if it has none)."""
-    return run.status in RESUMABLE
+    """Whether the run may continue (from its checkpoint, or from the start if it has none).
+
+    Never a saved version without a checkpoint: it would train a fresh model (see ``runs.resumable``).
+    """
+    return resumable(run)

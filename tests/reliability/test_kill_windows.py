@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import torch
 
-from mnist_core import archive, runs
+from mnist_core import archive, report, runs
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.models import build_model
@@ -210,6 +210,7 @@ def test_an_interrupted_version_from_before_the_fix_is_not_resumable(runs_dir: P
     writer.release()  # its process died
     info = runs.load_run(writer.id, runs_dir)
     assert info.status == "interrupted" and not runs.resumable(info)
+    assert not report.can_resume(info)  # the Train page offers no "Resume" for it
     with pytest.raises(MnistLabError, match="nothing to resume"):
         runs.RunWriter.reopen(writer.id, runs_dir)
 
