@@ -403,7 +403,11 @@ def update_meta(
         changes["name"] = name.strip()
     if tags is not None:
         changes["tags"] = sorted({str(t).strip() for t in tags if str(t).strip()})
+        if len(changes["tags"]) > 1000 or any(len(t) > 200 for t in changes["tags"]):
+            raise MnistLabError("A run takes at most 1000 tags of 1 to 200 characters each.")
     if notes is not None:
+        if len(notes) > runschema.MAX_TEXT:  # the limit every reader applies to run.json
+            raise MnistLabError(f"Notes are limited to {runschema.MAX_TEXT:,} characters; shorten them.")
         changes["notes"] = notes
     _modify_meta(path, changes)
     return load_run(run_id, runs_dir)
@@ -722,6 +726,7 @@ def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[
 # meanwhile leaves the staging folder; :func:`clean_stale_staging` removes it.
 _DELETED_PREFIX = ".deleted-"
 STALE_AFTER_S = 600.0  # an unlocked staging folder of a live (or unknown) process is kept this long
+TEMP_STALE_AFTER_S = 60.0  # a temp file in a run nobody trains (run.json edits take milliseconds)
 _staging_locks: dict[Path, IO[bytes]] = {}  # folders from new_staging_dir -> the lock this process holds
 _staging_guard = threading.Lock()
 
@@ -863,15 +868,34 @@ def _stale_staging(path: Path, now: float, older_than_s: float) -> bool:
     return age > older_than_s
 
 
+def _remove_stale_temp_files(run: Path, before: float) -> list[str]:
+    """Temp files that a killed writer left in a run nobody trains (``fsutil.atomic_write`` names)."""
+    if _is_locked(run):
+        return []
+    removed = []
+    with os.scandir(run) as entries:
+        for e in entries:
+            if e.name.startswith(".") and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False):
+                if e.stat(follow_symlinks=False).st_mtime < before:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(e.path)
+                    removed.append(f"{run.name}/{e.name}")
+    return removed
+
+
 def clean_stale_staging(
-    runs_dir: str | os.PathLike[str] | None = None, older_than_s: float = STALE_AFTER_S
+    runs_dir: str | os.PathLike[str] | None = None,
+    older_than_s: float = STALE_AFTER_S,
+    temp_older_than_s: float = TEMP_STALE_AFTER_S,
 ) -> list[str]:
     """Remove what killed processes left in the checkpoints folder; returns the names removed.
 
     That is staging folders no live process is filling (a run being created,
-    a version being saved, an import) and half-deleted runs (``.deleted-*``).
-    Run folders are never touched. Safe to call while other processes work:
-    a staging folder whose lock is held is always kept.
+    a version being saved, an import), half-deleted runs (``.deleted-*``),
+    and the temporary files of atomic writes (``.<file>.<random>.tmp``) in run
+    folders that nobody trains, older than ``temp_older_than_s``. A run's own
+    files are never touched. Safe to call while other processes work: a
+    staging folder or a run whose lock is held is left alone.
     """
     root, now = _dir(runs_dir), time.time()
     removed: list[str] = []
@@ -887,6 +911,8 @@ def clean_stale_staging(
             stale = entry.name.startswith(_DELETED_PREFIX) or (
                 entry.name.startswith(_STAGING_PREFIX) and _stale_staging(path, now, older_than_s)
             )
+            if not stale and not entry.name.startswith("."):
+                removed += _remove_stale_temp_files(path, now - temp_older_than_s)
         except (OSError, MnistLabError):
             continue
         if stale:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .config import RunConfig
 from .errors import ConfigError, CorruptRun
@@ -52,6 +52,14 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 Measured = Annotated[float, Field(allow_inf_nan=True)]  # a loss may diverge to NaN
 ShortText = Annotated[str, Field(max_length=1000)]
 LongText = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+def _cut(value: Any) -> Any:
+    """A text too long to show is cut, not refused (a failed run's error message is all it has)."""
+    return value[:MAX_TEXT] + "..." if isinstance(value, str) and len(value) > MAX_TEXT else value
+
+
+CutText = Annotated[str, BeforeValidator(_cut)]
 RunId = Annotated[str, Field(max_length=200)]
 Row = Annotated[list[Count], Field(max_length=100)]
 
@@ -79,7 +87,7 @@ class RunMeta(_Strict):
     parent: RunId | None = None
     tags: Annotated[list[ShortText], Field(max_length=1000)] = []
     notes: LongText = ""
-    error: LongText | None = None
+    error: CutText | None = None
     kind: ShortText | None = None  # a saved version: "correction", ...
     details: dict[str, Any] | None = None  # what the version changed (plain JSON, checked as extras)
     imported_from: RunId | None = None

@@ -378,3 +378,18 @@ def test_summary_and_meta_keep_their_keys_and_unknown_small_ones():
     assert runschema.meta(meta) == meta
     with pytest.raises(CorruptRun, match=r"run\.json: details"):
         runschema.meta(meta | {"details": {"x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}})
+
+
+def test_notes_and_tags_too_long_for_the_schema_are_refused_when_written_and_long_errors_are_cut(runs_dir):
+    from mnist_core import runschema
+
+    run_id = _completed_run(runs_dir)
+    with pytest.raises(MnistLabError, match="Notes are limited"):
+        runs.update_meta(run_id, runs_dir, notes="n" * (runschema.MAX_TEXT + 1))
+    with pytest.raises(MnistLabError, match="tags"):
+        runs.update_meta(run_id, runs_dir, tags=["t" * 201])
+    runs.update_meta(run_id, runs_dir, notes="n" * runschema.MAX_TEXT)
+    writer = runs.RunWriter.create(CFG, runs_dir)
+    writer.finish("failed", error="E" * (runschema.MAX_TEXT * 2))
+    info = runs.load_run(writer.id, runs_dir)  # listed, not broken: its error is all a failed run has
+    assert info.status == "failed" and len(info.meta["error"]) == runschema.MAX_TEXT + 3
