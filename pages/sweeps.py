@@ -10,6 +10,7 @@ charts. A sweep's runs are normal runs tagged ``sweep:<id>``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -31,6 +32,9 @@ WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 BATCH_SIZES = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 LIVE_S = 1.0
+TABS = ("Reproduce the study", "Grid sweep")
+TAB_KEY, TAB_KEPT = f"{K}tab", f"{K}tab_kept"  # the widget's state, and a copy that outlives a page switch
+EMPTY = "—"  # what a table shows where a value is missing (Streamlit's default is the word "None")
 
 
 def main() -> None:
@@ -44,12 +48,28 @@ def main() -> None:
     registry, root, runs_dir = job_registry(), core_data.data_root(), default_runs_dir()
     show_flash(FLASH_KEY)
     runs = _runs()
-    study_tab, grid_tab = st.tabs(["Reproduce the study", "Grid sweep"])
+    saved = _saved(runs_dir)
+    # Tabs that track their state (key + on_change): a message shown above them, or a rerun
+    # after Stop, would otherwise bring the user back to the first tab.
+    study_tab, grid_tab = st.tabs(list(TABS), key=TAB_KEY, default=st.session_state.get(TAB_KEPT),
+                                  on_change=_keep_tab)
     with study_tab:
-        study_section(registry, root, runs_dir, runs)
+        study_section(registry, root, runs_dir, runs, saved)
     with grid_tab:
         grid_section(registry, root, runs_dir, runs)
-    saved_section(registry, root, runs_dir, runs)
+    saved_section(registry, root, runs_dir, runs, saved)
+
+
+def _keep_tab() -> None:
+    st.session_state[TAB_KEPT] = st.session_state[TAB_KEY]  # a plain key survives a page switch
+
+
+def _saved(runs_dir: Path) -> list[sweeps.Sweep] | None:
+    try:
+        return sweeps.list_sweeps(runs_dir)
+    except OSError as exc:
+        st.error(f"Cannot read the saved sweeps in {runs_dir}: {exc}. Check the folder's permissions.")
+        return None
 
 
 def _runs() -> list[RunInfo]:
@@ -74,15 +94,24 @@ def _probe_eta(cfg: RunConfig, n_train: int, n_val: int) -> float:
 
 
 def run_eta(cfg: RunConfig, runs: list[RunInfo], root: Path) -> float:
+    """A whole run of ``cfg``: from past runs of the same model and batch size, else measured."""
     sizes = _sizes(root, cfg)
     past = sweeps.point_eta_s(cfg, runs, sizes)
     return past if past is not None else _probe_eta(cfg, sizes.n_train, sizes.n_val)
 
 
+def _eta_or_none(cfg: RunConfig, runs: list[RunInfo], root: Path) -> float | None:
+    try:
+        return run_eta(cfg, runs, root)
+    except MnistLabError:  # a config that cannot be built or measured: counted as not estimated
+        return None
+
+
 # -- the study --------------------------------------------------------------------------------
 
 
-def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]) -> None:
+def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo],
+                  saved: list[sweeps.Sweep] | None) -> None:
     st.markdown(
         "The blog's four experiments with its settings (2 epochs, Adam at 1e-3, its batch sizes, "
         "10% validation split), trained here and shown beside its published figures. "
@@ -112,7 +141,15 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         on_click=start_study, args=(registry, root, runs_dir, tuple(experiments), batch_one),
         key=f"{K}start_study",
     )
-    study_table(runs, experiments)
+    if chosen:
+        with st.spinner("Estimating the time of each run…"):
+            etas = [_eta_or_none(c, runs, root) for c in chosen]
+        known = [e for e in etas if e is not None]
+        missing = len(etas) - len(known)
+        st.caption(f"The {len(chosen)} runs take about {duration(sum(known))} in all, one after another "
+                   "(each from past runs of the same model and batch size, else a short measurement here)"
+                   + (f"; {missing} could not be estimated." if missing else "."))
+    study_table(registry, runs, experiments, saved or [])
 
 
 def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: tuple[str, ...],
@@ -128,13 +165,28 @@ def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: 
     flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of the study. Progress is below, under Sweeps.")
 
 
-def study_table(runs: list[RunInfo], experiments: list[str]) -> None:
-    rows = study.table(runs, experiments or study.EXPERIMENTS)
+def study_table(registry: JobRegistry, runs: list[RunInfo], experiments: list[str],
+                saved: list[sweeps.Sweep]) -> None:
+    """Ours beside the published figures, redrawn each second while a study reproduction runs."""
+    studies = [s for s in saved if s.kind == "study"]
+    active = any(sweeps.sweep_jobs(s, registry) for s in studies)
+
+    @st.fragment(run_every=LIVE_S if active else None)
+    def live_table() -> None:
+        current = _runs() if active else runs  # rows fill in as the study's runs finish
+        _draw_study_table(study.table(current, experiments or study.EXPERIMENTS, studies=studies))
+
+    live_table()
+
+
+def _draw_study_table(rows: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(rows)
     done = int(frame["run_id"].notna().sum())
     st.subheader(f"Ours beside the published figures ({done} of {len(rows)} rows trained)")
+    frame["source"] = [f"runs?run={i}" if i else None for i in frame["run_id"]]
     st.dataframe(
-        frame.drop(columns=["run_id", "experiment"]), hide_index=True, width="stretch",
+        frame.drop(columns=["run_id", "run_name", "experiment"]), hide_index=True, width="stretch",
+        placeholder=EMPTY,
         column_config={
             "model": st.column_config.TextColumn("Model", pinned=True),
             "batch_size": st.column_config.NumberColumn("Batch"),
@@ -154,6 +206,10 @@ def study_table(runs: list[RunInfo], experiments: list[str]) -> None:
             "ours_flops_2x_macs": st.column_config.NumberColumn("FLOPs ours (2 x MACs)", format="%d"),
             "ours_macs_fvcore": st.column_config.NumberColumn("MACs ours (fvcore)", format="%d"),
             "flops_ratio": st.column_config.NumberColumn("FLOPs ratio", format="%.2f"),
+            "source": st.column_config.LinkColumn(
+                "Ours from run", display_text=r"run=(.*)$",
+                help="The study's own run behind our figures (opens it on the Runs page); a run "
+                     "with the same settings from elsewhere, such as a grid sweep, never counts"),
         },
     )
     st.caption(
@@ -235,14 +291,12 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------
 
 
-def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]) -> None:
+def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo],
+                  saved: list[sweeps.Sweep] | None) -> None:
     st.divider()
     st.subheader("Sweeps")
-    try:
-        saved = sweeps.list_sweeps(runs_dir)
-    except OSError as exc:
-        st.error(f"Cannot read the sweeps: {exc}")
-        return
+    if saved is None:
+        return  # the error is already on the page
     if not saved:
         st.caption("No sweep yet.")
         return
@@ -272,19 +326,22 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
     jobs = sweeps.sweep_jobs(sweep, registry)
     running = [j for j in jobs if j.state == "running"]
     job_eta = sum((j.snapshot().eta_s or 0.0) for j in running)
-    p = sweeps.progress(sweep, runs, _sizes(root, sweep.configs[0]), running_eta=job_eta)
     on_ray = ray_sweeps().running(sweep.id)
+    p = sweeps.progress(sweep, runs, _sizes(root, sweep.configs[0]), running_eta=job_eta,
+                        active=bool(jobs) or on_ray, estimate=lambda cfg: _eta_or_none(cfg, runs, root))
     with st.container(border=True):
         left, right = st.columns([4, 1])
-        state = "running" if jobs or on_ray else ("done" if p.done == p.total else "paused")
-        left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {state}"
-                      + (" · on Ray" if on_ray else ""))
+        left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {p.status}"
+                      + (" · on Ray" if on_ray else ""), help=sweeps.STATUS_HELP[p.status])
         left.progress(p.fraction)
         if jobs or on_ray:
             now = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
             left.caption(f"ETA {duration(p.eta_s)} ({p.eta_detail}).{now} Queued: "
                          f"{sum(j.state == 'queued' for j in jobs)}.")
             right.button("Stop", key=f"{K}stop_{sweep.id}", on_click=stop_sweep, args=(sweep, registry))
+        elif p.status == "running":  # seen from a run folder: another process trains it
+            left.caption("One of its runs is training in another process (such as "
+                         "`python -m mnist_core sweep`): stop it there, then resume it here.")
         elif p.done < p.total:
             right.button("Resume", key=f"{K}resume_{sweep.id}", on_click=resume_sweep,
                          args=(sweep, registry, root, runs_dir))

@@ -290,7 +290,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         code = _run_sweep(sweep, args)
         if code:
             return code
-    print(format_study(study.table(list_runs(args.runs_dir), args.experiments)))
+    studies = sweeps.list_sweeps(args.runs_dir)  # ours come from the study's own runs only
+    print(format_study(study.table(list_runs(args.runs_dir), args.experiments, studies=studies)))
     return 0
 
 
@@ -300,7 +301,8 @@ def format_study(rows: Sequence[dict[str, Any]]) -> str:
         return "-" if value is None else format(value, fmt)
 
     head = (f"{'model':<34} {'acc% pub':>8} {'ours':>6} {'time pub':>9} {'ours':>7} {'speedup':>7} "
-            f"{'params pub':>10} {'ours':>9} {'FLOPs pub':>10} {'2xMACs':>10}  time is")
+            f"{'params pub':>10} {'ours':>9} {'FLOPs pub':>10} {'2xMACs':>10}  {'time is':<21}  "
+            "ours from run")
     lines = [head]
     for r in rows:
         lines.append(
@@ -309,7 +311,8 @@ def format_study(rows: Sequence[dict[str, Any]]) -> str:
             f"{f(r['published_time_s'], '.2f'):>9} {f(r['ours_time_s'], '.2f'):>7} "
             f"{f(r['speedup'], '.1f'):>6}x {r['published_parameters']:>10,} "
             f"{f(r['ours_parameters'], ',.0f'):>9} "
-            f"{r['published_flops']:>10,} {f(r['ours_flops_2x_macs'], ',.0f'):>10}  {r['time_kind']}"
+            f"{r['published_flops']:>10,} {f(r['ours_flops_2x_macs'], ',.0f'):>10}  {r['time_kind']:<21}"
+            f"  {r.get('run_id') or '-'}"
         )
     lines.append("FLOPs: published MLP figures count 2 per multiply-add (= 2 x fvcore MACs, ours); "
                  "the published LeNet-5 figure is a hand formula that also counts pooling.")

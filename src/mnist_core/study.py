@@ -24,6 +24,7 @@ from typing import Any
 from .compare import number
 from .config import RunConfig, lenet5
 from .runs import RunInfo
+from .sweeps import Sweep
 
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
@@ -126,8 +127,18 @@ def is_batch_one(cfg: RunConfig) -> bool:
 # -- our figures beside theirs ---------------------------------------------------------------
 
 
+def own_runs(runs: Iterable[RunInfo], studies: Iterable[Sweep]) -> list[RunInfo]:
+    """The runs a study reproduction trained: tagged by one of the ``studies`` (sweeps of kind "study").
+
+    A run with the same settings made elsewhere (a grid sweep, the Train
+    page) is not the study's, so it never replaces the study's figure.
+    """
+    tags = {s.tag for s in studies if s.kind == "study"}
+    return [r for r in runs if isinstance(r.meta.get("tags"), list) and tags & set(r.meta["tags"])]
+
+
 def best_runs(runs: Iterable[RunInfo]) -> dict[RunConfig, RunInfo]:
-    """For each configuration, its newest completed run (any run with exactly those settings counts)."""
+    """For each configuration, its newest completed run among ``runs``."""
     out: dict[RunConfig, RunInfo] = {}
     for run in sorted(runs, key=lambda r: r.created):
         if run.status == "completed" and isinstance(run.summary.get("test_accuracy"), (int, float)):
@@ -144,14 +155,20 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def table(runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS) -> list[dict[str, Any]]:
-    """One dict per study row: published figures, ours (from runs), and ratios.
+def table(
+    runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS, *, studies: Iterable[Sweep]
+) -> list[dict[str, Any]]:
+    """One dict per study row: published figures, ours, ratios, and the run ours come from.
 
-    Ratios: accuracy ours/published (above 1 is better); speed-up published
-    time / our time (above 1 is faster), on the same kind of time (training
-    time for width and depth, time per epoch for the others).
+    Ours come only from the study's own runs (:func:`own_runs` of
+    ``studies``, the saved sweeps), the newest completed one per row; a row
+    none of them trained has None in every "ours" field. ``run_id`` and
+    ``run_name`` say which run each row's figures come from. Ratios: accuracy
+    ours/published (above 1 is better); speed-up published time / our time
+    (above 1 is faster), on the same kind of time (training time for width
+    and depth, time per epoch for the others).
     """
-    found = best_runs(runs)
+    found = best_runs(own_runs(runs, studies))
     out = []
     for row in rows(experiments):
         pub = row.published
@@ -181,5 +198,6 @@ def table(runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS) -> 
             "ours_macs_fvcore": macs,
             "flops_ratio": _ratio(2 * macs if macs is not None else None, pub.flops),
             "run_id": run.id if run else None,
+            "run_name": run.name if run else None,
         })
     return out

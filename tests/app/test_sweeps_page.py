@@ -10,10 +10,12 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core import study, sweeps
 from mnist_core.config import RunConfig
+from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunWriter, list_runs
 
 PAGE = "pages/sweeps.py"
+SIZES = SplitSizes(900, 100, True)
 
 
 def open_page(app_path: Path) -> AppTest:
@@ -31,8 +33,8 @@ def wait_for(condition, timeout_s: float = 90) -> None:
         time.sleep(0.05)
 
 
-def saved_run(cfg, accuracy: float, train_s: float, runs_dir: Path) -> str:
-    writer = RunWriter.create(cfg, runs_dir)
+def saved_run(cfg, accuracy: float, train_s: float, runs_dir: Path, tags: tuple[str, ...] = ()) -> str:
+    writer = RunWriter.create(cfg, runs_dir, tags=tags)
     summary = {"test_accuracy": accuracy, "train_time_s": train_s, "time_per_epoch_s": train_s / 2,
                "parameters": 407050, "macs": 406528, "samples_per_s": 30000.0}
     writer.finish("completed", summary)
@@ -43,28 +45,37 @@ def test_the_study_table_shows_the_published_figures_beside_ours(
     app_path: Path, runs_dir: Path, registry: JobRegistry
 ) -> None:
     base_row = next(r for r in study.ROWS if r.label == "MLP 784-512-10")
-    run_id = saved_run(base_row.config, 0.9712, 3.8, runs_dir)
+    earlier = sweeps.create([base_row.config], "Reproduce the study", runs_dir, axes={}, kind="study")
+    run_id = saved_run(base_row.config, 0.9712, 3.8, runs_dir, tags=(earlier.tag,))
+    grid = sweeps.create([base_row.config], "an unrelated grid", runs_dir)
+    saved_run(base_row.config, 0.50, 99.0, runs_dir, tags=(grid.tag,))  # newer, same settings: not ours
     at = open_page(app_path)
     frame = at.dataframe[0].value
     assert {"published_accuracy_pct", "ours_accuracy_pct", "speedup", "published_flops",
-            "ours_flops_2x_macs", "ours_macs_fvcore"} <= set(frame.columns)
+            "ours_flops_2x_macs", "ours_macs_fvcore", "source"} <= set(frame.columns)
     assert len(frame) == len(study.ROWS)
     mine = frame[frame["model"] == "MLP 784-512-10"]
     assert list(mine["published_accuracy_pct"]) == [96.2, 96.0]  # width and depth tables
-    assert list(mine["ours_accuracy_pct"].round(2)) == [97.12, 97.12]
+    assert list(mine["ours_accuracy_pct"].round(2)) == [97.12, 97.12]  # the study's run, not the grid's
+    assert list(mine["source"]) == [f"runs?run={run_id}"] * 2  # where the figures come from
     assert mine["speedup"].iloc[0] == pytest.approx(4.52 / 3.8)
-    assert frame["ours_accuracy_pct"].notna().sum() == 2 and run_id
+    assert frame["ours_accuracy_pct"].notna().sum() == 2
     assert any("2 of 17 rows trained" in s.value for s in at.subheader)
+    # Missing figures show a dash, not the word "None".
+    assert at.dataframe[0].proto.placeholder == "—"
     captions = " ".join(c.value for c in at.caption)
     assert "batch-size-1 rows take about" in captions and "hand formula" in captions
+    # A total time for the runs before starting: each row from its own configuration.
+    assert "The 15 runs take about" in captions and "in all" in captions
     # One click queues the whole study, without the batch-1 rows when they are left out.
     at.checkbox(key="sweeps_batch_one").uncheck().run()
     start = next(b for b in at.button if b.label.startswith("Reproduce the study"))
     assert start.label == "Reproduce the study (13 runs)"
     start.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    (sweep,) = sweeps.list_sweeps(runs_dir)
+    (sweep,) = [s for s in sweeps.list_sweeps(runs_dir) if len(s.configs) == 13]
     assert sweep.kind == "study" and len(sweep.configs) == 13
+    assert any("The 13 runs take about" in c.value for c in at.caption)
     jobs = registry.jobs()
     assert len(jobs) == 13 and all(sweep.tag in j.tags for j in jobs)
     assert {j.config for j in jobs} == set(study.configs(batch_one=False))
@@ -72,10 +83,25 @@ def test_the_study_table_shows_the_published_figures_beside_ours(
         job.stop()
 
 
+def tab_index(at: AppTest) -> int:
+    """The tab the server tells the browser to show (st.tabs with a key track it)."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and proto.DESCRIPTOR.name == "Block" and proto.HasField("tab_container"):
+            yield proto.tab_container.default_tab_index
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    (index,) = walk(at._tree)
+    return index
+
+
 def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     app_path: Path, runs_dir: Path, registry: JobRegistry
 ) -> None:
     at = open_page(app_path)
+    assert tab_index(at) == 0
+    at.session_state["sweeps_tab"] = "Grid sweep"  # what a click on the tab sets
     at.multiselect(key="sweeps_depths").set_value([1, 2])
     at.multiselect(key="sweeps_widths").set_value([16])
     at.multiselect(key="sweeps_batches").set_value([4])
@@ -93,13 +119,18 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     at.run()
     assert not at.success  # shown once
     assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
+    assert any("page grid" in m.value and "· running" in m.value for m in at.markdown)
     at.button(key=f"sweeps_stop_{sweep.id}").click().run()
     assert [m.value for m in at.info if m.value.startswith("Stopping")] == [
         "Stopping `page grid` (2 runs); finished runs are kept, Resume continues it."
     ]
+    assert tab_index(at) == 1  # still on the Grid sweep tab after Stop and its message
     assert registry.wait(timeout=60)
     at.run()
     assert [p.state for p in sweeps.points(sweep, list_runs(runs_dir))] == ["resumable", "todo"]
+    # The page and `sweep --list` say the same word for it.
+    assert any("page grid" in m.value and "0/2 runs done · stopped" in m.value for m in at.markdown)
+    assert sweeps.progress(sweep, list_runs(runs_dir), SIZES).status == "stopped"
     at.button(key=f"sweeps_resume_{sweep.id}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     resumed = registry.jobs()[2:]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_core import study
+from mnist_core import study, sweeps
 from mnist_core.cli import format_study, main
 from mnist_core.config import RunConfig
 from mnist_core.metrics import cost_report
@@ -41,12 +41,18 @@ def test_our_models_have_the_published_parameter_counts_and_mlp_flops(row: study
         assert 2 * cost.macs < row.published.flops
 
 
-def run_for(cfg: RunConfig, accuracy: float, train_s: float, epoch_s: float, created: str) -> RunInfo:
+STUDY = sweeps.Sweep("s1", "Reproduce the study", tuple(study.configs()), {}, "2026", kind="study")
+GRID = sweeps.Sweep("g1", "a grid", tuple(study.configs()), {}, "2026", kind="grid")
+
+
+def run_for(
+    cfg: RunConfig, accuracy: float, train_s: float, epoch_s: float, created: str, tag: str = STUDY.tag
+) -> RunInfo:
     cost = cost_report(build_model(cfg).eval())
     summary = {"test_accuracy": accuracy, "train_time_s": train_s, "time_per_epoch_s": epoch_s,
                "parameters": cost.parameters, "macs": cost.macs}
-    return RunInfo(id=f"r{created}", path=Path("/x"), status="completed", config=cfg, name="",
-                   created=created, updated=created, summary=summary, meta={"tags": []})
+    return RunInfo(id=f"r{created}", path=Path("/x"), status="completed", config=cfg, name=f"run {created}",
+                   created=created, updated=created, summary=summary, meta={"tags": [tag]})
 
 
 def test_the_table_puts_ours_beside_the_published_figures_with_ratios() -> None:
@@ -57,23 +63,35 @@ def test_the_table_puts_ours_beside_the_published_figures_with_ratios() -> None:
         run_for(width_512, 0.972, 3.8, 1.9, "2"),  # the newest completed run counts
         run_for(lenet, 0.985, 20.0, 10.0, "3"),
     ]
-    rows = {r["model"]: r for r in study.table(runs)}
+    rows = {r["model"]: r for r in study.table(runs, studies=[STUDY])}
     assert len(rows) == 16  # 17 rows, 784-512-10 shows under width and depth with the same label
-    w = next(r for r in study.table(runs, ["width"]) if r["model"] == "MLP 784-512-10")
+    w = next(r for r in study.table(runs, ["width"], studies=[STUDY]) if r["model"] == "MLP 784-512-10")
     assert w["published_accuracy_pct"] == 96.2 and w["ours_accuracy_pct"] == pytest.approx(97.2)
     assert w["accuracy_ratio"] == pytest.approx(97.2 / 96.2)
     assert w["published_time_s"] == 4.52 and w["ours_time_s"] == 3.8
     assert w["speedup"] == pytest.approx(4.52 / 3.8)
     assert w["ours_parameters"] == 407050 and w["ours_flops_2x_macs"] == 813056 == w["published_flops"]
-    assert w["time_kind"] == "training s (2 epochs)"
+    assert w["time_kind"] == "training s (2 epochs)" and (w["run_id"], w["run_name"]) == ("r2", "run 2")
     le = rows["LeNet-5"]
     assert le["time_kind"] == "s per epoch" and le["speedup"] == pytest.approx(6.87 / 10.0)
     assert le["published_flops_convention"] == "hand formula incl. pooling"
     assert le["ours_macs_fvcore"] * 2 == le["ours_flops_2x_macs"]
     missing = rows["MLP 784-128-10"]
     assert missing["ours_accuracy_pct"] is None and missing["speedup"] is None and missing["run_id"] is None
-    text = format_study(study.table(runs))
-    assert "96.2" in text and "97.20" in text and "hand formula" in text
+    text = format_study(study.table(runs, studies=[STUDY]))
+    assert "96.2" in text and "97.20" in text and "hand formula" in text and "r2" in text
+
+
+def test_only_the_studys_own_runs_count_not_a_newer_run_of_the_same_settings() -> None:
+    width_512 = study.rows(["width"])[2].config
+    own = run_for(width_512, 0.972, 3.8, 1.9, "1")
+    grid = run_for(width_512, 0.50, 99.0, 49.0, "2", tag=GRID.tag)  # newer, from an unrelated grid sweep
+    untagged = run_for(width_512, 0.40, 99.0, 49.0, "3", tag="hand-made")
+    for runs in ([own, grid, untagged], [untagged, grid, own]):
+        (w,) = [r for r in study.table(runs, ["width"], studies=[STUDY, GRID]) if "512" in r["model"]]
+        assert w["ours_accuracy_pct"] == pytest.approx(97.2) and w["run_id"] == own.id
+    (w,) = [r for r in study.table([grid], ["width"], studies=[STUDY, GRID]) if "512" in r["model"]]
+    assert w["ours_accuracy_pct"] is None and w["run_id"] is None and w["run_name"] is None
 
 
 def test_the_cli_prints_the_published_table_from_saved_runs(
