@@ -476,3 +476,21 @@ def test_the_draw_page_predicts_with_the_good_run_beside_every_hostile_one(
     assert not at.error, [e.value for e in at.error]
     shown = "\n".join(str(el.value) for kind in ("markdown", "caption") for el in at.get(kind))
     assert hostile_folder.name in shown or runs.load_run(hostile_folder.name).name in shown
+
+
+@pytest.mark.parametrize("file", ["weights.pt", "checkpoint.pt"])
+def test_a_fifo_or_link_named_like_a_pt_file_is_refused_with_a_message(
+    runs_dir: Path, fifos: list[Path], tmp_path: Path, file: str
+) -> None:
+    folder = _run(runs_dir, status="stopped")
+    load = runs.load_model if file == "weights.pt" else runs.load_train_state
+    (folder / file).unlink()
+    os.mkfifo(folder / file)
+    fifos.append(folder / file)
+    assert runs.has_checkpoint(folder.name, runs_dir)  # never a silent start from scratch
+    with pytest.raises(CorruptRun, match="not a regular file"):
+        _in_time(lambda: load(folder.name, runs_dir))
+    (folder / file).unlink()
+    (folder / file).symlink_to(tmp_path / "nowhere.pt")
+    with pytest.raises(CorruptRun, match="symbolic link"):
+        load(folder.name, runs_dir)
