@@ -67,8 +67,9 @@ def _spared_live_children(kills: list[dict[str, Any]]) -> None:
 
 
 def _no_leftovers_after_cleanup(root: Path) -> list[str]:
-    removed = runs.clean_stale_staging(root)
+    removed = runs.clean_stale_staging(root, temp_older_than_s=-1)  # the dead children's temp files too
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in root.rglob("*.tmp")] == []
     return removed
 
 
@@ -140,7 +141,8 @@ def test_an_import_killed_at_any_step_is_whole_or_absent_and_its_staging_is_clea
         assert info.meta["imported_from"] == source.id
         runs.load_model(info.id, runs_dir)
     removed = _no_leftovers_after_cleanup(runs_dir)
-    assert all(n.startswith(".staging-") for n in removed)
+    removed += [n for kill in result["kills"] for n in kill["removed_while_alive"]]
+    assert removed and all(n.startswith(".staging-") for n in removed)  # what the dead children left
 
 
 @pytest.mark.slow
@@ -225,3 +227,21 @@ def test_the_app_removes_leftovers_of_killed_processes_when_it_starts(app_path: 
     no_exception(open_page(app_path))
     assert not dead.exists() and held.is_dir()
     runs.discard_staging(held)
+
+
+def test_temp_files_of_a_killed_write_are_removed_from_runs_nobody_trains(runs_dir: Path) -> None:
+    idle = runs.RunWriter.create(CFG, runs_dir)
+    idle.finish("completed", {"test_accuracy": 0.5})
+    training = runs.RunWriter.create(CFG, runs_dir)  # this process holds its lock
+    left = []
+    for writer in (idle, training):
+        tmp = writer.path / ".checkpoint.pt.k1lled.tmp"  # what atomic_write leaves when killed mid-save
+        tmp.write_bytes(b"x" * 1000)
+        left.append(tmp)
+    assert runs.clean_stale_staging(runs_dir) == []  # young: a live writer may be about to rename it
+    for tmp in left:
+        os.utime(tmp, (0, 0))
+    assert runs.clean_stale_staging(runs_dir) == [f"{idle.id}/.checkpoint.pt.k1lled.tmp"]
+    assert not left[0].exists() and left[1].exists()  # the run being trained is left alone
+    assert {r.id for r in runs.list_runs(runs_dir)} == {idle.id, training.id}
+    training.finish("stopped")
