@@ -403,7 +403,11 @@ def update_meta(
         changes["name"] = name.strip()
     if tags is not None:
         changes["tags"] = sorted({str(t).strip() for t in tags if str(t).strip()})
+        if len(changes["tags"]) > 1000 or any(len(t) > 200 for t in changes["tags"]):
+            raise MnistLabError("A run takes at most 1000 tags of 1 to 200 characters each.")
     if notes is not None:
+        if len(notes) > runschema.MAX_TEXT:  # the limit every reader applies to run.json
+            raise MnistLabError(f"Notes are limited to {runschema.MAX_TEXT:,} characters; shorten them.")
         changes["notes"] = notes
     _modify_meta(path, changes)
     return load_run(run_id, runs_dir)
@@ -602,7 +606,7 @@ def load_model(
     """
     info = load_run(run_id, runs_dir)
     path = info.path / "weights.pt"
-    if not info.has_weights and not path.is_symlink():
+    if not (path.is_symlink() or path.exists()):  # something else there is refused by read_torch
         raise CorruptRun(
             f"weights.pt is missing in {info.path}: run {info.id} has no trained weights to use. "
             "Pick another run, or resume or retrain this one."
@@ -619,8 +623,13 @@ def load_model(
 
 
 def has_checkpoint(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> bool:
-    """Whether the run saved a resumable state (after an epoch, or when stopped)."""
-    return (run_path(run_id, runs_dir) / "checkpoint.pt").is_file()
+    """Whether the run saved a resumable state (after an epoch, or when stopped).
+
+    Anything named checkpoint.pt counts (a link, a FIFO): :func:`load_train_state`
+    then refuses it with a message, rather than the run silently starting over.
+    """
+    path = run_path(run_id, runs_dir) / "checkpoint.pt"
+    return path.is_symlink() or path.exists()
 
 
 def load_train_state(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> TrainState:
