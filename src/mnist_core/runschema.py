@@ -329,8 +329,8 @@ def check_checkpoint(ckpt: Any, cfg: RunConfig, file: str = "checkpoint.pt") -> 
     _check_optimizer(fields.optimizer, reference_opt, shapes, f"{file}'s optimizer state")
     if reference_sched is not None and fields.scheduler is not None:  # None: a fresh schedule
         _same_shape(fields.scheduler, reference_sched, f"{file}'s scheduler state")
-    elif fields.scheduler is not None:
-        _check_plain_json(fields.scheduler, f"{file}'s scheduler state")
+    elif fields.scheduler is not None:  # the app saves None for a run without a schedule
+        raise CorruptRun(f"{file} holds a scheduler state, but the run's configuration has no schedule.")
     points = None if fields.history is None else history(fields.history, f"{file}'s history")
     return {
         "epoch": fields.epoch, "step_in_epoch": fields.step_in_epoch, "model": fields.model,

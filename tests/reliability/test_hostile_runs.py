@@ -392,13 +392,15 @@ def _crafted(kind: str) -> dict[str, Any]:
         opt["state"][99] = opt["state"][0]
     elif kind == "missing field":
         del ckpt["elapsed_s"]
+    elif kind == "scheduler without schedule":
+        ckpt["scheduler"] = {"x": torch.zeros(1)}
     return ckpt
 
 
 CRAFTED = [
     "bad optimizer", "epoch abc", "epoch huge", "wrong model keys", "history missing keys",
     "optimizer state shape", "optimizer lr text", "optimizer amsgrad", "optimizer unknown param",
-    "missing field",
+    "missing field", "scheduler without schedule",
 ]  # fmt: skip
 
 
