@@ -64,3 +64,7 @@ class StorageError(MnistLabError, OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class NotADigitError(EmptyImageError):
+    """There is ink, but its shape is not a digit's: a tap, a blob, a scribble, a dash (no digit to read)."""

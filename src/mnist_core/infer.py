@@ -35,9 +35,10 @@ import torch
 from PIL import Image
 
 from .data import NORMALIZATION, normalize
-from .errors import ConfigError, EmptyImageError, ImageError
+from .errors import ConfigError, ImageError, NotADigitError
 from .images import ImageSource, decode
 from .ink import digit_box, ink_map, refuse_several_digits
+from .notadigit import confidence_warning, refuse_non_digit, stroke_width
 
 MAX_SOLID_FILL = 0.75  # a compact shape whose box is filled more than this is a blob, not a stroke
 _OVERSAMPLE = 4  # stroke width is measured and adjusted at 4x the final resolution
@@ -81,18 +82,22 @@ def preprocess(image: ImageSource, dataset: str = "mnist") -> torch.Tensor:
     ``image`` may be a numpy array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``
     (uint8, or float in [0, 1]), a PIL image, PNG/JPEG bytes, a binary file
     object (e.g. Streamlit's ``UploadedFile``) or a path. Raises
-    :class:`EmptyImageError` when there is no digit to see and
-    :class:`InvalidImageError` when the input cannot be read.
+    :class:`EmptyImageError` when there is no digit to see,
+    :class:`NotADigitError` when the ink is not shaped like a digit (a tap, a
+    scribble, a dash) and :class:`InvalidImageError` when the input cannot be
+    read.
     """
     pixels = preprocess_pixels(image, dataset)
     return normalize(torch.from_numpy(pixels), dataset).reshape(1, 1, 28, 28)
 
 
-def preprocess_pixels(image: ImageSource, dataset: str = "mnist") -> np.ndarray:
+def preprocess_pixels(image: ImageSource, dataset: str = "mnist", *, digit_check: bool = True) -> np.ndarray:
     """What the model sees, before normalisation: float32 ``(28, 28)`` ink in [0, 1].
 
     White (1) is ink, black (0) background, framed like the dataset's own
     images. Shown in the UI so users understand a surprising prediction.
+    ``digit_check=False`` skips :func:`notadigit.refuse_non_digit` (for
+    ``scripts/not_a_digit_study.py``, which measures it).
     """
     geometry = _geometry(dataset)
     gray, alpha = decode(image)
@@ -104,10 +109,13 @@ def preprocess_pixels(image: ImageSource, dataset: str = "mnist") -> np.ndarray:
     height, width = patch.shape
     compact = min(height, width) > max(height, width) / 2
     if geometry.strokes and compact and float(patch.mean()) > MAX_SOLID_FILL:
-        raise EmptyImageError(
-            "This looks like a filled shape, not a digit: draw the digit with a line, not a blob."
+        raise NotADigitError(
+            "This does not look like a digit: it is a filled shape, not a line. Draw the digit with a line."
         )
-    return _place(patch, geometry)
+    pixels = _place(patch, geometry)
+    if geometry.strokes and digit_check:
+        refuse_non_digit(pixels)  # a tap, a scribble, a dash: NotADigitError
+    return pixels
 
 
 def _reduce(plane: np.ndarray | None, factor: int) -> np.ndarray | None:
@@ -187,12 +195,17 @@ def to_display(x: torch.Tensor, dataset: str = "mnist") -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's prediction: class probabilities (10), the argmax and its probability."""
+    """One image's prediction: class probabilities (10), the argmax and its probability.
+
+    ``warning`` says when the model is unsure (``notadigit.confidence_warning``):
+    shown beside the prediction, as the input may not be a digit at all.
+    """
 
     probabilities: tuple[float, ...]
     label: int
     confidence: float
     seconds: float  # wall time of the forward pass, device transfers included
+    warning: str | None = None
 
 
 def predict(model: torch.nn.Module, x: torch.Tensor) -> Prediction:
@@ -210,7 +223,7 @@ def predict(model: torch.nn.Module, x: torch.Tensor) -> Prediction:
     probs = predict_batch(model, x)[0].tolist()  # one conversion, not ten (10-20 us of a 0.1 ms predict)
     seconds = time.perf_counter() - start
     label = max(range(len(probs)), key=probs.__getitem__)  # the first of equal maxima, as torch.argmax
-    return Prediction(tuple(probs), label, probs[label], seconds)
+    return Prediction(tuple(probs), label, probs[label], seconds, confidence_warning(probs[label]))
 
 
 def predict_batch(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -273,12 +286,7 @@ def _resize(patch: np.ndarray, fit: int) -> np.ndarray:
 
 def _stroke_width(patch: np.ndarray) -> float:
     """Mean stroke width in pixels: 2 * area / boundary length of the >0.5 mask."""
-    mask = np.zeros((patch.shape[0] + 2, patch.shape[1] + 2), bool)
-    mask[1:-1, 1:-1] = patch > 0.5
-    inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-    area = int(mask.sum())
-    boundary = area - int(inner.sum())
-    return 2.0 * area / boundary if boundary else float(area)
+    return stroke_width(patch > 0.5)
 
 
 def _dilate(patch: np.ndarray, radius: int) -> np.ndarray:

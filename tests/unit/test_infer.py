@@ -17,7 +17,7 @@ from torch import nn
 
 from mnist_core import images, infer, ink, synthetic
 from mnist_core.data import NORMALIZATION, normalize
-from mnist_core.errors import ConfigError, EmptyImageError, ImageError, InvalidImageError
+from mnist_core.errors import ConfigError, EmptyImageError, ImageError, InvalidImageError, NotADigitError
 
 SEVEN = ((90, 60), (190, 60), (120, 230))  # a "7" on a 280x280 canvas
 
@@ -133,7 +133,8 @@ def test_tall_one_stays_tall_and_wide_stroke_stays_wide() -> None:
     tall = infer.preprocess_pixels(canvas(((140, 40), (140, 240)), width=12))
     height, width = box_size(tall)
     assert height == 20 and width <= 5
-    wide = infer.preprocess_pixels(canvas(((40, 140), (240, 140)), width=12))
+    # A dash is refused as not a digit (test_not_a_digit.py); its geometry is still kept.
+    wide = infer.preprocess_pixels(canvas(((40, 140), (240, 140)), width=12), digit_check=False)
     height, width = box_size(wide)
     assert width == 20 and height <= 5
 
@@ -386,17 +387,21 @@ def filled_square() -> np.ndarray:
         (np.where(np.random.default_rng(1).random((300, 300)) < 0.001, 0, 255).astype(np.uint8), "specks"),
         (canvas(((140, 140), (141, 141)), width=4), "too small"),
         (canvas(((140, 140), (143, 140), (141, 144)), width=1), "too small"),
-        (filled_square(), "filled shape"),
         (encode(np.zeros((50, 50), np.uint8)), "Draw a digit"),
     ],
     ids=[
         "reset-canvas", "uniform-white", "uniform-gray", "low-contrast", "noise-only", "salt-specks",
-        "dot", "tiny-scribble", "solid-blob", "blank-png",
+        "dot", "tiny-scribble", "blank-png",
     ],
 )  # fmt: skip
 def test_no_digit_raises_empty_image_error(image, message: str) -> None:
     with pytest.raises(EmptyImageError, match=message):
         infer.preprocess(image)
+
+
+def test_a_filled_shape_is_not_a_digit() -> None:
+    with pytest.raises(NotADigitError, match="This does not look like a digit: it is a filled shape"):
+        infer.preprocess(filled_square())
 
 
 def closed_file() -> io.BufferedReader:

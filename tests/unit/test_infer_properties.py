@@ -111,22 +111,22 @@ def test_a_stroke_reads_the_same_anywhere_in_any_polarity(
     points: list[tuple[int, int]], width: int, offset: tuple[int, int]
 ) -> None:
     base = draw_stroke(points, width, (0, 0))
-    try:
-        expected = infer.preprocess_pixels(base)
+    try:  # the geometry of any stroke, digit-shaped or not (a dash, a dot): no not-a-digit check
+        expected = infer.preprocess_pixels(base, digit_check=False)
     except EmptyImageError:
         return
     moved = translate(base, offset)
     transparent = np.zeros((*base.shape, 4), np.uint8)
     transparent[:, :, 3] = base
     for variant in (moved, 255 - base, transparent):
-        np.testing.assert_allclose(infer.preprocess_pixels(variant), expected, atol=0.02)
+        np.testing.assert_allclose(infer.preprocess_pixels(variant, digit_check=False), expected, atol=0.02)
 
 
 @STROKES
 @given(POINTS, st.integers(2, 8))
 def test_a_drawn_stroke_is_centred_by_mass(points: list[tuple[int, int]], width: int) -> None:
     try:
-        pixels = infer.preprocess_pixels(draw_stroke(points, width, (20, 20)))
+        pixels = infer.preprocess_pixels(draw_stroke(points, width, (20, 20)), digit_check=False)
     except EmptyImageError:
         return
     index = np.arange(28)
