@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import torch
 from app_helpers import canvas_png, inject, no_exception, open_page
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from mnist_core import archive, cli, pipeline, runs
 from mnist_core.archive import ArchiveError
@@ -496,3 +498,62 @@ def test_a_fifo_or_link_named_like_a_pt_file_is_refused_with_a_message(
     (folder / file).symlink_to(tmp_path / "nowhere.pt")
     with pytest.raises(CorruptRun, match="symbolic link"):
         load(folder.name, runs_dir)
+
+
+# -- any JSON at all: read, shown, never raised ------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.text(max_size=20)
+    | st.integers(min_value=-(10**30), max_value=10**30) | st.sampled_from([10**400, -(2**64), 2**63]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+_keys = st.sampled_from(
+    ["test_accuracy", "train_time_s", "parameters", "confusion", "per_class_accuracy", "misclassified",
+     "name", "status", "tags", "details", "notes", "created", "kind", "epoch", "loss", "n", "hidden", "seed"]
+)  # fmt: skip
+_object = st.dictionaries(_keys | st.text(max_size=8), _json, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    file=st.sampled_from(["summary.json", "run.json", "config.json", "history.json"]),
+    content=_object | _json | st.lists(_object, max_size=3),
+    merge=st.booleans(),
+)
+@example(file="summary.json", content={"test_accuracy": 10**400}, merge=True)
+@example(file="summary.json", content={"train_time_s": "abc", "parameters": [1]}, merge=True)
+@example(file="run.json", content={"details": [], "tags": "x"}, merge=True)
+def test_any_json_in_any_file_is_either_a_run_or_a_broken_one(
+    runs_dir: Path, file: str, content: Any, merge: bool
+) -> None:
+    """Whatever JSON a file holds: the listing, the tables, the summary and the curve never raise."""
+    from mnist_core import compare, report
+
+    folder = runs_dir / "20260101-000000-mlp-8-fuzzed"
+    if not folder.exists():
+        folder = _run(runs_dir)
+        folder.rename(runs_dir / "20260101-000000-mlp-8-fuzzed")
+        folder = runs_dir / "20260101-000000-mlp-8-fuzzed"
+        original = {name: (folder / name).read_text() for name in ("summary.json", "run.json", "config.json")}
+        (runs_dir.parent / "originals.json").write_text(json.dumps(original))
+    for name, text in json.loads((runs_dir.parent / "originals.json").read_text()).items():
+        (folder / name).write_text(text)
+    if merge and isinstance(content, dict) and file != "history.json":
+        base = json.loads((folder / file).read_text())
+        content = base | content
+    (folder / file).write_text(json.dumps(content))
+    listed, broken = runs.scan_runs(runs_dir)
+    assert len(listed) + len(broken) == 1
+    for reason in broken.values():
+        assert reason and "\n" not in reason
+    for run in listed:
+        compare.table([run])
+        report.summary_items(run.summary)
+        report.epochs_done(run, [])
+        assert run.test_accuracy is None or 0.0 <= run.test_accuracy <= 1.0
+        runs.best_of([run])
+        try:
+            compare.curve_columns(runs.load_history(run.id, runs_dir))
+        except CorruptRun:
+            pass
