@@ -49,6 +49,7 @@ Int64 = Annotated[int, Field(ge=-INT64, le=INT64)]
 Count = Annotated[int, Field(ge=0, le=INT64)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]  # finite (strict models refuse NaN below)
 NonNegative = Annotated[float, Field(ge=0.0)]
+Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=True)]  # a measurement over ~0 s may be infinite
 Measured = Annotated[float, Field(allow_inf_nan=True)]  # a loss may diverge to NaN
 ShortText = Annotated[str, Field(max_length=1000)]
 LongText = Annotated[str, Field(max_length=MAX_TEXT)]
@@ -113,22 +114,22 @@ class Summary(_Strict):
     misclassified: Annotated[list[Count], Field(max_length=10_000_000)] | None = None
     train_time_s: NonNegative | None = None
     time_per_epoch_s: NonNegative | None = None
-    samples_per_s: NonNegative | None = None
+    samples_per_s: Rate | None = None
     correction_s: NonNegative | None = None
     parameters: Count | None = None
     macs: Count | None = None
     flops: Count | None = None
     weights_bytes: Count | None = None
     checkpoint_bytes: Count | None = None
-    latency_p50_ms: NonNegative | None = None
-    latency_p95_ms: NonNegative | None = None
-    throughput_images_s: NonNegative | None = None
+    latency_p50_ms: Rate | None = None
+    latency_p95_ms: Rate | None = None
+    throughput_images_s: Rate | None = None
     threads: Count | None = None
     device: ShortText | None = None
     matmul_precision: ShortText | None = None
     torch_version: ShortText | None = None
-    energy_kwh: NonNegative | None = None
-    co2_kg: NonNegative | None = None
+    energy_kwh: Rate | None = None
+    co2_kg: Rate | None = None
     co2_country: ShortText | None = None
     energy_estimated: bool | None = None
     energy_method: ShortText | None = None
