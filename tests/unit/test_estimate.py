@@ -90,8 +90,11 @@ def test_probe_times_real_steps() -> None:
     assert measured.batches == "batch 64" and measured.device == "cpu"
     sizes = estimate.SplitSizes(900, 100, True)
     epoch = estimate.from_probe(TINY, measured, sizes, busy=True)
-    expected = 15 * measured.step_s + 100 * measured.step_s / 64 * estimate.FORWARD_SHARE
+    assert 0 < measured.epoch_s < 5  # a checkpoint saved once per epoch, timed
+    validation = 100 * measured.step_s / 64 * estimate.FORWARD_SHARE
+    expected = 15 * measured.step_s + validation + measured.epoch_s
     assert epoch.seconds == pytest.approx(expected) and epoch.source == "probe"
+    assert "per epoch to save its checkpoint" in epoch.detail
     assert "while another run was training" in epoch.detail
 
 
