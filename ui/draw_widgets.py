@@ -186,6 +186,8 @@ def show_prediction(pred: Prediction, dataset: str) -> None:
         st.metric("Prediction", names[pred.label])
         st.metric("Confidence", percent(pred.confidence))
         st.metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
+    if pred.warning:  # unsure: it may not be a digit (mnist_core.notadigit)
+        st.warning(pred.warning, icon=":material/help:")
     st.plotly_chart(probability_chart(pred, dataset), width="stretch", key="draw_probabilities")
 
 

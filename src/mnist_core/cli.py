@@ -221,8 +221,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 f"Run {args.run} cannot predict: {exc} Train it again (a lower learning rate avoids "
                 "diverging), or choose another run (python -m mnist_core runs)."
             ) from exc
-        results.append({"image": str(path), "label": p.label, "confidence": p.confidence,
-                        "probabilities": list(p.probabilities)})
+        result = {"image": str(path), "label": p.label, "confidence": p.confidence,
+                  "probabilities": list(p.probabilities)}
+        results.append(result if p.warning is None else result | {"warning": p.warning})  # unsure
     print(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1
 

@@ -91,3 +91,25 @@ def test_the_end_of_epoch_line_says_its_figures_are_the_epoch_means():
     assert "mean over the epoch" in epoch_line and "loss 0.2330" in epoch_line
     assert "validation" in epoch_line and "98.30%" in epoch_line
     assert epoch_line.endswith("\n")
+
+
+def test_predict_refuses_a_tap_and_warns_when_unsure(runs_dir, saved_run, tmp_path, capsys):
+    """A dot is refused with the not-a-digit message; an untrained model's readings are unsure."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    tap, seven = tmp_path / "tap.png", tmp_path / "seven.png"
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).ellipse((130, 130, 150, 150), fill=0)
+    image.save(tap)
+    image = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(image).line([(90, 40), (200, 40), (120, 245)], fill=0, width=18)
+    image.save(seven)
+    assert main(["--runs-dir", str(runs_dir), "predict", saved_run, str(tap), str(seven)]) == 1
+    refused, read = json.loads(capsys.readouterr().out)
+    assert refused["error"].startswith("This does not look like a digit: ")
+    assert read["label"] in range(10) and np.isclose(sum(read["probabilities"]), 1.0, atol=1e-4)
+    if read["confidence"] < 0.5:  # an untrained model is unsure of most inputs
+        assert read["warning"].startswith("Low confidence (")
+    else:
+        assert "warning" not in read

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,25 @@ def test_real_mnist_test_digits_are_almost_never_refused(real_data_dir):
             refused += 1
     assert total == 10_000
     assert refused / total < 0.005, f"{refused} of {total} real MNIST test digits refused"
+
+
+def _show(root: str, warning: str | None) -> None:
+    import sys
+
+    sys.path.insert(0, root)  # the script runs from a temporary file: ui/ is found from the repository
+    from mnist_core.infer import Prediction
+    from ui import draw_widgets
+
+    probabilities = (0.4, 0.3, *([0.3 / 8] * 8))
+    draw_widgets.show_prediction(Prediction(probabilities, 0, 0.4, 0.001, warning), "mnist")
+
+
+@pytest.mark.parametrize("warning", [None, "Low confidence (40%): the model is unsure"])
+def test_the_draw_page_shows_the_low_confidence_warning_beside_the_prediction(warning):
+    from streamlit.testing.v1 import AppTest
+
+    root = str(Path(__file__).resolve().parents[2])
+    at = AppTest.from_function(_show, args=(root, warning), default_timeout=30).run()
+    assert not at.exception
+    assert at.metric[0].value == "0"
+    assert [w.value for w in at.warning] == ([] if warning is None else [warning])
