@@ -34,6 +34,7 @@ RESULT_KEY, FLASH_KEY, HW_FLASH_KEY = f"{K}last_correction", f"{K}flash", f"{K}h
 SETTING_KEYS = {name: f"{K}setting_{name}" for name in ("strategy", "steps", "stop_at", "lr", "replay_size")}
 CANVAS_SIDE = 280
 CANVAS_MARGIN = 20  # px around the canvas component (its toolbar and border)
+TOOLBAR_ROOM = 8  # px above the canvas (+ two 16-px gaps between elements) for its floating toolbar
 SEEN_SCALE = 6  # screen pixels per input pixel in "what the model sees" and its explanation
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 REPLAY_SIZES = (8, 16, 32, 64, 128, 256)
@@ -112,7 +113,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     except MnistLabError as exc:
         st.error(f"This run's model cannot be loaded: {exc}")
         return
-    row = st.container(horizontal=True, gap="large")  # the result wraps below the canvas when narrow
+    row = st.container(horizontal=True, gap="small")  # the result wraps right under the canvas when narrow
     left = row.container(width=CANVAS_SIDE + CANVAS_MARGIN)  # never narrower than the canvas
     right = row.container(width="stretch")
     with left:
@@ -164,9 +165,12 @@ def prediction_panel(
 
 def input_panel() -> tuple[Any, str]:
     """The canvas (or the file uploader): what to read (or None) and how to name it."""
-    source = st.segmented_control(
-        "Input", ["Draw", "Upload"], default="Draw", key=SOURCE_KEY, persist_state=SESSION, required=True
-    )
+    controls = st.container(horizontal=True, vertical_alignment="center", gap="xsmall")
+    with controls:
+        source = st.segmented_control(
+            "Input", ["Draw", "Upload"], default="Draw", key=SOURCE_KEY, persist_state=SESSION,
+            required=True, label_visibility="collapsed",
+        )  # fmt: skip
     if source == "Upload":
         upload = st.file_uploader(
             "A photo or scan of one handwritten digit (PNG or JPEG)",
@@ -175,7 +179,16 @@ def input_panel() -> tuple[Any, str]:
             help="Dark ink on light paper or the reverse, any size; transparency is fine.",
         )
         return upload, "" if upload is None else f"the upload {upload.name}"
-    stroke = st.slider("Stroke width", 6, 40, 20, key=STROKE_KEY, persist_state=SESSION)
+    with controls:  # one short row: on a phone the canvas, then the prediction, fit on one screen
+        with st.popover("Pen", help="Stroke width"):
+            stroke = st.slider(
+                "Stroke width", 6, 40, 20, key=STROKE_KEY, persist_state=SESSION,
+                help="Thick strokes read best: draw one digit, large.",
+            )  # fmt: skip
+        st.button("Clear", on_click=_clear_canvas, help="A clean canvas")
+    # The canvas comes last, so that a phone shows the prediction right under it (it was below the
+    # fold), after room for its toolbar, which floats 2.65rem above it (it covered the slider).
+    st.space(TOOLBAR_ROOM)
     result = st_canvas(
         stroke_width=stroke,
         stroke_color="#000000",
@@ -185,8 +198,6 @@ def input_panel() -> tuple[Any, str]:
         return_image_data=True,
         key=canvas_key(),
     )
-    st.button("Clear", icon=":material/delete:", on_click=_clear_canvas)
-    st.caption("Draw one digit, large. The toolbar above the canvas has undo, redo and reset.")
     strokes = len((result.json_data or {}).get("objects") or [])
     return result.image_data, f"your drawing ({strokes} stroke{'' if strokes == 1 else 's'})"
 
@@ -198,7 +209,10 @@ def _clear_canvas() -> None:
 def read_image(image: Any, dataset: str) -> tuple[torch.Tensor, np.ndarray] | None:
     """Model input ``(1, 1, 28, 28)`` and its pixels, or None with a message saying why not."""
     if image is None:
-        st.info("Draw a digit on the canvas (or upload one): the prediction appears when the stroke ends.")
+        st.info(
+            "Draw a digit on the canvas (or upload one): the prediction appears when the stroke ends. "
+            "Draw one digit, large; the toolbar above the canvas has undo, redo and reset."
+        )
         return None
     try:
         x = infer.preprocess(image, dataset)

@@ -30,7 +30,7 @@ from ui.shared import metric_row
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     from torch import nn
 
-GRID_COLUMNS, GRID_MAX = 10, 40  # the "my handwriting" thumbnails
+GRID_MAX, CARD_WIDTH = 40, 104  # the "my handwriting" thumbnails (84 px) and their Delete buttons
 HIGHLIGHT = "#ef553b"
 BAR = "#9db4d9"
 DISAGREE_STYLE = "background-color: rgba(239, 85, 59, 0.18)"
@@ -286,21 +286,25 @@ def show_correction(result: dict[str, Any]) -> None:
 def sample_grid(
     samples: Sequence[handwriting.Sample], folder: Path, on_delete: Callable[[str], None]
 ) -> None:
-    """The newest drawings as thumbnails with their label and a Delete button each."""
+    """The newest drawings as thumbnails with their label and a Delete button each.
+
+    Cards of their own width in a row that wraps: ten equal columns cut the
+    buttons to "D…" at 1280 px, and a phone stacked them one per line.
+    """
     shown = samples[:GRID_MAX]
     if len(samples) > GRID_MAX:
         st.caption(f"The newest {GRID_MAX} of {len(samples)}.")
-    for start in range(0, len(shown), GRID_COLUMNS):
-        cols = st.columns(GRID_COLUMNS)
-        for col, sample in zip(cols, shown[start : start + GRID_COLUMNS], strict=False):
-            try:
-                pixels = handwriting.load_pixels(sample.id, folder)
-            except MnistLabError:
-                col.caption("unreadable")
-                continue
-            col.image(explain.enlarge(pixels, 3), caption=f"{sample.label}")
-            col.button("Delete", key=f"draw_delete_{sample.id}", on_click=on_delete, args=(sample.id,),
-                       icon=":material/close:")  # fmt: skip
+    grid = st.container(horizontal=True, gap="small")
+    for sample in shown:
+        card = grid.container(width=CARD_WIDTH, gap="xsmall", horizontal_alignment="center")
+        try:
+            pixels = handwriting.load_pixels(sample.id, folder)
+        except MnistLabError:
+            card.caption("unreadable")
+            continue
+        card.image(explain.enlarge(pixels, 3), caption=f"{sample.label}")
+        card.button("Delete", key=f"draw_delete_{sample.id}", on_click=on_delete, args=(sample.id,),
+                    icon=":material/close:", width="stretch")  # fmt: skip
 
 
 def accuracy_table(runs: Sequence[RunInfo], folder: Path, sample_ids: tuple[str, ...]) -> None:

@@ -23,6 +23,7 @@ from mnist_core.synthetic import render_digit
 
 Point = tuple[float, float]
 Stroke = list[Point]
+Box = dict[str, float]  # x, y, width, height: Playwright's bounding boxes
 
 
 # -- strokes as a person draws them ---------------------------------------------------
@@ -124,8 +125,16 @@ class DrawPage:
         self.page.goto(self.url)
         self.page.get_by_role("heading", name="MNIST Lab").first.wait_for()
         self.idle()
-        self.page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw", exact=True).click()
+        link = self.page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw", exact=True)
+        expand = self.page.get_by_test_id("stExpandSidebarButton")
+        phone = expand.is_visible()  # the sidebar starts closed (off screen), and covers the page when open
+        if phone:
+            expand.click()
+        link.click()
         self.page.get_by_role("heading", name="Draw").first.wait_for()
+        if phone:
+            self.page.get_by_test_id("stSidebarCollapseButton").click()
+            expand.wait_for()
         self.canvas.wait_for()
         self.idle()
 
@@ -187,6 +196,16 @@ class DrawPage:
                       let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
         )
 
+    def show_toolbar(self) -> Locator:
+        """Hover the canvas, as a user does, until its floating toolbar shows; the toolbar's card."""
+        self.canvas.hover()
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)"
+            ".some(r => { const t = r.querySelector('.dc-toolbar');"
+            " return t && getComputedStyle(t).opacity === '1'; })"
+        )
+        return self.page.locator(".dc-toolbar-card")
+
     def upload(self, path: Path) -> None:
         """Switch the input to Upload (if needed), put ``path`` in the uploader, wait for its prediction."""
         uploader = self.page.locator('[data-testid="stFileUploaderDropzoneInput"]')
@@ -204,6 +223,19 @@ class DrawPage:
 
     def no_exception(self) -> None:
         assert self.page.locator('[data-testid="stException"]').count() == 0
+
+
+def box_of(locator: Locator) -> Box:
+    box = locator.bounding_box()
+    assert box is not None, f"{locator} is not on screen"
+    return box
+
+
+def overlap(a: Box, b: Box) -> bool:
+    """Whether two boxes share more than a pixel of area."""
+    dx = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+    dy = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+    return dx > 1 and dy > 1
 
 
 def photo(folder: Path, label: int, seed: int) -> Path:

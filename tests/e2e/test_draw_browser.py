@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from draw_helpers import DIGITS, DrawPage, photo, versions_of
+from draw_helpers import DIGITS, DrawPage, box_of, overlap, photo, versions_of
 from playwright.sync_api import Page
+from test_narrow_browser import cut_short
 
-from mnist_core import runs
+from mnist_core import handwriting, runs
 from mnist_core.config import RunConfig
+from mnist_core.synthetic import render_digit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -85,3 +88,49 @@ def test_all_models_stays_on_across_uploads(tiny_run: runs.RunInfo, page: Page, 
         assert draw.all_models.is_checked(), f"All models switched itself off at the upload of a {label}"
         table.wait_for()
         draw.no_exception()
+
+
+@pytest.mark.parametrize(
+    "screen", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}], ids=["laptop", "phone"]
+)
+def test_layout_nothing_overlaps_or_is_cut_and_the_prediction_is_by_the_canvas(
+    tiny_run: runs.RunInfo, page: Page, server: str, screen: dict[str, int], artifacts_dir: Path
+) -> None:
+    """Issue 21.10: the canvas toolbar covered the stroke-width slider; the Delete buttons of My
+    handwriting read "D…"; on a phone the prediction was below the fold after every stroke."""
+    rng = np.random.default_rng(0)
+    for label in (*range(10), 1, 7):
+        handwriting.add(render_digit(label, rng).astype(np.float32) / 255.0, label)
+    page.set_viewport_size(screen)
+    draw = DrawPage(page, server)
+    draw.open()
+    toolbar = box_of(draw.show_toolbar())
+    main = page.get_by_test_id("stMain")
+    controls = [
+        main.get_by_test_id(kind) for kind in ("stSlider", "stButton", "stButtonGroup", "stSelectbox")
+    ]
+    for control in controls:
+        for shown in (c for c in control.all() if c.is_visible()):  # the other tab's are hidden
+            assert not overlap(toolbar, box_of(shown)), f"the canvas toolbar covers {shown}"
+    draw.draw(DIGITS[3][0])
+    canvas = box_of(draw.canvas)
+    value = box_of(
+        page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    )
+    beside = value["x"] >= canvas["x"] + canvas["width"] and value["y"] < canvas["y"] + canvas["height"]
+    under = 0 < value["y"] - (canvas["y"] + canvas["height"]) < 60
+    assert beside or under, (canvas, value)
+    assert value["y"] + value["height"] <= screen["height"], "the prediction is below the fold"
+    assert cut_short(page) == []
+    name = f"draw-{screen['width']}"
+    page.screenshot(path=str(artifacts_dir / f"{name}.png"))
+    page.get_by_role("tab", name="My handwriting").click()
+    page.get_by_text("Accuracy on my handwriting").wait_for()
+    draw.idle()
+    delete = main.get_by_role("button", name="Delete")
+    assert delete.count() == 12
+    boxes = [box_of(delete.nth(i)) for i in range(12)]
+    assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert cut_short(page) == []
+    page.screenshot(path=str(artifacts_dir / f"{name}-my-handwriting.png"), full_page=True)
+    draw.no_exception()
