@@ -4,7 +4,7 @@ The model reads anything as a digit: a single tap on the canvas came out as
 "0" at 97%, a scribble as "4" at 85%. Two checks, both chosen by
 ``scripts/not_a_digit_study.py`` (MNIST test set blown up onto the canvas,
 drawn and rendered digits, and seeded taps, dots, scribbles, lines, random
-strokes and noise; the measured table is in the README):
+strokes and noise; run it for the full table):
 
 * :func:`refuse_non_digit`, on the shape of the ink the model would see
   (``infer.preprocess_pixels`` calls it, so the Draw page and the CLI show
@@ -12,8 +12,10 @@ strokes and noise; the measured table is in the README):
   its strokes are thin for its size, it leaves most of its box empty, and it
   is not much wider than tall. With the thresholds below it refused 0.09% of
   the 10,000 MNIST test digits (existing blank/speck checks included) and
-  none of 1,000 drawn digits, upright lines ("1") or 500 ellipses but one
-  ("0"), while catching every tap and dot, 85% of scribbles and 69% of
+  none of 1,000 drawn digits or 500 upright lines ("1"), one of 500 ellipses
+  ("0"), and 6.4% of small digits (50-100 px tall with the default 20 px
+  brush: too thick for their size; the message asks for a larger drawing),
+  while catching every tap and dot, 85% of scribbles and 69% of
   near-horizontal lines.
 * :func:`confidence_warning`, on the model's answer: below
   :data:`LOW_CONFIDENCE` the page says the model is unsure. The max softmax
@@ -32,7 +34,7 @@ from .errors import NotADigitError
 
 # Thresholds on the 28x28 input (digit in its 20x20 box), measured: see the module docstring.
 MAX_STROKE_WIDTH = 7.0  # px; MNIST's median is 2.9, its 99.9th percentile under 7; a tap is 10-12
-MAX_COVERAGE = 0.28  # mean ink of the 28x28 input; MNIST digits stay below (99.95%), scribbles above
+MAX_COVERAGE = 0.28  # mean ink of the 28x28 input; 3 of 10,000 MNIST test digits are above, most scribbles
 MAX_FLATNESS = 2.5  # width / height of the ink's box; no MNIST test digit is even 2
 LOW_CONFIDENCE = 0.5  # below this probability the prediction comes with a warning
 RULE = (
