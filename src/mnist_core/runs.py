@@ -846,6 +846,8 @@ def adopt_staged(staging: Path, cfg: RunConfig, runs_dir: str | os.PathLike[str]
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows: rely on the age
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
