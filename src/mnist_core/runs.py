@@ -12,7 +12,11 @@
         .lock            held (flock) by the process training the run
 
 Every write goes to a temporary file in the same folder and is renamed over
-the old one, so a crash leaves the previous version intact. ``.pt`` files are
+the old one, so a crash leaves the previous version intact. A new run, a
+saved version and an import are filled in a hidden ``.staging-<pid>-*``
+folder (locked by its process) and appear with one rename, whole; what a
+killed process leaves there is removed by :func:`clean_stale_staging`
+(the app calls it once per server). ``.pt`` files are
 read with ``torch.load(weights_only=True)``: no pickled code ever runs.
 A run marked "running" whose lock nobody holds was interrupted (its process
 died); it is reported as "interrupted".
