@@ -2,12 +2,19 @@
 
 Every accepted input (numpy array, PIL image, PNG/JPEG bytes, a binary file
 object, a path) becomes a gray plane and an optional alpha plane, float32 in
-[0, 1], at most :data:`WORK_SIDE` pixels per side. Only PNG and JPEG are
-opened; the pixel count, and the memory the decoded image would take, are
-checked from the header before decoding, so a decompression bomb (a few
-hundred kilobytes of PNG that decode to gigabytes) is refused without being
-decoded. Unreadable input raises :class:`InvalidImageError` with a message a
-user can act on.
+[0, 1], at most :data:`WORK_SIDE` pixels per side. Unreadable input raises
+:class:`InvalidImageError` with a message a user can act on.
+
+Only PNG and JPEG files of at most :data:`MAX_FILE_BYTES` are opened, and
+what decoding one will cost is bounded from its headers before any pixel is
+decoded (:func:`check_layout`): the sides, the pixel count and the memory the
+decoded image takes; for a PNG the number of chunks (PIL walks them in
+Python); for a JPEG the number of markers and of scans (libjpeg runs over the
+whole image once per scan) and, when it has several scans, the coefficient
+buffers libjpeg keeps for the whole image. So a decompression bomb, a
+1x100,000,000 PNG or a progressive JPEG repeating one scan 10,000 times is
+refused in milliseconds, and any accepted file decodes in well under 2 s of
+CPU and 256 MiB (``scripts/decode_bounds.py`` measures the worst shapes).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import struct
 from typing import BinaryIO, TypeAlias
 
@@ -27,13 +35,25 @@ ImageSource: TypeAlias = (
     np.ndarray | Image.Image | bytes | bytearray | memoryview | BinaryIO | str | os.PathLike[str]
 )
 
+MAX_FILE_BYTES = 32 * 2**20  # a photo of a digit takes a few MB; larger files are not opened
 MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
-# Memory one decoded upload may take (PIL's own layout: 1 byte per pixel for gray, 4 for colour).
-# A PNG cannot be decoded at a lower resolution, so this, not the pixel count, bounds what a
-# small file can cost: 128 MiB admits an 8000x8000 gray scan or a 5700x5700 colour one, and
-# costs at most about twice that at its peak (PIL premultiplies RGBA while shrinking it).
-# JPEGs are decoded at up to 1/8 scale first, so any JPEG under MAX_PIXELS fits.
+MAX_SIDE = 16_384  # PIL keeps a pointer and a decoder pass per row: 1x100,000,000 cost +750 MB
+# Peak memory of PIL's copies of one decoded file (its layout: 1 byte per pixel for gray, 4 for
+# colour; plus a converted copy, and the premultiplied copy PIL makes to shrink an image with
+# alpha; see _decoded_bytes). A PNG cannot be decoded at a lower resolution, so this, not the
+# pixel count, bounds what a small file can cost: 128 MiB admits a 10000x10000 gray scan, a
+# 5790x5790 colour one or a 4090x4090 one with transparency. JPEGs are decoded at up to 1/8
+# scale first, so any JPEG under MAX_PIXELS fits (progressive ones: MAX_COEFFICIENT_BYTES).
 MAX_DECODED_BYTES = 128 * 2**20
+# A progressive (or multi-scan) JPEG keeps 2 bytes per pixel and component for the whole image
+# while its scans arrive, whatever the draft scale; libjpeg then runs over every block once per
+# scan, and an image repeating an empty scan 10,000 times cost 54 s. A photo has 1 to ~12 scans.
+MAX_COEFFICIENT_BYTES = 128 * 2**20
+MAX_SCANS = 100
+MAX_JPEG_MARKERS = 1_000  # a photo has a few dozen (restart markers inside the data not counted)
+MAX_JPEG_JUNK = 64 * 2**10  # stray bytes before the first scan: PIL skips them one at a time
+MAX_EXIF_BYTES = 64 * 2**10  # larger EXIF (a PNG's eXIf chunk) is not parsed for the orientation
+MAX_PNG_CHUNKS = 20_000  # encoders write 8-64 KB chunks: a 32 MB file has a few thousand
 WORK_SIDE = 1024  # images are shrunk to at most this side before any float work
 _FORMATS = ("PNG", "JPEG")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's "L"
@@ -62,7 +82,7 @@ def decode(image: ImageSource) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(image, Image.Image):
         return _planes_from_pil(image, draft=False)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return _planes_from_pil(_open(bytes(image), "The upload"), draft=True)
+        return _planes_from_pil(_open(bytes(image), "The file"), draft=True)
     if isinstance(image, (str, os.PathLike)):
         try:
             with open(image, "rb") as f:
@@ -78,7 +98,7 @@ def decode(image: ImageSource) -> tuple[np.ndarray, np.ndarray | None]:
             raise InvalidImageError(f"Cannot read the uploaded file: {exc}.") from exc
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidImageError("The file object returned text; open the image in binary mode ('rb').")
-        return _planes_from_pil(_open(bytes(data), "The upload"), draft=True)
+        return _planes_from_pil(_open(bytes(data), "The file"), draft=True)
     raise InvalidImageError(
         f"Cannot read an image from a {type(image).__name__}: pass a numpy array, a PIL image, "
         "PNG/JPEG bytes or a binary file."
@@ -89,6 +109,12 @@ def _open(data: bytes, what: str) -> Image.Image:
     """Bytes -> a lazily decoded PIL image, refusing non-images and decompression bombs."""
     if not data:
         raise InvalidImageError(f"{what} is empty (0 bytes): choose a PNG or JPEG image of a digit.")
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidImageError(
+            f"{what} is too large ({len(data) / 2**20:.1f} MB): images of up to {MAX_FILE_BYTES >> 20} MB "
+            "are read. Crop the photo around the digit, or shrink it, and try again."
+        )
+    check_layout(data)
     try:
         im = Image.open(io.BytesIO(data), formats=_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -101,27 +127,170 @@ def _open(data: bytes, what: str) -> Image.Image:
     return im
 
 
+# -- what decoding will cost, from the headers -------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHUNK_HEADER = struct.Struct(">I4s")
+# The next marker after a scan's entropy-coded data: 0xFF then a code that is not a stuffed zero,
+# a restart marker (inside the data) or another 0xFF (fill). One C-speed search per scan.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_STANDALONE = {0x01, 0xD8, *range(0xD0, 0xD8)}  # markers without a length
+_FRAMES = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman, 8-bit: what libjpeg reads
+_OTHER_FRAMES = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def check_layout(data: bytes) -> None:
+    """Refuse a PNG or JPEG whose headers promise a slow or memory-hungry decode.
+
+    Reads only the chunk/marker structure (PNG: one step per chunk; JPEG:
+    one step per marker, with one C-speed search across each scan's data),
+    so it costs milliseconds on any file up to :data:`MAX_FILE_BYTES`. A
+    file that is neither, or ends early, is left to PIL, which says so.
+    """
+    if data.startswith(_PNG_SIGNATURE):
+        _check_png(data)
+    elif data.startswith(b"\xff\xd8"):
+        _check_jpeg(data)
+
+
+def _check_png(data: bytes) -> None:
+    at, chunks = len(_PNG_SIGNATURE), 0
+    while at + _CHUNK_HEADER.size <= len(data):
+        length, kind = _CHUNK_HEADER.unpack_from(data, at)
+        if kind == b"IHDR" and chunks == 0 and length >= 8:
+            _check_sides(*struct.unpack_from(">II", data, at + 8))
+        chunks += 1
+        if chunks > MAX_PNG_CHUNKS:
+            raise InvalidImageError(
+                f"This PNG is cut into more than {MAX_PNG_CHUNKS:,} chunks (an image has a few thousand "
+                "at most): it is damaged or made to be slow to read. Save it again as PNG or JPEG."
+            )
+        if kind == b"IEND":
+            return
+        at += _CHUNK_HEADER.size + length + 4  # + CRC
+
+
+def _check_jpeg(data: bytes) -> None:
+    """Walk the markers: frame header, scan count, junk and marker count within bounds."""
+    at, markers, scans, junk = 2, 0, 0, 0
+    frame: tuple[int, bytes] | None = None
+    while at + 1 < len(data):
+        if data[at] != 0xFF or data[at + 1] == 0xFF:  # junk or fill bytes: skip to the next marker
+            found = _NEXT_MARKER.search(data, at)
+            if found is None:
+                break
+            if scans == 0:
+                junk += found.start() - at
+            at = found.start()
+            continue
+        marker, markers = data[at + 1], markers + 1
+        if markers > MAX_JPEG_MARKERS:
+            raise _slow_jpeg(f"more than {MAX_JPEG_MARKERS:,} markers (a photo has a few dozen)")
+        if junk > MAX_JPEG_JUNK:
+            raise _slow_jpeg(f"more than {MAX_JPEG_JUNK:,} stray bytes between its markers")
+        if marker == 0xD9:
+            break
+        if marker in _STANDALONE:
+            at += 2
+            continue
+        if at + 4 > len(data):
+            break
+        end = at + 2 + struct.unpack_from(">H", data, at + 2)[0]
+        if frame is None and (marker in _FRAMES or marker in _OTHER_FRAMES):
+            frame = (marker, data[at + 4 : end])
+            _check_frame(marker, frame[1])
+        if marker == 0xDA:
+            scans += 1
+            if scans > MAX_SCANS:
+                raise _slow_jpeg(f"more than {MAX_SCANS} scans (a progressive photo has about 10)")
+            found = _NEXT_MARKER.search(data, end)  # the scan's data runs to the next marker
+            end = len(data) if found is None else found.start()
+        at = end
+    if frame is not None:
+        _check_coefficients(scans, *frame)
+
+
+def _slow_jpeg(what: str) -> InvalidImageError:
+    return InvalidImageError(
+        f"This JPEG has {what}: it is damaged, or made to be slow to read. "
+        "Save it again as an ordinary JPEG or as PNG."
+    )
+
+
+def _check_frame(marker: int, header: bytes) -> None:
+    """The frame header (SOFn): a kind libjpeg reads here, and sides within bounds."""
+    if marker not in _FRAMES:
+        raise InvalidImageError(
+            "This JPEG is of a kind this app does not read (lossless, hierarchical or arithmetic-coded). "
+            "Save it again as an ordinary JPEG or as PNG."
+        )
+    if len(header) >= 5:
+        height, width = struct.unpack_from(">HH", header, 1)
+        _check_sides(width, height)
+
+
+def _check_coefficients(scans: int, marker: int, header: bytes) -> None:
+    """The whole-image coefficient buffers a multi-scan JPEG needs."""
+    if (scans <= 1 and marker != 0xC2) or len(header) < 6:
+        return  # one interleaved scan: libjpeg decodes it a row of blocks at a time
+    height, width = struct.unpack_from(">HH", header, 1)
+    components = [header[7 + 3 * i] for i in range(header[5]) if 7 + 3 * i < len(header)]
+    h_max = max((c >> 4 for c in components), default=1) or 1
+    v_max = max((c & 15 for c in components), default=1) or 1
+    blocks = 0
+    for c in components:  # libjpeg rounds each component's blocks up to whole MCUs
+        h, v = max(c >> 4, 1), max(c & 15, 1)
+        blocks += _ceil(_ceil(width * h, h_max * 8), h) * h * _ceil(_ceil(height * v, v_max * 8), v) * v
+    if blocks * 128 > MAX_COEFFICIENT_BYTES:  # 64 coefficients of 2 bytes per 8x8 block
+        raise InvalidImageError(
+            f"The image is too large to decode ({width}x{height} pixels, a progressive JPEG): it would "
+            f"take {blocks * 128 / 2**20:,.0f} MB of memory, at most {MAX_COEFFICIENT_BYTES >> 20} MB are "
+            "used. Shrink it or crop it around the digit, or save it as an ordinary JPEG, and try again."
+        )
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _check_sides(width: int, height: int) -> None:
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise InvalidImageError(_too_large(width, height))
+
+
 def _too_large(width: int | None, height: int | None) -> str:
     size = f" ({width}x{height})" if width else ""
     return (
-        f"The image is too large{size}: at most {MAX_PIXELS // 1_000_000} megapixels are accepted. "
-        "Crop or shrink it around the digit and try again."
+        f"The image is too large{size}: at most {MAX_PIXELS // 1_000_000} megapixels, and "
+        f"{MAX_SIDE:,} pixels a side, are accepted. Crop or shrink it around the digit and try again."
     )
 
 
 def _decoded_bytes(im: Image.Image) -> int:
-    """What PIL allocates to decode ``im`` at its (drafted) size, and to convert it (see _convert_mode)."""
-    per_pixel = 1 if im.mode in ("1", "L", "P") else 2 if im.mode.startswith("I;16") else 4
-    if im.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
-        per_pixel += 4  # converted to L, I, RGB or RGBA: a second full-size copy
+    """The peak of what PIL allocates for ``im`` at its (drafted) size.
+
+    The decoded image, its converted copy (see :func:`_convert_mode`; the
+    decoded one is still referenced meanwhile) and, for an image with alpha
+    that must shrink, the premultiplied copy ``reduce`` makes first.
+    """
+    target = _target_mode(im)
+    per_pixel = _bytes_per_pixel(im.mode)
+    if target != im.mode:
+        per_pixel += _bytes_per_pixel(target)
+    if target in ("LA", "RGBA") and max(im.size) > WORK_SIDE:
+        per_pixel += 4
     width, height = im.size
     return width * height * per_pixel
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4  # LA, PA: 4 in PIL
 
 
 def _planes_from_pil(im: Image.Image, draft: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode, shrink to :data:`WORK_SIDE` and make upright; never modifies a caller's image."""
     width, height = im.size
-    if width * height > MAX_PIXELS:
+    if width * height > MAX_PIXELS or (draft and max(width, height) > MAX_SIDE):
         raise InvalidImageError(_too_large(width, height))
     if draft:  # our own freshly opened file: let the JPEG decoder downscale by up to 8x
         try:
@@ -132,13 +301,14 @@ def _planes_from_pil(im: Image.Image, draft: bool) -> tuple[np.ndarray, np.ndarr
             ) from exc
         if _decoded_bytes(im) > MAX_DECODED_BYTES:
             raise InvalidImageError(
-                f"The image is too large to decode ({width}x{height} pixels, {im.mode}): "
-                f"at most {MAX_DECODED_BYTES >> 20} MB of pixels are accepted. Crop it around "
-                "the digit, shrink it, or save it as JPEG, and try again."
+                f"The image is too large to decode ({width}x{height} pixels"
+                f"{', with transparency' if _target_mode(im) in ('LA', 'RGBA') else ''}): it would take "
+                f"{_decoded_bytes(im) / 2**20:,.0f} MB, at most {MAX_DECODED_BYTES >> 20} MB are used. "
+                "Crop it around the digit, shrink it, or save it as JPEG, and try again."
             )
     try:
         im.load()
-        orientation = _ORIENTATION.get(im.getexif().get(0x0112, 1))
+        orientation = _orientation(im)
         im = _convert_mode(im)
         factor = math.ceil(max(im.size) / WORK_SIDE)
         if factor > 1:
@@ -157,19 +327,32 @@ def _planes_from_pil(im: Image.Image, draft: bool) -> tuple[np.ndarray, np.ndarr
     return _planes_from_array(array)
 
 
+def _orientation(im: Image.Image) -> Image.Transpose | None:
+    """The transpose the EXIF orientation asks for; EXIF over 64 KiB (a JPEG's most) is not parsed."""
+    exif = im.info.get("exif")
+    if isinstance(exif, bytes) and len(exif) > MAX_EXIF_BYTES:
+        return None
+    return _ORIENTATION.get(im.getexif().get(0x0112, 1))
+
+
 def _convert_mode(im: Image.Image) -> Image.Image:
     """Any PIL mode -> one of L, LA, RGB, RGBA, I, F (what ``reduce`` and numpy understand)."""
+    target = _target_mode(im)
+    return im if target == im.mode else im.convert(target)
+
+
+def _target_mode(im: Image.Image) -> str:
     if "transparency" in im.info and im.mode in ("L", "RGB", "P"):
-        return im.convert("RGBA")
+        return "RGBA"
     if im.mode.startswith("I;16") or im.mode == "I":
-        return im.convert("I")
+        return "I"
     if im.mode in ("L", "LA", "RGB", "RGBA", "F"):
-        return im
+        return im.mode
     if im.mode == "1":
-        return im.convert("L")
+        return "L"
     if im.mode in ("PA", "La", "RGBa"):
-        return im.convert("RGBA")
-    return im.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV
+        return "RGBA"
+    return "RGB"  # P, CMYK, YCbCr, LAB, HSV
 
 
 def _planes_from_array(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
