@@ -28,6 +28,7 @@ from typing import Any
 import streamlit as st
 
 MEMO = "_choice_labels_"  # + widget key: the labels (id -> label) the browser was last sent
+FIRST = object()  # sync_single's default: the first option
 
 
 def unique_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -81,14 +82,18 @@ def sync_multi(key: str, labels: Mapping[str, str]) -> None:
     st.session_state[MEMO + key] = dict(labels)
 
 
-def sync_single(key: str, labels: Mapping[str, str]) -> None:
-    """Before ``st.selectbox(options=list(labels), key=key)``: keep its value a present id (or unset)."""
+def sync_single(key: str, labels: Mapping[str, str], default: object = FIRST) -> None:
+    """Before ``st.selectbox(options=list(labels), key=key)``: keep its value a present id.
+
+    A value that is gone becomes ``default`` (the first option unless given),
+    set here rather than left to Streamlit: then the browser is sent it too.
+    """
     sent: Mapping[str, str] = st.session_state.get(MEMO + key, {})
     if key in st.session_state and st.session_state[key] is not None:
         value = st.session_state[key]
         run_id = _to_id(value, labels, sent)
         if run_id is None:
-            del st.session_state[key]  # gone: the widget falls back to its default
+            st.session_state[key] = next(iter(labels), None) if default is FIRST else default
         elif run_id != value or sent.get(run_id) != labels[run_id]:
             st.session_state[key] = run_id
     st.session_state[MEMO + key] = dict(labels)

@@ -212,7 +212,7 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
     ids, name = list(labels), choices.labeller(labels)
     c1, c2 = st.columns(2)
     choices.sync_single(f"{K}gal_a", labels)
-    choices.sync_single(f"{K}gal_b", labels)
+    choices.sync_single(f"{K}gal_b", labels, default=None)
     a = c1.selectbox("Run", ids, format_func=name, key=f"{K}gal_a")
     b = c2.selectbox("Compare with", [None, *ids], format_func=name, key=f"{K}gal_b")
     if a is None:

@@ -446,3 +446,15 @@ def test_the_mistakes_view_keeps_its_runs_when_one_is_renamed(app_path, run_ids,
     kept = (at.selectbox(key="runs_gal_a").value, at.selectbox(key="runs_gal_b").value)
     assert kept == (picked[2], picked[1])
     assert browser.shown[at.selectbox(key="runs_gal_a").id] == label(picked[2], "renamed elsewhere")
+
+
+def test_the_edit_form_follows_when_its_run_is_unpicked(app_path, run_ids, runs_dir, browser):
+    """The "Run" picker offers the selected runs; when its run leaves them, the browser is told."""
+    at = open_in_browser(app_path, browser, run_ids[:3])
+    focus = at.selectbox(key="runs_focus")
+    other = next(i for i in run_ids[:3] if i != focus.value)
+    assert browser.shown[focus.id] == label(focus.value, names(at)[focus.value])
+    at.multiselect(key=SELECT).set_value([other])
+    ok(browser.run(at))
+    assert at.selectbox(key="runs_focus").value == other
+    assert browser.shown[focus.id] == label(other, names(at)[other])  # not the old run's label
