@@ -205,8 +205,11 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     data = read_bytes(path, max_bytes)
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: a 5000-digit integer too
-        raise CorruptRun(f"{path} is not valid JSON: {_one_line(exc)}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = _one_line(exc)
+        if "integer string conversion" in reason:  # Python refuses to parse an integer that long
+            reason = "it holds an integer of more than 4300 digits"
+        raise CorruptRun(f"{path} is not valid JSON: {reason}") from exc
 
 
 def read_torch(path: Path, device: str | torch.device = "cpu", max_bytes: int | None = None) -> Any:
