@@ -274,8 +274,7 @@ class RunWriter:
         }
         staging, lock = _new_staging(root)
         try:
-            write_json(staging / "config.json", cfg.to_dict())
-            write_json(staging / "run.json", meta)
+            _fill(staging, {"config.json": cfg.to_dict(), "run.json": meta}, f"a new run in {root}")
             run_id, meta = _publish(staging, cfg, root)
         except BaseException:
             _drop_staging(staging, lock)
@@ -468,13 +467,14 @@ def save_version(
         "error": None, "kind": kind, "details": details or {},
     }
     history = load_history(parent_id, runs_dir)
+    files = {
+        "config.json": parent.config.to_dict(),
+        "weights.pt": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "history.json": history, "summary.json": summary, "run.json": meta,
+    }
     staging, lock = _new_staging(root)
     try:
-        write_json(staging / "config.json", parent.config.to_dict())
-        write_torch(staging / "weights.pt", {k: v.detach().cpu() for k, v in state_dict.items()})
-        write_json(staging / "history.json", history)
-        write_json(staging / "summary.json", summary)
-        write_json(staging / "run.json", meta)
+        _fill(staging, files, f"the new version of run {parent_id} in {root}")
         run_id, _ = _publish(staging, parent.config, root)
     finally:
         _drop_staging(staging, lock)  # nothing left to drop once published
@@ -744,8 +744,21 @@ _staging_guard = threading.Lock()
 
 
 def _storage_error(action: str, exc: OSError) -> StorageError:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return StorageError(f"{action}: {reason}. Nothing was half-saved; {advice(exc)}.", exc.errno)
+    cause = exc.__cause__ if isinstance(exc, MnistLabError) and isinstance(exc.__cause__, OSError) else exc
+    reason = cause.strerror or str(cause) or type(cause).__name__
+    return StorageError(f"{action}: {reason}. Nothing was half-saved; {advice(cause)}.", cause.errno)
+
+
+def _fill(staging: Path, files: dict[str, Any], what: str) -> None:
+    """Write ``files`` (name -> JSON or, for ``.pt``, tensors) into a staging folder.
+
+    A failure names the file and the run, not the hidden staging folder.
+    """
+    for name, obj in files.items():
+        try:
+            (write_torch if name.endswith(".pt") else write_json)(staging / name, obj)
+        except OSError as exc:
+            raise _storage_error(f"Could not save {name} of {what}", exc) from exc
 
 
 def _take_lock(folder: Path) -> IO[bytes] | None:

@@ -19,7 +19,7 @@ from faults import DiskFull, no_permission, same_tensors
 from mnist_core import online, runs
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
-from mnist_core.errors import MnistLabError
+from mnist_core.errors import MnistLabError, StorageError
 from mnist_core.fsutil import WriteError, atomic_write
 from mnist_core.jobs import JobRegistry
 from mnist_core.pipeline import run_training
@@ -126,8 +126,12 @@ def test_a_correction_that_cannot_be_saved_leaves_the_parent_intact(
     x = data.test.tensors()[0][:1]
     result = online.learn(model, x, [3], data.train, data.test, online.CorrectionSettings(steps=2))
     monkeypatch.setattr(os, "replace", DiskFull(names={"weights.pt"}, arm_after=0))
-    with pytest.raises(WriteError, match=r"Could not save weights\.pt .*No space left on device"):
+    with pytest.raises(StorageError) as caught:
         runs.save_version(parent.id, result.state_dict, result.summary(parent.summary), runs_dir)
+    assert str(caught.value) == (  # the file and the run, not the hidden folder it was written in
+        f"Could not save weights.pt of the new version of run {parent.id} in {runs_dir}: "
+        "No space left on device. Nothing was half-saved; free some disk space and try again."
+    )
     assert (parent.path / "weights.pt").read_bytes() == before
     assert runs.load_run(parent.id, runs_dir).status == "completed"
     listed = {r.id: r.status for r in runs.list_runs(runs_dir)}
