@@ -215,6 +215,8 @@ def show_comparison(rows: Sequence[dict[str, Any]]) -> None:
             f"**{len(frame) - disagree} of {len(frame)} runs** read **{majority}**; "
             f":red[**{disagree} disagree**] (highlighted)."
         )
+    elif len(frame) == 1:
+        st.markdown(f"The one saved run reads **{majority}**.")
     else:
         st.markdown(f"All **{len(frame)} runs** read **{majority}**.")
 
