@@ -316,6 +316,8 @@ def kill_on_appear(op: str, root: Path, arg: str, n: int) -> dict[str, Any]:
         new: set[str] = set()
         while not new:
             new = {e for e in os.listdir(root) if not e.startswith(".")} - before
+            if not new and os.waitpid(pid, os.WNOHANG)[0]:  # the child died on its own: a bug
+                raise RuntimeError(f"{op} failed in a loop: {_read_line(r)!r}")
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(r)

@@ -160,6 +160,7 @@ def test_kills_at_random_steps_of_a_loop_leave_only_whole_runs(
         arg = str(tmp_path / "run.zip")
     result = _sweep("kill-random", op, runs_dir, arg, tmp_path, 25, 29)
     _report(f"{op} in a loop", result, "(random steps)")
+    assert len(result["kills"]) == 25 and all(k["event"] != "done" for k in result["kills"])  # no crash
     good = _whole_runs(runs_dir)
     assert all(r.status in ("completed", "interrupted") for r in good)
     assert all(not runs.resumable(r) for r in good if r.meta.get("parent"))
