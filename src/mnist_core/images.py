@@ -52,7 +52,7 @@ MAX_COEFFICIENT_BYTES = 128 * 2**20
 MAX_SCANS = 100
 MAX_JPEG_MARKERS = 1_000  # a photo has a few dozen (restart markers inside the data not counted)
 MAX_JPEG_JUNK = 64 * 2**10  # stray bytes before the first scan: PIL skips them one at a time
-MAX_EXIF_BYTES = 64 * 2**10  # larger EXIF (a PNG's eXIf chunk) is not parsed for the orientation
+MAX_EXIF_BYTES = 64 * 2**10  # a JPEG's EXIF fits one segment; a larger PNG eXIf chunk is ignored
 MAX_PNG_CHUNKS = 20_000  # encoders write 8-64 KB chunks: a 32 MB file has a few thousand
 WORK_SIDE = 1024  # images are shrunk to at most this side before any float work
 _FORMATS = ("PNG", "JPEG")
@@ -172,7 +172,7 @@ def _check_png(data: bytes) -> None:
 
 def _check_jpeg(data: bytes) -> None:
     """Walk the markers: frame header, scan count, junk and marker count within bounds."""
-    at, markers, scans, junk = 2, 0, 0, 0
+    at, markers, scans, junk, exif = 2, 0, 0, 0, 0
     frame: tuple[int, bytes] | None = None
     while at + 1 < len(data):
         if data[at] != 0xFF or data[at + 1] == 0xFF:  # junk or fill bytes: skip to the next marker
@@ -199,6 +199,10 @@ def _check_jpeg(data: bytes) -> None:
         if frame is None and (marker in _FRAMES or marker in _OTHER_FRAMES):
             frame = (marker, data[at + 4 : end])
             _check_frame(marker, frame[1])
+        if marker == 0xE1 and data.startswith(b"Exif\0\0", at + 4):
+            exif += end - at - 4  # PIL joins every EXIF segment, one copy each, then parses them
+            if exif > MAX_EXIF_BYTES:
+                raise _slow_jpeg("EXIF metadata in several segments (a photo has one, of at most 64 KB)")
         if marker == 0xDA:
             scans += 1
             if scans > MAX_SCANS:

@@ -315,6 +315,11 @@ def jpeg_after_soi(insert: bytes) -> bytes:
     return data[:2] + insert + data[2:]
 
 
+def app_segments(count: int, marker: int, prefix: bytes) -> bytes:
+    """``count`` APPn segments of 64 KB each starting with ``prefix``, zeros after it."""
+    return (bytes([0xFF, marker]) + struct.pack(">H", 65535) + prefix + bytes(65533 - len(prefix))) * count
+
+
 def baseline_noise(side: int, quality: int = 100, mode: str = "RGB") -> bytes:
     """Random pixels at high quality: as much entropy-coded data per pixel as a JPEG has."""
     import numpy as np
@@ -345,6 +350,8 @@ SHAPES = {
                                 "more than 1,000 markers"),
     "jpeg-20MB-junk": (lambda: jpeg_after_soi(b"\x00" * 20_000_000), REFUSED, "stray bytes"),
     "jpeg-20MB-fill": (lambda: jpeg_after_soi(b"\xff" * 20_000_000), REFUSED, "stray bytes"),
+    "jpeg-490-exif-segments": (lambda: jpeg_after_soi(app_segments(490, 0xE1, b"Exif\0\0II*\0")), REFUSED,
+                               "EXIF metadata in several segments"),
     "jpeg-lossless": (lambda: lossless_jpeg(), REFUSED, "of a kind this app does not read"),
     "file-33MB": (lambda: blank_png(64, 64) + bytes(33 * MB), REFUSED, "too large (33.0 MB)"),
     # The costliest files still accepted: at the coefficient budget with 100 scans, at the decode
@@ -406,3 +413,90 @@ def test_every_image_shape_is_refused_or_decoded_within_2s_and_256mib(
         assert result["error"] != REFUSED, result
     assert result["cpu_s"] < 2.0, result
     assert result["rss_growth_mib"] < 256, result
+
+
+ORDINARY = ["baseline", "progressive-420", "progressive-optimized-444", "progressive-gray", "restart-markers",
+            "exif-rotated", "png", "png-interlaced", "png-rgba", "png-16-bit"]  # fmt: skip
+
+
+def ordinary_file(name: str) -> bytes:
+    """A digit saved the way cameras, editors and PIL save files."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    gray = Image.new("L", (600, 400), 255)
+    ImageDraw.Draw(gray).line([(250, 80), (350, 80), (280, 330)], fill=0, width=30)
+    color = gray.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: read, and the image turned upright
+    jpegs = {
+        "baseline": {},
+        "progressive-420": {"progressive": True},
+        "progressive-optimized-444": {"progressive": True, "optimize": True, "subsampling": 0},
+        "restart-markers": {"restart_marker_blocks": 1},
+        "exif-rotated": {"exif": exif},
+    }
+    if name in jpegs:
+        return jpeg_bytes(color, **jpegs[name])
+    if name == "progressive-gray":
+        return jpeg_bytes(gray, progressive=True)
+    image, options = {
+        "png": (color, {}),
+        "png-interlaced": (color, {"interlace": 1}),
+        "png-rgba": (color.convert("RGBA"), {}),
+        "png-16-bit": (gray.convert("I;16"), {}),
+    }[name]
+    buf = io.BytesIO()
+    image.save(buf, "PNG", **options)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ORDINARY)
+def test_ordinary_pngs_and_jpegs_still_decode(name: str) -> None:
+    from mnist_core import infer
+
+    x = infer.preprocess(ordinary_file(name))
+    assert tuple(x.shape) == (1, 1, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: progressive("L", 10_000, 10_000, 10_000), "more than 100 scans"),
+        (lambda: progressive("L", 1000, 1000, 101), "more than 100 scans"),
+        (lambda: progressive("RGB", 10_000, 10_000), "too large to decode"),
+        (lambda: blank_png(1, 100_000_000), "16,384 pixels a side"),
+        (lambda: png_many_chunks(20_001), "more than 20,000 chunks"),
+        (lambda: jpeg_after_soi(b"\xff\xfe\x00\x02" * 1001), "more than 1,000 markers"),
+        (lambda: jpeg_after_soi(b"\x00" * 70_000), "stray bytes"),
+        (lambda: jpeg_after_soi(app_segments(2, 0xE1, b"Exif\0\0II*\0")), "EXIF metadata in several"),
+        (lambda: lossless_jpeg(), "of a kind this app does not read"),
+        (lambda: bytes(33 * MB), r"too large \(33\.0 MB\)"),
+    ],
+    ids=["issue-scan-x10000", "101-scans", "issue-progressive-444", "issue-png-1x100M", "png-chunks",
+         "jpeg-markers", "jpeg-junk", "jpeg-exif-segments", "jpeg-lossless", "33MB"],
+)  # fmt: skip
+def test_hostile_headers_are_refused_before_decoding(make, message: str) -> None:
+    """In this process: refused with a message for the page and the CLI alike, in milliseconds."""
+    import time
+
+    from mnist_core import infer
+    from mnist_core.errors import InvalidImageError
+
+    data = make()
+    start = time.process_time()
+    with pytest.raises(InvalidImageError, match=message) as caught:
+        infer.preprocess(data)
+    assert time.process_time() - start < 0.2
+    assert "upload" not in str(caught.value).lower()  # the same words fit the CLI
+
+
+def test_100_scans_are_still_read() -> None:
+    from mnist_core import infer
+    from mnist_core.errors import ImageError, InvalidImageError
+
+    try:
+        infer.preprocess(progressive("L", 1000, 1000, 100))
+    except ImageError as exc:  # blank: it may be refused as no digit, but not as unreadable
+        assert not isinstance(exc, InvalidImageError), exc
