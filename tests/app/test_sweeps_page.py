@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from job_gate import JobGate
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import study, sweeps
@@ -97,8 +98,11 @@ def tab_index(at: AppTest) -> int:
 
 
 def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
-    app_path: Path, runs_dir: Path, registry: JobRegistry
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    first_point = sweeps.grid_configs(RunConfig(epochs=30), sweeps.GridSpec(depth=(1,), width=(16,),
+                                                                            batch_size=(4,)))[0]
+    gate = JobGate(monkeypatch, first_point)  # it cannot finish before Stop is clicked
     at = open_page(app_path)
     assert tab_index(at) == 0
     at.session_state["sweeps_tab"] = "Grid sweep"  # what a click on the tab sets
@@ -115,12 +119,14 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     assert [m.value for m in at.success] == ["Queued 2 runs of `page grid`."]  # the callback's message
     (sweep,) = sweeps.list_sweeps(runs_dir)
     first = registry.jobs()[0]
-    wait_for(lambda: first.state == "running" and first.snapshot().step > 0)
+    gate.wait_held()
+    assert first.config == first_point and first.state == "running"
     at.run()
     assert not at.success  # shown once
     assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
     assert any("page grid" in m.value and "· running" in m.value for m in at.markdown)
     at.button(key=f"sweeps_stop_{sweep.id}").click().run()
+    gate.release()
     assert [m.value for m in at.info if m.value.startswith("Stopping")] == [
         "Stopping `page grid` (2 runs); finished runs are kept, Resume continues it."
     ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
+from job_gate import JobGate
 
 from mnist_core import runs
 from mnist_core.cli import main
@@ -92,17 +92,17 @@ class _OfflineMNIST:
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")
 
 
-def test_registry_runs_one_at_a_time_and_stops(runs_dir, synthetic_data_dir):
+def test_registry_runs_one_at_a_time_and_stops(runs_dir, synthetic_data_dir, monkeypatch):
+    gate = JobGate(monkeypatch, TINY.replace(epochs=50))  # held while it trains: it cannot end first
     registry = JobRegistry(max_concurrent=1)
     long = registry.submit(TINY.replace(epochs=50), runs_dir=runs_dir, data_root=synthetic_data_dir)
     short = registry.submit(TINY.replace(epochs=1), runs_dir=runs_dir, data_root=synthetic_data_dir)
-    deadline = time.monotonic() + 60
-    while long.snapshot().step == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    gate.wait_held()
     snap = long.snapshot()
     assert snap.state == "running" and snap.run_id and 0 < snap.fraction < 1
     assert short.snapshot().state == "queued"
     long.stop()
+    gate.release()
     assert registry.wait(timeout=60)
     assert long.snapshot().state == "stopped"
     done = short.snapshot()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from job_gate import JobGate
 
 from mnist_core import sweeps
 from mnist_core.cli import main
@@ -91,21 +92,23 @@ def test_a_sweep_is_saved_beside_the_runs_and_read_back(runs_dir: Path) -> None:
 
 
 def test_a_sweep_of_four_runs_resumes_after_a_stop_without_redoing_finished_runs(
-    runs_dir: Path, synthetic_data_dir: Path
+    runs_dir: Path, synthetic_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = TINY.replace(epochs=3, batch_size=16)
     sweep = sweeps.create(
         sweeps.grid_configs(base, sweeps.GridSpec(depth=(1, 2), width=(16, 32))), "four", runs_dir
     )
+    gate = JobGate(monkeypatch, sweep.configs[1])  # the second run cannot finish before the stop
     registry = JobRegistry(max_concurrent=1)
     kw = {"runs_dir": runs_dir, "data_root": synthetic_data_dir}
     jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), **kw)
     assert len(jobs) == 4 and all(sweep.tag in j.tags for j in jobs)
     # Submitting again while they are queued adds nothing.
     assert sweeps.submit(sweep, registry, list_runs(runs_dir), **kw) == []
-    wait_for(lambda: jobs[0].state == "completed" and jobs[1].state == "running"
-             and jobs[1].snapshot().step > 0)
+    gate.wait_held()  # one job at a time: the first has finished, the second is training
+    assert jobs[0].state == "completed" and jobs[1].state == "running"
     assert sweeps.stop(sweep, registry) == 3
+    gate.release()
     assert registry.wait(timeout=60)
     first = sweeps.points(sweep, list_runs(runs_dir))
     assert [p.state for p in first] == ["done", "resumable", "todo", "todo"]
