@@ -172,7 +172,7 @@ def _check_png(data: bytes) -> None:
 
 def _check_jpeg(data: bytes) -> None:
     """Walk the markers: frame header, scan count, junk and marker count within bounds."""
-    at, markers, scans, junk, exif = 2, 0, 0, 0, 0
+    at, markers, scans, junk, exif, first_scan_components = 2, 0, 0, 0, 0, 0
     frame: tuple[int, bytes] | None = None
     while at + 1 < len(data):
         if data[at] != 0xFF or data[at + 1] == 0xFF:  # junk or fill bytes: skip to the next marker
@@ -196,22 +196,24 @@ def _check_jpeg(data: bytes) -> None:
         if at + 4 > len(data):
             break
         end = at + 2 + struct.unpack_from(">H", data, at + 2)[0]
-        if frame is None and (marker in _FRAMES or marker in _OTHER_FRAMES):
-            frame = (marker, data[at + 4 : end])
-            _check_frame(marker, frame[1])
+        if marker in _FRAMES or marker in _OTHER_FRAMES:  # libjpeg reads the first, PIL the last
+            _check_frame(marker, data[at + 4 : end])
+            frame = frame or (marker, data[at + 4 : end])
         if marker == 0xE1 and data.startswith(b"Exif\0\0", at + 4):
             exif += end - at - 4  # PIL joins every EXIF segment, one copy each, then parses them
             if exif > MAX_EXIF_BYTES:
                 raise _slow_jpeg("EXIF metadata in several segments (a photo has one, of at most 64 KB)")
         if marker == 0xDA:
             scans += 1
+            if scans == 1 and at + 4 < len(data):
+                first_scan_components = data[at + 4]
             if scans > MAX_SCANS:
                 raise _slow_jpeg(f"more than {MAX_SCANS} scans (a progressive photo has about 10)")
             found = _NEXT_MARKER.search(data, end)  # the scan's data runs to the next marker
             end = len(data) if found is None else found.start()
         at = end
-    if frame is not None:
-        _check_coefficients(scans, *frame)
+    if frame is not None and scans:
+        _check_coefficients(scans, first_scan_components, *frame)
 
 
 def _slow_jpeg(what: str) -> InvalidImageError:
@@ -233,9 +235,9 @@ def _check_frame(marker: int, header: bytes) -> None:
         _check_sides(width, height)
 
 
-def _check_coefficients(scans: int, marker: int, header: bytes) -> None:
-    """The whole-image coefficient buffers a multi-scan JPEG needs."""
-    if (scans <= 1 and marker != 0xC2) or len(header) < 6:
+def _check_coefficients(scans: int, first_scan_components: int, marker: int, header: bytes) -> None:
+    """The whole-image coefficient buffers a JPEG needs unless it is one scan of every component."""
+    if len(header) < 6 or (marker != 0xC2 and scans == 1 and first_scan_components == header[5]):
         return  # one interleaved scan: libjpeg decodes it a row of blocks at a time
     height, width = struct.unpack_from(">HH", header, 1)
     components = [header[7 + 3 * i] for i in range(header[5]) if 7 + 3 * i < len(header)]
@@ -247,7 +249,7 @@ def _check_coefficients(scans: int, marker: int, header: bytes) -> None:
         blocks += _ceil(_ceil(width * h, h_max * 8), h) * h * _ceil(_ceil(height * v, v_max * 8), v) * v
     if blocks * 128 > MAX_COEFFICIENT_BYTES:  # 64 coefficients of 2 bytes per 8x8 block
         raise InvalidImageError(
-            f"The image is too large to decode ({width}x{height} pixels, a progressive JPEG): it would "
+            f"The image is too large to decode ({width}x{height} pixels, a multi-scan JPEG): it would "
             f"take {blocks * 128 / 2**20:,.0f} MB of memory, at most {MAX_COEFFICIENT_BYTES >> 20} MB are "
             "used. Shrink it or crop it around the digit, or save it as an ordinary JPEG, and try again."
         )

@@ -291,6 +291,15 @@ def blank_png(width: int, height: int, color_type: int = 0, depth: int = 8, inte
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + extra + chunks + _png_chunk(b"IEND", b"")
 
 
+def one_component_scan(width: int, height: int) -> bytes:
+    """A baseline colour JPEG whose only scan holds one of its three components: libjpeg then keeps
+    every component's coefficients for the whole image (+578 MiB at 10000x10000), as for a progressive one."""
+    data = claiming(jpeg_bytes(_white("RGB"), subsampling=0), width, height)
+    start = next(s for m, s, _e in jpeg_segments(data) if m == 0xDA)
+    sos = data[start : start + 14]  # FF DA, length 12, 3 components, (id, tables) x 3, Ss, Se, AhAl
+    return data[:start] + b"\xff\xda\x00\x08\x01" + sos[5:7] + sos[11:14] + data[start + 14 :]
+
+
 def png_many_chunks(count: int) -> bytes:
     """A small PNG preceded by ``count`` empty private chunks (PIL reads each in Python)."""
     return blank_png(64, 64, extra=_png_chunk(b"prVt", b"") * count)
@@ -343,6 +352,8 @@ SHAPES = {
     "png-100000000x1": (lambda: blank_png(100_000_000, 1), REFUSED, "16,384 pixels a side"),
     "progressive-gray-4000-scans-x10000": (lambda: progressive("L", 4000, 4000, 10_000), REFUSED,
                                            "more than 100 scans"),
+    "baseline-one-of-3-components-scanned-10000": (lambda: one_component_scan(10_000, 10_000), REFUSED,
+                                                   "too large to decode"),
     "progressive-cmyk-6000": (lambda: progressive("CMYK", 6000, 6000), REFUSED, "too large to decode"),
     "png-2M-empty-chunks": (lambda: png_many_chunks(2_000_000), REFUSED, "more than 20,000 chunks"),
     "png-1M-1-byte-idats": (lambda: png_tiny_idats(1_000_000), REFUSED, "more than 20,000 chunks"),
@@ -466,6 +477,7 @@ def test_ordinary_pngs_and_jpegs_still_decode(name: str) -> None:
         (lambda: progressive("L", 10_000, 10_000, 10_000), "more than 100 scans"),
         (lambda: progressive("L", 1000, 1000, 101), "more than 100 scans"),
         (lambda: progressive("RGB", 10_000, 10_000), "too large to decode"),
+        (lambda: one_component_scan(10_000, 10_000), "too large to decode"),
         (lambda: blank_png(1, 100_000_000), "16,384 pixels a side"),
         (lambda: png_many_chunks(20_001), "more than 20,000 chunks"),
         (lambda: jpeg_after_soi(b"\xff\xfe\x00\x02" * 1001), "more than 1,000 markers"),
@@ -474,7 +486,8 @@ def test_ordinary_pngs_and_jpegs_still_decode(name: str) -> None:
         (lambda: lossless_jpeg(), "of a kind this app does not read"),
         (lambda: bytes(33 * MB), r"too large \(33\.0 MB\)"),
     ],
-    ids=["issue-scan-x10000", "101-scans", "issue-progressive-444", "issue-png-1x100M", "png-chunks",
+    ids=["issue-scan-x10000", "101-scans", "issue-progressive-444", "one-of-3-components", "issue-png-1x100M",
+         "png-chunks",
          "jpeg-markers", "jpeg-junk", "jpeg-exif-segments", "jpeg-lossless", "33MB"],
 )  # fmt: skip
 def test_hostile_headers_are_refused_before_decoding(make, message: str) -> None:
