@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from mnist_core import compare
 from mnist_core.compare import CurveColumns, Grid
-from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis
+from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis, si_number
 from ui.charts import title as chart_title
 
 PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)[:14]  # 24 distinct colours
@@ -323,7 +323,7 @@ def _dimension(key: str, values: list[float]) -> dict[str, Any]:
         dim["label"] += " (log)"
         dim["values"] = [math.log10(v) for v in values]
         dim["tickvals"] = [math.log10(t) for t in ticks]
-        dim["ticktext"] = [f"{t:.3g}" for t in ticks]
+        dim["ticktext"] = [si_number(t) for t in ticks]  # "10k", not "1e+04"
     else:
         dim["values"] = values
         if len(distinct) <= MAX_CATEGORIES and all(float(v).is_integer() for v in distinct):

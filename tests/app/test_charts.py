@@ -80,3 +80,10 @@ def test_log_cost_axis_reads_as_round_numbers(costs: list[float], expected: list
 def test_log_axis_ticks_cover_the_data() -> None:
     vals, text = charts.log_ticks([3.0, 7_000.0])
     assert vals[0] <= 3.0 and vals[-1] >= 7_000.0 and text == ["1", "10", "100", "1k", "10k"]
+
+
+def test_parallel_coordinates_cost_axes_read_as_round_numbers() -> None:
+    rows = _rows([12_000.0, 400_000.0])
+    fig = runs_charts.parallel_figure(rows, ["depth"], ["parameters", "test_accuracy"]).to_plotly_json()
+    params = next(d for d in fig["data"][0]["dimensions"] if d["label"].startswith("Parameters"))
+    assert list(params["ticktext"]) == ["20k", "50k", "100k", "200k"]  # was "2e+04", "5e+04"...
