@@ -20,9 +20,9 @@ HOLD_S = 300  # the most a held job waits for release (a test that forgets it fa
 
 
 class JobGate:
-    """Holds the first job whose config is ``config``, once, at its first progress event."""
+    """Holds the first job whose config is ``config`` (any job: None), once, at its first progress event."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, config: RunConfig) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, config: RunConfig | None = None) -> None:
         self.config = config
         self.held = threading.Event()
         self._release = threading.Event()
@@ -30,14 +30,15 @@ class JobGate:
 
         def on_progress(job: Job, event) -> None:
             original(job, event)
-            if job.config == self.config and not self._release.is_set():
+            if self.config in (None, job.config) and not self._release.is_set():
                 self.held.set()
                 self._release.wait(timeout=HOLD_S)
 
         monkeypatch.setattr(Job, "_on_progress", on_progress)
 
     def wait_held(self, timeout_s: float = 120) -> None:
-        assert self.held.wait(timeout=timeout_s), f"no job of {self.config.label()} started training"
+        what = self.config.label() if self.config is not None else "any configuration"
+        assert self.held.wait(timeout=timeout_s), f"no job of {what} started training"
 
     def release(self) -> None:
         self._release.set()

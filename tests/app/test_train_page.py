@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from job_gate import JobGate
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import report, runs
@@ -131,7 +132,10 @@ def test_invalid_combinations_show_a_message_and_disable_start(app_path: Path) -
 
 
 @pytest.mark.slow
-def test_training_shows_live_progress_then_the_summary(app_path: Path, registry: JobRegistry) -> None:
+def test_training_shows_live_progress_then_the_summary(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = JobGate(monkeypatch)  # the run waits at its first progress event until the page has shown it
     at = set_tiny(open_train(app_path), epochs=15, batch=4)
     at = click(at, START)
     seen = {"progress": False, "chart": False, "metrics": False, "time": False}
@@ -142,6 +146,8 @@ def test_training_shows_live_progress_then_the_summary(app_path: Path, registry:
             seen["chart"] |= any(c.key == "train_live_job-1_loss" for c in at.get("plotly_chart"))
             seen["metrics"] |= {"Learning rate", "Images / s"} <= set(metrics(at))
             seen["time"] |= "elapsed, about" in progress_text(at) and " left" in progress_text(at)
+        if all(seen.values()):
+            gate.release()
         return has_result(at)
 
     run_until(at, watch, timeout_s=60)

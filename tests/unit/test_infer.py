@@ -325,9 +325,9 @@ def test_8000px_png_is_shrunk_early_and_fast(reference: np.ndarray) -> None:
     image = Image.new("L", (8000, 8000), 255)
     ImageDraw.Draw(image).line(scaled(SEVEN, 8000 / 280), fill=0, width=500, joint="curve")
     data = encode(image, compress_level=1)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded machine stretches the wall clock, not this
     pixels = infer.preprocess_pixels(data)
-    assert time.perf_counter() - start < 3.0
+    assert time.process_time() - start < 3.0
     assert corr(pixels, reference) > 0.9
 
 
@@ -353,10 +353,10 @@ def png_header(width: int, height: int) -> bytes:
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("side", [11_000, 40_000], ids=["over-our-limit", "over-pil-limit"])
 def test_decompression_bomb_header_is_refused_without_decoding(side: int) -> None:
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time, not wall time: a busy neighbour must not fail it
     with pytest.raises(InvalidImageError, match="too large"):
         infer.preprocess(png_header(side, side))
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
 
 
 def test_pixel_limit_applies_to_arrays_and_pil_images(monkeypatch: pytest.MonkeyPatch) -> None:
