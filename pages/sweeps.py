@@ -32,6 +32,7 @@ WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 BATCH_SIZES = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 LIVE_S = 1.0
+MAX_MEASURED = 24  # distinct models a sweep's time estimate may measure (the study has 15)
 TABS = ("Reproduce the study", "Grid sweep")
 TAB_KEY, TAB_KEPT = f"{K}tab", f"{K}tab_kept"  # the widget's state, and a copy that outlives a page switch
 EMPTY = "—"  # what a table shows where a value is missing (Streamlit's default is the word "None")
@@ -327,8 +328,12 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
     running = [j for j in jobs if j.state == "running"]
     job_eta = sum((j.snapshot().eta_s or 0.0) for j in running)
     on_ray = ray_sweeps().running(sweep.id)
+    # Measuring a configuration takes ~0.4 s (then cached): done for a study or a small grid, while
+    # a large grid of distinct models relies on past runs and says how many it cannot estimate.
+    measure = len({estimate.probe_config(c) for c in sweep.configs}) <= MAX_MEASURED
     p = sweeps.progress(sweep, runs, _sizes(root, sweep.configs[0]), running_eta=job_eta,
-                        active=bool(jobs) or on_ray, estimate=lambda cfg: _eta_or_none(cfg, runs, root))
+                        active=bool(jobs) or on_ray,
+                        estimate=(lambda cfg: _eta_or_none(cfg, runs, root)) if measure else None)
     with st.container(border=True):
         left, right = st.columns([4, 1])
         left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {p.status}"
