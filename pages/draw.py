@@ -121,8 +121,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     with right:
         read = read_image(image, cfg.dataset)
         pred = None if read is None else prediction_panel(info, model, cfg.dataset, read, what)
-    if read is not None and pred is not None:
-        correction_panel(info, read[0], read[1], pred.label, cfg.dataset)
+    correction_panel(info, read, None if pred is None else pred.label, cfg.dataset)
     show_flash(FLASH_KEY)
     result = st.session_state.get(RESULT_KEY)
     if result is not None and result["id"] == info.id:  # the version on show is the one just made
@@ -226,24 +225,33 @@ def read_image(image: Any, dataset: str) -> tuple[torch.Tensor, np.ndarray] | No
 
 
 def correction_panel(
-    info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int, dataset: str
+    info: RunInfo, read: tuple[torch.Tensor, np.ndarray] | None, predicted: int | None, dataset: str
 ) -> None:
+    """The right answer, the settings and the Teach button; disabled, not hidden, with nothing to read.
+
+    Always drawn: widgets missing from one script run (a new upload first clears
+    the old file) came back at their defaults in the browser.
+    """
     st.subheader("Wrong? Teach it")
+    ready = read is not None and predicted is not None
     names = w.class_names(dataset)
     label = st.segmented_control(
-        "The right answer", list(range(10)), format_func=lambda i: names[i], key=LABEL_KEY
+        "The right answer", list(range(10)), format_func=lambda i: names[i], key=LABEL_KEY, disabled=not ready
     )
     settings_panel()
-    text = "Teach it" if label is None else f"Teach it: this is {names[label]}"
+    text = "Teach it" if label is None or not ready else f"Teach it: this is {names[label]}"
     st.button(
         text,
         type="primary",
         icon=":material/school:",
-        disabled=label is None,
-        on_click=_teach,
-        args=(info, x, pixels, predicted),
+        disabled=label is None or not ready,
+        on_click=_teach if ready else None,
+        args=(info, read[0], read[1], predicted) if ready else None,
         help="Fine-tunes a copy of the model and saves it as a new version; the original is kept.",
     )
+    if not ready:
+        source = "Upload" if st.session_state.get(SOURCE_KEY) == "Upload" else "Draw"
+        st.caption(f"{source} a digit first; if the model reads it wrong, pick the right answer here.")
 
 
 def settings_panel() -> None:

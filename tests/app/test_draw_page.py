@@ -374,3 +374,21 @@ def test_a_run_that_cannot_be_loaded_is_tried_once_until_its_folder_changes(
     no_exception(at)
     assert "Prediction" in metrics(at)
     assert calls.count(best.id) == 2
+
+
+def test_fine_tuning_settings_stay_on_the_page_between_two_uploads(app_path: Path, with_runs) -> None:
+    """The same trap as the All models toggle: settings drawn only beside a prediction were missing
+    from the script run between two uploads, and the browser put them back at their defaults."""
+    at = open_draw(app_path)
+    at.button_group(key="draw_source").set_value("Upload")
+    at = upload(at.run(), "seven.jpg", 7, 1)
+    at.slider(key="draw_setting_steps").set_value(37)
+    at = upload(at.run(), None)
+    no_exception(at)
+    assert at.slider(key="draw_setting_steps").value == 37
+    teach = next(b for b in at.button if b.label.startswith("Teach it"))
+    assert teach.disabled
+    assert "Upload a digit first" in texts(at)
+    at = upload(at, "three.jpg", 3, 2)
+    no_exception(at)
+    assert at.slider(key="draw_setting_steps").value == 37

@@ -17,7 +17,7 @@ from draw_helpers import DIGITS, DrawPage, box_of, overlap, photo, versions_of
 from playwright.sync_api import Page
 from test_narrow_browser import cut_short
 
-from mnist_core import handwriting, runs
+from mnist_core import handwriting, online, runs
 from mnist_core.config import RunConfig
 from mnist_core.synthetic import render_digit
 
@@ -71,22 +71,37 @@ def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, 
     draw.no_exception()
 
 
-def test_all_models_stays_on_across_uploads(tiny_run: runs.RunInfo, page: Page, server: str,
-                                             tmp_path: Path) -> None:  # fmt: skip
+def test_all_models_and_the_settings_stay_as_set_across_uploads(
+    tiny_run: runs.RunInfo, page: Page, server: str, tmp_path: Path
+) -> None:
     """Issue 21.5: a new upload clears the old file first; the toggle, absent from that script run,
     came back off in the browser (on the 2nd to 4th upload, as the two runs raced) while the server
-    still read it as on."""
+    still read it as on. The fine-tuning settings, drawn only beside a prediction, went back to
+    their defaults the same way."""
     draw = DrawPage(page, server)
     draw.open()
     draw.upload(photo(tmp_path, 7, 1))
     assert not draw.all_models.is_checked()
     page.get_by_text("All models: read this drawing").click()
-    table = page.get_by_test_id("stDataFrame")
+    table = page.get_by_role("tabpanel", name="Draw and predict").get_by_test_id("stDataFrame")
     table.wait_for()
+    page.get_by_text("Fine-tuning settings").click()
+    page.get_by_role("slider", name="At most this many steps").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    steps = page.get_by_test_id("stSlider").filter(has_text="At most this many steps")
+    set_to = str(online.CorrectionSettings().steps + 5)
+    page.wait_for_function(
+        "want => Array.from(document.querySelectorAll('[data-testid=\"stSliderThumbValue\"]'))"
+        ".some(e => e.textContent === want)",
+        arg=set_to,
+    )
+    draw.idle()
     for label, seed in ((3, 2), (2, 3), (5, 4), (0, 5), (8, 6)):
         draw.upload(photo(tmp_path, label, seed))
         assert draw.all_models.is_checked(), f"All models switched itself off at the upload of a {label}"
         table.wait_for()
+        assert steps.get_by_test_id("stSliderThumbValue").text_content() == set_to
         draw.no_exception()
 
 
