@@ -143,7 +143,7 @@ def test_training_shows_live_progress_then_the_summary(
     def watch(at: AppTest) -> bool:
         if "step" in progress_text(at):
             seen["progress"] = True
-            seen["chart"] |= any(c.key == "train_live_job-1_loss" for c in at.get("plotly_chart"))
+            seen["chart"] |= any(c.key == "train_live_job-1" for c in at.get("bidi_component"))
             seen["metrics"] |= {"Learning rate", "Images / s"} <= set(metrics(at))
             seen["time"] |= "elapsed, about" in progress_text(at) and " left" in progress_text(at)
         if all(seen.values()):

@@ -13,12 +13,12 @@ from train_helpers import start_training
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TARGET_TRAINING_S = 6  # long enough to watch the chart move, short enough for the suite
-# Points of the first trace of the first chart and its last y value (Plotly's parsed data).
-# Queried afresh each time: each redraw replaces the chart's element.
+# Points of the live loss chart and its last running-loss value (the uPlot instance that
+# ui/live_chart_assets/live_chart.js keeps on the panel's box).
 CHART_STATE = """() => {
-    const el = document.querySelector(".js-plotly-plot");
-    const t = el && el._fullData && el._fullData[0];
-    return t ? [t.x.length, t.y[t.y.length - 1]] : null;
+    const box = document.querySelector(".mnist-live-chart .mnist-live-panel");
+    const u = box && box.uplot;
+    return u && u.data[0].length ? [u.data[0].length, u.data[1][u.data[1].length - 1]] : null;
 }"""
 
 
@@ -48,9 +48,7 @@ def test_train_a_tiny_model_and_watch_it_learn(page: Page, artifacts_dir: Path) 
     page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
     epochs = epochs_for(page, TARGET_TRAINING_S)
     start_training(page, epochs)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    # Each wait returns the state it saw: read again a moment later, the chart may be between two
-    # elements (Streamlit re-creates a chart whose figure changed) and have no data to read.
+    page.locator(".mnist-live-chart").first.wait_for(timeout=60_000)
     before = page.wait_for_function(f"() => {{ const s = ({CHART_STATE})(); return s && s[0] >= 2 && s; }}")
     before = before.json_value()
     progress = page.get_by_test_id("stProgress").first

@@ -1,0 +1,79 @@
+"""The Train page's live chart in a real Chromium: redraws update it in place and keep the user's zoom."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+from train_helpers import start_training
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EPOCHS = 40  # MLP 784-16-10 at batch 4: long enough for several redraws after the zoom
+# The loss panel's uPlot instance (ui/live_chart_assets/live_chart.js keeps it on its panel box).
+STATE = """() => {
+    const root = document.querySelector(".mnist-live-chart");
+    const box = root && root.querySelector(".mnist-live-panel");
+    const u = box && box.uplot;
+    if (!u || !u.data[0].length) return null;
+    const xs = u.data[0];
+    return {mark: root.__testMark || null, redraws: Number(root.dataset.redraws), points: xs.length,
+            last: xs[xs.length - 1], min: u.scales.x.min, max: u.scales.x.max};
+}"""
+
+
+def state(page: Page) -> dict:
+    return page.evaluate(STATE)
+
+
+def wait_state(page: Page, condition: str, arg: object = None, timeout: float = 60_000) -> dict:
+    """Wait until ``condition(state, arg)`` holds in the page; return that state."""
+    handle = page.wait_for_function(
+        f"arg => {{ const s = ({STATE})(); return s && ({condition})(s, arg) && s; }}",
+        arg=arg,
+        timeout=timeout,
+    )
+    return handle.json_value()
+
+
+def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(page: Page) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    page.get_by_role("button", name="Start training").wait_for()
+    page.get_by_role("slider", name="Width (units per layer)").focus()
+    page.keyboard.press("Home")
+    page.get_by_text("MLP 784-16-10 bs64").first.wait_for()
+    page.get_by_role("slider", name="Batch size").focus()
+    for _ in range(4):  # 64 -> 4
+        page.keyboard.press("ArrowLeft")
+    page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
+    start_training(page, EPOCHS)
+
+    first = wait_state(page, "s => s.points >= 4 && s.last > 0")
+    page.evaluate("() => { document.querySelector('.mnist-live-chart').__testMark = 'same node'; }")
+
+    # A user's drag-zoom over the middle of the loss chart.
+    over = page.locator(".mnist-live-chart .mnist-live-panel").first.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.2 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], y, steps=5)
+    page.mouse.up()
+    zoomed = wait_state(page, "(s, last) => s.max < last * 0.9", arg=first["last"], timeout=10_000)
+    assert zoomed["mark"] == "same node"
+
+    # Three redraws later, with more points: same DOM node, same x range.
+    later = wait_state(
+        page, "(s, z) => s.redraws >= z.redraws + 3 && s.points > z.points", arg=zoomed, timeout=60_000
+    )
+    assert page.get_by_text("Training now").is_visible(), "the chart moved while the run trained"
+    assert later["mark"] == "same node", "a redraw replaced the chart's DOM node"
+    assert (later["min"], later["max"]) == pytest.approx((zoomed["min"], zoomed["max"]))
+    assert later["last"] > zoomed["max"], "the new points lie beyond the zoomed range, which stays"
+
+    # A double-click resets the zoom; from then on the x axis follows the data again.
+    over.dblclick()
+    reset = wait_state(page, "(s, r) => s.redraws >= r + 2", arg=later["redraws"], timeout=60_000)
+    assert reset["mark"] == "same node"
+    assert reset["max"] == pytest.approx(reset["last"], rel=1e-6)
+    assert page.locator('[data-testid="stException"]').count() == 0
