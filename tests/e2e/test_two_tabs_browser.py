@@ -154,3 +154,4 @@ def test_a_name_that_looks_like_markdown_is_shown_as_typed(
     assert line.locator("code").inner_text() == EVIL
     assert line.locator("a").count() == 0 and line.locator(".katex").count() == 0
     assert "🔥" not in line.inner_text()
+    page.get_by_text(f"Best run so far: {EVIL} (MLP").wait_for()  # text lookups see through code
