@@ -159,6 +159,7 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         width="stretch",
         column_order=TABLE_COLUMNS,
         height=min(420, 38 + 35 * max(len(shown), 1)),
+        placeholder="—",  # a failed run has no figures; Streamlit's default shows the word "None"
     )
     below = st.container(horizontal=True, vertical_alignment="center")
     below.caption(f"{len(shown)} of {len(rows)} runs shown. Click a column header to sort by it.")

@@ -228,6 +228,7 @@ def show_comparison(rows: Sequence[dict[str, Any]]) -> None:
         width="stretch",
         hide_index=True,
         column_order=["Run", "Prediction", "Confidence", "Probabilities", "Test accuracy", "Agrees"],
+        placeholder="—",  # a run that cannot read it; Streamlit's default shows the word "None"
         column_config={
             "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
             "Probabilities": st.column_config.BarChartColumn("Probabilities 0-9", y_min=0.0, y_max=1.0),
