@@ -11,6 +11,7 @@ from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job
 from mnist_core.runs import best_of, default_runs_dir, list_runs
+from ui.live_chart import live_learning_curves
 from ui.shared import (
     dataset_downloads,
     job_registry,
@@ -166,6 +167,7 @@ def quick_job_panel(job: Job) -> None:
         st.markdown(f"Quick model: **{job.config.label()}**")
         if snap.active:
             show_job_progress(snap, compact=True)
+            live_learning_curves(f"home_quick_{job.id}", snap.events, height=220)
             st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
         elif snap.state == "completed":
             accuracy = percent(snap.summary.get("test_accuracy"))

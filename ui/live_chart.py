@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from mnist_core.curves import Curves
+from mnist_core.curves import Curves, Point, learning_curves
 from ui.charts import TRAIN_COLOR, VAL_COLOR
 
 ASSETS = Path(__file__).with_name("live_chart_assets")
@@ -138,3 +138,12 @@ def learning_curve_panels(curves: Curves) -> list[Panel]:
             percent=True,
         ),
     ]
+
+
+def live_learning_curves(key: str, points: Sequence[Point], height: int = HEIGHT) -> bool:
+    """The live loss and accuracy chart of a run's progress ``points``; False (nothing drawn) before any."""
+    data = learning_curves(points)
+    if data.empty:
+        return False
+    live_chart(key, learning_curve_panels(data), height=height)
+    return True

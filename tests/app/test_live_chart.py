@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
+from job_gate import JobGate
 from streamlit.testing.v1 import AppTest
+
+from mnist_core.jobs import JobRegistry
 
 
 def _script() -> None:
@@ -65,3 +69,24 @@ def test_live_chart_identity_is_its_key() -> None:
     first = _chart(at).id
     at.run()
     assert _chart(at).id == first
+
+
+@pytest.mark.slow
+def test_home_quick_model_shows_its_live_chart_while_it_trains(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_pages import QUICK_BUTTON, click, open_app, run_until
+
+    gate = JobGate(monkeypatch)  # the run waits at its first progress event: it cannot end unseen
+    at = click(open_app(app_path), QUICK_BUTTON)
+    gate.wait_held()
+    try:
+        run_until(at, lambda at: any(c.key.startswith("home_quick_") for c in at.get("bidi_component")))
+    finally:
+        gate.release()
+    (chart,) = [c for c in at.get("bidi_component") if c.key.startswith("home_quick_")]
+    loss, accuracy = json.loads(chart.proto.json)["panels"]
+    assert loss["title"] == "Loss" and len(loss["x"]) >= 1
+    assert accuracy["y_range"] == [0, 1]
+    for job in registry.jobs():
+        job.stop()
