@@ -83,7 +83,8 @@ def _adam7(side: int) -> list[tuple[int, int]]:
 
 def png_idat_chunks_at_cap() -> bytes:
     """Just under the chunk cap, each chunk carrying real data (what PIL walks in Python)."""
-    return shapes.blank_png(5000, 5000, level=0, idat_size=5000 * 5001 // (images.MAX_PNG_CHUNKS - 10))
+    stored = 5000 * 5001 + 5 * (5000 * 5001 // 65535 + 1) + 6  # zlib level 0: 5 bytes a block
+    return shapes.blank_png(5000, 5000, level=0, idat_size=-(-stored // (images.MAX_PNG_CHUNKS - 10)))
 
 
 def png_text_bombs(count: int) -> bytes:
