@@ -130,7 +130,7 @@ def broken_section(broken: Mapping[str, str]) -> None:
     noun = "folder" if len(broken) == 1 else "folders"
     with st.expander(f"{len(broken)} broken run {noun} (not listed)", icon=":material/warning:"):
         for name, reason in sorted(broken.items()):
-            st.markdown(f"- {literal(name)}: {reason}")
+            st.markdown(f"- {literal(name)}: {literal(reason)}")  # the reason may quote the file
         st.caption("Fix or remove these folders by hand; nothing on this page reads them.")
 
 

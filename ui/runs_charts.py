@@ -7,6 +7,7 @@ metric. Every point's hover shows its run's configuration (``compare.hover_text`
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -118,7 +119,7 @@ def _run_curves(
                 go.Scatter(
                     x=data[x],
                     y=data[metric],
-                    name=str(row["name"]),
+                    name=html.escape(str(row["name"])),
                     legendgroup=run_id,
                     showlegend=first,
                     mode="lines" if series == "train" else "lines+markers",
@@ -159,7 +160,7 @@ def _curves_merged(
                 if n:
                     xs += [data[x], np.array([np.nan])]
                     ys += [data[metric], np.array([np.nan])]
-                    texts += [str(rows[run_id]["name"])] * n + [""]
+                    texts += [html.escape(str(rows[run_id]["name"]))] * n + [""]
             if not xs:
                 continue
             hover: dict[str, Any] = {"hoverinfo": "skip"}
@@ -416,7 +417,8 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
 
 
 def _short(name: str, n: int = 28) -> str:
-    return name if len(name) <= n else name[: n - 1] + "…"
+    """A run's name for a tick label: cut to ``n`` characters and HTML-escaped (shown as typed)."""
+    return html.escape(name if len(name) <= n else name[: n - 1] + "…")
 
 
 # -- confusion ---------------------------------------------------------------------------

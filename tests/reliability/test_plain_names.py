@@ -123,3 +123,25 @@ def test_draw_page_shows_the_name_as_typed(app_path, runs_dir):
     at = inject(at, canvas_png(3))
     no_exception(at)
     assert_plain(at)
+
+
+HTML_NAME = '<a href="http://evil">x</a> <span style="color:red">y</span>'
+
+
+def test_chart_labels_show_a_name_as_typed(app_path, tmp_path):
+    """Plotly reads ``<a href>``, ``<b>`` and ``<span style>`` in trace names, hovers and ticks."""
+    from ui import runs_charts
+
+    from mnist_core import compare
+
+    make_fake_runs(tmp_path, 1)
+    row = {**compare.table(runs.list_runs(tmp_path))[0], "name": HTML_NAME}
+    figures = [
+        runs_charts.bars_figure([row], "test_accuracy"),
+        runs_charts.cost_figure([row], "train_time_s", front=[0]),
+        runs_charts.confusion_figure([[1, 0], [0, 1]], ["0", "1"], f"Confusion: {HTML_NAME}"),
+    ]
+    for fig in figures:
+        shown = str(fig.to_dict())  # to_json() would escape "<" itself
+        assert "<a href" not in shown and "<span" not in shown, shown[:400]
+        assert "&lt;a href" in shown
