@@ -20,6 +20,7 @@ from mnist_core import data as core_data
 from mnist_core import explain, handwriting, infer, online
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
+from ui import choices
 from ui import draw_widgets as w
 from ui.shared import SESSION, flash, literal, show_flash
 from ui.shell import require_shell
@@ -84,13 +85,17 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
         del st.query_params["run"]  # once: the picker decides from now on
         if wanted in by_id:
             st.session_state[RUN_KEY] = wanted
-    if st.session_state.get(RUN_KEY) not in by_id:  # first visit, or the run was deleted
-        st.session_state[RUN_KEY] = best.id if best is not None and best.id in by_id else runs[0].id
+    default = best.id if best is not None and best.id in by_id else runs[0].id
     best_id = best.id if best else None
+    labels = choices.unique_labels({rid: w.run_label(info, best_id) for rid, info in by_id.items()})
+    # A run renamed in another tab: the browser sends back its old label; map it to the run, not to the best.
+    choices.sync_single(RUN_KEY, labels, default=default)
+    if st.session_state.get(RUN_KEY) not in by_id:  # first visit, or the run was deleted
+        st.session_state[RUN_KEY] = default
     run_id = st.selectbox(
         "Model",
-        list(by_id),
-        format_func=lambda rid: w.run_label(by_id[rid], best_id),
+        list(labels),
+        format_func=choices.labeller(labels),
         key=RUN_KEY,
         help="Any saved run; the best completed one is picked first. Corrections are saved as new versions.",
     )

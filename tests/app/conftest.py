@@ -38,3 +38,11 @@ def registry(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobReg
     for job in reg.jobs():
         job.stop()
     assert reg.wait(timeout=60), "a job did not stop"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch):
+    """AppTest sending back the labels a real browser holds (see browser_state.py)."""
+    from browser_state import browser_fixture
+
+    return browser_fixture(monkeypatch)

@@ -392,3 +392,22 @@ def test_fine_tuning_settings_stay_on_the_page_between_two_uploads(app_path: Pat
     at = upload(at, "three.jpg", 3, 2)
     no_exception(at)
     assert at.slider(key="draw_setting_steps").value == 37
+
+
+def test_the_picked_model_stays_picked_when_it_is_renamed_in_another_tab(
+    app_path: Path, with_runs, runs_dir: Path, browser
+) -> None:
+    """The browser sends back the label it was shown; after a rename that label is stale (as in 21.2)."""
+    other = next(r for r in with_runs if r.id != runs.best_run().id)
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    browser.run(at)
+    at.selectbox(key="draw_run").set_value(other.id)
+    browser.run(at)
+    assert at.selectbox(key="draw_run").value == other.id
+    runs.update_meta(other.id, runs_dir, name="renamed elsewhere")  # another tab, or the CLI
+    browser.run(at)  # any next click: the browser still holds the old label
+    browser.run(at)
+    no_exception(at)
+    assert at.selectbox(key="draw_run").value == other.id  # not the best run
+    assert "renamed elsewhere" in browser.shown_label(at, "draw_run")  # and the browser is sent the new name

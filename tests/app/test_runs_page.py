@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from browser_state import Browser
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import InitialValue
 
 from mnist_core import archive, runs
 from mnist_core.fakeruns import corrupt_run, make_fake_runs
@@ -274,62 +274,7 @@ def test_empty_checkpoints_folder_says_so(app_path, runs_dir):
 # sends what Chromium would.
 
 
-class Browser:
-    """The labels a real browser would send back for each select widget (by widget id)."""
-
-    def __init__(self) -> None:
-        self.shown: dict[str, list[str] | str] = {}
-
-    def run(self, at: AppTest) -> AppTest:
-        for w in at.multiselect:
-            if w._value is not None or w.id not in self.shown:  # the user picked: labels of now
-                self.shown[w.id] = list(w.values)
-        for w in at.selectbox:
-            if not isinstance(w._value, InitialValue) or w.id not in self.shown:
-                self.shown[w.id] = w.format_func(w.value)
-        at.run()
-        for w in at.multiselect:
-            if w.proto.set_value:
-                self.shown[w.id] = list(w.proto.raw_values)
-            elif w.id not in self.shown:
-                self.shown[w.id] = [w.options[i] for i in w.proto.default]
-        for w in at.selectbox:
-            if w.proto.set_value:
-                self.shown[w.id] = w.proto.raw_value
-            elif w.id not in self.shown and w.options:
-                self.shown[w.id] = w.options[w.proto.default]
-        return at
-
-    def chips(self, at: AppTest) -> list[str]:
-        return list(self.shown[at.multiselect(key=SELECT).id])
-
-
 SELECT = "runs_selected"
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Browser:
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-    from streamlit.testing.v1 import element_tree
-
-    b = Browser()
-    multi, single = element_tree.Multiselect._widget_state, element_tree.Selectbox._widget_state
-
-    def multi_state(self):
-        if self._value is not None or self.id not in b.shown:
-            return multi.fget(self)
-        ws = WidgetState(id=self.id)
-        ws.string_array_value.data[:] = b.shown[self.id]
-        return ws
-
-    def single_state(self):
-        if not isinstance(self._value, InitialValue) or self.id not in b.shown:
-            return single.fget(self)
-        return WidgetState(id=self.id, string_value=b.shown[self.id])
-
-    monkeypatch.setattr(element_tree.Multiselect, "_widget_state", property(multi_state))
-    monkeypatch.setattr(element_tree.Selectbox, "_widget_state", property(single_state))
-    return b
 
 
 def open_in_browser(app_path: Path, browser: Browser, selected: list[str]) -> AppTest:
@@ -352,12 +297,12 @@ def test_rename_a_selected_run_updates_its_chip_and_next_click_works(app_path, r
     at.text_input(key=f"runs_name_{picked[1]}").set_value("renamed while picked")
     button(at, "Save").click()
     ok(browser.run(at))
-    assert label(picked[1], "renamed while picked") in browser.chips(at)  # at once, not after a reload
+    assert label(picked[1], "renamed while picked") in browser.chips(at, SELECT)  # at once, no reload
     at.checkbox(key="runs_desc").uncheck()  # any next click
     ok(browser.run(at))
     ok(browser.run(at))
     assert sorted(at.multiselect(key=SELECT).value) == sorted(picked)
-    assert sorted(browser.chips(at)) == sorted(label(i, names(at)[i]) for i in picked)
+    assert sorted(browser.chips(at, SELECT)) == sorted(label(i, names(at)[i]) for i in picked)
     assert at.selectbox(key="runs_focus").value == picked[1]  # the edited run stays in the form
 
 
@@ -370,11 +315,11 @@ def test_a_selected_run_deleted_outside_the_app_leaves_the_selection(app_path, r
     at.checkbox(key="runs_desc").uncheck()
     ok(browser.run(at))
     assert at.multiselect(key=SELECT).value == picked[1:]
-    assert browser.chips(at) == [label(i, names(at)[i]) for i in picked[1:]]
+    assert browser.chips(at, SELECT) == [label(i, names(at)[i]) for i in picked[1:]]
     runs.update_meta(picked[1], runs_dir, name="renamed by the CLI")
     ok(browser.run(at))
     ok(browser.run(at))
-    assert browser.chips(at) == [label(i, names(at)[i]) for i in picked[1:]]
+    assert browser.chips(at, SELECT) == [label(i, names(at)[i]) for i in picked[1:]]
 
 
 def test_deleting_the_selected_runs_on_the_page_then_clicking_on(app_path, run_ids, runs_dir, browser):
@@ -384,7 +329,7 @@ def test_deleting_the_selected_runs_on_the_page_then_clicking_on(app_path, run_i
     ok(browser.run(at))
     at.button(key="runs_delete_yes").click()
     ok(browser.run(at))
-    assert at.multiselect(key=SELECT).value == [] and browser.chips(at) == []
+    assert at.multiselect(key=SELECT).value == [] and browser.chips(at, SELECT) == []
     at.checkbox(key="runs_desc").uncheck()
     ok(browser.run(at))
     assert not any(i in set(at.dataframe[0].value["id"]) for i in picked)
@@ -402,7 +347,7 @@ def test_tag_a_selected_run_then_filter_by_the_tag(app_path, run_ids, runs_dir, 
     ok(browser.run(at))
     assert list(at.dataframe[0].value["id"]) == [picked[0]]
     assert sorted(at.multiselect(key=SELECT).value) == sorted(picked)  # a filter does not unpick
-    assert sorted(browser.chips(at)) == sorted(label(i, names(at)[i]) for i in picked)
+    assert sorted(browser.chips(at, SELECT)) == sorted(label(i, names(at)[i]) for i in picked)
 
 
 def test_import_while_runs_are_selected(app_path, run_ids, runs_dir, browser):
@@ -416,7 +361,7 @@ def test_import_while_runs_are_selected(app_path, run_ids, runs_dir, browser):
     assert any("Imported" in s.value for s in at.success)
     ok(browser.run(at))
     assert sorted(at.multiselect(key=SELECT).value) == sorted(picked)
-    assert sorted(browser.chips(at)) == sorted(label(i, names(at)[i]) for i in picked)
+    assert sorted(browser.chips(at, SELECT)) == sorted(label(i, names(at)[i]) for i in picked)
 
 
 def test_the_confusion_picker_tells_runs_with_the_same_name_apart(app_path, run_ids, runs_dir, browser):
