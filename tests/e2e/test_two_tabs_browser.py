@@ -112,13 +112,13 @@ def test_two_tabs_rename_and_delete_runs_the_other_has_picked(
 
         # Tab A still shows the three chips; its next click must work and show what is on disk now.
         a.bring_to_front()
-        a.get_by_text("Descending", exact=True).click()
+        a.get_by_text("Descending", exact=True).first.click()
         idle(a)
         now = sorted([label(kept), label(renamed, "renamed in tab B")])
         wait_for_chips(a, now)
         assert a.locator(NO_EXCEPTION).count() == 0
         assert chips(a) == now
-        a.get_by_text("Descending", exact=True).click()  # and the click after that
+        a.get_by_text("Descending", exact=True).first.click()  # and the click after that
         idle(a)
         assert a.locator(NO_EXCEPTION).count() == 0
         assert chips(a) == now
