@@ -65,6 +65,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("runs", help="list saved runs")
 
+    inside = sub.add_parser("inside", help="inside a saved run: per-layer weights, activations, dead units")
+    inside.add_argument("run")
+    inside.add_argument("--json", action="store_true", help="everything as JSON, histograms included")
+
     sweep = sub.add_parser("sweep", help="train a grid of configurations as one resumable sweep")
     _config_flags(sweep)
     axes = sweep.add_argument_group("swept values (each combination is one run)")
@@ -241,6 +245,31 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inside(args: argparse.Namespace) -> int:
+    from .internals import inspect_run
+
+    inside = inspect_run(args.run, args.runs_dir, args.data_dir)
+    if args.json:
+        print(json.dumps(inside.as_dict(), indent=1, ensure_ascii=False))
+        return 0
+    if inside.data_note:
+        print(inside.data_note)
+
+    def pct(share: float | None) -> str:
+        return "-" if share is None else f"{share:.1%}"
+
+    rows = [
+        (layer.name, f"{layer.weights.std:.4f}",
+         "-" if layer.activations is None else f"{layer.activations.mean:.4f}",
+         pct(layer.dead_share), pct(layer.saturated_share))
+        for layer in inside.layers
+    ]
+    head = ("layer", "weight std", "mean output", "dead", "saturated")
+    print(format_table(head, rows, right=(1, 2, 3, 4)))
+    print(f"on {inside.sample_size} test images; --json for the histograms and the first-layer order")
+    return 0
+
+
 def format_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     """Text columns as wide as their longest cell (header included); columns in ``right`` right-aligned.
 
@@ -412,7 +441,7 @@ def _run_on_ray(sweep: Any, args: argparse.Namespace, should_stop: Any) -> list[
 
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "runs": _cmd_runs,
-    "sweep": _cmd_sweep, "study": _cmd_study,
+    "sweep": _cmd_sweep, "study": _cmd_study, "inside": _cmd_inside,
 }
 
 
