@@ -22,7 +22,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import SESSION, duration, flash, job_registry, literal, ray_sweeps, show_flash
+from ui.shared import SESSION, duration, flash, job_registry, literal, probe_fn, ray_sweeps, show_flash
 from ui.shell import require_shell
 
 K = "sweeps_"
@@ -85,25 +85,14 @@ def _sizes(root: Path, cfg: RunConfig) -> estimate.SplitSizes:
     return estimate.split_sizes(cfg.dataset, cfg.val_fraction, root)
 
 
-@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
-def _probe_eta(cfg: RunConfig, n_train: int, n_val: int) -> float:
-    """Measured estimate of a whole run (all epochs) for configs no past run tells about."""
-    sizes = estimate.SplitSizes(n_train, n_val, True)
-    cost = estimate.cost_preview(cfg)
-    epoch = estimate.from_probe(cfg, estimate.probe(estimate.probe_config(cfg), cost.macs), sizes)
-    return epoch.seconds * cfg.epochs
+def run_eta(cfg: RunConfig, runs: list[RunInfo], root: Path, registry: JobRegistry) -> float:
+    """A whole run of ``cfg``: the Train page's estimate (past runs, else measured) x its epochs."""
+    return estimate.run_seconds(cfg, runs, _sizes(root, cfg), probe_fn(registry))
 
 
-def run_eta(cfg: RunConfig, runs: list[RunInfo], root: Path) -> float:
-    """A whole run of ``cfg``: from past runs of the same model and batch size, else measured."""
-    sizes = _sizes(root, cfg)
-    past = sweeps.point_eta_s(cfg, runs, sizes)
-    return past if past is not None else _probe_eta(cfg, sizes.n_train, sizes.n_val)
-
-
-def _eta_or_none(cfg: RunConfig, runs: list[RunInfo], root: Path) -> float | None:
+def _eta_or_none(cfg: RunConfig, runs: list[RunInfo], root: Path, registry: JobRegistry) -> float | None:
     try:
-        return run_eta(cfg, runs, root)
+        return run_eta(cfg, runs, root, registry)
     except MnistLabError:  # a config that cannot be built or measured: counted as not estimated
         return None
 
@@ -131,7 +120,7 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
             long_rows = [c for c in study.configs(experiments) if study.is_batch_one(c)]
             if long_rows:
                 with st.spinner("Estimating the batch-size-1 rows…"):
-                    eta = sum(run_eta(c, runs, root) for c in long_rows)
+                    eta = sum(run_eta(c, runs, root, registry) for c in long_rows)
                 st.caption(f"The {len(long_rows)} batch-size-1 rows take about {duration(eta)} "
                            "(one step per image). Leave them out for a quick table.")
         except MnistLabError as exc:
@@ -144,7 +133,7 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     )
     if chosen:
         with st.spinner("Estimating the time of each run…"):
-            etas = [_eta_or_none(c, runs, root) for c in chosen]
+            etas = [_eta_or_none(c, runs, root, registry) for c in chosen]
         known = [e for e in etas if e is not None]
         missing = len(etas) - len(known)
         st.caption(f"The {len(chosen)} runs take about {duration(sum(known))} in all, one after another "
@@ -333,7 +322,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
     measure = len({estimate.probe_config(c) for c in sweep.configs}) <= MAX_MEASURED
     p = sweeps.progress(sweep, runs, _sizes(root, sweep.configs[0]), running_eta=job_eta,
                         active=bool(jobs) or on_ray,
-                        estimate=(lambda cfg: _eta_or_none(cfg, runs, root)) if measure else None)
+                        estimate=(lambda cfg: _eta_or_none(cfg, runs, root, registry)) if measure else None)
     with st.container(border=True):
         left, right = st.columns([4, 1])
         left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {p.status}"

@@ -20,7 +20,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from ui.shared import SESSION, job_registry, metric_row
+from ui.shared import SESSION, job_registry, metric_row, probe_fn
 from ui.shell import require_shell
 from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
@@ -208,12 +208,6 @@ def _cost(cfg: RunConfig) -> CostReport:
     return estimate.cost_preview(cfg)
 
 
-@st.cache_resource
-def _probes() -> estimate.ProbeCache:
-    """The server's probes: each configuration timed once, never again while a run trains."""
-    return estimate.ProbeCache()
-
-
 def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
     """Size, compute and time of ``cfg``; False (with the reason shown) if it cannot train."""
     try:
@@ -221,8 +215,7 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
         estimate.check_fits(cfg, sizes)
         with st.spinner("Measuring the model…"):
             cost = _cost(cfg)
-            busy = bool(registry.running())
-            epoch = estimate.epoch_estimate(cfg, runs, sizes, lambda c: _probes().get(c, busy))
+            epoch = estimate.epoch_estimate(cfg, runs, sizes, probe_fn(registry))
     except MnistLabError as exc:
         st.error(str(exc))
         return False

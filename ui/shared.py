@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from mnist_core import data as core_data
-from mnist_core import raytrials, report, sweeps
+from mnist_core import estimate, raytrials, report, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
@@ -60,6 +60,21 @@ def literal(text: object) -> str:
 def job_registry() -> JobRegistry:
     """The one job registry of this server process, shared by every tab and session."""
     return JobRegistry()
+
+
+@st.cache_resource
+def _probes() -> estimate.ProbeCache:
+    """The server's probes: each configuration timed once, never again while a run trains."""
+    return estimate.ProbeCache()
+
+
+def probe_fn(registry: JobRegistry) -> estimate.ProbeFn:
+    """How the Train and Sweeps pages time a configuration: the server's probes, taken once.
+
+    A probe taken while a run of ``registry`` trains is marked busy (re-taken once nothing trains).
+    """
+    busy = bool(registry.running())
+    return lambda cfg: _probes().get(cfg, busy)
 
 
 # -- dataset download ---------------------------------------------------------

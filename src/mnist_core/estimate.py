@@ -384,6 +384,15 @@ def epoch_estimate(
     return from_probe(cfg, measured, sizes, calibration=calibrate(runs, probe_fn, sizes))
 
 
+def run_seconds(cfg: RunConfig, runs: Sequence[RunInfo], sizes: SplitSizes, probe_fn: ProbeFn) -> float:
+    """A whole run of ``cfg`` (all its epochs), estimated as :func:`epoch_estimate` does.
+
+    The Sweeps page's time for a study or a grid: the same past-runs-else-probe
+    estimate, calibration included, as the Train page's preview.
+    """
+    return epoch_estimate(cfg, runs, sizes, probe_fn).seconds * cfg.epochs
+
+
 class ProbeCache:
     """Probes of this process, one per :func:`probe_config`, shared by every tab.
 

@@ -157,3 +157,18 @@ def test_the_probe_is_scaled_by_how_long_the_last_run_took_against_its_own_probe
     elsewhere, absurd = run_info(other, samples_per_s=1e3, device="cuda"), run_info(other, samples_per_s=1e-3)
     for runs in ([], [elsewhere], [absurd]):
         assert estimate.epoch_estimate(TINY, runs, sizes, probe_fn).seconds == pytest.approx(plain)
+
+
+def test_a_whole_run_is_the_train_pages_epoch_estimate_times_its_epochs() -> None:
+    """The Sweeps page wrote its own past-runs-else-probe estimate, without the calibration."""
+    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    probe_fn = _fake_probe(0.001, [])
+    other = TINY.replace(hidden=(32,))
+    predicted = estimate.from_probe(other, probe_fn(other), sizes).seconds
+    runs = [run_info(other, samples_per_s=54_000 / (2 * predicted), device="cpu")]
+    cfg = TINY.replace(epochs=3)
+    epoch = estimate.epoch_estimate(cfg, runs, sizes, probe_fn)
+    assert epoch.source == "probe" and "x2" in epoch.detail  # calibrated
+    assert estimate.run_seconds(cfg, runs, sizes, probe_fn) == pytest.approx(3 * epoch.seconds)
+    past = [run_info(cfg, samples_per_s=27_000.0)]  # same model and batch: 2 s per epoch
+    assert estimate.run_seconds(cfg, past, sizes, probe_fn) == pytest.approx(6.0)
