@@ -42,6 +42,7 @@ VIEWS = (
     "Bars",
     "Confusion",
     "Mistakes",
+    "Inside",
 )
 HOVER = "%{hovertext}<extra></extra>"
 # Settings on a log2 axis in the parallel coordinates (they come in powers of two).

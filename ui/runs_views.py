@@ -15,10 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from mnist_core import compare, gallery, runs
+from mnist_core import compare, gallery, internals, runs
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
-from ui import choices
+from ui import choices, inside_charts
 from ui import runs_charts as charts
 from ui.runs_manage import K
 from ui.shared import SESSION, literal
@@ -86,6 +86,7 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
         "Bars": bars_view,
         "Confusion": confusion_view,
         "Mistakes": mistakes_view,
+        "Inside": inside_view,
     }[view or charts.VIEWS[0]](rows, str(runs_dir), stamps)
 
 
@@ -285,3 +286,78 @@ def digits(
     st.caption(
         f"Caption: test index: true label → prediction{' of each run' if len(preds) > 1 else ''}{more}."
     )
+
+
+# -- inside the network ------------------------------------------------------------------
+
+MAX_INSIDE = 4  # runs side by side
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def insides(runs_dir: str, run_id: str, stamp: int, data_ready: bool) -> internals.Inside | str:
+    """The run's first-layer pictures and per-layer statistics, or why they cannot be read.
+
+    ``stamp`` and ``data_ready`` are only the cache key: a run changed, or the
+    dataset put on disk since, is read again.
+    """
+    try:
+        return internals.inspect_run(run_id, runs_dir)
+    except MnistLabError as exc:
+        return str(exc)
+
+
+def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
+    """First-layer weights, weight and output histograms and dead units, for 1-4 runs side by side."""
+    by_id = {r["id"]: r for r in rows}
+    labels, key = choices.run_labels(rows), f"{K}inside_runs"
+    st.session_state.setdefault(key, list(by_id)[:2])
+    choices.sync_multi(key, labels)
+    ids = st.multiselect(
+        "Runs", list(labels), max_selections=MAX_INSIDE, format_func=choices.labeller(labels), key=key
+    )
+    if not ids:
+        return
+    found: dict[str, internals.Inside | str] = {}
+    for run_id in ids:
+        ready = core_data.is_available(by_id[run_id].get("dataset") or "mnist")
+        found[run_id] = insides(runs_dir, run_id, stamps.get(run_id, 0), ready)
+    notes = {i.data_note for i in found.values() if not isinstance(i, str) and i.data_note}
+    for note in sorted(notes):
+        st.info(f"{note} The weights are shown all the same.")
+    for col, run_id in zip(st.columns(len(ids)), ids, strict=True):
+        inside_column(col, by_id[run_id]["name"], run_id, found[run_id])
+    usable = {labels[i]: r.layers for i, r in found.items() if not isinstance(r, str) and r.sample_size}
+    if any(layer.dead_share is not None or layer.saturated_share is not None
+           for layers in usable.values() for layer in layers):
+        st.plotly_chart(inside_charts.units_figure(usable), key=f"{K}inside_units")
+        st.caption(
+            "Dead: a ReLU unit (a convolution's channel) that no test image of the sample activates. "
+            f"Saturated: a tanh or sigmoid unit within {internals.SATURATION_MARGIN} of its bound on "
+            f"{internals.SATURATED_FRACTION:.0%} of the sample or more."
+        )
+
+
+def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | str) -> None:
+    col.markdown(f"**{literal(name)}**")
+    if isinstance(found, str):
+        col.info(f"Nothing to show inside: {found}")
+        return
+    first = found.first_layer
+    if first is not None and len(first.units):
+        what = "hidden units' input weights" if first.kind == "mlp" else "first convolution's filters"
+        col.image(
+            inside_charts.mosaic(first.images),
+            caption=f"The {len(first.units)} of {first.n_units} {what} with the largest norm, largest first "
+            "(red positive, blue negative, each tile to its own scale).",
+        )
+    col.plotly_chart(
+        inside_charts.histograms_figure(found.layers, "weights", "Weights per layer"),
+        key=f"{K}inside_w_{run_id}",
+    )
+    if found.sample_size:
+        col.plotly_chart(
+            inside_charts.histograms_figure(
+                found.layers, "activations", f"Outputs on {found.sample_size:,} test images"
+            ),
+            key=f"{K}inside_a_{run_id}",
+        )
