@@ -25,6 +25,7 @@ VIEWS = (
     "Bars",
     "Confusion",
     "Mistakes",
+    "Inside",
 )
 
 
