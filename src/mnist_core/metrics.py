@@ -99,6 +99,7 @@ class EvalResult:
     confusion: tuple[tuple[int, ...], ...]  # 10x10, rows = true label, cols = predicted
     misclassified: tuple[int, ...]  # indices into the evaluated tensors, ascending
     predictions: tuple[int, ...] = field(default=(), repr=False)  # (N,) predicted labels
+    confidences: tuple[float, ...] = field(default=(), repr=False)  # (N,) top softmax probability
 
     @property
     def n(self) -> int:
@@ -109,7 +110,7 @@ class EvalResult:
         """JSON-ready dict; predictions (N ints) are left out unless asked for."""
         out = dataclasses.asdict(self)
         if not include_predictions:
-            del out["predictions"]
+            del out["predictions"], out["confidences"]
         return out
 
 
@@ -143,17 +144,20 @@ def _logits(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
 
 def _predict_all(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device
-) -> tuple[torch.Tensor, float]:
-    """Predicted labels (N,) on the CPU and the summed cross-entropy over all N."""
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Predicted labels (N,), their softmax probability (N,) on the CPU, and the summed cross-entropy."""
     preds: list[torch.Tensor] = []
+    confs: list[torch.Tensor] = []
     loss_sum = 0.0
     for start in range(0, x.shape[0], batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = y[start : start + batch_size].to(device)
         logits = _logits(model, xb).float()
         loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-        preds.append(logits.argmax(dim=1).cpu())
-    return torch.cat(preds), loss_sum
+        conf, pred = torch.softmax(logits, dim=1).max(dim=1)
+        preds.append(pred.cpu())
+        confs.append(conf.cpu())
+    return torch.cat(preds), torch.cat(confs), loss_sum
 
 
 def _confusion(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
@@ -180,7 +184,7 @@ def evaluate(
     _check_eval_inputs(x, y, batch_size)
     target = _resolve_device(model, device)
     with torch.inference_mode():
-        pred, loss_sum = _predict_all(model, x, y, batch_size, target)
+        pred, conf, loss_sum = _predict_all(model, x, y, batch_size, target)
         labels = y.cpu().to(torch.int64)
         confusion = _confusion(labels, pred)
     counts = confusion.sum(dim=1)
@@ -194,6 +198,7 @@ def evaluate(
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
         misclassified=tuple(int(i) for i in torch.nonzero(pred != labels).flatten()),
         predictions=tuple(int(p) for p in pred),
+        confidences=tuple(conf.tolist()),
     )
 
 

@@ -19,6 +19,7 @@ from .energy import EnergyMeter, EnergyReport
 from .errors import ConfigError, MnistLabError
 from .metrics import cost_report, evaluate, file_bytes, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
+from .significance import summary_fields
 from .train import ProgressFn, StopFn, TrainResult, train
 
 PathLike = str | os.PathLike[str]
@@ -145,6 +146,7 @@ def summarize(
         "matmul_precision": result.matmul_precision,
         "torch_version": torch.__version__,
     }
+    summary |= summary_fields(test, y_test.cpu().numpy())  # per-image hits, calibration (issue 24)
     if energy is not None:
         summary |= {
             "energy_kwh": energy.energy_kwh + float(previous.get("energy_kwh") or 0.0),

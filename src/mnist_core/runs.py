@@ -419,6 +419,24 @@ def update_meta(
     return load_run(run_id, runs_dir)
 
 
+def merge_summary(
+    run_id: str, runs_dir: str | os.PathLike[str] | None, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Add figures measured after the run ended (``significance``) to its summary.json, atomically.
+
+    Refused while the run is training: its own summary would overwrite them.
+    """
+    info = load_run(run_id, runs_dir)
+    if info.status == "running":
+        raise MnistLabError(f"Run {info.name!r} is still training; compare it once it has finished.")
+    with _meta_lock(info.path):
+        summary = load_run(run_id, runs_dir).summary | changes
+        path = info.path / "summary.json"
+        runschema.summary(summary, str(path))
+        write_json(path, summary)
+    return summary
+
+
 def delete_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> None:
     """Remove a run's folder; a run being trained is refused.
 

@@ -63,6 +63,7 @@ def _cut(value: Any) -> Any:
 CutText = Annotated[str, BeforeValidator(_cut)]
 RunId = Annotated[str, Field(max_length=200)]
 Row = Annotated[list[Count], Field(max_length=100)]
+Base64 = Annotated[str, Field(max_length=1_700_000, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
 
 
 class _Strict(BaseModel):
@@ -101,6 +102,21 @@ class RunMeta(_Strict):
         return self
 
 
+class ReliabilityBins(_Strict):
+    """A reliability diagram: per confidence bin, how many images, their mean confidence and accuracy."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    counts: Annotated[list[Count], Field(min_length=1, max_length=100)]
+    confidence: Annotated[list[Fraction | None], Field(max_length=100)]
+    accuracy: Annotated[list[Fraction | None], Field(max_length=100)]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> ReliabilityBins:
+        if not len(self.counts) == len(self.confidence) == len(self.accuracy):
+            raise ValueError("reliability: counts, confidence and accuracy need one entry per bin")
+        return self
+
+
 class Summary(_Strict):
     """``summary.json``: the end-of-run figures (every one optional)."""
 
@@ -133,6 +149,20 @@ class Summary(_Strict):
     co2_country: ShortText | None = None
     energy_estimated: bool | None = None
     energy_method: ShortText | None = None
+    # Per-image hits and calibration on the test set (significance.py): 10 M images at most.
+    test_correct_bits: Base64 | None = None
+    test_n: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    ece: Fraction | None = None
+    reliability: ReliabilityBins | None = None
+
+    @model_validator(mode="after")
+    def _bits_match_n(self) -> Summary:
+        if (self.test_correct_bits is None) != (self.test_n is None):
+            raise ValueError("test_correct_bits and test_n come together")
+        packed = None if self.test_n is None else (self.test_n + 7) // 8  # bytes, then base64 length
+        if packed is not None and len(self.test_correct_bits or "") != 4 * ((packed + 2) // 3):
+            raise ValueError(f"test_correct_bits does not hold the {self.test_n} bits of test_n")
+        return self
 
 
 class HistoryPoint(BaseModel):

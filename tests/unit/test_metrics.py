@@ -372,9 +372,10 @@ def test_reports_are_json_ready(short_block: tuple[EnergyReport, Path, float]) -
     ]
     for report in reports:
         decoded = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-        expected = {f.name for f in dataclasses.fields(report)} - {"predictions"}
+        expected = {f.name for f in dataclasses.fields(report)} - {"predictions", "confidences"}
         assert set(decoded) == expected, type(report).__name__
     decoded = json.loads(json.dumps(result.to_dict(include_predictions=True)))
     assert decoded["predictions"] == [0, 1, 1]
+    assert len(decoded["confidences"]) == 3 and all(0 < c <= 1 for c in decoded["confidences"])
     assert decoded["confusion"][2][1] == 1
     assert "predictions" not in result.to_dict()

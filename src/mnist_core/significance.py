@@ -1,0 +1,396 @@
+"""Is the difference between runs real? Per-image correctness, calibration and paired tests.
+
+Two runs evaluated on the same test images are *paired*: what matters is the
+images one gets right and the other wrong. Every run therefore keeps, in its
+``summary.json``:
+
+- ``test_correct_bits``: which test images it classifies correctly, one bit
+  per image (``numpy.packbits``, base64; 10 000 images take 1 668 characters)
+  and ``test_n``, the number of images;
+- ``ece`` and ``reliability``: its calibration, a 15-bin reliability diagram
+  of the top softmax probability against the accuracy in each bin, and the
+  expected calibration error (the bin-count-weighted mean gap);
+- ``test_loss`` (already there): the mean negative log-likelihood in nats.
+
+Two runs are compared with McNemar's exact test on their disagreements
+(``scipy.stats.binomtest``) and a paired bootstrap interval of the accuracy
+difference; several runs each against the best one, with Holm's correction
+(``statsmodels``). Runs saved before these fields existed are evaluated once
+on demand and the result is cached in their summary.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+from statsmodels.stats.multitest import multipletests
+
+from . import runs
+from .data import load_split
+from .errors import CorruptRun, DatasetUnavailable, MnistLabError
+from .metrics import EvalResult, evaluate
+
+PathLike = str | os.PathLike[str]
+N_BINS = 15
+ALPHA = 0.05
+N_BOOTSTRAP = 10_000
+FIELDS = ("test_correct_bits", "test_n", "ece", "reliability")
+
+
+class SignificanceError(MnistLabError):
+    """Runs that cannot be compared (different test sets, nothing recorded, too few runs)."""
+
+
+# -- per run ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """A reliability diagram: per bin of top-class confidence, how often the model was right.
+
+    ``edges`` has ``bins + 1`` entries from 0 to 1; ``confidence[i]`` and
+    ``accuracy[i]`` are ``None`` for an empty bin. ``ece`` is
+    ``sum(count_i / n * |accuracy_i - confidence_i|)``.
+    """
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    confidence: tuple[float | None, ...]
+    accuracy: tuple[float | None, ...]
+    ece: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "counts": list(self.counts),
+            "confidence": list(self.confidence),
+            "accuracy": list(self.accuracy),
+        }
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any]) -> Reliability | None:
+        """The diagram stored in a (schema-checked) summary, or None if it has none."""
+        rel, ece = summary.get("reliability"), summary.get("ece")
+        if not isinstance(rel, Mapping) or ece is None:
+            return None
+        counts = tuple(rel["counts"])
+        edges = tuple(float(e) for e in np.linspace(0.0, 1.0, len(counts) + 1))
+        return cls(edges, counts, tuple(rel["confidence"]), tuple(rel["accuracy"]), float(ece))
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = N_BINS) -> Reliability:
+    """Reliability diagram and ECE of top-class probabilities ``confidence`` (N,) and hits ``correct`` (N,).
+
+    Bins are equal-width on [0, 1], right-closed (a confidence of exactly 1.0
+    falls in the last bin), as in Guo et al. 2017.
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    hit = np.asarray(correct, dtype=bool)
+    if conf.shape != hit.shape or conf.ndim != 1 or conf.size == 0:
+        raise SignificanceError(f"Need as many confidences as hits (N > 0), got {conf.shape} and {hit.shape}")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    conf_sum = np.bincount(which, weights=conf, minlength=bins)
+    hit_sum = np.bincount(which, weights=hit.astype(np.float64), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf, mean_acc = conf_sum / counts, hit_sum / counts
+    ece = float(np.sum(np.abs(hit_sum - conf_sum)) / conf.size)
+    return Reliability(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in counts),
+        confidence=tuple(float(v) if n else None for v, n in zip(mean_conf, counts, strict=True)),
+        accuracy=tuple(float(v) if n else None for v, n in zip(mean_acc, counts, strict=True)),
+        ece=min(1.0, max(0.0, ece)),
+    )
+
+
+def pack_correct(correct: np.ndarray) -> str:
+    """``correct`` (N,) bools as base64 of ``numpy.packbits`` (N/8 bytes)."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_correct(text: str, n: int) -> np.ndarray:
+    """The (N,) bool vector written by :func:`pack_correct`; CorruptRun if it does not hold ``n`` bits."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise CorruptRun("test_correct_bits in summary.json is not base64") from None
+    if len(raw) != (n + 7) // 8:
+        raise CorruptRun(f"test_correct_bits holds {len(raw) * 8} bits, not the {n} of test_n")
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=n).astype(bool)
+
+
+def summary_fields(result: EvalResult, labels: Sequence[int] | np.ndarray) -> dict[str, Any]:
+    """The new summary keys from one test evaluation (no second pass over the test set)."""
+    pred = np.asarray(result.predictions, dtype=np.int64)
+    y = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if pred.shape != y.shape or len(result.confidences) != y.size:
+        raise SignificanceError("The evaluation holds no per-image predictions to record.")
+    correct = pred == y
+    rel = reliability(np.asarray(result.confidences), correct)
+    return {
+        "test_correct_bits": pack_correct(correct),
+        "test_n": int(y.size),
+        "ece": rel.ece,
+        "reliability": rel.to_dict(),
+    }
+
+
+# -- two runs and several --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """Run ``b`` against run ``a`` on the same ``n`` images.
+
+    ``diff`` is ``acc_b - acc_a`` (a fraction), ``low``/``high`` its 95%
+    bootstrap interval; ``only_a`` counts images ``a`` gets right and ``b``
+    wrong. ``p_value`` is McNemar's exact two-sided p, ``p_adjusted`` the same
+    after Holm's correction (equal to ``p_value`` for a single pair).
+    """
+
+    a: str
+    b: str
+    n: int
+    acc_a: float
+    acc_b: float
+    only_a: int
+    only_b: int
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    p_adjusted: float
+    real: bool
+
+    @property
+    def verdict(self) -> str:
+        """One line: "B is better by 0.4 points, 95% interval 0.2-0.6: real" or "... within noise"."""
+        if self.diff == 0:
+            return f"{self.a} and {self.b} score the same: within noise"
+        better, worse = (self.b, self.a) if self.diff > 0 else (self.a, self.b)
+        low, high = (self.low, self.high) if self.diff > 0 else (-self.high, -self.low)
+        what = "real" if self.real else "within noise"
+        return (
+            f"{better} is better than {worse} by {_points(abs(self.diff))} points, "
+            f"95% interval {_points(low)} to {_points(high)}: {what} ({_p(self.p_adjusted)})"
+        )
+
+
+def _points(fraction: float) -> str:
+    text = f"{fraction * 100:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _p(p: float) -> str:
+    return f"p = {p:.2g}" if p >= 1e-4 else "p < 0.0001"
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p: the discordant pairs split as a fair coin would (1.0 if none)."""
+    n = only_a + only_b
+    return 1.0 if n == 0 else float(binomtest(only_b, n, 0.5).pvalue)
+
+
+def bootstrap_diff(
+    correct_a: np.ndarray, correct_b: np.ndarray, n_resamples: int = N_BOOTSTRAP, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile 95% interval of ``acc_b - acc_a`` by resampling images (pairs) with replacement.
+
+    Each image contributes -1, 0 or +1 to the difference, so a resample of
+    the N pairs is fully described by how many of each it drew: a multinomial
+    draw of N with the observed shares. This is the same paired bootstrap as
+    resampling indices, in O(resamples) instead of O(resamples * N).
+    """
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    n = a.size
+    plus, minus = int(np.sum(b & ~a)), int(np.sum(a & ~b))
+    draws = np.random.default_rng(seed).multinomial(
+        n, [plus / n, minus / n, (n - plus - minus) / n], n_resamples
+    )
+    diffs = (draws[:, 0] - draws[:, 1]) / n
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def compare_pair(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    a: str = "A",
+    b: str = "B",
+    *,
+    alpha: float = ALPHA,
+    seed: int = 0,
+) -> PairTest:
+    """McNemar's exact test and a bootstrap interval for two runs on the same images."""
+    ca, cb = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if ca.shape != cb.shape or ca.ndim != 1 or ca.size == 0:
+        raise SignificanceError(
+            f"{a} and {b} were evaluated on different test sets ({ca.size} and {cb.size} images); "
+            "only runs on the same test set can be compared."
+        )
+    only_a, only_b = int(np.sum(ca & ~cb)), int(np.sum(cb & ~ca))
+    p = mcnemar_exact(only_a, only_b)
+    low, high = bootstrap_diff(ca, cb, seed=seed)
+    acc_a, acc_b = float(ca.mean()), float(cb.mean())
+    return PairTest(
+        a, b, ca.size, acc_a, acc_b, only_a, only_b, (only_b - only_a) / ca.size, low, high, p, p, p < alpha
+    )
+
+
+def against_best(correct: Mapping[str, np.ndarray], *, alpha: float = ALPHA, seed: int = 0) -> list[PairTest]:
+    """Every run against the most accurate one (``a`` = best), Holm-corrected; best first in ties by order.
+
+    With two runs this is :func:`compare_pair` with the better one as ``a``.
+    """
+    if len(correct) < 2:
+        raise SignificanceError("Pick at least two runs to compare.")
+    names = list(correct)
+    best = max(names, key=lambda k: float(np.mean(correct[k])))
+    tests = [
+        compare_pair(correct[best], correct[k], best, k, alpha=alpha, seed=seed) for k in names if k != best
+    ]
+    reject, adjusted, _, _ = multipletests([t.p_value for t in tests], alpha=alpha, method="holm")
+    return [
+        PairTest(**{**t.__dict__, "p_adjusted": float(p), "real": bool(r)})
+        for t, p, r in zip(tests, adjusted, reject, strict=True)
+    ]
+
+
+def is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- runs on disk ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the comparison needs of one run: its per-image hits (N,) and, if known, its calibration."""
+
+    id: str
+    label: str  # the run's name, made unique among the runs compared
+    dataset: str
+    correct: np.ndarray
+    test_loss: float | None
+    reliability: Reliability | None
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs picked on the Runs page or the CLI, and each one's test against the best."""
+
+    records: tuple[RunRecord, ...]
+    tests: tuple[PairTest, ...]
+
+
+def run_record(
+    run_id: str, runs_dir: PathLike | None = None, data_root: PathLike | None = None, *, compute: bool = True
+) -> RunRecord:
+    """The run's per-image hits and calibration: from its summary, or for older runs measured once and cached.
+
+    An older run is evaluated on its test set (weights and data needed) and the
+    result is written into its ``summary.json``. Without weights or data, the
+    hits are rebuilt from the summary's ``misclassified`` list (no calibration
+    then). Raises :class:`SignificanceError` when neither is possible.
+    """
+    info = runs.load_run(run_id, runs_dir)
+    summary = info.summary
+    if not _has_fields(summary) and compute and info.has_weights and info.status in ("completed", "stopped"):
+        try:
+            summary = measure_run(run_id, runs_dir, data_root)
+        except DatasetUnavailable:
+            if _from_misclassified(summary) is None:
+                raise
+    loss = summary.get("test_loss")
+    loss = float(loss) if is_finite(loss) else None
+    if "test_correct_bits" in summary and "test_n" in summary:
+        correct = unpack_correct(summary["test_correct_bits"], summary["test_n"])
+        return RunRecord(
+            info.id, info.name, info.config.dataset, correct, loss, Reliability.from_summary(summary)
+        )
+    correct = _from_misclassified(summary)
+    if correct is None:
+        raise SignificanceError(
+            f"Run {info.name!r} has no per-image test results and no weights to compute them "
+            "(a failed run, or one saved without weights): pick a completed run."
+        )
+    return RunRecord(info.id, info.name, info.config.dataset, correct, loss, None)
+
+
+def measure_run(
+    run_id: str, runs_dir: PathLike | None = None, data_root: PathLike | None = None
+) -> dict[str, Any]:
+    """Evaluate a saved run on its test set and cache the per-image fields in its summary; the new summary."""
+    model, cfg = runs.load_model(run_id, runs_dir)
+    x, y = load_split(cfg.dataset, train=False, root=data_root, download=False).tensors()
+    result = evaluate(model, x, y)
+    fields = summary_fields(result, y.numpy())
+    return runs.merge_summary(run_id, runs_dir, {**fields, "test_loss": result.loss})
+
+
+def compare_runs(
+    run_ids: Sequence[str],
+    runs_dir: PathLike | None = None,
+    data_root: PathLike | None = None,
+    *,
+    seed: int = 0,
+) -> Comparison:
+    """Load (or measure) each run and test every one against the best, Holm-corrected."""
+    if len(set(run_ids)) < 2:
+        raise SignificanceError("Pick at least two different runs to compare.")
+    records = _unique_labels([run_record(r, runs_dir, data_root) for r in dict.fromkeys(run_ids)])
+    datasets = sorted({r.dataset for r in records})
+    if len(datasets) > 1:
+        raise SignificanceError(
+            f"The runs were tested on different datasets ({', '.join(datasets)}); pick runs of one."
+        )
+    sizes = sorted({r.correct.size for r in records})
+    if len(sizes) > 1:
+        raise SignificanceError(
+            f"The runs were tested on test sets of different sizes ({', '.join(map(str, sizes))} images): "
+            "only runs on the same test images can be compared."
+        )
+    tests = against_best({r.label: r.correct for r in records}, seed=seed)
+    return Comparison(tuple(records), tuple(tests))
+
+
+def _has_fields(summary: Mapping[str, Any]) -> bool:
+    return all(key in summary for key in FIELDS)
+
+
+def _from_misclassified(summary: Mapping[str, Any]) -> np.ndarray | None:
+    """Hits rebuilt from ``misclassified`` and the confusion matrix's total (the number of test images)."""
+    wrong, confusion = summary.get("misclassified"), summary.get("confusion")
+    if not isinstance(wrong, list) or not isinstance(confusion, list):
+        return None
+    n = int(sum(sum(row) for row in confusion))
+    if n == 0 or any(i >= n for i in wrong):
+        return None
+    correct = np.ones(n, dtype=bool)
+    correct[np.asarray(wrong, dtype=np.int64)] = False
+    return correct
+
+
+def _unique_labels(records: list[RunRecord]) -> list[RunRecord]:
+    seen: dict[str, int] = {}
+    for r in records:
+        seen[r.label] = seen.get(r.label, 0) + 1
+    return [
+        RunRecord(r.id, f"{r.label} ({r.id})", r.dataset, r.correct, r.test_loss, r.reliability)
+        if seen[r.label] > 1
+        else r
+        for r in records
+    ]
