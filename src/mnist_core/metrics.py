@@ -154,7 +154,8 @@ def _predict_all(
         yb = y[start : start + batch_size].to(device)
         logits = _logits(model, xb).float()
         loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-        conf, pred = torch.softmax(logits, dim=1).max(dim=1)
+        pred = logits.argmax(dim=1)  # from the logits, as before: softmax may round near-ties together
+        conf = torch.softmax(logits, dim=1).gather(1, pred[:, None]).squeeze(1)
         preds.append(pred.cpu())
         confs.append(conf.cpu())
     return torch.cat(preds), torch.cat(confs), loss_sum
