@@ -281,7 +281,8 @@ def sweep_section(runs_dir: Path, state: tuple[tuple[str, int], ...]) -> None:
     if not grids:
         return
     st.subheader("Sweeps")
-    labels = {s.id: f"{s.name} ({len(s.configs)} runs, {s.id})" for s in grids}
+    # Short enough for a phone (390 px cut the whole id short); the id's tail tells same-named sweeps apart.
+    labels = {s.id: f"{s.name} · {len(s.configs)} runs · {s.id[-4:]}" for s in grids}
     choices.sync_single(f"{K}sweep", labels)
     chosen = st.selectbox("Sweep", list(labels), format_func=choices.labeller(labels), key=f"{K}sweep")
     sweep_view.render(next(s for s in grids if s.id == chosen), all_runs, key=f"{K}sweep_view")

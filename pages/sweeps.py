@@ -16,13 +16,13 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import estimate, raytrials, study, sweeps
+from mnist_core import estimate, raytrials, report, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import SESSION, duration, flash, job_registry, literal, probe_fn, ray_sweeps, show_flash
+from ui.shared import SESSION, flash, job_registry, literal, probe_fn, ray_sweeps, show_flash
 from ui.shell import require_shell
 
 K = "sweeps_"
@@ -121,7 +121,7 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
             if long_rows:
                 with st.spinner("Estimating the batch-size-1 rows…"):
                     eta = sum(run_eta(c, runs, root, registry) for c in long_rows)
-                st.caption(f"The {len(long_rows)} batch-size-1 rows take about {duration(eta)} "
+                st.caption(f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta)} "
                            "(one step per image). Leave them out for a quick table.")
         except MnistLabError as exc:
             st.caption(f"Cannot estimate the batch-size-1 rows: {exc}")
@@ -136,8 +136,9 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
             etas = [_eta_or_none(c, runs, root, registry) for c in chosen]
         known = [e for e in etas if e is not None]
         missing = len(etas) - len(known)
-        st.caption(f"The {len(chosen)} runs take about {duration(sum(known))} in all, one after another "
-                   "(each from past runs of the same model and batch size, else a short measurement here)"
+        st.caption(f"The {len(chosen)} runs take about {report.seconds(sum(known))} in all, one after "
+                   "another (each from past runs of the same model and batch size, else a short measurement "
+                   "here)"
                    + (f"; {missing} could not be estimated." if missing else "."))
     study_table(registry, runs, experiments, saved or [])
 
@@ -249,7 +250,7 @@ def grid_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[R
         st.caption(f"{len(configs)} runs. No past run of these models yet: the time left shows once "
                    "the first one finishes.")
     else:
-        st.caption(f"{len(configs)} runs, about {duration(eta)} from past runs of the same models"
+        st.caption(f"{len(configs)} runs, about {report.seconds(eta)} from past runs of the same models"
                    + (f", plus {unknown} runs not estimated yet." if unknown else "."))
     ray_address = None
     if raytrials.ray_available():
@@ -302,7 +303,8 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
             st.rerun()
 
     progress_panel()
-    labels = {s.id: f"{s.name} ({s.id})" for s in saved}
+    # Short enough for a phone (390 px cut the whole id short); the id's tail tells same-named sweeps apart.
+    labels = {s.id: f"{s.name} · {len(s.configs)} runs · {s.id[-4:]}" for s in saved}
     chosen = st.selectbox("Charts of the sweep", list(labels), format_func=labels.get, key=f"{K}chart_sweep")
     sweep = next(s for s in saved if s.id == chosen)
     if sweep.kind == "study":
@@ -330,7 +332,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
         left.progress(p.fraction)
         if jobs or on_ray:
             now = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
-            left.caption(f"ETA {duration(p.eta_s)} ({p.eta_detail}).{now} Queued: "
+            left.caption(f"ETA {report.seconds(p.eta_s)} ({p.eta_detail}).{now} Queued: "
                          f"{sum(j.state == 'queued' for j in jobs)}.")
             right.button("Stop", key=f"{K}stop_{sweep.id}", on_click=stop_sweep, args=(sweep, registry))
         elif p.status == "running":  # seen from a run folder: another process trains it

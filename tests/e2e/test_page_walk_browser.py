@@ -124,21 +124,44 @@ MISSING = """() => {
 }"""
 
 # Text cut short with an ellipsis: wider than its box (as test_narrow_browser.py; the grid's cells scroll).
-CUT_SHORT = """els => els.filter(e => getComputedStyle(e).textOverflow === 'ellipsis' && e.innerText
-                         && e.scrollWidth > e.clientWidth + 1
-                         && !e.closest('[data-testid="stDataFrame"]')).map(e => e.innerText.slice(0, 60))"""
+# Also text that its box clips without an ellipsis: a selectbox's value wider than its box, an element
+# with a text of its own, wider than its box, in a box that hides what overflows.
+CUT_SHORT = """els => els.filter(e => {
+    if (e.getAttribute('role') === 'combobox' && e.value && e.scrollWidth > e.clientWidth + 1) return true;
+    if (!e.innerText || e.closest('[data-testid="stDataFrame"], .js-plotly-plot')) return false;
+    if (!e.checkVisibility()) return false;
+    if (e.scrollWidth <= e.clientWidth + 1) return false;
+    const style = getComputedStyle(e);
+    if (style.textOverflow === 'ellipsis') return true;
+    const ownText = [...e.childNodes].some(n => n.nodeType === Node.TEXT_NODE && n.nodeValue.trim());
+    return ownText && ['hidden', 'clip'].includes(style.overflowX);
+}).map(e => (e.innerText || e.value).slice(0, 60))"""
 
 WIDER_THAN_SCREEN = """() => {
     const m = document.querySelector('[data-testid="stMain"]');
     return m.scrollWidth > m.clientWidth + 1 ? [`${m.scrollWidth} px wide`] : [];
 }"""
 
-# Every chart drawn and every table painted (the walk must not look at a half-drawn page).
+# No script run going on (the status widget, showing "Stop", is there while one runs), for 0.5 s in
+# a row: a page that reruns itself (a redirect, a fragment's st.rerun) hides the widget in between.
+IDLE = """() => {
+    const now = performance.now();
+    if (document.querySelector('[data-testid="stStatusWidget"]')) {
+        window.walkIdleSince = undefined;
+        return false;
+    }
+    if (window.walkIdleSince === undefined) window.walkIdleSince = now;
+    return now - window.walkIdleSince > 500;
+}"""
+
+# Every chart drawn, every table painted, nothing moving (the walk must not look at a half-drawn page).
 DRAWN = """() => {
     const shown = sel => [...document.querySelectorAll(sel)].filter(e => e.checkVisibility());
     return shown('[data-testid="stPlotlyChart"]').every(c => c.querySelector('.main-svg'))
         && shown('[data-testid="stDataFrame"]').every(d => d.querySelector('canvas'))
-        && shown('[data-testid="stSkeleton"]').length === 0;
+        && shown('[data-testid="stSkeleton"]').length === 0
+        // no box on its way somewhere (the canvas toolbar slides and fades in and out on hover)
+        && !document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running');
 }"""
 
 
@@ -196,7 +219,10 @@ def walk_runs(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path
 def walk_server(walk_runs: Path, synthetic_data_dir: Path) -> Iterator[str]:
     """One server for both widths, on the populated folder (its caches warm up once)."""
     try:
-        with running_app(walk_runs, synthetic_data_dir, walk_runs.parent / "streamlit.log") as (url, _):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        log = SHOTS / "streamlit.log"  # kept beside the screenshots, for a failed walk
+        log.unlink(missing_ok=True)
+        with running_app(walk_runs, synthetic_data_dir, log) as (url, _):
             yield url
     except AppDidNotStart as exc:
         pytest.fail(str(exc))
@@ -226,10 +252,9 @@ class Walk:
         self.seen: list[str] = []
 
     def idle(self) -> None:
-        self.page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-            " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-        )
+        """Until no script run is going on, for half a second in a row, and everything is drawn."""
+        self.page.evaluate("() => { window.walkIdleSince = undefined; }")
+        self.page.wait_for_function(IDLE)
         self.page.wait_for_function(DRAWN)
 
     def open(self, path: str, heading: str) -> None:
@@ -244,6 +269,9 @@ class Walk:
         self.seen.append(state)
         size = page.viewport_size
         assert size is not None
+        # From the top, as a page opens: scrolled past the canvas, its toolbar stays in view, over the canvas.
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+        page.wait_for_function(DRAWN)
         height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
         page.set_viewport_size(
             {"width": size["width"], "height": max(size["height"], min(int(height), 8000))}
@@ -300,6 +328,7 @@ def walk(page: Page, url: str, width: str) -> Walk:
 
     w.open("sweeps", "Sweeps")
     page.get_by_text("rows trained)").wait_for()
+    page.get_by_text("Charts of the sweep").wait_for()  # the saved sweeps, under the tabs
     w.check("sweeps-study")
     page.get_by_role("tab", name="Grid sweep").click()
     page.get_by_text("Depths (hidden layers)").wait_for()
@@ -321,7 +350,11 @@ def test_every_page_at_laptop_and_phone_width(width: str, walk_server: str, brow
     try:
         page = context.new_page()
         page.set_default_timeout(120_000)
-        w = walk(page, walk_server, width)
+        try:
+            w = walk(page, walk_server, width)
+        except Exception:
+            page.screenshot(path=SHOTS / f"{width}-failed.png")  # where the walk stopped
+            raise
     finally:
         context.close()
     assert len(w.seen) == 16
