@@ -6,6 +6,8 @@
 // zoom the user made, survive. A panel not zoomed follows the data (its x axis grows with it);
 // a zoomed one keeps its scales until a double-click resets them (uPlot's own dblclick).
 
+const MIN_PANEL_PX = 280;
+const GAP_PX = 12; // live_chart.css: .mnist-live-chart gap
 const mounted = new WeakMap(); // parentElement -> {root, panels, observer}
 
 function formatValue(percent) {
@@ -67,7 +69,12 @@ function mount(parent, data) {
   root.className = "mnist-live-chart";
   parent.appendChild(root);
   const color = getComputedStyle(root).color || "#31333f";
-  const width = () => Math.max(200, Math.floor((root.clientWidth || 600) / Math.max(1, data.panels.length)) - 12);
+  // Side by side when each panel gets at least MIN_PANEL_PX, else one under the other (a phone).
+  const width = () => {
+    const total = root.clientWidth || 600;
+    const across = total >= MIN_PANEL_PX * data.panels.length ? data.panels.length : 1;
+    return Math.max(160, Math.floor((total - GAP_PX * (across - 1)) / across));
+  };
   const panels = data.panels.map((panel) => {
     const box = document.createElement("div");
     box.className = "mnist-live-panel";
@@ -77,13 +84,43 @@ function mount(parent, data) {
     box.uplot = u; // for the browser tests: the instance behind this panel
     return u;
   });
-  const observer = new ResizeObserver(() => panels.forEach((u) => u.setSize({ width: width(), height: data.height })));
-  observer.observe(root);
+  // New data during a drag-zoom would redraw under the user's selection and lose it: a drag
+  // holds the updates, the last one is applied once uPlot has taken the selection as its zoom.
+  const state = { root, panels, observer: null, dragging: false, pending: null };
+  panels.forEach((u) =>
+    u.over.addEventListener("mousedown", () => {
+      state.dragging = true;
+    }),
+  );
+  state.onMouseUp = () => {
+    if (!state.dragging) return;
+    state.dragging = false;
+    setTimeout(() => {
+      const pending = state.pending;
+      state.pending = null;
+      if (pending) update(state, pending);
+    }, 0);
+  };
+  document.addEventListener("mouseup", state.onMouseUp);
+  state.observer = new ResizeObserver(() => panels.forEach((u) => u.setSize({ width: width(), height: data.height })));
+  state.observer.observe(root);
   root.dataset.redraws = "0";
-  return { root, panels, observer };
+  return state;
+}
+
+function unmount(state) {
+  state.observer.disconnect();
+  document.removeEventListener("mouseup", state.onMouseUp);
+  state.panels.forEach((u) => u.destroy());
+  state.root.remove();
 }
 
 function update(state, data) {
+  state.root.dataset.received = String(Number(state.root.dataset.received || 0) + 1);
+  if (state.dragging) {
+    state.pending = data;
+    return;
+  }
   data.panels.forEach((panel, i) => {
     const u = state.panels[i];
     if (!u) return;
@@ -105,11 +142,7 @@ export default function (component) {
   const { parentElement, data } = component;
   let state = mounted.get(parentElement);
   if (!state || state.panels.length !== data.panels.length) {
-    if (state) {
-      state.observer.disconnect();
-      state.panels.forEach((u) => u.destroy());
-      state.root.remove();
-    }
+    if (state) unmount(state);
     state = mount(parentElement, data);
     mounted.set(parentElement, state);
   } else {
@@ -118,9 +151,7 @@ export default function (component) {
   return () => {
     const current = mounted.get(parentElement);
     if (!current) return;
-    current.observer.disconnect();
-    current.panels.forEach((u) => u.destroy());
-    current.root.remove();
+    unmount(current);
     mounted.delete(parentElement);
   };
 }
