@@ -15,11 +15,10 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from mnist_core import data as core_data
-from mnist_core import estimate, raytrials, report, sweeps
+from mnist_core import estimate, report, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
-from mnist_core.runs import list_runs
 
 SESSION = "session"  # persist_state=SESSION: a widget's value survives a switch to another page and back
 FLASH_KINDS = {"error": st.error, "warning": st.warning, "info": st.info, "success": st.success}
@@ -190,19 +189,10 @@ class RaySweeps:
 
 def _drive_ray(state: RaySweepState, sweep: sweeps.Sweep, registry: JobRegistry, address: str | None,
                runs_dir: Path, data_root: Path) -> None:
-    errors: list[str] = []
     try:
-        fresh, local = sweeps.split_for_ray(sweep, list_runs(runs_dir))
-        if local:  # stopped runs resume from their checkpoints in the local queue
-            sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=data_root,
-                          only=local)
-        raytrials.run_trials(
-            [p.config for p in fresh], address=address, runs_dir=runs_dir, data_root=data_root,
-            tags=(sweep.tag,), names=[f"{sweep.name}: {p.config.label()}" for p in fresh],
-            should_stop=state.stop.is_set, on_error=lambda i, msg: errors.append(msg),
-        )
-        if errors:
-            state.error = f"{len(errors)} trials failed on Ray; first: {errors[0]}"
+        outcome = sweeps.run_on_ray(sweep, registry, address=address, runs_dir=runs_dir, data_root=data_root,
+                                    should_stop=state.stop.is_set)
+        state.error = outcome.summary()
     except MnistLabError as exc:
         state.error = str(exc)
     except Exception as exc:  # a bug: show it on the page rather than lose it with the thread

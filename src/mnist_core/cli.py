@@ -376,14 +376,17 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
 
     sys.stderr.write(f"sweep {sweep.id}: {len(sweep.configs)} runs\n")
     with _ctrl_c_stops("stopping the sweep after this step") as stop:
-        only = None
+        registry = JobRegistry(max_concurrent=1)
         if args.ray:
-            only = _run_on_ray(sweep, args, lambda: stop["requested"])
-        if not stop["requested"] and (only is None or only):
-            registry = JobRegistry(max_concurrent=1)
+            try:
+                _run_on_ray(sweep, registry, args, lambda: stop["requested"])
+            except BaseException:  # no Ray cluster: the runs resuming here stop too, before the error shows
+                sweeps.stop(sweep, registry)
+                raise
+        elif not stop["requested"]:
             sweeps.submit(sweep, registry, list_runs(args.runs_dir), runs_dir=args.runs_dir,
-                          data_root=args.data_dir, only=only)
-            _follow(sweep, registry, args, stop)
+                          data_root=args.data_dir)
+        _follow(sweep, registry, args, stop)
     points = sweeps.points(sweep, list_runs(args.runs_dir))
     done = sum(p.state == "done" for p in points)
     for p in points:
@@ -421,22 +424,19 @@ def _follow(sweep: Any, registry: Any, args: argparse.Namespace, stop: dict[str,
             sys.stderr.write(f"{snap.label}: failed: {snap.error}\n")
 
 
-def _run_on_ray(sweep: Any, args: argparse.Namespace, should_stop: Any) -> list[int]:
-    """Send the points never run (or failed) to Ray; returns the stopped points to resume here."""
+def _run_on_ray(sweep: Any, registry: Any, args: argparse.Namespace, should_stop: Any) -> None:
+    """Send the points never run (or failed) to Ray; stopped ones resume in ``registry``, here."""
     from . import raytrials, sweeps
-    from .runs import list_runs
 
-    fresh, local = sweeps.split_for_ray(sweep, list_runs(args.runs_dir))
-    names = [f"{sweep.name}: {p.config.label()} seed {p.config.seed}" for p in fresh]
-    if local:
-        sys.stderr.write(f"{len(local)} stopped runs of the sweep resume here, from their checkpoints\n")
-    raytrials.run_trials(
-        [p.config for p in fresh], address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
-        data_root=args.data_dir, tags=(sweep.tag,), names=names, should_stop=should_stop,
-        on_done=lambda i, run_id: sys.stderr.write(f"{names[i]}: done ({run_id})\n"),
-        on_error=lambda i, msg: sys.stderr.write(f"{names[i]}: failed: {msg}\n"),
+    outcome = sweeps.run_on_ray(
+        sweep, registry, address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
+        data_root=args.data_dir, should_stop=should_stop,
+        on_done=lambda name, run_id: sys.stderr.write(f"{name}: done ({run_id})\n"),
+        on_error=lambda name, msg: sys.stderr.write(f"{name}: failed: {msg}\n"),
     )
-    return local
+    if outcome.resumed_here:
+        sys.stderr.write(f"{len(outcome.resumed_here)} stopped runs of the sweep resume here, "
+                         "from their checkpoints\n")
 
 
 COMMANDS = {

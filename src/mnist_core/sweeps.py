@@ -32,7 +32,7 @@ from .config import RunConfig
 from .errors import ConfigError, CorruptRun
 from .estimate import SplitSizes, from_past_runs
 from .jobs import Job, JobRegistry, PathLike
-from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
+from .runs import RunInfo, list_runs, list_sweep_data, load_sweep_data, save_sweep_data
 
 TAG_PREFIX = "sweep:"
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
@@ -391,11 +391,71 @@ def submit(
         if _key(p.config) in active:
             continue
         resume = p.run.id if p.state == "resumable" and p.run else None
-        name = f"{sweep.name}: {p.config.label()} seed {p.config.seed}"
         jobs.append(registry.submit(
-            p.config, runs_dir=runs_dir, data_root=data_root, name=name, resume_id=resume, tags=(sweep.tag,),
+            p.config, runs_dir=runs_dir, data_root=data_root, name=point_name(sweep, p.config),
+            resume_id=resume, tags=(sweep.tag,),
         ))
     return jobs
+
+
+def point_name(sweep: Sweep, cfg: RunConfig) -> str:
+    """The name a sweep's run gets, in the local queue or on Ray: repeats differ by their seed."""
+    return f"{sweep.name}: {cfg.label()} seed {cfg.seed}"
+
+
+@dataclass(frozen=True)
+class RayOutcome:
+    """What :func:`run_on_ray` did: points resumed in the local queue, messages of failed trials."""
+
+    resumed_here: list[int]
+    errors: list[str]
+
+    def summary(self) -> str | None:
+        """One line for a page when trials failed, else None."""
+        return f"{len(self.errors)} trials failed on Ray; first: {self.errors[0]}" if self.errors else None
+
+
+def run_on_ray(
+    sweep: Sweep,
+    registry: JobRegistry,
+    *,
+    address: str | None,
+    runs_dir: PathOrNone = None,
+    data_root: PathOrNone = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[str, str], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> RayOutcome:
+    """Train the sweep's unfinished points: those never run on Ray, the stopped ones here.
+
+    Stopped, interrupted or failed runs resume from their checkpoints in
+    ``registry`` (queued before the Ray trials start, so they train meanwhile;
+    a Ray trial always starts from step 0, see :func:`split_for_ray`); the
+    others are sent to the Ray cluster at ``address`` (None: a local Ray) and
+    this call returns once they have landed or ``should_stop()`` cancelled
+    them. ``on_done(name, run_id)`` and ``on_error(name, message)`` report each
+    trial. Raises what :func:`mnist_core.raytrials.run_trials` raises.
+    """
+    from . import raytrials  # Ray itself is imported only when trials run
+
+    runs = list_runs(runs_dir)
+    fresh, local = split_for_ray(sweep, runs)
+    if local:
+        submit(sweep, registry, runs, runs_dir=runs_dir, data_root=data_root, only=local)
+    names = [point_name(sweep, p.config) for p in fresh]
+    errors: list[str] = []
+
+    def failed(i: int, message: str) -> None:
+        errors.append(message)
+        if on_error is not None:
+            on_error(names[i], message)
+
+    raytrials.run_trials(
+        [p.config for p in fresh], address=address, runs_dir=runs_dir, data_root=data_root, tags=(sweep.tag,),
+        names=names, should_stop=should_stop, on_error=failed,
+        on_done=(lambda i, run_id: on_done(names[i], run_id)) if on_done is not None else None,
+    )
+    return RayOutcome(resumed_here=local, errors=errors)
 
 
 def split_for_ray(sweep: Sweep, runs: Iterable[RunInfo]) -> tuple[list[Point], list[int]]:

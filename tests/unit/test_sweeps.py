@@ -203,6 +203,52 @@ def test_on_ray_stopped_points_resume_locally_and_the_rest_go_to_ray(runs_dir: P
     assert [p.index for p in fresh] == [3] and local == [1, 2]  # failed runs resume too
 
 
+class _Queue:
+    """A job registry that records what is submitted and trains nothing."""
+
+    def __init__(self) -> None:
+        self.submitted: list[dict[str, object]] = []
+
+    def active(self) -> list[object]:
+        return []
+
+    def submit(self, cfg: RunConfig, **kwargs: object) -> object:
+        self.submitted.append({"config": cfg, **kwargs})
+        return object()
+
+
+def test_the_page_and_the_cli_send_a_sweep_to_ray_through_one_function(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written twice (cli.py, ui/shared.py): names with or without the seed, local resumes before or after."""
+    from mnist_core import raytrials
+
+    configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64), repeats=2))
+    sweep = sweeps.create(configs, "one way", runs_dir)
+    stopped = RunInfo(**{**fake_run(configs[1], sweep.tag, 0.9, 1).__dict__, "status": "stopped"})
+    done = fake_run(configs[0], sweep.tag, 0.9, 0)
+    monkeypatch.setattr(sweeps, "list_runs", lambda runs_dir=None: [done, stopped])
+    queue, sent, said = _Queue(), {}, []
+
+    def run_trials(cfgs, **kwargs):
+        assert len(queue.submitted) == 1  # the stopped run already resumes here
+        sent.update(kwargs, configs=list(cfgs))
+        kwargs["on_done"](0, "r-0")
+        kwargs["on_error"](1, "out of memory")
+        return ["r-0", None] + [None] * (len(cfgs) - 2)
+
+    monkeypatch.setattr(raytrials, "run_trials", run_trials)
+    outcome = sweeps.run_on_ray(sweep, queue, address="local", runs_dir=runs_dir,  # type: ignore[arg-type]
+                                on_done=lambda *a: said.append(a), on_error=lambda *a: said.append(a))
+    assert [j["resume_id"] for j in queue.submitted] == ["run-1"] and outcome.resumed_here == [1]
+    assert sent["configs"] == configs[2:] and sent["tags"] == (sweep.tag,) and sent["address"] == "local"
+    label = configs[2].label()
+    assert sent["names"][:2] == [f"one way: {label} seed 0", f"one way: {label} seed 1"]  # repeats told apart
+    assert queue.submitted[0]["name"] == f"one way: {configs[1].label()} seed 1"
+    assert said == [(f"one way: {label} seed 0", "r-0"), (f"one way: {label} seed 1", "out of memory")]
+    assert outcome.summary() == "1 trials failed on Ray; first: out of memory"
+
+
 @pytest.mark.slow
 def test_the_cli_runs_a_sweep_on_a_local_ray(
     runs_dir: Path, synthetic_data_dir: Path, capsys: pytest.CaptureFixture[str]
