@@ -22,6 +22,8 @@ from ui import choices, inside_charts
 from ui import runs_charts as charts
 from ui.runs_manage import K
 from ui.shared import SESSION, literal
+from ui.significance_view import VIEW as SIGNIFICANCE_VIEW
+from ui.significance_view import significance_view
 
 GALLERY_MAX = 48
 MAX_CONFUSIONS = 4
@@ -71,7 +73,7 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
         return
     view = st.segmented_control(
         "Chart",
-        charts.VIEWS,
+        (*charts.VIEWS, SIGNIFICANCE_VIEW),
         default=charts.VIEWS[0],
         required=True,
         key=f"{K}view",
@@ -87,6 +89,7 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
         "Confusion": confusion_view,
         "Mistakes": mistakes_view,
         "Inside": inside_view,
+        SIGNIFICANCE_VIEW: significance_view,
     }[view or charts.VIEWS[0]](rows, str(runs_dir), stamps)
 
 

@@ -1,0 +1,80 @@
+"""The Runs page's "Is the difference real?" view through AppTest, on generated runs (issue 24)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import runs, significance
+from mnist_core.fakeruns import make_fake_runs
+from mnist_core.runs import write_json
+
+PAGE = "pages/runs.py"
+VIEW = "Is the difference real?"
+N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
+
+
+@pytest.fixture
+def run_ids(runs_dir: Path) -> list[str]:
+    ids = make_fake_runs(runs_dir, 5, seed=11, n_test=N_TEST, weights=True, max_width=64)
+    return [r.id for r in runs.list_runs(runs_dir) if r.id in ids and r.status == "completed"]
+
+
+def open_view(app_path: Path, chosen: list[str]) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    at.session_state["runs_selected"] = chosen
+    at.session_state["runs_view"] = VIEW
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def test_verdicts_and_a_reliability_diagram_per_run(app_path, run_ids):
+    chosen = run_ids[:3]
+    at = open_view(app_path, chosen)
+    table = at.dataframe[-1].value
+    assert len(table) == 3 and table["Verdict"].iloc[0] == "best"
+    assert set(table["Verdict"][1:]) <= {"real", "within noise"}
+    expected = significance.compare_runs(chosen)
+    assert sorted(table["p (Holm)"][1:]) == pytest.approx(sorted(t.p_adjusted for t in expected.tests))
+    lines = [m.value for m in at.markdown if "better than" in m.value or "score the same" in m.value]
+    assert len(lines) == 2
+    assert len(titles(at)) == 3 and all("ECE" in t for t in titles(at))
+
+
+def test_older_runs_are_measured_and_shown(app_path, run_ids, runs_dir):
+    chosen = run_ids[:2]
+    for run_id in chosen:
+        summary = runs.load_run(run_id, runs_dir).summary
+        path = runs.run_path(run_id, runs_dir) / "summary.json"
+        write_json(path, {k: v for k, v in summary.items() if k not in significance.FIELDS})
+    at = open_view(app_path, chosen)
+    assert len(titles(at)) == 2
+    assert all("test_correct_bits" in runs.load_run(i, runs_dir).summary for i in chosen)
+
+
+def test_one_run_asks_for_another(app_path, run_ids):
+    at = open_view(app_path, run_ids[:1])
+    assert any("at least two runs" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_runs_on_different_test_sets_are_refused_with_a_reason(app_path, run_ids, runs_dir):
+    other = make_fake_runs(runs_dir, 3, seed=5, n_test=150)
+    other = [i for i in other if runs.load_run(i, runs_dir).status == "completed"][:1]
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    at.session_state["runs_selected"] = [run_ids[0], *other]
+    at.session_state["runs_view"] = VIEW
+    at.run()
+    assert not at.exception
+    assert any("different sizes" in e.value for e in at.error)
