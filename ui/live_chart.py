@@ -70,8 +70,11 @@ def _component() -> Any:
     return st.components.v2.component(COMPONENT_NAME, js=js, css=css, isolate_styles=False)
 
 
+DECIMALS = 6  # sent per value: 0.123457, not 0.12345678901234 (halves the JSON of a long run)
+
+
 def _finite_or_none(values: np.ndarray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in values.tolist()]
+    return [v if math.isfinite(v) else None for v in np.round(values, DECIMALS).tolist()]
 
 
 def _aligned(series: Sequence[LineSeries]) -> tuple[list[float], list[list[float | None]]]:
@@ -86,7 +89,7 @@ def _aligned(series: Sequence[LineSeries]) -> tuple[list[float], list[list[float
         ok = np.isfinite(x)
         col[np.searchsorted(union, x[ok])] = y[ok]
         columns.append(_finite_or_none(col))
-    return union.tolist(), columns
+    return np.round(union, DECIMALS).tolist(), columns
 
 
 def panel_data(panel: Panel) -> dict[str, Any]:
