@@ -69,6 +69,10 @@ def _build_parser() -> argparse.ArgumentParser:
     inside.add_argument("run")
     inside.add_argument("--json", action="store_true", help="everything as JSON, histograms included")
 
+    compare = sub.add_parser("compare", help="is the difference real? each run against the best one")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run ids")
+    compare.add_argument("--json", action="store_true", help="the tests and calibration as JSON")
+
     sweep = sub.add_parser("sweep", help="train a grid of configurations as one resumable sweep")
     _config_flags(sweep)
     axes = sweep.add_argument_group("swept values (each combination is one run)")
@@ -270,6 +274,32 @@ def _cmd_inside(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .significance import compare_runs
+
+    found = compare_runs(args.runs, args.runs_dir, args.data_dir)
+    if args.json:
+        print(json.dumps(found.as_dict(), indent=1, ensure_ascii=False))
+        return 0
+    print(format_comparison(found))
+    return 0
+
+
+def format_comparison(found: Any) -> str:
+    """The verdicts (each run against the best), then each run's accuracy, NLL and ECE."""
+    lines = [t.verdict for t in found.tests]
+    rows = [
+        (r.label, f"{r.accuracy:.2%}", "-" if r.test_loss is None else f"{r.test_loss:.4f}",
+         "-" if r.reliability is None else f"{r.reliability.ece:.2%}", r.id)
+        for r in sorted(found.records, key=lambda r: -r.accuracy)
+    ]
+    table = format_table(("run", "test acc", "test NLL", "ECE", "id"), rows, right=(1, 2, 3))
+    n = found.records[0].correct.size
+    note = (f"on the same {n:,} test images; McNemar's exact test, bootstrap 95% interval, "
+            "Holm's correction over the comparisons")
+    return "\n".join([*lines, "", table, note])
+
+
 def format_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     """Text columns as wide as their longest cell (header included); columns in ``right`` right-aligned.
 
@@ -441,7 +471,7 @@ def _run_on_ray(sweep: Any, registry: Any, args: argparse.Namespace, should_stop
 
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "runs": _cmd_runs,
-    "sweep": _cmd_sweep, "study": _cmd_study, "inside": _cmd_inside,
+    "sweep": _cmd_sweep, "study": _cmd_study, "inside": _cmd_inside, "compare": _cmd_compare,
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -294,6 +295,19 @@ class Comparison:
 
     records: tuple[RunRecord, ...]
     tests: tuple[PairTest, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: each run's accuracy, NLL and calibration, and each test with its verdict."""
+        return {
+            "runs": [
+                {"id": r.id, "label": r.label, "dataset": r.dataset, "test_n": int(r.correct.size),
+                 "test_accuracy": r.accuracy, "test_loss": r.test_loss,
+                 "ece": None if r.reliability is None else r.reliability.ece,
+                 "reliability": None if r.reliability is None else r.reliability.to_dict()}
+                for r in self.records
+            ],
+            "tests": [{**dataclasses.asdict(t), "verdict": t.verdict} for t in self.tests],
+        }
 
 
 def run_record(
