@@ -137,25 +137,37 @@ def accuracy_figure(curves: Curves) -> dict[str, Any]:
     }
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
-    """Counts of true label (rows) against prediction (columns), the diagonal being right."""
-    counts = np.asarray(confusion, dtype=np.int64)
+def confusion_figure(
+    matrix: Sequence[Sequence[int]],
+    class_names: Sequence[str],
+    heading: str = "Confusion matrix (test set)",
+    height: int = 440,
+) -> go.Figure:
+    """Counts of true label (rows) against prediction (columns); the diagonal is right.
+
+    Every cell shows its count; only the mistakes are coloured (red), since at
+    97% accuracy the diagonal would swamp the scale and leave every mistake
+    white. ``heading`` is Plotly text: escape a run's name before passing it.
+    """
+    counts = np.asarray(matrix, dtype=np.int64)
     names = list(class_names)
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
     fig = go.Figure(
         go.Heatmap(
-            z=counts,
+            z=off,
             x=names,
             y=names,
-            colorscale="Blues",
             text=counts,
             texttemplate="%{text}",
-            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+            colorscale="Reds",
             showscale=False,
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(
-        title=title("Confusion matrix (test set)"),
-        height=440,
+        title=title(heading),
+        height=height,
         margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
         xaxis={"title": "predicted", "type": "category", "side": "bottom"},
         yaxis={"title": "true", "type": "category", "autorange": "reversed"},

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from mnist_core import compare
 from mnist_core.compare import CurveColumns, Grid
+from ui import charts
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis, si_number
 from ui.charts import title as chart_title
 
@@ -426,28 +427,5 @@ def _short(name: str, n: int = 28) -> str:
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str) -> go.Figure:
-    """Counts of true label (rows) against prediction (columns); the diagonal is right."""
-    counts = np.asarray(matrix, dtype=np.int64)
-    names = list(class_names)
-    off = counts.copy()
-    np.fill_diagonal(off, 0)  # colour the mistakes: the diagonal would swamp the scale
-    fig = go.Figure(
-        go.Heatmap(
-            z=off,
-            x=names,
-            y=names,
-            text=counts,
-            texttemplate="%{text}",
-            colorscale="Reds",
-            showscale=False,
-            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title=chart_title(_short(title, 40)),
-        height=380,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
-        xaxis={"title": "predicted", "type": "category"},
-        yaxis={"title": "true", "type": "category", "autorange": "reversed"},
-    )
-    return fig
+    """:func:`ui.charts.confusion_figure` under a run's name (cut short and shown as typed)."""
+    return charts.confusion_figure(matrix, class_names, _short(title, 40), height=380)

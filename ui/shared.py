@@ -6,7 +6,6 @@ checkpoints itself: it wires Streamlit widgets to ``mnist_core`` calls.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,17 +207,8 @@ def ray_sweeps() -> RaySweeps:
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def duration(seconds: float | None) -> str:
-    """``42 s``, ``3:05`` or ``1:02:05``; a dash when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+    """A share as the pages show it: one decimal, ``97.3%``."""
+    return report.percent(value, 1)
 
 
 def metric_row() -> DeltaGenerator:

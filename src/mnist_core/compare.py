@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .curves import thin
+from .curves import column, epochs_elapsed, number, split, thin
 from .runs import RunInfo
 
 # key -> (label, kind). kind: "meta" (run.json), "config" (config.json) or "metric" (summary.json).
@@ -99,15 +99,6 @@ CURVE_AXES = {
 def label(key: str) -> str:
     """Human label of a column key (the key itself when unknown)."""
     return COLUMNS.get(key, (key, ""))[0]
-
-
-def number(value: Any) -> float | int | None:
-    """A finite number (ints stay ints), or None for anything else (missing, text, NaN, bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if isinstance(value, int):
-        return value if abs(value) < 2**63 else None
-    return value if math.isfinite(value) else None
 
 
 # -- the table --------------------------------------------------------------------
@@ -360,50 +351,22 @@ class CurveColumns:
 def curve_columns(history: Sequence[Any], max_points: int = 400) -> CurveColumns:
     """Split a ``history.json`` list into step and epoch columns; steps thinned to ``max_points``.
 
-    Tolerates damaged entries: anything that is not an object with a known
-    ``kind`` is skipped, and non-numeric fields become NaN.
+    The same columns as :func:`mnist_core.curves.learning_curves` (a live
+    run's), with the fields the Runs page can put on the x axis. Tolerates
+    damaged entries: anything that is not an object with a known ``kind`` is
+    skipped, and non-numeric fields become NaN.
     """
-    entries = [h for h in history if isinstance(h, Mapping)]
-    steps = [h for h in entries if h.get("kind") == "step"]
-    epochs = [h for h in entries if h.get("kind") == "epoch"]
-    steps = [steps[i] for i in thin(len(steps), max_points)]
+    steps, epochs = split([h for h in history if isinstance(h, Mapping)], max_points)
     train = _columns(steps, "train_acc", "loss")
-    train["epoch"] = _fractional_epochs(steps)
+    train["epoch"] = epochs_elapsed(steps)
     val = _columns(epochs, "val_acc", "val_loss")
     return CurveColumns(train, val)
 
 
 def _columns(points: Sequence[Mapping[str, Any]], acc: str, loss: str) -> dict[str, np.ndarray]:
-    def col(name: str) -> np.ndarray:
-        return np.array([_nan(p.get(name)) for p in points], dtype=np.float64)
-
-    return {
-        "epoch": col("epoch"),
-        "step": col("step"),
-        "samples": col("samples"),
-        "elapsed_s": col("elapsed_s"),
-        "loss": col(loss),
-        "accuracy": col(acc),
-    }
-
-
-def _nan(value: Any) -> float:
-    v = number(value)
-    return math.nan if v is None else v
-
-
-def _fractional_epochs(steps: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Step count converted to epochs (``step / steps_per_epoch``), so batch sizes line up."""
-    out = []
-    for p in steps:
-        step, total, epochs = number(p.get("step")), number(p.get("total_steps")), number(p.get("epochs"))
-        if step is None:
-            out.append(math.nan)
-        elif total and epochs:
-            out.append(step * epochs / total)
-        else:
-            out.append(_nan(p.get("epoch")))
-    return np.array(out, dtype=np.float64)
+    names = {"epoch": "epoch", "step": "step", "samples": "samples", "elapsed_s": "elapsed_s",
+             "loss": loss, "accuracy": acc}
+    return {key: column(points, name) for key, name in names.items()}
 
 
 # -- confusion and galleries ------------------------------------------------------

@@ -91,18 +91,18 @@ class RunConfig:
         _check_int_list("cnn_channels", self.cnn_channels, MAX_CHANNELS, allow_empty=self.model == "mlp")
         if len(self.cnn_channels) > 4:
             raise ConfigError("cnn_channels", "at most 4 conv stages fit a 28x28 image")
-        _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
-        _check_float("val_fraction", self.val_fraction, 0.0, 0.5)
-        _check_float("lr", self.lr, 0.0, 10.0, lo_open=True)
-        _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
+        check_int("epochs", self.epochs, 1, MAX_EPOCHS)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        check_float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
+        check_float("val_fraction", self.val_fraction, 0.0, 0.5)
+        check_float("lr", self.lr, 0.0, 10.0, lo_open=True)
+        check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
         for name in ("batch_norm", "augment", "amp"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, "must be true or false")
         max_batch = MAX_TRAIN_SIZE - round(MAX_TRAIN_SIZE * self.val_fraction)  # as data.split_train_val
-        _check_int("batch_size", self.batch_size, 1, max_batch)
+        check_int("batch_size", self.batch_size, 1, max_batch)
 
     # -- derived ------------------------------------------------------------
     @property
@@ -203,16 +203,18 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+def check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an int (not a bool) in ``[lo, hi]``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, f"expected an integer, got {value!r}")
     if not lo <= value <= hi:
         raise ConfigError(name, f"{value} is out of range [{lo}, {hi}]")
 
 
-def _check_float(
+def check_float(
     name: str, value: Any, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False
 ) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number in the range (ends open or closed)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(name, f"expected a finite number, got {value!r}")
     try:
@@ -237,5 +239,5 @@ def _check_int_list(name: str, values: Any, hi: int, allow_empty: bool) -> None:
     if len(values) > MAX_DEPTH:
         raise ConfigError(name, f"{len(values)} layers is more than the maximum {MAX_DEPTH}")
     for v in values:
-        _check_int(name, v, 1, hi)
+        check_int(name, v, 1, hi)
 

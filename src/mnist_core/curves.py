@@ -10,6 +10,7 @@ batch sizes line up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,18 +52,44 @@ def _get(point: Point, name: str) -> Any:
     return getattr(point, name)
 
 
-def _column(points: Sequence[Point], name: str) -> np.ndarray:
-    values = [_get(p, name) for p in points]
+def number(value: Any) -> float | int | None:
+    """A finite number (ints stay ints), or None for anything else (missing, text, NaN, bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else None
+    return value if math.isfinite(value) else None
+
+
+def column(points: Sequence[Point], name: str) -> np.ndarray:
+    """One field of every point as float64; NaN where it is missing or not a number (a damaged file)."""
+    values = [number(_get(p, name)) for p in points]
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def _epochs_elapsed(points: Sequence[Point]) -> np.ndarray:
-    """Step count converted to epochs: step / (total_steps / epochs)."""
+def split(points: Sequence[Point], max_points: int) -> tuple[list[Point], list[Point]]:
+    """The step points, thinned to ``max_points`` (:func:`thin`), and the epoch points; others dropped."""
+    steps = [p for p in points if _get(p, "kind") == "step"]
+    epochs = [p for p in points if _get(p, "kind") == "epoch"]
+    return [steps[i] for i in thin(len(steps), max_points)], epochs
+
+
+def epochs_elapsed(points: Sequence[Point]) -> np.ndarray:
+    """Step count converted to epochs (``step / steps_per_epoch``), so batch sizes line up.
+
+    NaN where the step is not a number; a point without ``total_steps`` and
+    ``epochs`` (a damaged file) is placed at its own ``epoch``.
+    """
     out = []
     for p in points:
-        total, epochs = _get(p, "total_steps"), _get(p, "epochs")
-        per_epoch = total / epochs if total and epochs else 1.0
-        out.append(_get(p, "step") / per_epoch)
+        step, total, epochs = (number(_get(p, name)) for name in ("step", "total_steps", "epochs"))
+        if step is None:
+            out.append(math.nan)
+        elif total and epochs:
+            out.append(step * epochs / total)
+        else:
+            epoch = number(_get(p, "epoch"))
+            out.append(math.nan if epoch is None else epoch)
     return np.array(out, dtype=np.float64)
 
 
@@ -75,19 +102,16 @@ def thin(n: int, max_points: int) -> np.ndarray:
 
 def learning_curves(points: Sequence[Point], max_points: int = MAX_POINTS) -> Curves:
     """Split ``points`` into step and epoch series; step series thinned to ``max_points``."""
-    steps = [p for p in points if _get(p, "kind") == "step"]
-    epochs = [p for p in points if _get(p, "kind") == "epoch"]
-    keep = thin(len(steps), max_points)
-    steps = [steps[i] for i in keep]
+    steps, epochs = split(points, max_points)
     return Curves(
-        step_x=_epochs_elapsed(steps),
-        step_loss=_column(steps, "loss"),
-        step_acc=_column(steps, "train_acc"),
-        epoch_x=_column(epochs, "epoch"),
-        epoch_loss=_column(epochs, "loss"),
-        epoch_acc=_column(epochs, "train_acc"),
-        val_loss=_column(epochs, "val_loss"),
-        val_acc=_column(epochs, "val_acc"),
+        step_x=epochs_elapsed(steps),
+        step_loss=column(steps, "loss"),
+        step_acc=column(steps, "train_acc"),
+        epoch_x=column(epochs, "epoch"),
+        epoch_loss=column(epochs, "loss"),
+        epoch_acc=column(epochs, "train_acc"),
+        val_loss=column(epochs, "val_loss"),
+        val_acc=column(epochs, "val_acc"),
     )
 
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import RunConfig
+from .config import RunConfig, check_float, check_int
 from .data import Split, augment_batch
 from .errors import ConfigError
 from .metrics import EvalResult, evaluate
@@ -67,15 +67,15 @@ class CorrectionSettings:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError("strategy", f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}")
-        _check_int("steps", self.steps, 1, 1000)
-        _check_int("replay_size", self.replay_size, 1, 4096)
-        _check_int("copies", self.copies, 1, 256)
-        _check_int("seed", self.seed, 0, 2**31 - 1)
+        check_int("steps", self.steps, 1, 1000)
+        check_int("replay_size", self.replay_size, 1, 4096)
+        check_int("copies", self.copies, 1, 256)
+        check_int("seed", self.seed, 0, 2**31 - 1)
         if self.eval_size != 0:
-            _check_int("eval_size", self.eval_size, 2000, 1_000_000)
-        _check_number("replay_weight", self.replay_weight, 0.0, 100.0)
-        _check_number("lr", self.lr, 0.0, 1.0, low_open=True)
-        _check_number("stop_at", self.stop_at, 0.0, 1.0, low_open=True)
+            check_int("eval_size", self.eval_size, 2000, 1_000_000)
+        check_float("replay_weight", self.replay_weight, 0.0, 100.0)
+        check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_float("stop_at", self.stop_at, 0.0, 1.0, lo_open=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -313,15 +313,3 @@ def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     device = next(model.parameters()).device
     with torch.inference_mode():
         return torch.softmax(model(x.to(device)).float(), dim=1).cpu()
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(name, f"must be an integer from {lo} to {hi}, got {value!r}")
-
-
-def _check_number(name: str, value: Any, lo: float, hi: float, low_open: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and lo <= value <= hi
-    if not ok or (low_open and value == lo):
-        bound = "(" if low_open else "["
-        raise ConfigError(name, f"must be a number in {bound}{lo:g}, {hi:g}], got {value!r}")

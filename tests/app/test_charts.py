@@ -87,3 +87,17 @@ def test_parallel_coordinates_cost_axes_read_as_round_numbers() -> None:
     fig = runs_charts.parallel_figure(rows, ["depth"], ["parameters", "test_accuracy"]).to_plotly_json()
     params = next(d for d in fig["data"][0]["dimensions"] if d["label"].startswith("Parameters"))
     assert list(params["ticktext"]) == ["20k", "50k", "100k", "200k"]  # was "2e+04", "5e+04"...
+
+
+def test_the_train_and_runs_pages_draw_one_confusion_figure() -> None:
+    """Two figures in two scales: Blues with the diagonal on the Train page, Reds on mistakes on Runs."""
+    matrix = [[980, 3], [7, 1010]]
+    train = charts.confusion_figure(matrix, ["0", "1"])
+    runs = runs_charts.confusion_figure(matrix, ["0", "1"], "run <b>a</b>")
+    for fig in (train, runs):
+        (heat,) = fig.data
+        assert heat.colorscale == runs.data[0].colorscale  # one scale
+        assert np.asarray(heat.z).tolist() == [[0, 3], [7, 0]]  # the mistakes are coloured
+        assert np.asarray(heat.text).tolist() == matrix  # every count is written
+    assert "Confusion matrix (test set)" in train.layout.title.text
+    assert "run &lt;b&gt;a&lt;/b&gt;" in runs.layout.title.text

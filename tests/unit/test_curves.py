@@ -55,3 +55,15 @@ def test_a_resumed_job_continues_its_saved_curve() -> None:
     merged = merge_history(saved, live)
     assert [p["step"] if isinstance(p, dict) else p.step for p in merged] == [5, 10, 10, 12, 15]
     assert merge_history(saved, []) == saved
+
+
+def test_the_train_and_runs_pages_build_one_set_of_curve_columns() -> None:
+    """Built twice (curves.learning_curves, compare.curve_columns): one choked on a damaged field."""
+    from mnist_core import compare
+
+    saved = [e.to_dict() for e in EVENTS] + [{**EVENTS[3].to_dict(), "step": 17, "loss": "x"}]
+    live, runs_page = learning_curves(saved), compare.curve_columns(saved)
+    assert live.step_x.tolist() == runs_page.train["epoch"].tolist() == [0.5, 1.0, 1.5, 1.7]
+    assert np.array_equal(live.step_loss, runs_page.train["loss"], equal_nan=True)
+    assert np.isnan(live.step_loss[-1])  # "x" is not a number: a gap, not a crash
+    assert live.val_acc.tolist() == runs_page.val["accuracy"].tolist() == [0.8]

@@ -212,6 +212,16 @@ def test_settings_are_validated(changes: dict, field: str) -> None:
         online.CorrectionSettings(**changes)
 
 
+def test_settings_use_the_run_configs_validators_and_words() -> None:
+    """The same integer check was written in config.py and online.py, with two wordings."""
+    with pytest.raises(ConfigError, match=r"5000 is out of range \[1, 1000\]"):
+        online.CorrectionSettings(steps=5000)
+    with pytest.raises(ConfigError, match=r"expected an integer, got 2\.5"):
+        online.CorrectionSettings(steps=2.5)
+    with pytest.raises(ConfigError, match=r"0\.0 is out of range \(0\.0, 1\.0\]"):
+        online.CorrectionSettings(stop_at=0.0)
+
+
 def test_bad_examples_are_config_errors(model, data) -> None:
     x = data.val.tensors()[0][:2]
     with pytest.raises(ConfigError, match="labels"):
