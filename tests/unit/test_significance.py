@@ -253,3 +253,21 @@ def test_a_finished_run_saves_its_hits_and_calibration(runs_dir, synthetic_data_
     again = significance.measure_run(info.id, runs_dir, synthetic_data_dir)
     assert again["test_correct_bits"] == s["test_correct_bits"]
     assert again["ece"] == pytest.approx(s["ece"], abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_two_seeds_on_real_mnist(runs_dir, real_data_dir):
+    from mnist_core.config import RunConfig
+    from mnist_core.pipeline import run_training
+
+    ids = [
+        run_training(RunConfig(hidden=(32,), epochs=1, batch_size=256, seed=s), runs_dir=runs_dir,
+                     data_root=real_data_dir).id
+        for s in (0, 1)
+    ]
+    found = compare_runs(ids, runs_dir, real_data_dir)
+    (test,) = found.tests
+    assert test.n == 10_000 and len(runs.load_run(ids[0], runs_dir).summary["test_correct_bits"]) == 1668
+    assert test.low <= test.diff <= test.high and test.only_a + test.only_b > 0
+    assert all(r.reliability is not None and r.reliability.ece < 0.1 for r in found.records)
