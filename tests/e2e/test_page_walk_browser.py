@@ -322,6 +322,10 @@ def walk(page: Page, url: str, width: str) -> Walk:
     page.wait_for_function(
         f"() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length > {tables}"
     )
+    # The toggle sits far below: the page scrolled there, and the toolbar of the canvas, scrolled past,
+    # stays in view over it until the pointer comes back. Back at the top, hovering it, as a user would.
+    page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    draw.show_toolbar()
     w.check("draw-all-models")
     page.get_by_role("tab", name="My handwriting").click()
     w.check("draw-my-handwriting")
