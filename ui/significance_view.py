@@ -69,7 +69,7 @@ def verdicts(found: Comparison) -> None:
     for test in found.tests:
         icon = ":material/check_circle:" if test.real else ":material/balance:"
         st.markdown(f"{icon} {_md(test.verdict)}")
-    st.dataframe(verdict_frame(found), hide_index=True, width="stretch")
+    st.dataframe(verdict_frame(found), hide_index=True, width="stretch", placeholder="—")
     st.caption(
         f"Best run: {_md(best)}. Difference in points of accuracy (run minus best); p-values after Holm's "
         "correction over the comparisons shown. NLL is the mean test cross-entropy; ECE the expected "
