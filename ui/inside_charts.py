@@ -77,7 +77,7 @@ def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> g
         title=chart_title(title),
         height=HEIGHT,
         margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
-        xaxis={"title": "weight" if which == "weights" else "output"},
+        xaxis={"title": None},  # the chart's title names the values; a title here would sit under the legend
         yaxis={"title": "share of values", "tickformat": "~%", "type": y_type},
         legend=LEGEND_BELOW,
     )
