@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -482,3 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MnistLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # piped into `head`, which has read enough: not an error
+        with contextlib.suppress(OSError):  # the flush at exit would raise it again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
