@@ -97,3 +97,14 @@ def sync_single(key: str, labels: Mapping[str, str], default: object = FIRST) ->
         elif run_id != value or sent.get(run_id) != labels[run_id]:
             st.session_state[key] = run_id
     st.session_state[MEMO + key] = dict(labels)
+
+
+def pick_runs(rows: Iterable[Mapping[str, Any]], key: str, max_selections: int, first: int = 2) -> list[str]:
+    """A multiselect of runs by id (labels kept current), the first ``first`` picked on the first visit."""
+    labels = run_labels(rows)
+    st.session_state.setdefault(key, list(labels)[:first])
+    sync_multi(key, labels)
+    return st.multiselect(
+        "Runs", list(labels), max_selections=max_selections, format_func=labeller(labels), key=key
+    )
+

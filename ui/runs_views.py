@@ -189,12 +189,7 @@ def bars_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
 
 def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     by_id = {r["id"]: r for r in rows}
-    labels, key = choices.run_labels(rows), f"{K}conf_runs"
-    st.session_state.setdefault(key, list(by_id)[:2])
-    choices.sync_multi(key, labels)
-    ids = st.multiselect(
-        "Runs", list(labels), max_selections=MAX_CONFUSIONS, format_func=choices.labeller(labels), key=key
-    )
+    ids = choices.pick_runs(rows, f"{K}conf_runs", MAX_CONFUSIONS)
     if not ids:
         return
     for col, run_id in zip(st.columns(len(ids)), ids, strict=True):
@@ -312,12 +307,7 @@ def insides(runs_dir: str, run_id: str, stamp: int, data_ready: bool) -> interna
 def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     """First-layer weights, weight and output histograms and dead units, for 1-4 runs side by side."""
     by_id = {r["id"]: r for r in rows}
-    labels, key = choices.run_labels(rows), f"{K}inside_runs"
-    st.session_state.setdefault(key, list(by_id)[:2])
-    choices.sync_multi(key, labels)
-    ids = st.multiselect(
-        "Runs", list(labels), max_selections=MAX_INSIDE, format_func=choices.labeller(labels), key=key
-    )
+    ids = choices.pick_runs(rows, f"{K}inside_runs", MAX_INSIDE)
     if not ids:
         return
     found: dict[str, internals.Inside | str] = {}
@@ -329,6 +319,7 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
         st.info(f"{note} The weights are shown all the same.")
     for col, run_id in zip(st.columns(len(ids)), ids, strict=True):
         inside_column(col, by_id[run_id]["name"], run_id, found[run_id])
+    labels = choices.run_labels(rows)
     usable = {labels[i]: r.layers for i, r in found.items() if not isinstance(r, str) and r.sample_size}
     if any(layer.dead_share is not None or layer.saturated_share is not None
            for layers in usable.values() for layer in layers):
