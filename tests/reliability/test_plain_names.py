@@ -130,9 +130,8 @@ HTML_NAME = '<a href="http://evil">x</a> <span style="color:red">y</span>'
 
 def test_chart_labels_show_a_name_as_typed(app_path, tmp_path):
     """Plotly reads ``<a href>``, ``<b>`` and ``<span style>`` in trace names, hovers and ticks."""
-    from ui import runs_charts
-
     from mnist_core import compare
+    from ui import runs_charts
 
     make_fake_runs(tmp_path, 1)
     row = {**compare.table(runs.list_runs(tmp_path))[0], "name": HTML_NAME}
