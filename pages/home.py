@@ -10,7 +10,7 @@ from mnist_core import data as core_data
 from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job
-from mnist_core.runs import best_of, default_runs_dir, list_runs
+from mnist_core.runs import RunInfo, best_of, default_runs_dir, scan_runs
 from ui.live_chart import live_learning_curves
 from ui.shared import (
     dataset_downloads,
@@ -39,6 +39,7 @@ findings to check for yourself:
   **13 s**, for a similar accuracy.
 """
 FIRST_STEPS = "Start with the quick model below, then draw a digit and see what it predicts."
+NEXT_STEPS = "Draw a digit for your best model, or train your own on the Train page and compare them."
 
 
 def main() -> None:
@@ -46,10 +47,15 @@ def main() -> None:
     st.title("MNIST Lab")
     st.markdown(INTRO)
     st.page_link(SWEEPS_PAGE, label="Reproduce the study in one click", icon=":material/science:")
-    st.markdown(FIRST_STEPS)
+    try:
+        listing: tuple[list[RunInfo], dict[str, str]] | str = scan_runs()
+    except MnistLabError as exc:
+        listing = str(exc)
+    done = not isinstance(listing, str) and any(run.status == "completed" for run in listing[0])
+    st.markdown(NEXT_STEPS if done else FIRST_STEPS)
     root = core_data.data_root()
     dataset_section(root)
-    runs_section(root)
+    runs_section(root, listing)
 
 
 # -- dataset ------------------------------------------------------------------
@@ -106,17 +112,20 @@ def _missing(root: Path, error: str | None) -> None:
 # -- runs and the quick model --------------------------------------------------
 
 
-def runs_section(root: Path) -> None:
+def runs_section(root: Path, listing: tuple[list[RunInfo], dict[str, str]] | str) -> None:
+    """How many runs there are, the best one, and the quick model while none is completed."""
     st.subheader("Your runs")
-    try:
-        runs = list_runs()
-        best = best_of(runs)
-    except MnistLabError as exc:
-        st.error(str(exc))
+    if isinstance(listing, str):  # the checkpoints folder could not be read
+        st.error(listing)
         return
+    runs, broken = listing
+    best = best_of(runs)
     completed = [run for run in runs if run.status == "completed"]
     noun = "run" if len(runs) == 1 else "runs"
     st.markdown(f"**{len(runs)} saved {noun}** ({len(completed)} completed) in `{default_runs_dir()}`.")
+    if broken:
+        folders = "folder" if len(broken) == 1 else "folders"
+        st.caption(f"{len(broken)} broken run {folders} left out: the Runs page says what is wrong.")
 
     job = latest_job(job_registry().jobs(), quick_default())
     snap = job.snapshot() if job is not None else None

@@ -42,6 +42,14 @@ def curve_columns(runs_dir: str, run_id: str, stamp: int) -> compare.CurveColumn
 
 
 @st.cache_data(max_entries=500, show_spinner=False)
+def _tested(found: Mapping[str, Any], name: str) -> bool:
+    """Whether a run has test results; says so when it has none (a failed or stopped run)."""
+    if found.get("tested"):
+        return True
+    st.info(f"{literal(name)} has no test results (it did not finish): it has no mistakes to show.")
+    return False
+
+
 def details(runs_dir: str, run_id: str, stamp: int) -> dict[str, Any]:
     """What the table leaves out: confusion matrix, misclassified digits, dataset."""
     try:
@@ -51,6 +59,7 @@ def details(runs_dir: str, run_id: str, stamp: int) -> dict[str, Any]:
     return {
         "confusion": compare.confusion(info.summary),
         "misclassified": compare.misclassified(info.summary),
+        "tested": info.test_accuracy is not None,
         "dataset": info.config.dataset,
     }
 
@@ -222,6 +231,8 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
     except MnistLabError as exc:
         st.info(f"The test images are needed for this view. {exc}")
         return
+    if not _tested(da, by_id[a]["name"]):
+        return
     wrong_a = [i for i in da.get("misclassified", []) if i < n_test]
     if b is None or b == a:
         digits(
@@ -234,6 +245,8 @@ def mistakes_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
         )
         return
     db = details(runs_dir, b, stamps.get(b, 0))
+    if not _tested(db, by_id[b]["name"]):
+        return
     if db.get("dataset") != da.get("dataset"):
         st.info("These runs were tested on different datasets.")
         return

@@ -153,6 +153,7 @@ def test_landing_with_a_completed_run_shows_the_best_one(
     assert "1 saved run" in text and "(1 completed)" in text
     assert f"Best run so far: `{info.name}`" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
+    assert "quick model below" not in text  # it is not there: the next steps are drawing and training
     assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
 
 

@@ -260,6 +260,21 @@ def test_runs_without_results_do_not_break_any_view(app_path, runs_dir, view):
     assert at.dataframe[0].value["status"].tolist() == ["failed"]
 
 
+def test_the_mistakes_of_a_run_without_results_say_it_has_none(app_path, runs_dir):
+    """Not "0 test digits it gets wrong": a failed run was never tested."""
+    from mnist_core.config import RunConfig
+
+    writer = runs.RunWriter.create(RunConfig(hidden=(8,)), runs_dir, name="died early")
+    writer.finish("failed", error="RuntimeError: out of memory")
+    at = open_page(app_path)
+    at.multiselect(key="runs_selected").set_value([writer.id])
+    at.session_state["runs_view"] = "Mistakes"
+    ok(at.run())
+    shown = [m.value for m in at.markdown] + [i.value for i in at.info]
+    assert not any("gets wrong" in text for text in shown), shown
+    assert any("has no test results" in i.value and "died early" in i.value for i in at.info)
+
+
 def test_empty_checkpoints_folder_says_so(app_path, runs_dir):
     at = ok(open_page(app_path))
     assert any("No runs in" in i.value for i in at.info)
