@@ -25,6 +25,7 @@ import numpy as np
 
 from .curves import column, epochs_elapsed, number, split, thin
 from .runs import RunInfo
+from .seeds import GROUP_KEY, group_key
 
 # key -> (label, kind). kind: "meta" (run.json), "config" (config.json) or "metric" (summary.json).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -134,6 +135,7 @@ def run_row(run: RunInfo) -> dict[str, Any]:
         "crop": cfg.crop,
         "dataset": cfg.dataset,
         "seed": cfg.seed,
+        GROUP_KEY: group_key(cfg),  # not a column: equal for runs that differ only in seed
     }
     for key in METRIC_KEYS:
         row[key] = number(s.get(key))

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from mnist_core import compare, gallery, runs
+from mnist_core import compare, gallery, runs, seeds
 from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun
 from mnist_core.fakeruns import corrupt_run, make_fake_runs
@@ -45,7 +45,7 @@ def test_rows_of_generated_runs_carry_config_metrics_and_meta(runs_dir):
     rows = compare.table(good)
     assert [r["id"] for r in rows] == [r.id for r in good]  # newest first, as listed
     for row, info in zip(rows, good, strict=True):
-        assert set(row) == set(compare.COLUMNS)
+        assert set(row) == set(compare.COLUMNS) | {seeds.GROUP_KEY}
         assert row["depth"] == info.config.depth and row["width"] == max(info.config.hidden)
         assert row["batch_size"] == info.config.batch_size and row["status"] == info.status
         if info.status == "failed":
