@@ -29,7 +29,7 @@ test: $(DEV_STAMP)
 	$(BIN)/pytest
 
 bench: $(RUN_STAMP)
-	$(BIN)/python -m mnist_core.bench
+	$(BIN)/python -m benchmarks
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Benchmark: our training engine against the blog's pipeline, and the machine's limit.
 
-``python -m mnist_core.bench [--quick] [--parts N ...] [--repeats N] [--json PATH]``
+``python -m benchmarks [--quick] [--parts N ...] [--repeats N] [--json PATH]``
 
 Everything is measured in one run, on the same data (real MNIST when
 ``MNIST_DATA_DIR`` has it, else generated data of the same shape), with the
@@ -25,7 +25,7 @@ same thread count; each figure is the median over repeats, with min-max.
 
 Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
 there and the reference copying each batch over; parts 3 and 4 on the CPU;
-parts 5-7 time whole runs (:mod:`mnist_core.bench_runs`) on a run's default
+parts 5-7 time whole runs (:mod:`benchmarks.whole_runs`) on a run's default
 device. ``--parts`` picks parts by number; ``--quick`` is parts 1-4 at
 batch 64, one repeat.
 """
@@ -52,17 +52,18 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from .backprop import PlainMLP, back_through
-from .bench_report import report
-from .bench_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
-from .config import RunConfig
-from .data import NORMALIZATION, data_root, is_available, load_data, load_split
-from .device import configure_math, resolve_device, synchronize
-from .infer import predict, predict_batch, preprocess
-from .metrics import count_macs, count_parameters
-from .models import build_model
-from .synthetic import render_digit, write_dataset
-from .train import buffered_update, make_optimizer, train
+from mnist_core.backprop import PlainMLP, back_through
+from mnist_core.config import RunConfig
+from mnist_core.data import NORMALIZATION, data_root, is_available, load_data, load_split
+from mnist_core.device import configure_math, resolve_device, synchronize
+from mnist_core.infer import predict, predict_batch, preprocess
+from mnist_core.metrics import count_macs, count_parameters
+from mnist_core.models import build_model
+from mnist_core.synthetic import render_digit, write_dataset
+from mnist_core.train import buffered_update, make_optimizer, train
+
+from .report import report
+from .whole_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
 
 MODELS = {"784-512-10": (512,), "784-1024-1024-10": (1024, 1024)}
 BATCH_ONE_STEPS = 3000
@@ -479,7 +480,7 @@ def _load_average() -> float | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mnist_core.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", type=int, nargs="+", choices=sorted(PARTS),
                         help="parts to run, by number (default: all; with --quick: 1-4)")

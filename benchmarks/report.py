@@ -1,4 +1,4 @@
-"""The benchmark's results as text: a block per part that was run (:mod:`mnist_core.bench`)."""
+"""The benchmark's results as text: a block per part that was run (:mod:`benchmarks.bench`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Benchmark parts that time whole runs: time to an accuracy, live-view overhead, memory.
 
-Used by :mod:`mnist_core.bench` (parts 5-7); each function returns plain,
+Used by :mod:`benchmarks.bench` (parts 5-7); each function returns plain,
 JSON-ready dicts, prints nothing and leaves no files behind.
 
 5. :func:`time_to_accuracy`: wall clock from nothing loaded (the data cache
@@ -29,13 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
-from .curves import learning_curves
-from .data import clear_cache, load_data
-from .jobs import Job
-from .metrics import evaluate
-from .pipeline import run_training
-from .train import TrainState, train
+from mnist_core.config import RunConfig
+from mnist_core.curves import learning_curves
+from mnist_core.data import clear_cache, load_data
+from mnist_core.jobs import Job
+from mnist_core.metrics import evaluate
+from mnist_core.pipeline import run_training
+from mnist_core.train import TrainState, train
 
 LIVE_INTERVAL_S = 0.5  # the Train page's fragment redraws twice a second
 
@@ -203,14 +203,15 @@ def memory_profile(cfg: RunConfig, root: Path, runs: int = 20) -> dict[str, Any]
     second (the first run also loads the data and warms the allocator up);
     ``slope_mb_per_run`` is a least-squares fit over runs 2..n.
     """
-    src = str(Path(__file__).resolve().parents[1])
+    repo = Path(__file__).resolve().parents[1]
+    paths = [str(repo), str(repo / "src")]  # this package, and the library when it is not installed
     code = (
         "import json, sys; from pathlib import Path; from mnist_core.config import RunConfig; "
-        "from mnist_core.bench_runs import _memory_child; "
+        "from benchmarks.whole_runs import _memory_child; "
         "print(json.dumps(_memory_child(RunConfig.from_dict(json.loads(sys.argv[1])), Path(sys.argv[2]), "
         "int(sys.argv[3]))))"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*paths, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
         [sys.executable, "-c", code, json.dumps(cfg.to_dict()), str(root), str(runs)],
         capture_output=True, text=True, env=env, check=False,

@@ -7,7 +7,7 @@ RGBA canvas drawing then ``infer.predict``, timed ``--samples`` times:
 - ``training``: a :class:`mnist_core.jobs.JobRegistry` trains on a worker
   thread of this process, as the server does while other tabs draw.
 
-The drawing is the benchmark's (:func:`mnist_core.bench.canvas_drawing`): a
+The drawing is the benchmark's (:func:`benchmarks.bench.canvas_drawing`): a
 "3" in 20 px strokes as the canvas sends it (the alpha channel carrying the ink). Models: the quick default
 CNN (what the Home page trains) and the blog's MLP 784-512-10, untrained
 (latency does not depend on the weights). Percentiles over all samples; the
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,12 +33,13 @@ os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
 # What ``import mnist_core`` sets, needed before torch loads OpenMP (numpy and torch are imported
 # first below): without it, on a shared 2-core machine idle inference measured 78 ms instead of 5 ms.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ at the repository root
 
 import numpy as np
 import torch
 
+from benchmarks.bench import canvas_drawing
 from mnist_core import infer
-from mnist_core.bench import canvas_drawing
 from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry
 from mnist_core.models import build_model

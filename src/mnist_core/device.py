@@ -61,7 +61,7 @@ def configure_math(device_type: str = "cpu", batch_size: int | None = None) -> s
     faster on "highest" (MKL's matrix-vector kernels): 784-512-10 at batch 1
     took 35.4 s an epoch against 46.5 s on "medium", 784-1024-1024-10 the
     same on both, while from batch 2 up "medium" was as fast or up to 1.5x
-    faster (:func:`mnist_core.bench.ours_epoch_s` under each setting, 2-core CPU).
+    faster (:func:`benchmarks.bench.ours_epoch_s` under each setting, 2-core CPU).
 
     The setting is process-wide: two runs training at once with different
     rules share the last one set; both are float32-exact, so only speed

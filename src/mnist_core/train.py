@@ -120,7 +120,7 @@ def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
     Weights, gradients and the optimizer stay float32; autocast runs matmuls
     and convolutions in bfloat16 and keeps the loss in float32, so no gradient
     scaling is needed. Measured when the plain MLPs still took this path, on
-    2 AVX-512-BF16 cores (``python -m mnist_core.bench --parts 1 --bf16``),
+    2 AVX-512-BF16 cores (``python -m benchmarks --parts 1 --bf16``),
     seconds per epoch float32 -> bfloat16: 784-512-10 at batch 64 2.03 ->
     1.99, at 512 1.07 -> 0.60; 784-1024-1024-10 at 64 8.9 -> 6.9, at 512
     4.1 -> 3.6. At batch 1 it costs more than it saves (a step of 784-512-10

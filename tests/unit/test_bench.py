@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core import bench, bench_runs
+from benchmarks import bench, whole_runs
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
 from mnist_core.train import train
@@ -33,7 +33,7 @@ def test_stopping_and_resuming_in_chunks_trains_like_one_run(synthetic_data_dir:
     whole = train(cfg, data).model.state_dict()
     state, status, chunks = None, "stopped", 0
     while status != "completed":
-        result = train(cfg, data, should_stop=bench_runs._after_steps(7), resume=state)
+        result = train(cfg, data, should_stop=whole_runs._after_steps(7), resume=state)
         state, status, chunks = result.state, result.status, chunks + 1
     assert chunks == 6  # 36 steps, 7 at a time (the last chunk finishes the run)
     for name, tensor in result.model.state_dict().items():
@@ -41,7 +41,7 @@ def test_stopping_and_resuming_in_chunks_trains_like_one_run(synthetic_data_dir:
 
 
 def test_time_to_accuracy_stops_at_the_first_check_that_reaches_the_target(synthetic_data_dir: Path) -> None:
-    out = bench_runs.time_to_accuracy(TINY, synthetic_data_dir, target=0.0, max_epochs=3, checks_per_epoch=2)
+    out = whole_runs.time_to_accuracy(TINY, synthetic_data_dir, target=0.0, max_epochs=3, checks_per_epoch=2)
     assert out["reached"] and len(out["checks"]) == 1  # any model reaches 0%
     [check] = out["checks"]
     assert out["seconds"] == check["seconds"] and out["epochs"] == check["epochs"] == pytest.approx(0.5)
@@ -50,7 +50,7 @@ def test_time_to_accuracy_stops_at_the_first_check_that_reaches_the_target(synth
 
 
 def test_time_to_accuracy_reports_an_unreached_target(synthetic_data_dir: Path) -> None:
-    out = bench_runs.time_to_accuracy(TINY, synthetic_data_dir, target=1.01, max_epochs=2, checks_per_epoch=3)
+    out = whole_runs.time_to_accuracy(TINY, synthetic_data_dir, target=1.01, max_epochs=2, checks_per_epoch=3)
     assert not out["reached"] and out["seconds"] is None and out["epochs"] is None
     checks = out["checks"]
     assert len(checks) == 6  # 3 an epoch for 2 epochs, then the run is complete
@@ -63,9 +63,9 @@ def test_time_to_accuracy_reports_an_unreached_target(synthetic_data_dir: Path) 
 def test_live_view_overhead_alternates_plain_and_wired_runs(
     synthetic_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bench_runs, "LIVE_INTERVAL_S", 0.01)  # the reader must get to read a short run
+    monkeypatch.setattr(whole_runs, "LIVE_INTERVAL_S", 0.01)  # the reader must get to read a short run
     cfg = RunConfig(hidden=(32,), batch_size=10, epochs=1)
-    out = bench_runs.live_view_overhead(cfg, synthetic_data_dir, repeats=2)
+    out = whole_runs.live_view_overhead(cfg, synthetic_data_dir, repeats=2)
     plain, wired = out["plain_s"], out["wired_s"]
     assert 0 < plain["min"] <= plain["median"] <= plain["max"]
     assert 0 < wired["min"] <= wired["median"] <= wired["max"]
@@ -75,7 +75,7 @@ def test_live_view_overhead_alternates_plain_and_wired_runs(
 
 @pytest.mark.slow
 def test_memory_profile_reads_rss_after_every_run_in_a_child_process(synthetic_data_dir: Path) -> None:
-    out = bench_runs.memory_profile(TINY, synthetic_data_dir, runs=3)
+    out = whole_runs.memory_profile(TINY, synthetic_data_dir, runs=3)
     after = out["rss_after_each_mb"]
     assert out["runs"] == 3 and len(after) == 3
     assert 50 < out["baseline_mb"] < out["peak_first_run_mb"] <= out["peak_mb"]  # torch alone is > 50 MiB
@@ -85,7 +85,7 @@ def test_memory_profile_reads_rss_after_every_run_in_a_child_process(synthetic_d
 
 
 def test_rss_is_read_and_the_peak_is_at_least_the_current_size() -> None:
-    assert 0 < bench_runs.rss_mb() <= bench_runs.peak_rss_mb() + 1
+    assert 0 < whole_runs.rss_mb() <= whole_runs.peak_rss_mb() + 1
 
 
 def test_parts_are_selected_by_number_and_written_as_json(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import bench, infer
+from benchmarks import bench
+from mnist_core import infer
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
 from mnist_core.device import configure_math, resolve_device, run_math
