@@ -16,10 +16,10 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from mnist_core import allmodels, explain, handwriting, infer, online
 from mnist_core import data as core_data
-from mnist_core import explain, handwriting, infer, online
 from mnist_core.errors import ImageError, MnistLabError
-from mnist_core.runs import RunInfo, best_of, delete_run, lineage, save_version
+from mnist_core.runs import RunInfo, best_of, delete_run, lineage
 from ui import choices
 from ui import draw_widgets as w
 from ui.shared import SESSION, flash, literal, show_flash
@@ -262,7 +262,7 @@ def correction_panel(
 def settings_panel() -> None:
     with st.expander("Fine-tuning settings"):
         st.radio(
-            "Strategy", online.STRATEGIES, format_func=online.STRATEGY_LABELS.get,
+            "Strategy", online.STRATEGIES, format_func=w.STRATEGY_LABELS.get,
             key=SETTING_KEYS["strategy"], persist_state=SESSION,
         )  # fmt: skip
         cols = st.columns(2)
@@ -311,43 +311,23 @@ def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -
     if label is None:
         return
     try:
-        _, cfg = w.model_of(info)
-        what = f"taught {w.class_names(cfg.dataset)[label]}"
-        version = _learn_and_save(info, x, [int(label)], "correction", what)
-        if cfg.dataset == "mnist":
-            handwriting.add(pixels, int(label), run_id=info.id, predicted=predicted)
+        settings = current_settings()
+        taught = online.correct(
+            info, x, int(label), settings, drawing=pixels, predicted=predicted, **_cached(info, settings)
+        )
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    version["label_name"] = w.class_names(cfg.dataset)[label]
-    st.session_state[RESULT_KEY] = version
-    st.session_state[RUN_KEY] = version["id"]  # the page now reads with the corrected model
+    st.session_state[RESULT_KEY] = w.correction_result(taught)
+    st.session_state[RUN_KEY] = taught.version.id  # the page now reads with the corrected model
 
 
-def _learn_and_save(
-    info: RunInfo, x: torch.Tensor, labels: list[int], kind: str, what: str
-) -> dict[str, Any]:
-    model, cfg = w.model_of(info)
-    settings = current_settings()
+def _cached(info: RunInfo, settings: online.CorrectionSettings) -> dict[str, Any]:
+    """What a correction can take from the app's caches: the shared model and its baseline evaluation."""
+    model, _ = w.model_of(info)
     root = str(core_data.data_root())
-    bundle = core_data.load_data(cfg.dataset, cfg.val_fraction, cfg.seed, root)
     before = w.baseline(info.id, str(info.path.parent), info.updated, root, settings.eval_size)
-    result = online.learn(model, x, labels, bundle.train, bundle.test, settings, before=before)
-    chain = lineage(info.id, info.path.parent)
-    name = f"{chain[0].name} · v{len(chain) + 1} ({what})"
-    details = result.details() | {"what": what}
-    saved = save_version(
-        info.id,
-        result.state_dict,
-        result.summary(info.summary),
-        info.path.parent,
-        name=name,
-        kind=kind,
-        details=details,
-    )
-    return {
-        "id": saved.id, "name": saved.name, "parent": info.id, "parent_name": info.name, "details": details,
-    }  # fmt: skip
+    return {"model": model, "before": before, "root": root}
 
 
 def _undo(version_id: str, parent_id: str) -> None:
@@ -390,22 +370,8 @@ def show_result(result: dict[str, Any]) -> None:
 
 def compare_panel(x: torch.Tensor, runs: list[RunInfo], selected: RunInfo) -> None:
     """Every run of the same dataset reads the same input ``x`` (preprocessing depends only on it)."""
-    rows = []
-    for info in runs:
-        if info.config.dataset != selected.config.dataset:
-            continue
-        row: dict[str, Any] = {"Run": info.name, "Test accuracy": info.test_accuracy, "Prediction": None,
-                               "Confidence": None, "Probabilities": None}  # fmt: skip
-        try:
-            model, cfg = w.model_of(info)
-            pred = infer.predict(model, x)
-        except (MnistLabError, ValueError):
-            rows.append(row | {"Run": f"{info.name} (cannot be read)"})
-            continue
-        row |= {"Prediction": w.class_names(cfg.dataset)[pred.label], "Confidence": pred.confidence,
-                "Probabilities": list(pred.probabilities)}  # fmt: skip
-        rows.append(row)
-    w.show_comparison(rows)
+    readings = allmodels.read_with_every_run(x, runs, selected.config.dataset, load=w.model_of)
+    w.show_comparison(readings, selected.config.dataset)
 
 
 # -- my handwriting --------------------------------------------------------------------
@@ -462,14 +428,12 @@ def _delete_sample(sample_id: str) -> None:
 
 def _teach_set(info: RunInfo) -> None:
     try:
-        x, y = handwriting.tensors()
-        if len(y) == 0:
-            return
-        version = _learn_and_save(info, x, [int(v) for v in y], "handwriting", f"{len(y)} of my drawings")
+        settings = current_settings()
+        taught = online.correct_handwriting(info, settings, **_cached(info, settings))
     except MnistLabError as exc:
         flash(HW_FLASH_KEY, "error", str(exc))
         return
-    version["label_name"] = ""
+    version = w.correction_result(taught)
     st.session_state[RESULT_KEY] = version
     st.session_state[RUN_KEY] = version["id"]
     saved = f"Saved {literal(version['name'])}: see its figures on the *Draw and predict* tab."

@@ -19,11 +19,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mnist_core import explain, handwriting, online
+from mnist_core.allmodels import Reading
 from mnist_core.config import RunConfig
 from mnist_core.data import CLASS_NAMES, load_data
 from mnist_core.errors import MnistLabError
 from mnist_core.infer import Prediction
 from mnist_core.metrics import EvalResult, evaluate
+from mnist_core.report import percent
 from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model
 from ui.shared import metric_row
 
@@ -34,6 +36,11 @@ GRID_MAX, CARD_WIDTH = 40, 104  # the "my handwriting" thumbnails (84 px) and th
 HIGHLIGHT = "#ef553b"
 BAR = "#9db4d9"
 DISAGREE_STYLE = "background-color: rgba(239, 85, 59, 0.18)"
+STRATEGY_LABELS = {  # the Strategy radio's words for online.STRATEGIES
+    "distill": "Example + replay, keeping the model's own answers on the replay (distillation)",
+    "replay": "Example + replay, with the replay's true labels",
+    "example": "Example only, no replay (for comparison: it damages the model)",
+}
 
 
 # -- caches ----------------------------------------------------------------------
@@ -133,10 +140,6 @@ def handwriting_accuracy(
 # -- text ----------------------------------------------------------------------
 
 
-def percent(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:.{digits}%}"
-
-
 def run_label(info: RunInfo, best_id: str | None) -> str:
     """How a run appears in the picker: name, accuracy, and what it is."""
     parts = [info.name, percent(info.test_accuracy, 2)]
@@ -184,7 +187,7 @@ def show_prediction(pred: Prediction, dataset: str) -> None:
     names = class_names(dataset)
     with metric_row():
         st.metric("Prediction", names[pred.label])
-        st.metric("Confidence", percent(pred.confidence))
+        st.metric("Confidence", percent(pred.confidence, 1))
         st.metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
     if pred.warning:  # unsure: it may not be a digit (mnist_core.notadigit)
         st.warning(pred.warning, icon=":material/help:")
@@ -192,6 +195,22 @@ def show_prediction(pred: Prediction, dataset: str) -> None:
 
 
 # -- all models ------------------------------------------------------------------
+
+
+def comparison_rows(readings: Sequence[Reading], dataset: str) -> list[dict[str, Any]]:
+    """The table's rows: one per run, "(cannot be read)" after the name of a run that could not read it."""
+    rows = []
+    for reading in readings:
+        info, pred = reading.run, reading.prediction
+        row: dict[str, Any] = {"Run": info.name, "Test accuracy": info.test_accuracy, "Prediction": None,
+                               "Confidence": None, "Probabilities": None}  # fmt: skip
+        if pred is None:
+            rows.append(row | {"Run": f"{info.name} (cannot be read)"})
+            continue
+        row |= {"Prediction": class_names(dataset)[pred.label], "Confidence": pred.confidence,
+                "Probabilities": list(pred.probabilities)}  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def comparison_frame(rows: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, str | None]:
@@ -203,9 +222,9 @@ def comparison_frame(rows: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, str 
     return frame, majority
 
 
-def show_comparison(rows: Sequence[dict[str, Any]]) -> None:
+def show_comparison(readings: Sequence[Reading], dataset: str) -> None:
     """Every run's reading of the drawing side by side; runs against the majority in red."""
-    frame, majority = comparison_frame(rows)
+    frame, majority = comparison_frame(comparison_rows(readings, dataset))
     disagree = int((~frame["Agrees"]).sum())
     if majority is None:
         st.warning("No run could read this drawing.")
@@ -240,6 +259,18 @@ def show_comparison(rows: Sequence[dict[str, Any]]) -> None:
 # -- before -> after -------------------------------------------------------------
 
 
+def correction_result(taught: online.Taught) -> dict[str, Any]:
+    """What the page keeps of a correction in the session to show it: plain values, no model."""
+    details = taught.details
+    label = details.get("label")
+    names = class_names(taught.parent.config.dataset)
+    return {
+        "id": taught.version.id, "name": taught.version.name, "parent": taught.parent.id,
+        "parent_name": taught.parent.name, "details": details,
+        "label_name": "" if label is None else names[label],
+    }  # fmt: skip
+
+
 def show_correction(result: dict[str, Any]) -> None:
     """The figures of the last correction, before -> after."""
     details = result["details"]
@@ -248,10 +279,10 @@ def show_correction(result: dict[str, Any]) -> None:
     if single:
         row.metric(
             f"P({result['label_name']}) for your drawing",
-            percent(details["prob_after"]),
+            percent(details["prob_after"], 1),
             delta=f"{100 * (details['prob_after'] - details['prob_before']):+.1f} points",
             help=f"The model's probability that your drawing is a {result['label_name']}; "
-            f"before: {percent(details['prob_before'])}.",
+            f"before: {percent(details['prob_before'], 1)}.",
         )
     else:
         row.metric(

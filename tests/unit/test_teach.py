@@ -1,0 +1,88 @@
+"""The Draw page's actions as core calls: teach a drawing, teach the handwriting set, read with every run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_core import allmodels, handwriting, online, runs
+from mnist_core.config import RunConfig
+from mnist_core.handwriting import HandwritingError
+from mnist_core.infer import predict_batch
+
+TINY = RunConfig(hidden=(16,), epochs=2, batch_size=50, lr=3e-3)
+FAST = online.CorrectionSettings(steps=15, lr=1e-3, replay_size=16, replay_weight=1.0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
+    from mnist_core.pipeline import run_training
+
+    folder = tmp_path_factory.mktemp("teach-runs")
+    run_training(TINY, runs_dir=folder, data_root=synthetic_data_dir, name="tiny")
+    return folder
+
+
+@pytest.fixture
+def parent(trained: Path, runs_dir: Path) -> runs.RunInfo:
+    for run in trained.iterdir():
+        if run.is_dir() and not run.name.startswith("."):
+            shutil.copytree(run, runs_dir / run.name)
+    (info,) = runs.list_runs(runs_dir)
+    return info
+
+
+def a_drawing(info: runs.RunInfo) -> tuple[torch.Tensor, int, int]:
+    """A test digit, what the run reads and a wrong label for it."""
+    from mnist_core.data import load_data
+
+    x = load_data().test.tensors()[0][:1]
+    model, _ = runs.load_model(info.id, info.path.parent)
+    predicted = int(predict_batch(model, x).argmax())
+    return x, predicted, (predicted + 1) % 10
+
+
+def test_correct_saves_a_named_version_and_keeps_the_drawing(parent: runs.RunInfo, runs_dir: Path) -> None:
+    x, predicted, label = a_drawing(parent)
+    pixels = np.full((28, 28), 0.5, np.float32)
+    taught = online.correct(parent, x, label, FAST, drawing=pixels, predicted=predicted)
+    version = runs.load_run(taught.version.id, runs_dir)
+    assert version.meta["parent"] == parent.id and version.meta["kind"] == "correction"
+    assert version.name == f"tiny · v2 (taught {label})"
+    assert version.meta["details"]["label"] == label and version.meta["details"]["what"] == f"taught {label}"
+    assert taught.details == version.meta["details"] and taught.parent.id == parent.id
+    assert version.summary["test_accuracy"] == taught.correction.after.accuracy
+    kept = [(s.label, s.run_id, s.predicted) for s in handwriting.list_samples()]
+    assert kept == [(label, parent.id, predicted)]
+    # A correction of the correction: the name counts the lineage.
+    again = online.correct(version, x, label, FAST)
+    assert again.version.name == f"tiny · v3 (taught {label})"
+    assert len(handwriting.list_samples()) == 1  # no drawing given: nothing kept
+
+
+def test_correct_handwriting_teaches_the_whole_set(parent: runs.RunInfo, runs_dir: Path) -> None:
+    with pytest.raises(HandwritingError, match="correct a few on the Draw page"):
+        online.correct_handwriting(parent, FAST)
+    for label in (1, 7, 7):
+        handwriting.add(np.random.default_rng(label).random((28, 28), dtype=np.float32), label)
+    taught = online.correct_handwriting(parent, FAST)
+    version = runs.load_run(taught.version.id, runs_dir)
+    assert version.meta["kind"] == "handwriting" and version.meta["details"]["examples"] == 3
+    assert version.name == "tiny · v2 (3 of my drawings)"
+
+
+def test_read_with_every_run_keeps_a_run_that_cannot_read(parent: runs.RunInfo, runs_dir: Path) -> None:
+    x, predicted, _ = a_drawing(parent)
+    broken = runs_dir / "broken"
+    shutil.copytree(parent.path, broken)
+    (broken / "weights.pt").write_bytes(b"not weights")
+    infos = runs.list_runs(runs_dir)
+    readings = allmodels.read_with_every_run(x, infos, "mnist")
+    by_id = {r.run.id: r for r in readings}
+    assert by_id[parent.id].prediction is not None and by_id[parent.id].prediction.label == predicted
+    assert by_id["broken"].prediction is None and by_id["broken"].error
+    assert allmodels.read_with_every_run(x, infos, "fashion") == []  # other datasets are left out
