@@ -40,11 +40,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import RunConfig
 from .errors import MnistLabError
 from .runs import default_runs_dir
+
+if TYPE_CHECKING:
+    from .train import ProgressEvent
 
 PathLike = str | os.PathLike[str]
 
@@ -59,6 +62,10 @@ LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 STOP_POLL_S = 0.5
 # How long the driver waits for a result before it polls ``should_stop`` again.
 DRIVER_POLL_S = 0.25
+# How often Ray runs a trial again when its worker or node died under it (not when training raised).
+MAX_RETRIES = 3
+
+TrialHook = Callable[["ProgressEvent"], None]  # runs on the worker, so it must pickle
 
 
 class RayUnavailable(MnistLabError):
@@ -213,6 +220,17 @@ def _flag_poller(flag: Any) -> Callable[[], bool]:
     return should_stop
 
 
+_TRIAL_STOP: list[Callable[[], bool]] = []  # the running trial's stop check, for stop_requested()
+
+
+def stop_requested() -> bool:
+    """Inside a trial (a ``hook``, on the worker): whether the driver has asked it to stop.
+
+    False outside a trial or when the driver gave no ``should_stop``.
+    """
+    return bool(_TRIAL_STOP) and _TRIAL_STOP[-1]()
+
+
 def _trial(
     config: dict[str, Any],
     shared_runs_dir: str | None,
@@ -221,13 +239,16 @@ def _trial(
     tags: tuple[str, ...],
     threads: int,
     flag: Any,
+    hook: TrialHook | None = None,
 ) -> tuple[str, Any]:
     """Train one configuration on this worker.
 
     Returns ``("run", run_id)`` (written to the shared folder), ``("zip",
     bytes)`` (the exported run) or ``("error", message)``. Errors are returned,
     not raised, so the driver gets the message a user can act on rather than a
-    remote traceback.
+    remote traceback. In a shared folder, a run of this point left unfinished by
+    an earlier attempt (its node died) is resumed from its last checkpoint
+    rather than started again beside it.
     """
     os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
     import torch
@@ -237,18 +258,39 @@ def _trial(
 
     should_stop = _flag_poller(flag) if flag is not None else None
     torch.set_num_threads(threads)  # the CPUs Ray reserved for this trial, no more
+    _TRIAL_STOP.append(should_stop or (lambda: False))
     try:
         cfg = RunConfig.from_dict(config)
+        common: dict[str, Any] = {"data_root": data_root, "should_stop": should_stop, "on_progress": hook}
         if shared_runs_dir is not None:
-            info = run_training(cfg, runs_dir=shared_runs_dir, data_root=data_root, name=name,
-                                tags=tags, should_stop=should_stop)
+            earlier = _unfinished_attempt(shared_runs_dir, cfg, name, tags)
+            if earlier is not None:
+                info = run_training(runs_dir=shared_runs_dir, resume_id=earlier, **common)
+            else:
+                info = run_training(cfg, runs_dir=shared_runs_dir, name=name, tags=tags, **common)
             return ("run", info.id)
         with tempfile.TemporaryDirectory(prefix="mnist-lab-trial-") as tmp:
-            info = run_training(cfg, runs_dir=tmp, data_root=data_root, name=name, tags=tags,
-                                should_stop=should_stop)
+            info = run_training(cfg, runs_dir=tmp, name=name, tags=tags, **common)
             return ("zip", export_run(info.id, tmp))
     except Exception as exc:
         return ("error", f"on {socket.gethostname()}: {type(exc).__name__}: {exc}")
+    finally:
+        _TRIAL_STOP.pop()
+
+
+def _unfinished_attempt(runs_dir: str, cfg: RunConfig, name: str | None, tags: tuple[str, ...]) -> str | None:
+    """A run of this very trial (config, name, tags) that an earlier attempt left unfinished, if any.
+
+    Only the driver hands a point to a task, one task at a time, so such a
+    run belongs to an attempt whose worker or node died (Ray retried the task).
+    """
+    from .runs import RESUMABLE, list_runs
+
+    for run in list_runs(runs_dir):
+        if (run.status in RESUMABLE and run.config == cfg and list(run.meta.get("tags") or []) == list(tags)
+                and (name is None or run.name == name)):
+            return run.id
+    return None
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -269,6 +311,8 @@ def run_trials(
     cpus_per_trial: float = 1.0,
     local_cpus: int = LOCAL_NUM_CPUS,
     max_in_flight: int | None = None,
+    max_retries: int = MAX_RETRIES,
+    hook: TrialHook | None = None,
 ) -> list[str | None]:
     """Train every configuration as a Ray task; returns the saved run ids in config order.
 
@@ -287,6 +331,13 @@ def run_trials(
     says (see :func:`connect`). Raises :class:`RayUnavailable` when Ray is
     not installed and :class:`RayConnectError` when no cluster can be started
     or reached.
+
+    A trial whose worker process or node dies is run again by Ray, on a live
+    node, up to ``max_retries`` times (a zipped trial starts afresh: nothing of
+    the dead attempt landed; in a shared folder it resumes the dead attempt's
+    run from its checkpoint). ``hook(event)``, when given, runs on the worker
+    with each progress event of each trial (it must pickle; tests hold a trial
+    with it, see :func:`stop_requested`).
     """
     if names is not None and len(names) != len(configs):
         raise ValueError(f"{len(names)} names for {len(configs)} configurations")
@@ -302,11 +353,11 @@ def run_trials(
     labels = list(names) if names is not None else [None] * len(configs)
     with _CONNECTION.hold(ray, address, local_cpus):
         flag = ray.remote(num_cpus=0)(_StopFlag).remote() if should_stop is not None else None
-        task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(_trial)
+        task = ray.remote(num_cpus=cpus_per_trial, max_retries=max_retries, retry_exceptions=False)(_trial)
         shared = str(root) if shared_folder else None
         threads = max(1, int(cpus_per_trial))
         todo = deque(
-            (i, (cfg.to_dict(), shared, data, label, tuple(tags), threads, flag))
+            (i, (cfg.to_dict(), shared, data, label, tuple(tags), threads, flag, hook))
             for i, (cfg, label) in enumerate(zip(configs, labels, strict=True))
         )
         window = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 0) // cpus_per_trial))

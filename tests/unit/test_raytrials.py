@@ -10,27 +10,28 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from ray_gate import RayGate, by_value
 
 from mnist_core import raytrials, runs
 from mnist_core.config import MAX_EPOCHS, RunConfig
 
 TINY = [RunConfig(hidden=(16,), epochs=1, batch_size=256, seed=s) for s in (0, 1)]
+# Its first progress event comes by the end of epoch 1 at the latest: a trial held there has one to go.
+TWO_EPOCHS = RunConfig(hidden=(16,), epochs=2, batch_size=256, seed=1)
 # Larger than the generated training split (900 images): valid as a config, refused by train().
 FAILS = RunConfig(hidden=(16,), epochs=1, batch_size=1024)
 # 900 000 steps at batch size 1 (hours on a CPU): only a stop ends it, so a stop test never races it.
 ENDLESS = RunConfig(hidden=(16,), epochs=MAX_EPOCHS, batch_size=1)
-# How long a stop test waits for the condition it stops on before it gives up (and fails).
-WAIT_S = 240
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray instance for the module; run_trials inside it must leave it running."""
     ray = pytest.importorskip("ray", reason="needs ray: pip install -r requirements-ray.txt")
+    by_value()  # the gate reaches the workers pickled, not imported
     with raytrials.connect():
         yield ray
     assert not ray.is_initialized()  # connect() shuts down the instance it started
@@ -172,46 +173,25 @@ def test_a_failing_trial_reports_and_the_other_lands(local_ray, runs_dir, synthe
     assert runs.load_run(ids[1], runs_dir).status == "completed"
 
 
-class _StopWhen:
-    """``should_stop`` that turns True once ``condition()`` holds, or after WAIT_S (then ``gave_up``).
-
-    The stop depends on what the trials have done, never on how fast they did
-    it; giving up ends an endless trial instead of hanging the suite, and the
-    test then fails on ``gave_up``.
-    """
-
-    def __init__(self, condition) -> None:
-        self.condition, self.deadline, self.gave_up = condition, time.monotonic() + WAIT_S, False
-
-    def __call__(self) -> bool:
-        if self.condition():
-            return True
-        self.gave_up = time.monotonic() > self.deadline
-        return self.gave_up
-
-
 @pytest.mark.slow
-def test_stop_stops_the_running_trial_and_cancels_the_pending_one(local_ray, runs_dir, synthetic_data_dir):
+def test_stop_stops_the_running_trial_and_cancels_the_pending_one(local_ray, runs_dir, synthetic_data_dir,
+                                                                  tmp_path):
+    # The second trial to start is held at its first step until the driver's stop reaches it,
+    # so it cannot end before the stop, however fast it trains; the stop is asked once it is held.
+    gate = RayGate(tmp_path, release="stop", skip=1)
     done: list[int] = []
     errors: list[str] = []
-
-    def second_trial_is_training() -> bool:  # its run folder (shared folder) says it is training
-        return bool(done) and any(r.status == "running" for r in runs.list_runs(runs_dir))
-
-    stop = _StopWhen(second_trial_is_training)
     # Two CPUs per trial on a two-CPU instance: one trial at a time, the others wait their turn.
-    # The first trial is short; the second can only end by being stopped; the third must never start.
     ids = raytrials.run_trials(
-        [TINY[0], ENDLESS, ENDLESS], runs_dir=runs_dir, data_root=synthetic_data_dir, cpus_per_trial=2,
-        shared_folder=True, should_stop=stop,
+        [TINY[0], TWO_EPOCHS, TINY[0].replace(seed=2)], runs_dir=runs_dir, data_root=synthetic_data_dir,
+        cpus_per_trial=2, shared_folder=True, hook=gate, should_stop=lambda: bool(gate.held()),
         on_done=lambda i, _id: done.append(i), on_error=lambda _i, msg: errors.append(msg),
     )
-    assert not stop.gave_up, f"the second trial was not seen training within {WAIT_S} s"
     assert errors == [] and done == [0, 1]
     assert ids[2] is None  # the third never trained
     first, second = (runs.load_run(i, runs_dir) for i in ids[:2])
     assert first.status == "completed"
-    assert second.status == "stopped" and second.summary["epochs_done"] < MAX_EPOCHS  # weights kept
+    assert second.status == "stopped" and second.summary["epochs_done"] < 2  # held by the end of epoch 1
     assert len(runs.list_runs(runs_dir)) == 2
 
 
