@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mnist_core import compare, runs, sweeps
+from mnist_core import compare, runs, seeds, sweeps
 from mnist_core.errors import MnistLabError
 from ui import choices, sweep_view
 from ui.runs_manage import FLASH_KEY, K, import_section, manage_section
@@ -46,6 +46,8 @@ TABLE_COLUMNS = (
     "name",
     "status",
     "test_pct",
+    "test_std",
+    "n_seeds",
     "model",
     "depth",
     "width",
@@ -147,22 +149,29 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Sort by", SORTS, format_func=compare.label, key=f"{K}sort", persist_state=SESSION
     )
     descending = order_col.checkbox("Descending", value=True, key=f"{K}desc", persist_state=SESSION)
-    status_col, model_col, tags_col = st.columns(3)
+    status_col, model_col, tags_col, group_col = st.columns([1, 1, 1, 0.8], vertical_alignment="bottom")
     statuses = status_col.multiselect("Status", runs.STATUSES, key=f"{K}status", persist_state=SESSION)
     models = model_col.multiselect("Model", ["mlp", "cnn"], key=f"{K}model", persist_state=SESSION)
     tags = tags_col.multiselect("Tags", compare.all_tags(rows), key=f"{K}tags", persist_state=SESSION)
+    group = group_col.checkbox(
+        "Group seeds", value=True, key=f"{K}group", persist_state=SESSION,
+        help="Completed runs that differ only in seed as one row: mean test accuracy, its standard "
+        "deviation (in points) and the number of seeds",
+    )  # fmt: skip
     shown = compare.sort_rows(compare.filter_rows(rows, text or "", statuses, models, tags), sort, descending)
+    table = seeds.group_rows(shown, compare.METRIC_KEYS) if group else shown
     st.dataframe(
-        display_frame(shown),
+        display_frame(table),
         hide_index=True,
         column_config=column_config(),
         width="stretch",
         column_order=TABLE_COLUMNS,
-        height=min(420, 38 + 35 * max(len(shown), 1)),
+        height=min(420, 38 + 35 * max(len(table), 1)),
         placeholder="—",  # a failed run has no figures; Streamlit's default shows the word "None"
     )
     below = st.container(horizontal=True, vertical_alignment="center")
-    below.caption(f"{len(shown)} of {len(rows)} runs shown. Click a column header to sort by it.")
+    merged = f" ({len(table)} rows: seeds grouped)" if len(table) < len(shown) else ""
+    below.caption(f"{len(shown)} of {len(rows)} runs shown{merged}. Click a column header to sort by it.")
     below.download_button(
         "Download the table (CSV)",
         data=lambda: compare.to_csv(shown),
@@ -177,10 +186,13 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def display_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The rows in display units (MB, Wh, g, dates)."""
-    frame = pd.DataFrame(list(rows), columns=list(compare.COLUMNS))
-    for key in compare.METRIC_KEYS:  # a column of only missing values must still be numeric
+    std = seeds.std_key("test_accuracy")
+    frame = pd.DataFrame(list(rows), columns=[*compare.COLUMNS, std, seeds.N_KEY])
+    for key in (*compare.METRIC_KEYS, std, seeds.N_KEY):  # an all-missing column must still be numeric
         frame[key] = pd.to_numeric(frame[key], errors="coerce")
     frame["test_pct"] = frame["test_accuracy"] * 100
+    frame["test_std"] = frame[std] * 100
+    frame[seeds.N_KEY] = frame[seeds.N_KEY].fillna(1)
     frame["weights_mb"] = frame["weights_bytes"] / 1e6
     frame["energy_wh"] = frame["energy_kwh"] * 1e3
     frame["co2_g"] = frame["co2_kg"] * 1e3
@@ -193,7 +205,9 @@ def column_config() -> dict[str, Any]:
     return {
         "name": st.column_config.TextColumn("Name", pinned=True),
         "status": "Status",
-        "test_pct": num("Test accuracy", format="%.2f%%"),
+        "test_pct": num("Test accuracy", format="%.2f%%", help="The mean over the seeds of a grouped row"),
+        "test_std": num("± (points)", format="%.2f", help="Test accuracy's standard deviation across seeds"),
+        "n_seeds": num("Seeds", help="Runs of this configuration that differ only in seed"),
         "model": "Model",
         "depth": num("Depth"),
         "width": num(

@@ -1,8 +1,10 @@
 """Plotly figures of the Runs page: curves, accuracy against cost, grids, bars, confusion.
 
 Not a page (app.py lists the pages). Figures only: rows, fronts, grids and
-curve columns come ready from ``mnist_core.compare``; nothing here computes a
-metric. Every point's hover shows its run's configuration (``compare.hover_text``).
+curve columns come ready from ``mnist_core.compare``, seed groups from
+``mnist_core.seeds``; nothing here computes a metric. Every point's hover shows
+its run's configuration (``ui.hover``). A row that stands for several seeds
+(``n_seeds`` > 1) is one point with an error bar of one standard deviation.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from plotly.subplots import make_subplots
 
 from mnist_core import compare
 from mnist_core.compare import CurveColumns, Grid
+from mnist_core.seeds import std_key
 from ui import charts
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis, si_number
 from ui.charts import title as chart_title
+from ui.hover import hover_text
 
 PALETTE = tuple(qualitative.Plotly) + tuple(qualitative.Dark24)[:14]  # 24 distinct colours
 HEIGHT = 380
@@ -77,18 +81,25 @@ def curves_figure(
     curves: Mapping[str, CurveColumns],
     rows: Mapping[str, Mapping[str, Any]],
     x: str = "epoch",
+    groups: Mapping[str, tuple[str, str]] | None = None,
 ) -> go.Figure:
     """Loss (left) and accuracy (right) of each run against ``x``: lines for training, dashes for validation.
 
-    ``x`` is a key of ``compare.CURVE_AXES``. One legend entry per run; clicking
-    it hides the run in both panels.
+    ``x`` is a key of ``compare.CURVE_AXES``. One legend entry per run, or per
+    seed group: ``groups`` maps a run id to its group's (key, label), and the
+    runs of a group share a colour and one legend entry; clicking it hides the
+    run (the group) in both panels.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     if len(curves) > MAX_CURVE_TRACES:
         _curves_merged(fig, curves, rows, x)
     else:
-        for i, (run_id, cols) in enumerate(curves.items()):
-            _run_curves(fig, run_id, cols, rows[run_id], x, color(i))
+        colours: dict[str, str] = {}
+        for run_id, cols in curves.items():
+            key, name = (groups or {}).get(run_id, (run_id, str(rows[run_id]["name"])))
+            first = key not in colours
+            colours.setdefault(key, color(len(colours)))
+            _run_curves(fig, (key, name, first), cols, rows[run_id], x, colours[key])
     fig.update_yaxes(title_text="cross-entropy", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
     fig.update_xaxes(title_text=compare.CURVE_AXES[x])
@@ -107,10 +118,16 @@ def curves_figure(
 
 
 def _run_curves(
-    fig: go.Figure, run_id: str, cols: CurveColumns, row: Mapping[str, Any], x: str, colour: str
+    fig: go.Figure,
+    legend: tuple[str, str, bool],
+    cols: CurveColumns,
+    row: Mapping[str, Any],
+    x: str,
+    colour: str,
 ) -> None:
-    hover = compare.hover_text(row)
-    first = True
+    """One run's four lines; ``legend`` is (legend group, its label, whether this run shows the entry)."""
+    group, label, first = legend
+    hover = hover_text(row)
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for series, dash in (("train", "solid"), ("val", "dash")):
             data = getattr(cols, series)
@@ -121,8 +138,8 @@ def _run_curves(
                 go.Scatter(
                     x=data[x],
                     y=data[metric],
-                    name=html.escape(str(row["name"])),
-                    legendgroup=run_id,
+                    name=html.escape(label),
+                    legendgroup=group,
                     showlegend=first,
                     mode="lines" if series == "train" else "lines+markers",
                     line={"color": colour, "dash": dash, "width": 1.5},
@@ -231,7 +248,7 @@ def cost_figure(
                 mode="lines+markers",
                 line={"shape": "hv", "color": "#444", "width": 1.5},
                 marker={"symbol": "circle-open", "size": 14, "color": "#444", "line": {"width": 2}},
-                hovertext=[compare.hover_text(r) for r in best],
+                hovertext=[hover_text(r) for r in best],
                 hovertemplate=HOVER,
             )
         )
@@ -256,9 +273,20 @@ def _scatter(
         name=name,
         mode="markers",
         marker={"size": 9, "opacity": 0.85, **marker},
-        hovertext=[compare.hover_text(r) for r in rows],
+        hovertext=[hover_text(r) for r in rows],
         hovertemplate=HOVER,
+        **error_bars(rows, x, "error_x"),
+        **error_bars(rows, y, "error_y"),
     )
+
+
+def error_bars(rows: Sequence[Mapping[str, Any]], key: str, axis: str) -> dict[str, Any]:
+    """``{axis: ...}``: one standard deviation across seeds for grouped rows; nothing if none has one."""
+    stds = [r.get(std_key(key)) for r in rows]
+    if all(v is None or v == 0 for v in stds):
+        return {}
+    array = [0.0 if v is None else float(v) for v in stds]
+    return {axis: {"type": "data", "array": array, "visible": True, "thickness": 1.5, "width": 4}}
 
 
 def _category_order(value: Any) -> tuple[int, Any]:
@@ -390,8 +418,9 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
             x=[r["id"] for r in kept],
             y=[r[metric] for r in kept],
             marker={"color": [color(i) for i in range(len(kept))] if len(kept) <= len(PALETTE) else color(0)},
-            hovertext=[compare.hover_text(r) for r in kept],
+            hovertext=[hover_text(r) for r in kept],
             hovertemplate=HOVER,
+            **error_bars(kept, metric, "error_y"),
         )
     )
     fig.update_xaxes(

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from mnist_core import compare, gallery, internals, runs
+from mnist_core import compare, gallery, internals, runs, seeds
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
 from ui import choices, inside_charts
@@ -120,7 +120,8 @@ def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
     if not curves:
         st.info("None of these runs has a learning curve yet.")
         return
-    st.plotly_chart(charts.curves_figure(curves, {r["id"]: r for r in rows}, x), key=f"{K}curves")
+    fig = charts.curves_figure(curves, {r["id"]: r for r in rows}, x, seed_groups(rows))
+    st.plotly_chart(fig, key=f"{K}curves")
     if len(curves) > charts.MAX_CURVE_TRACES:
         st.caption(f"{len(curves)} runs: drawn as one line per series; hover a line for its run.")
 
@@ -138,12 +139,14 @@ def cost_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
         persist_state=SESSION,
     )
     log_x = c3.checkbox("Log scale", value=True, key=f"{K}logx", persist_state=SESSION)
+    rows = grouped(rows)
     front = compare.pareto_front([(r.get(cost), r.get("test_accuracy")) for r in rows])
     st.plotly_chart(charts.cost_figure(rows, cost, front, colour, log_x), key=f"{K}cost_chart")
     if front:
         names = ", ".join(literal(rows[i]["name"]) for i in front[:8])
         more = f" and {len(front) - 8} more" if len(front) > 8 else ""
         st.caption(f"On the Pareto front (no run is both cheaper and more accurate): {names}{more}.")
+    seeds_caption(rows)
 
 
 def parallel_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
@@ -165,12 +168,14 @@ def parallel_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str
         persist_state=SESSION,
     )
     metrics = [*([cost] if cost != "none" else []), "test_accuracy"]
+    rows = grouped(rows)
     st.plotly_chart(charts.parallel_figure(rows, settings, metrics), key=f"{K}parallel")
     st.caption("Drag along an axis to keep only the runs in a range.")
+    seeds_caption(rows, bars=False)
 
 
 def grid_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
-    mlps = [r for r in rows if r["model"] == "mlp"]
+    mlps = [r for r in grouped(rows) if r["model"] == "mlp"]
     if not mlps:
         st.info("Depth and width describe MLPs; none of the selected runs is one.")
         return
@@ -185,15 +190,41 @@ def grid_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
     right.plotly_chart(
         charts.grid_figure(compare.grid(mlps, cost, agg=agg), cost, agg), key=f"{K}grid_cost_chart"
     )
-    if len(mlps) < len(rows):
-        st.caption(f"{len(rows) - len(mlps)} CNN run(s) left out: depth and width are MLP settings.")
+    cnns = [r for r in rows if r["model"] != "mlp"]
+    if cnns:
+        st.caption(f"{len(cnns)} CNN run(s) left out: depth and width are MLP settings.")
+    seeds_caption(mlps, bars=False)
 
 
 def bars_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     metric = st.selectbox(
         "Metric", compare.METRIC_KEYS, format_func=compare.label, key=f"{K}bar_metric", persist_state=SESSION
     )
+    rows = grouped(rows)
     st.plotly_chart(charts.bars_figure(rows, metric), key=f"{K}bars")
+    seeds_caption(rows)
+
+
+def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs that differ only in seed as one row: means, ``<metric>_std`` and ``n_seeds``."""
+    return seeds.group_rows(rows, compare.METRIC_KEYS)
+
+
+def seed_groups(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Run id -> (group, label) for the runs of a configuration picked with several seeds."""
+    return {
+        run_id: (g["id"], str(g["name"]))
+        for g in grouped(rows)
+        if g[seeds.N_KEY] > 1
+        for run_id in g["run_ids"]
+    }
+
+
+def seeds_caption(rows: list[dict[str, Any]], bars: bool = True) -> None:
+    n = seeds.repeated(rows)
+    if n:
+        how = "its mean with an error bar of one standard deviation" if bars else "the mean over its seeds"
+        st.caption(f"{n} configuration(s) picked with several seeds: each is drawn once, as {how}.")
 
 
 def confusion_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:

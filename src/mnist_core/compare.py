@@ -14,7 +14,6 @@ are treated as missing, so a damaged summary never breaks a chart.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -154,26 +153,6 @@ def effective_batch_norm(model: str, batch_norm: bool, cnn_style: str) -> bool:
 def table(runs: Iterable[RunInfo]) -> list[dict[str, Any]]:
     """Rows of ``runs`` in the given order."""
     return [run_row(r) for r in runs]
-
-
-def hover_text(row: Mapping[str, Any]) -> str:
-    """A run's configuration in one short paragraph, for chart hovers (Plotly ``<br>`` breaks).
-
-    The name is a user's or an imported file's text: HTML-escaped, so Plotly shows it as typed
-    (its labels accept ``<a href>``, ``<b>`` and ``<span style>``).
-    """
-    acc = number(row.get("test_accuracy"))
-    shape = f"depth {row.get('depth')} · width {row.get('width')}"
-    if row.get("channels"):  # a CNN: its convolutions, then its dense layers
-        shape = f"conv channels {row['channels']} · dense {row.get('depth')} x {row.get('width')}"
-    lines = [
-        f"<b>{html.escape(str(row.get('name')))}</b>",
-        str(row.get("architecture")),
-        f"{shape} · batch {row.get('batch_size')}",
-        f"{row.get('epochs')} epochs · {row.get('optimizer')} lr {row.get('lr'):g} · {row.get('schedule')}",
-        f"test accuracy {acc:.2%}" if acc is not None else "no test accuracy",
-    ]
-    return "<br>".join(lines)
 
 
 def filter_rows(

@@ -72,7 +72,9 @@ def spread(values: Iterable[Any]) -> Spread:
 def group_rows(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
     """One row per configuration, in the order each first appears.
 
-    A group of completed runs becomes a row whose settings are the first
+    Grouped are completed runs with distinct seeds that no other run was
+    derived from (``parent``: a run taught corrections is not a seed of its
+    original). A group becomes a row whose settings are the first
     run's, whose ``metrics`` are means over its runs, with ``<metric>_std``
     beside each, ``n_seeds``, ``seeds`` and ``run_ids``. A run alone (or not
     completed, or without a group key) stays as it is, with ``n_seeds`` 1 and
@@ -81,8 +83,10 @@ def group_rows(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> lis
     order: list[str] = []
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        key = row.get(GROUP_KEY) if row.get("status") == "completed" else None
+        key = row.get(GROUP_KEY) if row.get("status") == "completed" and not row.get("parent") else None
         slot = f"g:{key}" if key else f"r:{row['id']}"
+        if slot in groups and row.get("seed") in {m.get("seed") for m in groups[slot]}:
+            slot = f"r:{row['id']}"  # the same seed again (an imported copy): not another measurement
         if slot not in groups:
             order.append(slot)
             groups[slot] = []

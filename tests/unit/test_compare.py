@@ -126,11 +126,6 @@ def test_csv_has_every_column_and_joins_tags():
     assert parsed[0]["notes"] == 'say "hi", then\nleave' and parsed[0]["macs"] == ""
 
 
-def test_hover_text_names_the_configuration():
-    text = compare.hover_text(_row("a", name="mine", test_accuracy=0.9621, depth=2, width=1024))
-    assert "<b>mine</b>" in text and "depth 2 · width 1024 · batch 64" in text and "96.21%" in text
-
-
 # -- pareto ------------------------------------------------------------------------------
 
 
@@ -303,7 +298,5 @@ def test_a_cnns_row_reports_its_conv_channels_and_the_batch_norm_it_has():
     assert (modern["batch_norm"], lenet["batch_norm"], mlp["batch_norm"]) == (True, False, True)
     assert (modern["channels"], lenet["channels"], mlp["channels"]) == ("32-64", "6-16", "")
     assert compare.label("channels") == "Conv channels"
-    assert "conv channels 32-64 · dense 1 x 512" in compare.hover_text(modern)
-    assert "depth 1 · width 64" in compare.hover_text(mlp)
     parsed = list(csv.DictReader(io.StringIO(compare.to_csv([modern, lenet]))))
     assert [(r["batch_norm"], r["channels"]) for r in parsed] == [("True", "32-64"), ("False", "6-16")]

@@ -60,6 +60,18 @@ def test_failed_runs_and_missing_values_are_not_averaged_in():
     assert out[1]["n_seeds"] == 1 and out[1]["status"] == "failed"
 
 
+def test_copies_and_derived_runs_are_not_seeds():
+    cfg = RunConfig()
+    rows = [
+        _row("a", cfg, 0.95),
+        _row("copy", cfg, 0.95),
+        _row("taught", cfg.replace(seed=1), 0.96, parent="a"),
+        _row("b", cfg.replace(seed=1), 0.97),
+    ]
+    out = seeds.group_rows(rows, METRICS)
+    assert [r["run_ids"] for r in out] == [["a", "b"], ["copy"], ["taught"]]
+
+
 def test_rows_of_real_run_folders_group_by_configuration(runs_dir):
     make_fake_runs(runs_dir, 4, seed=5, n_test=100)
     good, _ = runs.scan_runs(runs_dir)
