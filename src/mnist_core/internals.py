@@ -98,9 +98,7 @@ class LayerStats:
 
     @property
     def name(self) -> str:
-        arrow = f"{self.n_in}→{self.n_out}"
-        what = f"conv {arrow} channels" if self.kind == "conv" else f"linear {arrow}"
-        return f"layer {self.index}: {what}" + (f", {self.activation}" if self.activation else " (logits)")
+        return layer_name(self.index, self.kind, self.n_in, self.n_out, self.activation)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +153,20 @@ class Inside:
 
 
 # -- weights ------------------------------------------------------------------------------
+
+
+def layer_name(index: int, kind: str, n_in: int, n_out: int, activation: str | None) -> str:
+    """``layer 2: linear 1024→1024, relu``; the output layer says ``(logits)``."""
+    arrow = f"{n_in}→{n_out}"
+    what = f"conv {arrow} channels" if kind == "conv" else f"linear {arrow}"
+    return f"layer {index}: {what}" + (f", {activation}" if activation else " (logits)")
+
+
+def layer_shape(layer: nn.Linear | nn.Conv2d) -> tuple[str, int, int]:
+    """``(kind, n_in, n_out)``: ``"linear"`` features or ``"conv"`` channels."""
+    if isinstance(layer, nn.Conv2d):
+        return "conv", layer.in_channels, layer.out_channels
+    return "linear", layer.in_features, layer.out_features
 
 
 def weight_layers(model: nn.Module) -> list[nn.Linear | nn.Conv2d]:
@@ -266,15 +278,19 @@ class _Recorder:
         return hist, dead, saturated
 
 
-def _activation_after(modules: list[nn.Module], start: int) -> tuple[nn.Module, str | None]:
-    """The activation module between ``modules[start]`` and the next weight layer, if any."""
-    for m in modules[start + 1 :]:
+def activation_after(modules: list[nn.Module], start: int) -> tuple[int, str | None]:
+    """Where the activation between ``modules[start]`` and the next weight layer is, and its name.
+
+    ``(start, None)`` when there is none (the output layer).
+    """
+    for i in range(start + 1, len(modules)):
+        m = modules[i]
         if isinstance(m, nn.Linear | nn.Conv2d):
             break
         for cls, name in _ACTIVATIONS.items():
             if isinstance(m, cls):
-                return m, name
-    return modules[start], None
+                return i, name
+    return start, None
 
 
 def inspect_model(
@@ -291,7 +307,8 @@ def inspect_model(
     recorders: list[_Recorder] = []
     handles = []
     for pos in positions:
-        hooked, name = _activation_after(modules, pos)
+        at, name = activation_after(modules, pos)
+        hooked = modules[at]
         rec = _Recorder(name, n)
         recorders.append(rec)
         if n:
@@ -311,14 +328,10 @@ def inspect_model(
     for k, (pos, rec) in enumerate(zip(positions, recorders, strict=True), start=1):
         layer = modules[pos]
         assert isinstance(layer, nn.Linear | nn.Conv2d)
-        is_conv = isinstance(layer, nn.Conv2d)
-        n_in = layer.in_channels if is_conv else layer.in_features
-        n_out = layer.out_channels if is_conv else layer.out_features
+        kind, n_in, n_out = layer_shape(layer)
         acts, dead, saturated = rec.stats(bins)
-        layers.append(
-            LayerStats(k, "conv" if is_conv else "linear", n_in, n_out, rec.activation,
-                       histogram(layer.weight, bins), acts, dead, saturated)
-        )
+        weights = histogram(layer.weight, bins)
+        layers.append(LayerStats(k, kind, n_in, n_out, rec.activation, weights, acts, dead, saturated))
     return Inside(first_layer_images(model, limit), tuple(layers), n)
 
 

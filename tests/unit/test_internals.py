@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from mnist_core import internals, runs
+from mnist_core import internals, internals_drawing, runs
 from mnist_core.cli import main
 from mnist_core.config import RunConfig
 from mnist_core.fakeruns import make_fake_runs
@@ -134,3 +136,126 @@ def test_cli_says_what_to_do_for_an_unknown_run(capsys):
     assert main(["inside", "no-such-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+# -- one drawing, layer by layer (mnist_core.internals_drawing) ----------------------------------
+
+
+def hand_mlp() -> nn.Sequential:
+    """The image [[1, 0], [0, 1]] gives hidden (1, 0, 7), logits (15.5, 6)."""
+    model = tiny_mlp(nn.ReLU())  # hidden weights and biases as above: unit 1 is dead
+    with torch.no_grad():
+        model[3].weight.copy_(torch.tensor([[1.0, 5.0, 2.0], [-1.0, 0.0, 1.0]]))
+        model[3].bias.copy_(torch.tensor([0.5, 0.0]))
+    return model.eval()
+
+
+def test_one_drawing_known_by_hand():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(1, 1, 2, 2)
+    read = internals_drawing.inspect_drawing(hand_mlp(), x)
+    assert read.label == 0 and read.logits.tolist() == pytest.approx([15.5, 6.0])
+    assert read.probabilities == pytest.approx(torch.softmax(torch.tensor([15.5, 6.0]), 0).numpy())
+    (hidden,) = read.layers
+    assert hidden.values.tolist() == pytest.approx([1.0, 0.0, 7.0])
+    assert hidden.active_share == pytest.approx(2 / 3)
+    # Switched off, unit j takes weight[0, j] * output[j] from the logit of class 0: 1, 0 (dead), 14.
+    assert hidden.push.tolist() == pytest.approx([1.0, 0.0, 14.0])
+    assert hidden.top == (2, 0)  # the dead unit pushed nothing: not listed
+    p_without_unit_2 = 1 / (1 + math.exp(-2.5))  # logits (1.5, -1) without unit 2
+    assert hidden.knockout == pytest.approx({1: p_without_unit_2})  # 5 and 25: more than 2 units pushed
+    assert hidden.maps is None and hidden.name == "layer 1: linear 4→3, relu"
+    assert read.first_weights is not None
+    assert read.first_weights.tolist() == [[[3.0, 0.0], [0.0, 4.0]], [[1.0, 0.0], [0.0, 0.0]]]  # units 2, 0
+    build = read.build_up
+    assert build.steps == ("bias", "+ unit 2", "+ unit 0", "+ unit 1")  # largest first
+    assert build.n_inputs == 3
+    assert build.cumulative == pytest.approx(np.array([[0.5, 0.0], [14.5, 7.0], [15.5, 6.0], [15.5, 6.0]]))
+
+
+def test_switching_a_unit_off_runs_the_later_layers_again():
+    """Two hidden layers: a first-layer unit's push goes through the second layer's ReLU (not a gradient)."""
+    relu = nn.ReLU
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2), relu(), nn.Linear(2, 1), relu(), nn.Linear(1, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]))
+        model[1].bias.zero_()
+        model[3].weight.copy_(torch.tensor([[1.0, -1.0]]))
+        model[3].bias.fill_(2.0)
+        model[5].weight.copy_(torch.tensor([[3.0], [0.0]]))
+        model[5].bias.copy_(torch.tensor([0.0, 1.0]))
+    x = torch.tensor([2.0, 3.0, 0.0, 0.0]).reshape(1, 1, 2, 2)  # h1 = (2, 3), h2 = relu(2 - 3 + 2) = 1
+    read = internals_drawing.inspect_drawing(model.eval(), x)
+    assert read.label == 0 and read.logits.tolist() == pytest.approx([3.0, 1.0])
+    first, second = read.layers
+    # Unit 0 off: relu(0 - 3 + 2) = 0, logit 0 (push 3; its gradient x input would say 6).
+    # Unit 1 off: relu(2 + 2) = 4, logit 12 (push -9: it held class 0 back).
+    assert first.push.tolist() == pytest.approx([3.0, -9.0]) and first.top == (0,)
+    assert second.push.tolist() == pytest.approx([3.0]) and second.values.tolist() == [1.0]
+    assert first.knockout == pytest.approx({1: 1 / (1 + math.e)})  # logits (0, 1)
+    assert read.build_up.steps == ("bias", "+ unit 0")  # one input: no "others" step
+    assert read.build_up.cumulative[-1].tolist() == pytest.approx([3.0, 1.0])
+
+
+def test_pushes_match_a_plain_recomputation_and_the_last_layer_adds_up():
+    torch.manual_seed(0)
+    model = build_model(RunConfig(hidden=(64, 32))).eval()
+    x = torch.randn(1, 1, 28, 28)
+    read = internals_drawing.inspect_drawing(model, x)
+    with torch.no_grad():
+        logits = model(x)[0]
+        h1 = model[:3](x)  # Flatten, Linear, ReLU
+        for unit in (0, 17, 63):
+            off = h1.clone()
+            off[0, unit] = 0
+            logit = model[3:](off)[0, read.label]
+            assert read.layers[0].push[unit] == pytest.approx(float(logits[read.label] - logit), abs=1e-4)
+    last = read.layers[-1]
+    out = model[-1]
+    direct = (out.weight[read.label] * torch.from_numpy(last.values)).detach().numpy()
+    assert last.push == pytest.approx(direct, abs=1e-4)  # exactly weight x output for the last hidden layer
+    assert read.build_up.cumulative[-1] == pytest.approx(read.logits, abs=1e-4)
+    assert read.build_up.units == last.top[: len(read.build_up.units)]
+    assert read.first_weights is not None and read.first_weights.shape == (len(read.layers[0].top), 28, 28)
+    assert model[1].weight.detach()[read.layers[0].top[0]].reshape(28, 28).numpy() == pytest.approx(
+        read.first_weights[0]
+    )
+
+
+def test_cnn_channels_summarised_and_a_dead_channel_pushes_nothing():
+    cfg = RunConfig(model="cnn", cnn_style="modern", cnn_channels=(4, 8), hidden=(16,))
+    model = build_model(cfg).eval()
+    with torch.no_grad():  # channel 3 of the first conv: its batch norm holds it below zero
+        model[1].weight[3] = 0.0
+        model[1].bias[3] = -1.0
+    read = internals_drawing.inspect_drawing(model, torch.randn(1, 1, 28, 28))
+    conv1, conv2, dense = read.layers
+    assert (conv1.kind, conv1.n_out, conv1.activation) == ("conv", 4, "relu")
+    assert conv1.values.shape == (4,) and conv1.values[3] == 0.0 and conv1.push[3] == 0.0
+    assert 3 not in conv1.top
+    assert conv1.maps is not None and conv1.maps.shape == (len(conv1.top), 28, 28)
+    assert conv2.maps is not None and conv2.maps.shape[1:] == (14, 14) and dense.maps is None
+    assert read.first_weights is not None and read.first_weights.shape == (len(conv1.top), 3, 3)
+    assert read.build_up.n_inputs == 16
+
+
+def test_a_model_without_hidden_layers_and_what_is_refused():
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()  # (a CNN may have no dense hidden layer)
+    read = internals_drawing.inspect_drawing(linear, torch.randn(1, 1, 28, 28))
+    assert read.layers == () and read.first_weights is None
+    assert read.build_up.n_inputs == 784 and read.build_up.steps[-1] == "+ the other 776"
+    assert read.build_up.cumulative[-1] == pytest.approx(read.logits, abs=1e-4)
+    model = hand_mlp()
+    with pytest.raises(ValueError, match="training mode"):
+        internals_drawing.inspect_drawing(model.train(), torch.zeros(1, 1, 2, 2))
+    with pytest.raises(ValueError, match="one image"):
+        internals_drawing.inspect_drawing(model.eval(), torch.zeros(2, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"nn\.Sequential"):
+        internals_drawing.inspect_drawing(nn.Linear(4, 2).eval(), torch.zeros(1, 1, 2, 2))
+
+
+def test_reading_a_drawing_leaves_the_model_as_it_was():
+    model = hand_mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    internals_drawing.inspect_drawing(model, torch.rand(1, 1, 2, 2))
+    assert not model.training and all(not m._forward_hooks for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
