@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_core import allmodels, explain, handwriting, infer, online
+from mnist_core import allmodels, explain, handwriting, infer, online, teach
 from mnist_core import data as core_data
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage
@@ -312,7 +312,7 @@ def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -
         return
     try:
         settings = current_settings()
-        taught = online.correct(
+        taught = teach.correct(
             info, x, int(label), settings, drawing=pixels, predicted=predicted, **_cached(info, settings)
         )
     except MnistLabError as exc:
@@ -429,7 +429,7 @@ def _delete_sample(sample_id: str) -> None:
 def _teach_set(info: RunInfo) -> None:
     try:
         settings = current_settings()
-        taught = online.correct_handwriting(info, settings, **_cached(info, settings))
+        taught = teach.correct_handwriting(info, settings, **_cached(info, settings))
     except MnistLabError as exc:
         flash(HW_FLASH_KEY, "error", str(exc))
         return

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_core import explain, handwriting, online
+from mnist_core import explain, handwriting, online, teach
 from mnist_core.allmodels import Reading
 from mnist_core.config import RunConfig
 from mnist_core.data import CLASS_NAMES, load_data
@@ -259,7 +259,7 @@ def show_comparison(readings: Sequence[Reading], dataset: str) -> None:
 # -- before -> after -------------------------------------------------------------
 
 
-def correction_result(taught: online.Taught) -> dict[str, Any]:
+def correction_result(taught: teach.Taught) -> dict[str, Any]:
     """What the page keeps of a correction in the session to show it: plain values, no model."""
     details = taught.details
     label = details.get("label")

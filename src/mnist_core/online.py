@@ -35,12 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import handwriting
 from .config import RunConfig, check_float, check_int
-from .data import CLASS_NAMES, Split, augment_batch, data_root, load_data
+from .data import Split, augment_batch
 from .errors import ConfigError
 from .metrics import EvalResult, evaluate
-from .runs import RunInfo, lineage, load_model, save_version
 from .train import make_optimizer
 
 STRATEGIES = ("distill", "replay", "example")
@@ -158,89 +156,6 @@ class Correction:
         out["val_accuracy"] = None  # not measured again: the parent's figure would mislead
         out["correction_s"] = self.seconds
         return out
-
-
-@dataclass(frozen=True)
-class Taught:
-    """A correction saved as a new version of ``parent``: the user action "Teach it", done."""
-
-    version: RunInfo  # the new run (its folder, name and summary)
-    parent: RunInfo
-    correction: Correction
-    details: dict[str, Any]  # as saved in the version's meta: the figures, the settings and ``what``
-
-
-def correct(
-    parent: RunInfo,
-    x: torch.Tensor,
-    labels: int | list[int] | torch.Tensor,
-    settings: CorrectionSettings | None = None,
-    *,
-    kind: str = "correction",
-    what: str | None = None,
-    model: nn.Module | None = None,
-    before: EvalResult | None = None,
-    root: str | None = None,
-    drawing: Any = None,
-    predicted: int | None = None,
-) -> Taught:
-    """Teach ``parent`` the example(s) ``x`` ``(N, 1, 28, 28)`` and save the result as a new version.
-
-    Loads the run's data (its training split is the replay, its test split the
-    before/after evaluation), fine-tunes a copy (:func:`learn`), names the
-    version after the lineage's first run ("<name> · v3 (taught 7)") and saves
-    it with :func:`runs.save_version`; the parent is never modified.
-    ``model`` and ``before`` (the parent's evaluation on
-    ``eval_subset(test, settings.eval_size)``) may come from the caller's cache.
-    ``drawing`` (28x28 pixels in 0-1) with ``predicted``: a single MNIST
-    drawing is also kept in the user's handwriting set (:mod:`handwriting`).
-    Raises :class:`MnistLabError` subclasses with a message for the user.
-    """
-    settings = settings or CorrectionSettings()
-    if model is None:
-        model, cfg = load_model(parent.id, parent.path.parent)
-    else:
-        cfg = parent.config
-    bundle = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, str(root or data_root()))
-    result = learn(model, x, labels, bundle.train, bundle.test, settings, before=before)
-    what = what or _what(result.labels, cfg.dataset)
-    chain = lineage(parent.id, parent.path.parent)
-    details = result.details() | {"what": what}
-    saved = save_version(
-        parent.id,
-        result.state_dict,
-        result.summary(parent.summary),
-        parent.path.parent,
-        name=f"{chain[0].name} · v{len(chain) + 1} ({what})",
-        kind=kind,
-        details=details,
-    )
-    if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
-        handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
-    return Taught(saved, parent, result, details)
-
-
-def correct_handwriting(
-    parent: RunInfo, settings: CorrectionSettings | None = None, *, folder: str | None = None, **kwargs: Any
-) -> Taught:
-    """Teach ``parent`` the user's whole handwriting set (:mod:`handwriting`) and save it as a version.
-
-    ``kwargs`` as for :func:`correct` (``model``, ``before``, ``root``).
-    """
-    x, y = handwriting.tensors(folder)
-    if len(y) == 0:
-        raise handwriting.HandwritingError(
-            f"No drawings in {folder or handwriting.default_dir()}: correct a few on the Draw page first."
-        )
-    return correct(parent, x, [int(v) for v in y], settings, kind="handwriting", **kwargs)
-
-
-def _what(labels: tuple[int, ...], dataset: str) -> str:
-    """What a version was taught, in its name: "taught 7", or "12 of my drawings"."""
-    if len(labels) == 1:
-        names = CLASS_NAMES.get(dataset, tuple(str(i) for i in range(10)))
-        return f"taught {names[labels[0]]}"
-    return f"{len(labels)} of my drawings"
 
 
 def eval_subset(test: Split, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import allmodels, handwriting, online, runs
+from mnist_core import allmodels, handwriting, online, runs, teach
 from mnist_core.config import RunConfig
 from mnist_core.handwriting import HandwritingError
 from mnist_core.infer import predict_batch
@@ -49,7 +49,7 @@ def a_drawing(info: runs.RunInfo) -> tuple[torch.Tensor, int, int]:
 def test_correct_saves_a_named_version_and_keeps_the_drawing(parent: runs.RunInfo, runs_dir: Path) -> None:
     x, predicted, label = a_drawing(parent)
     pixels = np.full((28, 28), 0.5, np.float32)
-    taught = online.correct(parent, x, label, FAST, drawing=pixels, predicted=predicted)
+    taught = teach.correct(parent, x, label, FAST, drawing=pixels, predicted=predicted)
     version = runs.load_run(taught.version.id, runs_dir)
     assert version.meta["parent"] == parent.id and version.meta["kind"] == "correction"
     assert version.name == f"tiny · v2 (taught {label})"
@@ -59,17 +59,17 @@ def test_correct_saves_a_named_version_and_keeps_the_drawing(parent: runs.RunInf
     kept = [(s.label, s.run_id, s.predicted) for s in handwriting.list_samples()]
     assert kept == [(label, parent.id, predicted)]
     # A correction of the correction: the name counts the lineage.
-    again = online.correct(version, x, label, FAST)
+    again = teach.correct(version, x, label, FAST)
     assert again.version.name == f"tiny · v3 (taught {label})"
     assert len(handwriting.list_samples()) == 1  # no drawing given: nothing kept
 
 
 def test_correct_handwriting_teaches_the_whole_set(parent: runs.RunInfo, runs_dir: Path) -> None:
     with pytest.raises(HandwritingError, match="correct a few on the Draw page"):
-        online.correct_handwriting(parent, FAST)
+        teach.correct_handwriting(parent, FAST)
     for label in (1, 7, 7):
         handwriting.add(np.random.default_rng(label).random((28, 28), dtype=np.float32), label)
-    taught = online.correct_handwriting(parent, FAST)
+    taught = teach.correct_handwriting(parent, FAST)
     version = runs.load_run(taught.version.id, runs_dir)
     assert version.meta["kind"] == "handwriting" and version.meta["details"]["examples"] == 3
     assert version.name == "tiny · v2 (3 of my drawings)"
