@@ -176,7 +176,7 @@ def quick_job_panel(job: Job) -> None:
         st.markdown(f"Quick model: **{job.config.label()}**")
         if snap.active:
             show_job_progress(snap, compact=True)
-            live_learning_curves(f"home_quick_{job.id}", snap.events, height=220)
+            live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
             st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
         elif snap.state == "completed":
             accuracy = percent(snap.summary.get("test_accuracy"))

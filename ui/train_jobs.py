@@ -19,7 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.live_chart import learning_curve_panels, live_chart
+from ui.live_chart import live_learning_curves
 from ui.shared import literal, metric_row, show_job_progress
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
@@ -92,7 +92,8 @@ def job_panel(job: Job, runs_dir: Path) -> None:
         points = list(snap.events)
         if job.resume_id is not None:
             points = merge_history(_saved_history(job.resume_id, str(runs_dir), job.id), points)
-        curves(points, key=f"train_live_{job.id}", live=True)
+        if not live_learning_curves(f"train_live_{job.id}", job.id, points):
+            st.caption("The first points of the learning curve appear a quarter of a second into training.")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -101,14 +102,11 @@ def _saved_history(run_id: str, runs_dir: str, job_id: str) -> list[dict[str, ob
     return load_history(run_id, runs_dir)
 
 
-def curves(points: list, key: str, live: bool = False) -> None:
-    """Learning curves; ``live`` ones are updated in place by each redraw (the user's zoom kept)."""
+def curves(points: list, key: str) -> None:
+    """A finished run's learning curves (Plotly: the rich static view)."""
     data = learning_curves(points)
     if data.empty:
-        st.caption("The first points of the learning curve appear after a quarter of a second of training.")
-        return
-    if live:
-        live_chart(key, learning_curve_panels(data))
+        st.caption("This run has no learning-curve points.")
         return
     loss_col, acc_col = st.columns(2)
     loss_col.plotly_chart(loss_figure(data), key=f"{key}_loss", width="stretch")

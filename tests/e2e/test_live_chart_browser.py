@@ -17,7 +17,8 @@ STATE = """() => {
     if (!u || !u.data[0].length) return null;
     const xs = u.data[0];
     return {mark: root.__testMark || null, redraws: Number(root.dataset.redraws), points: xs.length,
-            last: xs[xs.length - 1], min: u.scales.x.min, max: u.scales.x.max};
+            received: Number(root.dataset.received), last: xs[xs.length - 1],
+            min: u.scales.x.min, max: u.scales.x.max};
 }"""
 
 
@@ -82,4 +83,17 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     reset = wait_state(page, "(s, r) => s.redraws >= r + 2", arg=later["redraws"], timeout=60_000)
     assert reset["mark"] == "same node"
     assert reset["max"] == pytest.approx(reset["last"], rel=1e-6)
+
+    # Hovering shows the epoch, the step and the value.
+    page.mouse.move(box["x"] + 0.5 * box["width"], y)
+    legend = page.locator(".mnist-live-chart .mnist-live-panel").first.locator(".u-legend")
+    assert "step" in legend.inner_text() and "epoch" in legend.inner_text()
+
+    # "Pause chart" freezes the view while points keep arriving; unpausing draws them.
+    page.get_by_text("Pause chart").click()
+    paused = wait_state(page, "s => s.redraws >= 0")
+    frozen = wait_state(page, "(s, p) => s.received >= p.received + 2", arg=paused, timeout=60_000)
+    assert (frozen["redraws"], frozen["points"]) == (paused["redraws"], paused["points"])
+    page.get_by_text("Pause chart").click()
+    wait_state(page, "(s, p) => s.redraws > p.redraws && s.points > p.points", arg=frozen, timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -1,157 +1,273 @@
-// Glue between Streamlit's custom components v2 and uPlot (loaded before this text: `uPlot`).
+// Glue between Streamlit's custom components v2 and uPlot. Not a module: ui/live_chart.py sends
+// uPlot's text followed by this one ONCE per browser session, in the element's data, and the tiny
+// inline bootstrap (bootstrap.js) evaluates it into `window.__mnistLiveChart`. Every later redraw
+// carries only the points that are new since the previous one.
 //
-// Streamlit runs the default export again on every rerun with the new `data` and the SAME
-// parentElement (the element's identity is its key). The uPlot instances are created once per
-// parent and kept in a WeakMap, so a redraw only hands them new columns: the DOM nodes, and a
-// zoom the user made, survive. A panel not zoomed follows the data (its x axis grows with it);
-// a zoomed one keeps its scales until a double-click resets them (uPlot's own dblclick).
+// Streamlit runs the bootstrap again on every rerun with the new `data` and the SAME parentElement
+// (the element's identity is its key). The uPlot instances are created once per parent and kept in
+// a WeakMap, so a redraw only appends rows: the DOM nodes, and a zoom the user made, survive. A
+// panel not zoomed follows the data (its x axis grows with it); a zoomed one keeps its scales until
+// a double-click resets them (uPlot's own dblclick). "Pause chart" freezes what is drawn while the
+// points keep arriving; unpausing draws them all.
+//
+// data: {run, from, n, rows, spec?}. `rows[i]` are panel i's new rows [x, y0, y1, ...]; `from` is
+// how many source points this element had already been sent. A full set (`spec` present) replaces
+// everything. A delta whose `from` is not what this element holds (a remount, a lost message, a new
+// run) is not drawn: the element asks Python for the full set (trigger "need").
 
-const MIN_PANEL_PX = 280;
-const GAP_PX = 12; // live_chart.css: .mnist-live-chart gap
-const mounted = new WeakMap(); // parentElement -> {root, panels, observer}
+const mnistLiveChart = (() => {
+  const MIN_PANEL_PX = 280;
+  const GAP_PX = 12; // .mnist-live-chart gap
+  const MAX_ROWS = 4000; // rows kept per panel; older ones are thinned beyond this
+  const KEEP_RECENT = 1000; // the newest rows are never thinned
+  const ASK_AGAIN_MS = 2000;
+  const mounted = new WeakMap(); // parentElement -> state
 
-function formatValue(percent) {
-  return (u, v) => (v == null ? "–" : percent ? (100 * v).toFixed(1) + "%" : v.toPrecision(4));
-}
-
-function options(panel, width, height, color) {
-  const percent = !!panel.percent;
-  const yScale = panel.y_range ? { range: panel.y_range } : { auto: true };
-  return {
-    width,
-    height,
-    title: panel.title,
-    scales: { x: { time: false }, y: yScale },
-    axes: [
-      { label: panel.x_label, stroke: color, grid: { stroke: "rgba(128,128,128,0.2)" } },
-      {
-        label: panel.y_label,
-        stroke: color,
-        grid: { stroke: "rgba(128,128,128,0.2)" },
-        values: percent ? (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%") : undefined,
-        size: 60,
-      },
-    ],
-    series: [
-      { label: panel.x_label, value: (u, v) => (v == null ? "–" : v.toFixed(2)) },
-      ...panel.series.map((s) => ({
-        label: s.name,
-        stroke: s.color,
-        width: s.markers ? 2 : 1.5,
-        spanGaps: true,
-        points: { show: !!s.markers, size: 7, fill: s.color },
-        value: formatValue(percent),
-      })),
-    ],
-    cursor: { drag: { x: true, y: false } },
-    hooks: {
-      setScale: [
-        (u, key) => {
-          if (key !== "x" || u._mnistApplying) return;
-          const xs = u.data[0];
-          if (!xs || xs.length === 0) return;
-          const sc = u.scales.x;
-          const span = Math.max(xs[xs.length - 1] - xs[0], 1e-9);
-          const full = Math.abs(sc.min - xs[0]) < 1e-6 * span && Math.abs(sc.max - xs[xs.length - 1]) < 1e-6 * span;
-          u._mnistZoomed = !full;
-        },
-      ],
-    },
-  };
-}
-
-function columns(panel) {
-  return [panel.x, ...panel.series.map((s) => s.y)];
-}
-
-function mount(parent, data) {
-  const root = document.createElement("div");
-  root.className = "mnist-live-chart";
-  parent.appendChild(root);
-  const color = getComputedStyle(root).color || "#31333f";
-  // Side by side when each panel gets at least MIN_PANEL_PX, else one under the other (a phone).
-  const width = () => {
-    const total = root.clientWidth || 600;
-    const across = total >= MIN_PANEL_PX * data.panels.length ? data.panels.length : 1;
-    return Math.max(160, Math.floor((total - GAP_PX * (across - 1)) / across));
-  };
-  const panels = data.panels.map((panel) => {
-    const box = document.createElement("div");
-    box.className = "mnist-live-panel";
-    root.appendChild(box);
-    const u = new uPlot(options(panel, width(), data.height, color), columns(panel), box);
-    u._mnistZoomed = false;
-    box.uplot = u; // for the browser tests: the instance behind this panel
-    return u;
-  });
-  // New data during a drag-zoom would redraw under the user's selection and lose it: a drag
-  // holds the updates, the last one is applied once uPlot has taken the selection as its zoom.
-  const state = { root, panels, observer: null, dragging: false, pending: null };
-  panels.forEach((u) =>
-    u.over.addEventListener("mousedown", () => {
-      state.dragging = true;
-    }),
-  );
-  state.onMouseUp = () => {
-    if (!state.dragging) return;
-    state.dragging = false;
-    setTimeout(() => {
-      const pending = state.pending;
-      state.pending = null;
-      if (pending) update(state, pending);
-    }, 0);
-  };
-  document.addEventListener("mouseup", state.onMouseUp);
-  state.observer = new ResizeObserver(() => panels.forEach((u) => u.setSize({ width: width(), height: data.height })));
-  state.observer.observe(root);
-  root.dataset.redraws = "0";
-  return state;
-}
-
-function unmount(state) {
-  state.observer.disconnect();
-  document.removeEventListener("mouseup", state.onMouseUp);
-  state.panels.forEach((u) => u.destroy());
-  state.root.remove();
-}
-
-function update(state, data) {
-  state.root.dataset.received = String(Number(state.root.dataset.received || 0) + 1);
-  if (state.dragging) {
-    state.pending = data;
-    return;
+  function formatValue(panel) {
+    if (panel.percent) return (u, v) => (v == null ? "–" : (100 * v).toFixed(1) + "%");
+    return (u, v) => (v == null ? "–" : v.toPrecision(4));
   }
-  data.panels.forEach((panel, i) => {
-    const u = state.panels[i];
-    if (!u) return;
-    if (u._mnistZoomed) {
-      u.setData(columns(panel), false); // keep the user's scales
-    } else {
-      u._mnistApplying = true;
-      try {
-        u.setData(columns(panel), true);
-      } finally {
-        u._mnistApplying = false;
+
+  function formatX(panel) {
+    const perX = panel.steps_per_x;
+    return (u, v) => {
+      if (v == null) return "–";
+      const epoch = panel.x_label + " " + v.toFixed(2);
+      return perX ? epoch + " · step " + Math.round(v * perX).toLocaleString() : epoch;
+    };
+  }
+
+  function options(panel, width, height, color) {
+    const yScale = panel.y_range ? { range: panel.y_range } : { auto: true };
+    if (panel.log) yScale.distr = 3;
+    const percentTicks = (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%");
+    const grid = { stroke: "rgba(128,128,128,0.2)" };
+    return {
+      width,
+      height,
+      title: panel.title,
+      scales: { x: { time: false }, y: yScale },
+      axes: [
+        { label: panel.x_label, stroke: color, grid },
+        { label: panel.y_label, stroke: color, grid, values: panel.percent ? percentTicks : undefined, size: 60 },
+      ],
+      series: [
+        { label: panel.x_label, value: formatX(panel) },
+        ...panel.series.map((s) => ({
+          label: s.name,
+          stroke: s.color,
+          width: s.markers ? 2 : 1.5,
+          spanGaps: true,
+          points: { show: !!s.markers, size: 7, fill: s.color },
+          value: formatValue(panel),
+        })),
+      ],
+      cursor: { drag: { x: true, y: false } },
+      hooks: {
+        setScale: [
+          (u, key) => {
+            if (key !== "x" || u._mnistApplying) return;
+            const xs = u.data[0];
+            if (!xs || xs.length === 0) return;
+            const sc = u.scales.x;
+            const span = Math.max(xs[xs.length - 1] - xs[0], 1e-9);
+            const full =
+              Math.abs(sc.min - xs[0]) < 1e-6 * span && Math.abs(sc.max - xs[xs.length - 1]) < 1e-6 * span;
+            u._mnistZoomed = !full;
+          },
+        ],
+      },
+    };
+  }
+
+  // -- the rows each panel holds --------------------------------------------------------------
+
+  function emptyColumns(panel) {
+    return Array.from({ length: panel.series.length + 1 }, () => []);
+  }
+
+  // Append rows [x, y...]; a row at the x of the last one fills its gaps (a step point and an
+  // epoch point at the same epoch end share a row); an x before the last one is inserted in order.
+  function append(cols, rows) {
+    const xs = cols[0];
+    for (const row of rows) {
+      const x = row[0];
+      if (x == null) continue;
+      let at = xs.length;
+      if (at > 0 && x <= xs[at - 1]) {
+        if (x === xs[at - 1]) {
+          for (let j = 1; j < cols.length; j++) if (row[j] != null) cols[j][at - 1] = row[j];
+          continue;
+        }
+        while (at > 0 && xs[at - 1] > x) at--;
+      }
+      for (let j = 0; j < cols.length; j++) cols[j].splice(at, 0, row[j] == null ? null : row[j]);
+    }
+  }
+
+  // Beyond MAX_ROWS: every other old row goes, except the newest KEEP_RECENT and rows that carry
+  // a marker series' point (validation, once per epoch).
+  function thin(cols, markers) {
+    const n = cols[0].length;
+    if (n <= MAX_ROWS) return;
+    const old = n - KEEP_RECENT;
+    const keep = [];
+    for (let i = 0; i < n; i++) {
+      if (i >= old || i % 2 === 0 || i === 0 || markers.some((j) => cols[j][i] != null)) keep.push(i);
+    }
+    for (let j = 0; j < cols.length; j++) cols[j] = keep.map((i) => cols[j][i]);
+    return cols;
+  }
+
+  // -- mounting --------------------------------------------------------------------------------
+
+  function injectCss(css) {
+    if (!css || document.getElementById("mnist-live-chart-css")) return;
+    const style = document.createElement("style");
+    style.id = "mnist-live-chart-css";
+    style.textContent = css;
+    document.head.appendChild(style);
+  }
+
+  function mount(parent, spec) {
+    const root = document.createElement("div");
+    root.className = "mnist-live-chart";
+    const bar = document.createElement("label");
+    bar.className = "mnist-live-pause";
+    const pause = document.createElement("input");
+    pause.type = "checkbox";
+    bar.append(pause, document.createTextNode(" Pause chart"));
+    const panelsBox = document.createElement("div");
+    panelsBox.className = "mnist-live-panels";
+    root.append(bar, panelsBox);
+    parent.appendChild(root);
+    const color = getComputedStyle(root).color || "#31333f";
+    const count = spec.panels.length;
+    // Side by side when each panel gets at least MIN_PANEL_PX, else one under the other (a phone).
+    const width = () => {
+      const total = panelsBox.clientWidth || root.clientWidth || 600;
+      const across = total >= MIN_PANEL_PX * count ? count : 1;
+      return Math.max(160, Math.floor((total - GAP_PX * (across - 1)) / across));
+    };
+    const state = {
+      root, spec, specText: JSON.stringify(spec), run: null, n: 0, paused: false,
+      dragging: false, pending: [], asked: null, observer: null,
+    };
+    state.cols = spec.panels.map(emptyColumns);
+    state.markers = spec.panels.map((p) => p.series.flatMap((s, j) => (s.markers ? [j + 1] : [])));
+    state.panels = spec.panels.map((panel, i) => {
+      const box = document.createElement("div");
+      box.className = "mnist-live-panel";
+      panelsBox.appendChild(box);
+      const u = new uPlot(options(panel, width(), spec.height, color), state.cols[i], box);
+      u._mnistZoomed = false;
+      box.uplot = u; // for the browser tests: the instance behind this panel
+      u.over.addEventListener("mousedown", () => {
+        state.dragging = true;
+      });
+      return u;
+    });
+    pause.addEventListener("change", () => {
+      state.paused = pause.checked;
+      root.dataset.paused = String(state.paused);
+      if (!state.paused) draw(state);
+    });
+    // New data during a drag-zoom would redraw under the user's selection and lose it: a drag
+    // holds the drawing, which happens once uPlot has taken the selection as its zoom.
+    state.onMouseUp = () => {
+      if (!state.dragging) return;
+      state.dragging = false;
+      setTimeout(() => draw(state), 0);
+    };
+    document.addEventListener("mouseup", state.onMouseUp);
+    state.observer = new ResizeObserver(() =>
+      state.panels.forEach((u) => u.setSize({ width: width(), height: spec.height })),
+    );
+    state.observer.observe(panelsBox);
+    root.dataset.redraws = "0";
+    root.dataset.received = "0";
+    root.dataset.paused = "false";
+    return state;
+  }
+
+  function unmount(state) {
+    state.observer.disconnect();
+    document.removeEventListener("mouseup", state.onMouseUp);
+    state.panels.forEach((u) => u.destroy());
+    state.root.remove();
+  }
+
+  function draw(state) {
+    if (state.paused || state.dragging) return;
+    state.panels.forEach((u, i) => {
+      const cols = state.cols[i].map((c) => c.slice()); // uPlot keeps what it is given: a frozen copy
+      if (u._mnistZoomed) {
+        u.setData(cols, false); // keep the user's scales
+      } else {
+        u._mnistApplying = true;
+        try {
+          u.setData(cols, true);
+        } finally {
+          u._mnistApplying = false;
+        }
+      }
+    });
+    state.root.dataset.redraws = String(Number(state.root.dataset.redraws) + 1);
+    state.root.dataset.points = String(state.cols[0] ? state.cols[0][0].length : 0);
+  }
+
+  function receive(state, data, ask) {
+    state.root.dataset.received = String(Number(state.root.dataset.received) + 1);
+    if (data.spec) {
+      state.cols = state.spec.panels.map(emptyColumns);
+      state.run = data.run;
+    } else if (data.run !== state.run || data.from !== state.n) {
+      const now = Date.now();
+      if (!state.asked || state.asked.run !== data.run || now - state.asked.at > ASK_AGAIN_MS) {
+        state.asked = { run: data.run, at: now };
+        ask({ run: data.run, have: state.run === data.run ? state.n : null });
+      }
+      return;
+    }
+    state.asked = null;
+    state.n = data.n;
+    data.rows.forEach((rows, i) => {
+      if (!state.cols[i]) return;
+      append(state.cols[i], rows);
+      const thinned = thin(state.cols[i], state.markers[i]);
+      if (thinned) state.cols[i] = thinned;
+    });
+    draw(state);
+  }
+
+  function render(component) {
+    const { parentElement, data, setTriggerValue } = component;
+    const ask = (what) => setTriggerValue("need", what);
+    injectCss(data.css);
+    let state = mounted.get(parentElement);
+    if (data.spec) {
+      const text = JSON.stringify(data.spec);
+      if (state && state.specText !== text) {
+        unmount(state);
+        state = null;
+      }
+      if (!state) {
+        state = mount(parentElement, data.spec);
+        mounted.set(parentElement, state);
       }
     }
-  });
-  state.root.dataset.redraws = String(Number(state.root.dataset.redraws || 0) + 1);
-}
-
-export default function (component) {
-  const { parentElement, data } = component;
-  let state = mounted.get(parentElement);
-  if (!state || state.panels.length !== data.panels.length) {
-    if (state) unmount(state);
-    state = mount(parentElement, data);
-    mounted.set(parentElement, state);
-  } else {
-    update(state, data);
+    if (!state) {
+      ask({ run: data.run, have: null }); // mounted anew (the page was left and opened again)
+      return undefined;
+    }
+    receive(state, data, ask);
+    return () => {
+      const current = mounted.get(parentElement);
+      if (!current) return;
+      unmount(current);
+      mounted.delete(parentElement);
+    };
   }
-  return () => {
-    const current = mounted.get(parentElement);
-    if (!current) return;
-    unmount(current);
-    mounted.delete(parentElement);
-  };
-}
+
+  return { render, append, thin };
+})();
