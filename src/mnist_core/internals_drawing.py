@@ -177,12 +177,7 @@ def _read_layer(
 ) -> LayerReading:
     """Layer ``modules[pos]``, whose output after its activation is ``out`` = ``modules[end]``'s output."""
     tail = modules[end + 1 :]
-    units = out.shape[1]
-    after = torch.empty(units)
-    for start in range(0, units, ABLATION_CHUNK):
-        rows = [[u] for u in range(start, min(units, start + ABLATION_CHUNK))]
-        after[start : start + len(rows)] = _run(tail, _switched_off(out, rows))[:, label].float().cpu()
-    push = logits[label].cpu() - after
+    push = _pushes(tail, out, float(logits[label]), label)
     ranked = torch.argsort(push, descending=True, stable=True)
     order: list[int] = ranked[push[ranked] > 0].tolist()  # the units that pushed the class up
     wanted = [k for k in KNOCKOUT if k <= len(order)]
@@ -195,6 +190,42 @@ def _read_layer(
     maps = out[0, list(top)].float().cpu().numpy() if out.ndim == 4 else None
     kind, n_in, n_out = layer_shape(modules[pos])  # type: ignore[arg-type]
     return LayerReading(index, kind, n_in, n_out, activation, values, push.numpy(), top, maps, knockout)
+
+
+def _pushes(tail: list[nn.Module], out: torch.Tensor, logit: float, label: int) -> torch.Tensor:
+    """``push[u]`` for every unit of ``out`` ``(1, units, ...)``, the output that ``tail`` reads.
+
+    A unit already at 0 pushed nothing: its push is exactly 0, not computed.
+    When the tail starts with a linear layer (eval dropout aside), the switched
+    copies skip it: without unit ``u`` its output is the full one minus
+    ``weight[:, u] * out[u]`` (a 3 x 1024 MLP: about 3x less work).
+    """
+    push = torch.zeros(out.shape[1])
+    live = out[0].flatten(1).ne(0).any(1) if out.ndim > 2 else out[0].ne(0)
+    ids = live.nonzero().flatten().cpu()
+    linear, after = _linear_head(tail, out)
+    full = None if linear is None else linear(out.flatten(1))  # (1, next units)
+    for start in range(0, len(ids), ABLATION_CHUNK):
+        chunk = ids[start : start + ABLATION_CHUNK]
+        if linear is None or full is None:
+            rows = _run(tail, _switched_off(out, [[int(u)] for u in chunk]))
+        else:
+            on_device = chunk.to(out.device)
+            rows = _run(after, full - (linear.weight[:, on_device] * out[0, on_device]).T)
+        push[chunk] = logit - rows[:, label].float().cpu()
+    return push
+
+
+def _linear_head(tail: list[nn.Module], out: torch.Tensor) -> tuple[nn.Linear | None, list[nn.Module]]:
+    """The tail's first module that changes values, when it is a linear layer, and the modules after it."""
+    if out.ndim != 2:
+        return None, tail
+    for i, m in enumerate(tail):
+        if isinstance(m, nn.Linear):
+            return m, tail[i + 1 :]
+        if not isinstance(m, nn.Dropout | nn.Identity | nn.Flatten):  # identities in eval mode
+            break
+    return None, tail
 
 
 def _build_up(last: nn.Linear, inputs: torch.Tensor, label: int, top: int = TOP_UNITS) -> BuildUp:
