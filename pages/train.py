@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import estimate, report
+from mnist_core import estimate, report, seeds
 from mnist_core.config import MAX_EPOCHS, RunConfig
 from mnist_core.device import resolve_device
 from mnist_core.errors import MnistLabError
@@ -235,13 +235,27 @@ def _runs() -> list[RunInfo]:
         return []
 
 
+def _repeat(
+    cfg: RunConfig | None, registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo], name: str
+) -> None:
+    """Button callback: the configuration with seeds its runs have not used (``mnist_core.seeds``)."""
+    if cfg is None:
+        return
+    try:
+        seeds.queue_repeats(
+            registry, cfg, [r.config for r in runs], runs_dir=runs_dir, data_root=root, name=name or None
+        )
+    except MnistLabError as exc:
+        st.session_state[ERROR_KEY] = str(exc)
+
+
 def start_section(
     cfg: RunConfig | None, registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]
 ) -> None:
     st.subheader("What this choice costs")
     if cfg is not None and not cost_preview(cfg, registry, root, runs):
         cfg = None
-    name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    name_col, button_col, repeat_col = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = name_col.text_input(
         "Run name (optional)", key="train_name", persist_state=SESSION, placeholder=cfg.label() if cfg else ""
     )
@@ -253,6 +267,16 @@ def start_section(
         width="stretch",
         kwargs={"cfg": cfg, "registry": registry, "root": root, "runs_dir": runs_dir, "name": name.strip()},
     )
+    repeat_col.button(
+        f"Repeat with {seeds.REPEAT_SEEDS} seeds",
+        disabled=cfg is None,
+        on_click=_repeat,
+        width="stretch",
+        help="Queue this configuration with 3 seeds none of its runs used yet: the Runs page shows them "
+        "as one row, mean ± standard deviation, so you can tell a real difference from seed noise.",
+        kwargs={"cfg": cfg, "registry": registry, "root": root, "runs_dir": runs_dir, "runs": runs,
+                "name": name.strip()},
+    )  # fmt: skip
     error = st.session_state.pop(ERROR_KEY, None)
     if error:
         st.error(error)

@@ -146,12 +146,17 @@ def queue_repeats(
     data_root: PathLike | None = None,
     name: str | None = None,
 ) -> list[Job]:
-    """Queue :func:`repeat_configs` in ``registry``; each run named ``<name> seed <s>`` when named."""
+    """Queue :func:`repeat_configs` in ``registry``; each run named ``<name> seed <s>`` when named.
+
+    Seeds of ``done`` (the saved runs) and of the registry's queued or running
+    jobs are taken: a second click queues three more seeds, not the same three.
+    """
+    pending = [j.config for j in registry.active() if isinstance(j.config, RunConfig)]
     return [
         registry.submit(
             c, runs_dir=runs_dir, data_root=data_root, name=f"{name} seed {c.seed}" if name else None
         )
-        for c in repeat_configs(cfg, done, count)
+        for c in repeat_configs(cfg, [*done, *pending], count)
     ]
 
 

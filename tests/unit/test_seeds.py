@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from types import SimpleNamespace
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_repeat_configs_uses_the_chosen_seed_then_the_free_ones():
         seeds.repeat_configs(cfg, done, 0)
 
 
-def test_queue_repeats_submits_one_job_per_seed():
+def test_queue_repeats_submits_one_job_per_seed_and_a_second_click_three_more():
     class Registry:
         def __init__(self):
             self.calls = []
@@ -101,12 +102,17 @@ def test_queue_repeats_submits_one_job_per_seed():
             self.calls.append((cfg, kwargs))
             return len(self.calls)
 
+        def active(self):  # the jobs queued so far, as JobRegistry.active() lists them
+            return [SimpleNamespace(config=c) for c, _ in self.calls]
+
     reg = Registry()
     jobs = seeds.queue_repeats(reg, RunConfig(), [RunConfig()], runs_dir="/r", name="base")
     assert jobs == [1, 2, 3]
     assert [c.seed for c, _ in reg.calls] == [1, 2, 3]
     assert [k["name"] for _, k in reg.calls] == ["base seed 1", "base seed 2", "base seed 3"]
     assert all(k["runs_dir"] == "/r" for _, k in reg.calls)
+    seeds.queue_repeats(reg, RunConfig(), [RunConfig()])
+    assert [c.seed for c, _ in reg.calls[3:]] == [4, 5, 6]
 
 
 def test_interval_text():
