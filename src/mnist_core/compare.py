@@ -24,6 +24,7 @@ import numpy as np
 
 from .curves import column, epochs_elapsed, number, split, thin
 from .runs import RunInfo
+from .scaling import train_flops
 from .seeds import GROUP_KEY, group_key
 
 # key -> (label, kind). kind: "meta" (run.json), "config" (config.json) or "metric" (summary.json).
@@ -62,6 +63,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "parameters": ("Parameters", "metric"),
     "macs": ("MACs / image", "metric"),
     "flops": ("FLOPs / image", "metric"),
+    "train_flops": ("Training FLOPs", "metric"),  # 3 x FLOPs x images seen (scaling.train_flops)
     "weights_bytes": ("Weights (bytes)", "metric"),
     "checkpoint_bytes": ("Checkpoint (bytes)", "metric"),
     "latency_p50_ms": ("Latency p50 (ms)", "metric"),
@@ -79,6 +81,7 @@ COSTS = (
     "parameters",
     "macs",
     "flops",
+    "train_flops",
     "weights_bytes",
     "checkpoint_bytes",
     "energy_kwh",
@@ -138,6 +141,7 @@ def run_row(run: RunInfo) -> dict[str, Any]:
     }
     for key in METRIC_KEYS:
         row[key] = number(s.get(key))
+    row["train_flops"] = train_flops(row["flops"], cfg.val_fraction, row["epochs_done"])
     return row
 
 
