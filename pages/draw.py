@@ -20,7 +20,7 @@ from mnist_core import allmodels, explain, handwriting, infer, online, teach
 from mnist_core import data as core_data
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, best_of, delete_run, lineage
-from ui import choices
+from ui import choices, inside_charts
 from ui import draw_widgets as w
 from ui.shared import SESSION, flash, literal, show_flash
 from ui.shell import require_shell
@@ -164,6 +164,7 @@ def prediction_panel(
     method = explain.METHOD_LABELS[explain.method_for(model)]
     heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
     why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
+    inside_charts.layer_view(model, x, names)  # an expander, computed only while open
     return pred
 
 

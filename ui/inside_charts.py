@@ -1,19 +1,28 @@
-"""Pictures of the Runs page's "Inside" view: first-layer weight mosaics, histograms, dead units.
+"""Pictures of the Runs page's "Inside" view and the Draw page's layer view.
 
-Not a page. Drawing only: the numbers come ready from ``mnist_core.internals``.
+Runs page: first-layer weight mosaics, histograms, dead units. Draw page
+(:func:`layer_view`): one drawing layer by layer. Not a page. Drawing only:
+the numbers come ready from ``mnist_core.internals`` and
+``mnist_core.internals_drawing``.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
+import streamlit as st
 
 from mnist_core.internals import LayerStats
+from mnist_core.internals_drawing import KNOCKOUT, BuildUp, DrawingInside, inspect_drawing
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN
 from ui.charts import title as chart_title
+
+if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
+    import torch
 
 TILE_PX = 56  # a weight picture is scaled up (nearest neighbour) to about this size
 COLS = 8
@@ -40,12 +49,16 @@ def mosaic(images: np.ndarray, cols: int = COLS) -> np.ndarray:
     for i in range(k):
         tile = images[i].astype(np.float32)
         peak = float(np.abs(tile).max()) or 1.0
-        t = (tile / peak)[..., None]  # (h, w, 1) in [-1, 1]
-        rgb = np.where(t >= 0, _WHITE + t * (_POS - _WHITE), _WHITE - t * (_NEG - _WHITE))
-        rgb = np.kron(rgb, np.ones((scale, scale, 1), dtype=np.float32))
+        rgb = np.kron(_diverging(tile / peak), np.ones((scale, scale, 1), dtype=np.float32))
         r, c = divmod(i, cols)
         out[r * th : r * th + h * scale, c * tw : c * tw + w * scale] = rgb.round().astype(np.uint8)
     return out
+
+
+def _diverging(t: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] ``(h, w)`` -> RGB float ``(h, w, 3)``: blue, white at 0, red."""
+    t = t[..., None]
+    return np.where(t >= 0, _WHITE + t * (_POS - _WHITE), _WHITE - t * (_NEG - _WHITE))
 
 
 def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> go.Figure:
@@ -117,3 +130,165 @@ def units_figure(per_run: Mapping[str, Sequence[LayerStats]]) -> go.Figure:
         legend=LEGEND_BELOW,
     )
     return fig
+
+
+# -- the Draw page: one drawing, layer by layer ----------------------------------------------
+
+GRID_COLS = 32  # units per row of a layer's activation picture
+GRID_PX = 320  # about this wide
+UNIT_PX = 64  # a pusher's weight picture
+LAYER_VIEW_KEY = "draw_inside_layers"
+
+
+def activation_grid(values: np.ndarray, cols: int = GRID_COLS) -> np.ndarray:
+    """A layer's outputs ``(units,)`` as a grid of cells, row by row: RGB uint8.
+
+    One colour scale for the whole layer (its largest absolute output), so
+    units compare; cells past the last unit stay grey.
+    """
+    n = len(values)
+    cols = max(1, min(cols, n))
+    rows = max(1, -(-n // cols))
+    peak = float(np.abs(values).max()) if n else 0.0
+    cells = np.zeros(rows * cols, dtype=np.float32)
+    cells[:n] = values / (peak or 1.0)
+    rgb = _diverging(cells.reshape(rows, cols))
+    rgb.reshape(-1, 3)[n:] = 200  # no unit there
+    scale = max(1, GRID_PX // cols)
+    return np.kron(rgb, np.ones((scale, scale, 1), dtype=np.float32)).round().astype(np.uint8)
+
+
+def pushes_figure(read: DrawingInside, class_name: str) -> go.Figure:
+    """Per hidden layer, its units that pushed the predicted class most: bars of their push."""
+    fig = go.Figure()
+    for layer in read.layers:
+        what = "channel" if layer.kind == "conv" else "unit"
+        fig.add_trace(
+            go.Bar(
+                x=[f"L{layer.index} · {what} {u}" for u in layer.top],
+                y=[float(layer.push[u]) for u in layer.top],
+                name=html.escape(layer.name),
+                hovertemplate="%{x}: %{y:.3g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=chart_title(f"Units that pushed {html.escape(class_name)} most"),
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": f"logit of {html.escape(class_name)} lost without it", "rangemode": "tozero"},
+        xaxis={"type": "category", "tickangle": -45},
+        legend=LEGEND_BELOW,
+        showlegend=False,
+    )
+    return fig
+
+
+def knockout_figure(read: DrawingInside, class_name: str) -> go.Figure:
+    """Per hidden layer: the predicted class's probability with the layer's top 1, 5, 25 units off."""
+    fig = go.Figure()
+    x = [f"layer {layer.index}" for layer in read.layers]
+    for k in KNOCKOUT:
+        y = [layer.knockout.get(k) for layer in read.layers]
+        if all(v is None for v in y):
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=y, mode="lines+markers", name=f"top {k} off",
+                hovertemplate="%{x}: %{y:.1%}<extra>top " + str(k) + " off</extra>",
+            )
+        )  # fmt: skip
+    p = float(read.probabilities[read.label])
+    fig.add_hline(y=p, line_dash="dot", line_color="#888", annotation_text=f"all on: {p:.0%}")
+    fig.update_layout(
+        title=chart_title(f"Probability of {html.escape(class_name)} with a layer's top units off"),
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": None, "tickformat": ".0%", "range": [0, 1.05]},
+        xaxis={"type": "category"},
+        legend=LEGEND_BELOW,
+    )
+    return fig
+
+
+def build_up_figure(build: BuildUp, names: Sequence[str], label: int) -> go.Figure:
+    """Every class's logit as the output layer adds its bias, then its inputs one by one."""
+    fig = go.Figure()
+    for c in range(build.cumulative.shape[1]):
+        mine = c == label
+        fig.add_trace(
+            go.Scatter(
+                x=list(build.steps),
+                y=build.cumulative[:, c],
+                mode="lines+markers" if mine else "lines",
+                name=html.escape(names[c]),
+                line={"width": 3 if mine else 1, "color": None if mine else "#bbb"},
+                hovertemplate="%{x}: %{y:.3g}<extra>" + html.escape(names[c]) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=chart_title("How the output layer builds the logits"),
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": "logit"},
+        xaxis={"type": "category"},
+        legend=LEGEND_BELOW,
+    )
+    return fig
+
+
+def layer_view(model: torch.nn.Module, x: torch.Tensor, names: Sequence[str]) -> None:
+    """The Draw page's "inside the network" expander, run only while it is open."""
+    box = st.expander(
+        "Inside the network: this drawing, layer by layer", key=LAYER_VIEW_KEY, on_change="rerun",
+        icon=":material/layers:",
+    )  # fmt: skip
+    if not box.open:
+        return
+    with box:
+        try:
+            read = inspect_drawing(model, x)
+        except ValueError as exc:
+            st.info(f"This model cannot be shown layer by layer: {exc}")
+            return
+        show_layers(read, names)
+
+
+def show_layers(read: DrawingInside, names: Sequence[str]) -> None:
+    name = names[read.label]
+    for layer in read.layers:
+        conv = layer.kind == "conv"
+        what = "channels (mean over positions)" if conv else "units"
+        st.image(
+            activation_grid(layer.values),
+            caption=f"{layer.name}: its {len(layer.values)} {what}, {layer.active_share:.0%} above zero "
+            "(red positive, blue negative, white zero; one scale per layer).",
+        )
+        if conv and layer.maps is not None and len(layer.maps):
+            st.image(mosaic(layer.maps), caption=f"Feature maps of the channels that pushed {name} most.")
+    first = read.first_weights
+    if read.layers and first is not None and len(first):
+        layer = read.layers[0]
+        what = "filters" if layer.kind == "conv" else "input weights"
+        st.markdown(f"**The units of layer 1 that pushed {name} most: their {what}**")
+        st.image(
+            [mosaic(first[i : i + 1]) for i in range(len(first))],
+            caption=[f"unit {u}: {float(layer.push[u]):+.2f}" for u in layer.top],
+            width=UNIT_PX,
+        )
+    if any(layer.top for layer in read.layers):
+        st.plotly_chart(pushes_figure(read, name), key=f"{LAYER_VIEW_KEY}_push")
+        st.plotly_chart(knockout_figure(read, name), key=f"{LAYER_VIEW_KEY}_knockout")
+    st.caption(
+        f"A unit's push: how much the logit (score) of {name} falls when that unit's output is set to 0 "
+        "and the layers after it are run again, on this drawing. Units already at 0 push nothing. The "
+        "second chart switches a layer's strongest pushers off together: a layer whose answer rests on "
+        "a few units falls fast; a wide layer often spreads it over many."
+    )
+    st.plotly_chart(build_up_figure(read.build_up, names, read.label), key=f"{LAYER_VIEW_KEY}_build")
+    st.caption(
+        f"The output layer is linear, so each logit is exactly its bias plus one term per input "
+        f"(weight x the last hidden layer's output). The strongest terms for {name} are added one by one, "
+        f"then the other {max(0, read.build_up.n_inputs - len(read.build_up.units))} together. A plain "
+        "network has no exact 'logits after layer 1': each layer feeds only the next, so reading an "
+        "earlier layer as logits would need a readout trained for it, which this view does not invent."
+    )

@@ -1,4 +1,4 @@
-"""The Runs page's "Inside" view through AppTest, on generated runs with (untrained) weights."""
+"""The Runs page's "Inside" view and the Draw page's layer view through AppTest, on untrained weights."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import runs
+from mnist_core.config import RunConfig
 from mnist_core.fakeruns import make_fake_runs
+from mnist_core.models import build_model
+from tests.support.drawing import canvas_png, inject
 
 PAGE = "pages/runs.py"
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
@@ -34,7 +37,8 @@ def open_inside(app_path: Path, chosen: list[str]) -> AppTest:
 
 
 def chart_titles(at: AppTest) -> list[str]:
-    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    specs = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    return [layout["title"]["text"] for layout in specs if "title" in layout]  # Draw page bars: no title
 
 
 def test_two_runs_side_by_side(app_path, run_ids):
@@ -61,9 +65,65 @@ def test_without_the_dataset_the_weights_still_show(app_path, run_ids, tmp_path,
 
 
 def test_a_run_without_weights_says_why(app_path, runs_dir):
-    from mnist_core.config import RunConfig
-
     writer = runs.RunWriter.create(RunConfig(hidden=(8,)), runs_dir)
     writer.finish("failed", error="RuntimeError: out of memory")
     at = open_inside(app_path, [writer.id])
     assert any("Nothing to show inside" in i.value and "weights.pt is missing" in i.value for i in at.info)
+
+
+# -- the Draw page's layer view ---------------------------------------------------------------
+
+LAYER_VIEW_KEY = "draw_inside_layers"
+
+
+def saved_run(runs_dir: Path, cfg: RunConfig, name: str) -> str:
+    """A completed run whose weights are the untrained model's."""
+    writer = runs.RunWriter.create(cfg, runs_dir, name=name)
+    runs.write_torch(writer.path / "weights.pt", build_model(cfg).state_dict())
+    writer.finish("completed", {"test_accuracy": 0.5})
+    return writer.id
+
+
+def open_draw_with(app_path: Path, run_id: str, layer_view_open: bool) -> AppTest:
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page("pages/draw.py")
+    at.session_state["draw_run"] = run_id
+    at.session_state[LAYER_VIEW_KEY] = layer_view_open
+    at = inject(at, canvas_png(7))
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def layer_captions(at: AppTest) -> list[str]:
+    return [c for image in at.image for c in image.captions if c.startswith("layer ")]
+
+
+def test_draw_page_layer_view_of_an_mlp(app_path, runs_dir):
+    run_id = saved_run(runs_dir, RunConfig(hidden=(64, 32)), "two layers")
+    at = open_draw_with(app_path, run_id, layer_view_open=True)
+    captions = layer_captions(at)
+    assert [c.split(":")[0] for c in captions] == ["layer 1", "layer 2"]
+    assert "its 64 units" in captions[0] and "its 32 units" in captions[1]
+    pushers = [image for image in at.image if any(c.startswith("unit ") for c in image.captions)]
+    assert len(pushers) == 1 and 1 <= len(pushers[0].captions) <= 8  # the first layer's top units
+    titles = chart_titles(at)
+    predicted = at.metric[0].value  # "Prediction"
+    assert f"Units that pushed {predicted} most" in titles
+    assert f"Probability of {predicted} with a layer's top units off" in titles
+    assert "How the output layer builds the logits" in titles
+    assert any("would need a readout trained for it" in c.value for c in at.caption)
+
+
+def test_draw_page_layer_view_of_a_cnn_and_closed_costs_nothing(app_path, runs_dir, monkeypatch):
+    cfg = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,))
+    run_id = saved_run(runs_dir, cfg, "small cnn")
+    at = open_draw_with(app_path, run_id, layer_view_open=True)
+    captions = layer_captions(at)
+    assert [c.split(":")[0] for c in captions] == ["layer 1", "layer 2", "layer 3"]
+    assert "its 4 channels (mean over positions)" in captions[0]
+    assert any("Feature maps of the channels" in c for image in at.image for c in image.captions)
+    closed = open_draw_with(app_path, run_id, layer_view_open=False)
+    assert layer_captions(closed) == []
+    assert "How the output layer builds the logits" not in chart_titles(closed)
+    assert "Inside the network: this drawing, layer by layer" in [e.label for e in closed.expander]
