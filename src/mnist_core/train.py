@@ -26,6 +26,7 @@ from .config import RunConfig
 from .data import DataBundle, Split, augment_batch
 from .device import resolve_device, run_math
 from .errors import ConfigError
+from .layerstats import LayerStatsRecorder
 from .metrics import evaluate
 from .models import build_model
 from .optstate import flushing
@@ -57,6 +58,7 @@ class ProgressEvent:
     eta_s: float
     val_loss: float | None = None
     val_acc: float | None = None
+    layers: list[dict[str, Any]] | None = None  # step points: per weight layer, layerstats.LayerStat
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,6 +212,7 @@ def train(
     on_checkpoint: CheckpointFn | None = None,
     resume: TrainState | None = None,
     progress_every: int | None = None,
+    layer_stats: bool = True,
 ) -> TrainResult:
     """Train ``cfg`` on ``data``; returns the model, final state and history.
 
@@ -218,6 +221,7 @@ def train(
     ``should_stop`` is polled between steps; when it returns True the run ends
     as "stopped" with its current weights. ``on_checkpoint`` gets a
     :class:`TrainState` after every epoch and on stop, to be saved.
+    ``layer_stats``: each step point carries per-layer figures (:mod:`.layerstats`).
     """
     device = resolve_device(cfg.device)
     n_train = len(data.train)
@@ -229,6 +233,7 @@ def train(
         optimizer = make_optimizer(cfg, model)
         steps_per_epoch = math.ceil(n_train / cfg.batch_size)
         loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
+        loop.stats = LayerStatsRecorder(model) if layer_stats else None
         if resume is not None:
             loop.load(resume)
         status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
@@ -262,6 +267,7 @@ class _Loop:
         self.device = next(model.parameters()).device
         self.augment_gen = torch.Generator().manual_seed(cfg.seed + 7)
         self.step = make_step(cfg, model, optimizer)
+        self.stats: LayerStatsRecorder | None = None
 
     def load(self, state: TrainState) -> None:
         self.model.load_state_dict(state.model)
@@ -312,7 +318,11 @@ class _Loop:
             x, y = batches.get(i)
             if cfg.augment:
                 x = augment_batch(x, self.augment_gen)
+            if self.stats is not None:
+                self.stats.before_step()
             loss, logits = self.step(x, y)
+            if self.stats is not None:
+                self.stats.after_step(x)
             if self.scheduler is not None:
                 self.scheduler.step()
             window.add(loss, logits, y)
@@ -385,6 +395,8 @@ class _Loop:
             self._record(self._event("step", window), n=window.n)
 
     def _record(self, event: ProgressEvent, n: int | None = None) -> None:
+        if self.stats is not None and event.kind == "step":
+            event = _with(event, layers=self.stats.take())
         entry = event.to_dict()
         if n is not None:
             entry["n"] = n  # images behind this point, to weight epoch means

@@ -1,0 +1,186 @@
+"""Per-layer statistics while a model trains: how its gradients, updates and units are doing.
+
+Recorded at each progress event of :func:`mnist_core.train.train` (a step
+point of the learning curve, about every 0.25 s) and saved in the run's
+history as ``layers``: one dict per weight layer (``nn.Linear`` or
+``nn.Conv2d``, in forward order), from the first step after the previous
+event (the *probed* step):
+
+- ``grad_norm``: the L2 norm of the layer's weight gradient of that step
+  (biases left out). Both training paths leave it in ``weight.grad`` (the
+  plain-MLP fast path writes its hand-computed gradients there too).
+- ``update_ratio``: ``||w_after - w_before|| / ||w_before||`` of that step,
+  the update-to-weight ratio (around 1e-3 is the usual healthy figure).
+- ``dead_share``: for a layer followed by a ReLU, the share of its units that
+  were never above zero on the last :data:`WINDOW` probed batches (a conv's
+  unit is a channel: dead when no position of any image activates it).
+- ``saturated_share``: for tanh / sigmoid, the share of units within
+  :data:`SATURATION_MARGIN` of a bound on at least :data:`SATURATED_FRACTION`
+  of their values over those batches (the definitions of
+  :mod:`mnist_core.internals`, which reports the same on the test set).
+
+Cost: no pass over the data. Per event, one copy of the weights before the
+probed step, one ``foreach`` norm of the gradients and updates, and one
+no-grad forward of the probed step's own batch in eval mode (the training
+forward of the fast path runs no module hooks; eval mode leaves batch-norm
+statistics and dropout's random stream untouched, so the run trains exactly
+as it would without statistics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+WINDOW = 4  # probed batches a ReLU unit must stay silent on to count as dead
+SATURATION_MARGIN = 0.01  # tanh: |y| > 0.99; sigmoid: y < 0.01 or y > 0.99
+SATURATED_FRACTION = 0.9
+ACTIVATIONS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+FIELDS = ("grad_norm", "update_ratio", "dead_share", "saturated_share")
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """One weight layer's figures at one event; None where they do not apply or are not finite."""
+
+    name: str  # "layer 2 (1024→1024)"
+    grad_norm: float | None
+    update_ratio: float | None
+    dead_share: float | None  # layers followed by a ReLU
+    saturated_share: float | None  # layers followed by tanh or sigmoid
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def layer_name(index: int, layer: nn.Linear | nn.Conv2d, last: bool) -> str:
+    """``layer 1 (784→512)``, ``conv 1 (1→32, 5x5)``, ``output (512→10)``."""
+    if isinstance(layer, nn.Conv2d):
+        k = "x".join(str(s) for s in layer.kernel_size)
+        return f"conv {index} ({layer.in_channels}→{layer.out_channels}, {k})"
+    return f"{'output' if last else f'layer {index}'} ({layer.in_features}→{layer.out_features})"
+
+
+class _Units:
+    """Forward hook on one activation module: per-unit activity of the recent probed batches."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.active: deque[torch.Tensor] = deque(maxlen=WINDOW)  # (units,) bool per batch
+        self.saturated: deque[tuple[torch.Tensor, int]] = deque(maxlen=WINDOW)  # (units,) counts, values/unit
+
+    def __call__(self, _module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        out = output.detach()
+        by_unit = out.transpose(0, 1).reshape(out.shape[1], -1)  # (units, B * H * W)
+        if self.kind == "relu":
+            self.active.append((by_unit > 0).any(dim=1))
+        elif self.kind == "tanh":
+            self.saturated.append(((by_unit.abs() > 1 - SATURATION_MARGIN).sum(dim=1), by_unit.shape[1]))
+        else:
+            flat = (by_unit < SATURATION_MARGIN) | (by_unit > 1 - SATURATION_MARGIN)
+            self.saturated.append((flat.sum(dim=1), by_unit.shape[1]))
+
+    def dead_share(self) -> float | None:
+        if self.kind != "relu" or not self.active:
+            return None
+        ever = torch.stack(list(self.active)).any(dim=0)
+        return float((~ever).float().mean())
+
+    def saturated_share(self) -> float | None:
+        if self.kind == "relu" or not self.saturated:
+            return None
+        counts = torch.stack([c for c, _ in self.saturated]).sum(dim=0).double()
+        values = sum(n for _, n in self.saturated)
+        return float((counts / values >= SATURATED_FRACTION).double().mean())
+
+
+class LayerStatsRecorder:
+    """Probes one training step after each event; :meth:`take` hands its figures to the next event.
+
+    The training loop calls :meth:`before_step` and :meth:`after_step` around
+    every step (both return at once unless a probe is due) and :meth:`take`
+    when it makes a step point.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        leaves = [m for m in model.modules() if not list(m.children())]  # forward order
+        positions = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
+        self.layers: list[nn.Linear | nn.Conv2d] = [leaves[i] for i in positions]  # type: ignore[misc]
+        self.names = [layer_name(k + 1, leaves[i], k == len(positions) - 1) for k, i in enumerate(positions)]
+        self.units: list[tuple[nn.Module, _Units] | None] = []
+        for k, i in enumerate(positions):
+            end = positions[k + 1] if k + 1 < len(positions) else len(leaves)
+            acts = [m for m in leaves[i + 1 : end] if type(m) in ACTIVATIONS]
+            self.units.append((acts[0], _Units(ACTIVATIONS[type(acts[0])])) if acts else None)
+        self.armed = True
+        self.before: list[torch.Tensor] | None = None
+        self.latest: list[LayerStat] | None = None
+
+    def before_step(self) -> None:
+        """Keep the weights as they are before a probed step (one copy per event)."""
+        if self.armed:
+            self.before = [layer.weight.detach().clone() for layer in self.layers]
+
+    @torch.no_grad()
+    def after_step(self, x: torch.Tensor) -> None:
+        """Measure the probed step: its gradients, its update, its units on its own batch ``x``."""
+        if not self.armed or self.before is None:
+            return
+        self.armed = False
+        weights = [layer.weight.detach() for layer in self.layers]
+        grads = [w.grad if w.grad is not None else torch.full_like(w, math.nan) for w in self._params()]
+        deltas = torch._foreach_sub(weights, self.before)
+        norms = torch.stack(
+            [*torch._foreach_norm(grads), *torch._foreach_norm(deltas), *torch._foreach_norm(self.before)]
+        ).tolist()  # one host sync
+        self.before = None
+        self._probe(x)
+        n = len(weights)
+        stats = []
+        for k, name in enumerate(self.names):
+            grad, delta, size = norms[k], norms[n + k], norms[2 * n + k]
+            units = self.units[k]
+            stats.append(
+                LayerStat(
+                    name=name,
+                    grad_norm=_finite(grad),
+                    update_ratio=_finite(delta / size) if size > 0 else None,
+                    dead_share=None if units is None else units[1].dead_share(),
+                    saturated_share=None if units is None else units[1].saturated_share(),
+                )
+            )
+        self.latest = stats
+
+    def _params(self) -> list[torch.Tensor]:
+        return [layer.weight for layer in self.layers]
+
+    def _probe(self, x: torch.Tensor) -> None:
+        """One forward of ``x`` in eval mode with hooks on the activations (removed afterwards)."""
+        hooked = [u for u in self.units if u is not None]
+        if not hooked:
+            return
+        handles = [module.register_forward_hook(rec) for module, rec in hooked]
+        was_training = self.model.training
+        try:
+            self.model.eval()
+            self.model(x)
+        finally:
+            self.model.train(was_training)
+            for h in handles:
+                h.remove()
+
+    def take(self) -> list[dict[str, Any]] | None:
+        """The last probe's figures (once), and arm the next step's probe; None if nothing was probed."""
+        latest, self.latest = self.latest, None
+        self.armed = True
+        return None if latest is None else [s.as_dict() for s in latest]
