@@ -219,7 +219,7 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
     except MnistLabError as exc:
         st.error(str(exc))
         return False
-    items = report.cost_items(cost, epoch, cfg.epochs)
+    items = [*report.cost_items(cost, epoch, cfg.epochs), report.prediction_item(cfg, cost, runs)]
     with metric_row():
         for item in items:
             st.metric(item.label, item.value, help=item.help)

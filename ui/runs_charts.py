@@ -19,8 +19,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from mnist_core import compare
+from mnist_core import compare, scaling
 from mnist_core.compare import CurveColumns, Grid
+from mnist_core.scaling import Fit
 from mnist_core.seeds import std_key
 from ui import charts
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN, log_axis, si_number
@@ -50,6 +51,7 @@ VIEWS = (
     "Inside",
 )
 HOVER = "%{hovertext}<extra></extra>"
+FIT_COLOURS = ("#555555", "#8c564b", "#17becf")
 # Settings on a log2 axis in the parallel coordinates (they come in powers of two).
 LOG2_SETTINGS = frozenset({"width", "batch_size"})
 
@@ -216,12 +218,18 @@ def cost_figure(
     color_by: str = "depth",
     log_x: bool = True,
     accuracy: str = "test_accuracy",
+    fits: Sequence[Fit] = (),
 ) -> go.Figure:
     """Each run at (cost, accuracy), coloured by a setting; the Pareto front as a staircase.
 
     ``front`` indexes ``rows`` (``compare.pareto_front``), cheapest first.
+    ``fits`` (``mnist_core.scaling``) are drawn as a line of the accuracy the
+    power law predicts, in a band of its 95% interval, a little past the runs.
     """
     fig = go.Figure()
+    for k, fit in enumerate(fits if accuracy == "test_accuracy" else ()):
+        for trace in fit_traces(fit, FIT_COLOURS[k % len(FIT_COLOURS)]):
+            fig.add_trace(trace)
     points = [(i, r) for i, r in enumerate(rows) if r.get(cost) is not None and r.get(accuracy) is not None]
     values = sorted({r.get(color_by) for _, r in points}, key=_category_order)
     if len(values) <= MAX_CATEGORIES:
@@ -262,6 +270,30 @@ def cost_figure(
         fig, text, compare.label(cost), compare.label(accuracy), height=480,
         subtitle="up and to the left is better",
     )  # fmt: skip
+
+
+def fit_traces(fit: Fit, colour: str) -> list[go.Scatter]:
+    """The fitted accuracy (a line) and its 95% interval (a band), from half the smallest size to twice
+    the largest."""
+    lo, hi = fit.x_range
+    xs = np.geomspace(lo / 2, hi * 2, 60)
+    preds = fit.curve(xs)
+    name = f"{scaling.family_label(fit.family)} fit ({fit.dataset}, {fit.n} runs)"
+    law = f"error = {fit.a:.3g} · N<sup>-{fit.b:.2f}</sup> + {fit.c:.2%}"
+    traces = []
+    if all(p.low is not None for p in preds):
+        band_x = [*xs, *xs[::-1]]
+        band_y = [1 - p.high for p in preds] + [1 - p.low for p in preds][::-1]
+        traces.append(go.Scatter(
+            x=band_x, y=band_y, fill="toself", fillcolor=colour, opacity=0.15, line={"width": 0},
+            name="95% interval", legendgroup=name, hoverinfo="skip",
+        ))  # fmt: skip
+    traces.append(go.Scatter(
+        x=xs, y=[p.accuracy for p in preds], mode="lines", name=name, legendgroup=name,
+        line={"color": colour, "dash": "dot", "width": 2},
+        hovertemplate=f"{html.escape(name)}<br>{law}<br>%{{x:.3s}}: %{{y:.2%}}<extra></extra>",
+    ))  # fmt: skip
+    return traces
 
 
 def _scatter(

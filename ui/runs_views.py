@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from mnist_core import compare, gallery, internals, runs, seeds
+from mnist_core import compare, gallery, internals, runs, scaling, seeds
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
 from ui import choices, inside_charts
@@ -139,9 +139,11 @@ def cost_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
         persist_state=SESSION,
     )
     log_x = c3.checkbox("Log scale", value=True, key=f"{K}logx", persist_state=SESSION)
+    fits, not_fitted = scaling.fits(rows, cost) if cost in scaling.AXES else ([], [])
     rows = grouped(rows)
     front = compare.pareto_front([(r.get(cost), r.get("test_accuracy")) for r in rows])
-    st.plotly_chart(charts.cost_figure(rows, cost, front, colour, log_x), key=f"{K}cost_chart")
+    st.plotly_chart(charts.cost_figure(rows, cost, front, colour, log_x, fits=fits), key=f"{K}cost_chart")
+    scaling_caption(fits, not_fitted)
     if front:
         names = ", ".join(literal(rows[i]["name"]) for i in front[:8])
         more = f" and {len(front) - 8} more" if len(front) > 8 else ""
@@ -203,6 +205,18 @@ def bars_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
     rows = grouped(rows)
     st.plotly_chart(charts.bars_figure(rows, metric), key=f"{K}bars")
     seeds_caption(rows)
+
+
+def scaling_caption(fits: list[scaling.Fit], not_fitted: list[str]) -> None:
+    for fit in fits:
+        st.caption(
+            f"Dotted: test error = {fit.a:.3g} · N^-{fit.b:.2f} + {fit.c:.2%}, fitted to the {fit.n} "
+            f"completed {scaling.family_label(fit.family)} runs on {fit.dataset} picked "
+            f"(N: {scaling.AXES[fit.axis]}); the band is its 95% interval. "
+            "Far outside the runs' sizes it is a guess."
+        )
+    if not_fitted and not fits:
+        st.caption(f"No scaling fit. {not_fitted[0]}")
 
 
 def grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .config import RunConfig
 from .estimate import EpochEstimate
 from .jobs import JobSnapshot
 from .metrics import CostReport
@@ -149,6 +150,36 @@ def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) ->
         items.append(Item("Per epoch (est.)", seconds(estimate.seconds), estimate.detail))
         items.append(Item(f"{epochs} epoch{'s' if epochs != 1 else ''} (est.)", seconds(total), None))
     return items
+
+
+def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -> Item:
+    """The test accuracy a scaling fit over the saved runs predicts for ``cfg``, before training it.
+
+    The fit (``mnist_core.scaling``) is over the completed runs of ``cfg``'s
+    family on its dataset, test error against parameters; below 5 such runs
+    the value says there are not enough.
+    """
+    from . import compare, scaling  # compare reads the whole table: only when a preview asks
+
+    try:
+        pred, fit = scaling.predict_config(cfg, cost, compare.table(runs))
+    except scaling.NotEnoughRuns as exc:
+        return Item("Predicted accuracy", "not enough runs to predict", str(exc))
+    interval = pred.accuracy_interval
+    value = percent(pred.accuracy, 1)
+    if interval is not None:
+        value += f" ({percent(interval[0], 1)}-{percent(interval[1], 1)})"
+    lo, hi = fit.x_range
+    where = "inside" if lo <= cost.parameters <= hi else "outside (an extrapolation)"
+    return Item(
+        "Predicted accuracy",
+        value,
+        f"From a fit of test error = a · N^-b + c (b = {fit.b:.2f}, c = {fit.c:.2%}) over the {fit.n} "
+        f"completed {scaling.family_label(fit.family)} runs on {fit.dataset}, N = parameters; "
+        "in brackets its 95% interval. "
+        f"This size is {where} the range of those runs ({count(lo)} to {count(hi)} parameters). "
+        "Settings other than size (epochs, batch, learning rate) are not in the fit.",
+    )
 
 
 def summary_items(summary: Mapping[str, Any], peers: Iterable[Mapping[str, Any]] = ()) -> list[Item]:
