@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from mnist_core import runs
 from mnist_core.config import RunConfig
 from mnist_core.fakeruns import make_fake_runs
-from mnist_core.models import build_model
 from tests.support.drawing import canvas_png, inject
+from tests.support.saved import untrained_run
 
 PAGE = "pages/runs.py"
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
@@ -76,14 +76,6 @@ def test_a_run_without_weights_says_why(app_path, runs_dir):
 LAYER_VIEW_KEY = "draw_inside_layers"
 
 
-def saved_run(runs_dir: Path, cfg: RunConfig, name: str) -> str:
-    """A completed run whose weights are the untrained model's."""
-    writer = runs.RunWriter.create(cfg, runs_dir, name=name)
-    runs.write_torch(writer.path / "weights.pt", build_model(cfg).state_dict())
-    writer.finish("completed", {"test_accuracy": 0.5})
-    return writer.id
-
-
 def open_draw_with(app_path: Path, run_id: str, layer_view_open: bool) -> AppTest:
     at = AppTest.from_file(str(app_path), default_timeout=60)
     at.switch_page("pages/draw.py")
@@ -100,7 +92,7 @@ def layer_captions(at: AppTest) -> list[str]:
 
 
 def test_draw_page_layer_view_of_an_mlp(app_path, runs_dir):
-    run_id = saved_run(runs_dir, RunConfig(hidden=(64, 32)), "two layers")
+    run_id = untrained_run(runs_dir, RunConfig(hidden=(64, 32)), "two layers")
     at = open_draw_with(app_path, run_id, layer_view_open=True)
     captions = layer_captions(at)
     assert [c.split(":")[0] for c in captions] == ["layer 1", "layer 2"]
@@ -117,7 +109,7 @@ def test_draw_page_layer_view_of_an_mlp(app_path, runs_dir):
 
 def test_draw_page_layer_view_of_a_cnn_and_closed_costs_nothing(app_path, runs_dir, monkeypatch):
     cfg = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,))
-    run_id = saved_run(runs_dir, cfg, "small cnn")
+    run_id = untrained_run(runs_dir, cfg, "small cnn")
     at = open_draw_with(app_path, run_id, layer_view_open=True)
     captions = layer_captions(at)
     assert [c.split(":")[0] for c in captions] == ["layer 1", "layer 2", "layer 3"]
