@@ -9,11 +9,10 @@ import streamlit as st
 from mnist_core import data as core_data
 from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
-from mnist_core.jobs import Job
+from mnist_core.jobs import Job, download_task, start_download
 from mnist_core.runs import RunInfo, best_of, default_runs_dir, scan_runs
 from ui.live_chart import live_learning_curves
 from ui.shared import (
-    dataset_downloads,
     job_registry,
     latest_job,
     literal,
@@ -67,7 +66,7 @@ def dataset_section(root: Path) -> None:
 
     @st.fragment(run_every=0.5 if watching else None)
     def status() -> None:
-        download = dataset_downloads().get(DATASET, str(root))
+        download = download_task(job_registry(), DATASET, root)
         now = _downloading(root)
         if core_data.is_available(DATASET, root) and not now:
             st.success(f"MNIST found in `{core_data.raw_folder(DATASET, root).resolve()}`.")
@@ -84,7 +83,7 @@ def dataset_section(root: Path) -> None:
 
 def _downloading(root: Path) -> bool:
     """A UI download is running, or a job is fetching the data before training."""
-    download = dataset_downloads().get(DATASET, str(root))
+    download = download_task(job_registry(), DATASET, root)
     if download is not None and download.running:
         return True
     if core_data.is_available(DATASET, root):
@@ -104,8 +103,8 @@ def _missing(root: Path, error: str | None) -> None:
     )
     st.button(
         "Download MNIST now",
-        on_click=dataset_downloads().start,
-        args=(DATASET, str(root)),
+        on_click=start_download,
+        args=(job_registry(), DATASET, root),
     )
 
 

@@ -22,7 +22,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
-from ui.shared import SESSION, flash, job_registry, literal, probe_fn, ray_sweeps, show_flash
+from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
 
 K = "sweeps_"
@@ -268,8 +268,8 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
         sweep = sweeps.create(configs, name or "sweep", runs_dir)
         if ray_address is not None:
             address = None if ray_address == "local" else ray_address
-            ray_sweeps().start(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
-                               data_root=root)
+            sweeps.start_on_ray(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
+                                data_root=root)
             flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {literal(sweep.name)} to Ray.")
             return
         jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
@@ -291,14 +291,14 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     if not saved:
         st.caption("No sweep yet.")
         return
-    active = any(sweeps.sweep_jobs(s, registry) for s in saved) or ray_sweeps().any_running()
+    active = _any_active(saved, registry)
 
     @st.fragment(run_every=LIVE_S if active else None)
     def progress_panel() -> None:
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
         for sweep in saved[:10]:
             sweep_row(sweep, registry, root, runs_dir, current)
-        still = any(sweeps.sweep_jobs(s, registry) for s in saved) or ray_sweeps().any_running()
+        still = _any_active(saved, registry)
         if still != active:
             st.rerun()
 
@@ -313,12 +313,19 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         sweep_view.render(sweep, runs, key=f"{K}view")
 
 
+def _any_active(saved: list[sweeps.Sweep], registry: JobRegistry) -> bool:
+    """A sweep has queued or running jobs here, or a driver on Ray."""
+    return any(sweeps.sweep_jobs(s, registry) for s in saved) or any(
+        t.running for t in registry.tasks(sweeps.RAY_KIND))
+
+
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,
               runs: list[RunInfo]) -> None:
     jobs = sweeps.sweep_jobs(sweep, registry)
     running = [j for j in jobs if j.state == "running"]
     job_eta = sum((j.snapshot().eta_s or 0.0) for j in running)
-    on_ray = ray_sweeps().running(sweep.id)
+    driver = sweeps.ray_task(sweep, registry)
+    on_ray = driver is not None and driver.running
     # Measuring a configuration takes ~0.4 s (then cached): done for a study or a small grid, while
     # a large grid of distinct models relies on past runs and says how many it cannot estimate.
     measure = len({estimate.probe_config(c) for c in sweep.configs}) <= MAX_MEASURED
@@ -341,13 +348,12 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
         elif p.done < p.total:
             right.button("Resume", key=f"{K}resume_{sweep.id}", on_click=resume_sweep,
                          args=(sweep, registry, root, runs_dir))
-        error = ray_sweeps().error(sweep.id)
-        if error:
-            left.error(error)
+        if driver is not None and driver.error:
+            left.error(driver.error)
 
 
 def stop_sweep(sweep: sweeps.Sweep, registry: JobRegistry) -> None:
-    n = sweeps.stop(sweep, registry) + ray_sweeps().stop(sweep.id)
+    n = sweeps.stop(sweep, registry)
     stopping = f"Stopping {literal(sweep.name)} ({n} runs); finished runs are kept, Resume continues it."
     flash(FLASH_KEY, "info", stopping)
 

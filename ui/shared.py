@@ -6,17 +6,11 @@ checkpoints itself: it wires Streamlit widgets to ``mnist_core`` calls.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from pathlib import Path
-
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from mnist_core import data as core_data
-from mnist_core import estimate, report, sweeps
+from mnist_core import estimate, report
 from mnist_core.config import RunConfig
-from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
 
 SESSION = "session"  # persist_state=SESSION: a widget's value survives a switch to another page and back
@@ -56,7 +50,11 @@ def literal(text: object) -> str:
 
 @st.cache_resource
 def job_registry() -> JobRegistry:
-    """The one job registry of this server process, shared by every tab and session."""
+    """The one job registry of this server process, shared by every tab and session.
+
+    It holds every kind of background work: training jobs, dataset downloads
+    (``mnist_core.jobs.start_download``) and sweeps on Ray (``sweeps.start_on_ray``).
+    """
     return JobRegistry()
 
 
@@ -73,134 +71,6 @@ def probe_fn(registry: JobRegistry) -> estimate.ProbeFn:
     """
     busy = bool(registry.running())
     return lambda cfg: _probes().get(cfg, busy)
-
-
-# -- dataset download ---------------------------------------------------------
-
-
-@dataclass
-class DownloadState:
-    """A background dataset download; the thread writes, the page reads."""
-
-    dataset: str
-    root: str
-    thread: threading.Thread | None = None
-    error: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-
-class DatasetDownloads:
-    """Downloads started from the UI, one per (dataset, root), off the script thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._downloads: dict[tuple[str, str], DownloadState] = {}
-
-    def get(self, dataset: str, root: str) -> DownloadState | None:
-        with self._lock:
-            return self._downloads.get((dataset, root))
-
-    def start(self, dataset: str, root: str) -> DownloadState:
-        with self._lock:
-            state = self._downloads.get((dataset, root))
-            if state is not None and state.running:
-                return state
-            state = DownloadState(dataset, root)
-            state.thread = threading.Thread(
-                target=_download, args=(state,), name=f"download-{dataset}", daemon=True
-            )
-            self._downloads[(dataset, root)] = state
-            state.thread.start()
-            return state
-
-
-def _download(state: DownloadState) -> None:
-    # Worker thread: never calls st.*; the page polls ``state``.
-    try:
-        for train in (True, False):
-            core_data.load_split(state.dataset, train=train, root=state.root, download=True)
-    except MnistLabError as exc:
-        state.error = str(exc)
-    except Exception as exc:  # a bug: show it on the page rather than lose it with the thread
-        state.error = f"{type(exc).__name__}: {exc}"
-
-
-@st.cache_resource
-def dataset_downloads() -> DatasetDownloads:
-    return DatasetDownloads()
-
-
-# -- sweeps sent to Ray ---------------------------------------------------------
-
-
-@dataclass
-class RaySweepState:
-    """A sweep whose trials run on Ray; a driver thread waits for them and saves each run."""
-
-    sweep_id: str
-    stop: threading.Event
-    thread: threading.Thread | None = None
-    error: str | None = None
-
-
-class RaySweeps:
-    """Sweeps sent to a Ray cluster from the UI, one driver thread each (never calls st.*)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._states: dict[str, RaySweepState] = {}
-
-    def start(self, sweep: sweeps.Sweep, registry: JobRegistry, *, address: str | None, runs_dir: Path,
-              data_root: Path) -> None:
-        with self._lock:
-            if self.running(sweep.id):
-                return
-            state = RaySweepState(sweep.id, threading.Event())
-            state.thread = threading.Thread(
-                target=_drive_ray, args=(state, sweep, registry, address, runs_dir, data_root),
-                name=f"ray-{sweep.id}", daemon=True,
-            )
-            self._states[sweep.id] = state
-            state.thread.start()
-
-    def running(self, sweep_id: str) -> bool:
-        state = self._states.get(sweep_id)
-        return state is not None and state.thread is not None and state.thread.is_alive()
-
-    def any_running(self) -> bool:
-        return any(self.running(i) for i in list(self._states))
-
-    def stop(self, sweep_id: str) -> int:
-        """Cancel the sweep's pending trials; 1 if it was running on Ray, else 0."""
-        state = self._states.get(sweep_id)
-        if state is None or not self.running(sweep_id):
-            return 0
-        state.stop.set()
-        return 1
-
-    def error(self, sweep_id: str) -> str | None:
-        state = self._states.get(sweep_id)
-        return state.error if state is not None else None
-
-
-def _drive_ray(state: RaySweepState, sweep: sweeps.Sweep, registry: JobRegistry, address: str | None,
-               runs_dir: Path, data_root: Path) -> None:
-    try:
-        outcome = sweeps.run_on_ray(sweep, registry, address=address, runs_dir=runs_dir, data_root=data_root,
-                                    should_stop=state.stop.is_set)
-        state.error = outcome.summary()
-    except MnistLabError as exc:
-        state.error = str(exc)
-    except Exception as exc:  # a bug: show it on the page rather than lose it with the thread
-        state.error = f"{type(exc).__name__}: {exc}"
-
-
-@st.cache_resource
-def ray_sweeps() -> RaySweeps:
-    return RaySweeps()
 
 
 # -- renderers ----------------------------------------------------------------

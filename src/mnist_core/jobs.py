@@ -1,10 +1,16 @@
-"""Background training jobs: a queue that outlives any one browser tab.
+"""Background work: a queue of training jobs and other tasks that outlive any one browser tab.
 
 A :class:`JobRegistry` runs :func:`mnist_core.pipeline.run_training` on
 worker threads, at most ``max_concurrent`` at a time, the rest waiting in
 order. Workers write progress into their :class:`Job` under a lock; any
 reader (a page fragment, a test) takes a consistent :meth:`Job.snapshot`.
-Nothing here knows about Streamlit: the app keeps one registry per server.
+
+The same registry runs the other kinds of background work, each a
+:class:`Task` on its own thread (they train nothing here, so they take no
+training slot), at most one running per kind and key: a dataset download
+(:func:`start_download`, kind :data:`DOWNLOAD_KIND`) and a sweep's driver on
+Ray (:func:`mnist_core.sweep_run.start_on_ray`). Nothing here knows about
+Streamlit: the app keeps one registry per server.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +34,7 @@ ACTIVE = ("queued", "running")
 # the model, reading a checkpoint), training, or after its last step (testing, measuring, saving).
 PHASES = ("queued", "starting", "training", "finishing", "ended")
 MAX_CONCURRENT = 8  # more parallel jobs than this only slow each other down on a CPU
+DOWNLOAD_KIND = "download"  # a Task that fetches a dataset (key: "<dataset>@<root>")
 
 
 @dataclass(frozen=True)
@@ -197,11 +205,72 @@ def _phase(state: str, last: ProgressEvent | None, epochs: int) -> str:
     return "ended"
 
 
+TaskWork = Callable[[threading.Event], "str | None"]
+
+
+class Task:
+    """Background work that is not a training run: a dataset download, a sweep's Ray driver.
+
+    ``work(stop)`` runs on the task's thread and should return soon after
+    ``stop`` is set; what it returns is a message for the user (trials that
+    failed, say) or None. A :class:`MnistLabError` it raises ends the task
+    "failed" with its message; so does any other exception, with its type.
+    """
+
+    def __init__(self, kind: str, key: str, work: TaskWork) -> None:
+        self.kind, self.key = kind, key
+        self._work = work
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._state = "running"
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"{kind}-{key}", daemon=True)
+
+    def stop(self) -> None:
+        """Ask the work to end (it checks the flag it was given)."""
+        self._stop.set()
+
+    @property
+    def state(self) -> str:
+        """"running", then "completed", "stopped" (a stop was asked) or "failed"."""
+        with self._lock:
+            return self._state
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def error(self) -> str | None:
+        """What the user should know: the failure, or the message the work returned."""
+        with self._lock:
+            return self._error
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the work to end (tests, the CLI); False on timeout."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        state, error = "completed", None
+        try:
+            error = self._work(self._stop)
+        except MnistLabError as exc:
+            state, error = "failed", str(exc)
+        except Exception as exc:  # a bug: keep the message for the page, never lose the thread silently
+            state, error = "failed", f"{type(exc).__name__}: {exc}"
+        if state == "completed" and self._stop.is_set():
+            state = "stopped"
+        with self._lock:
+            self._state, self._error = state, error
+
+
 class JobRegistry:
-    """A FIFO of training jobs, ``max_concurrent`` of them running at once."""
+    """A FIFO of training jobs, ``max_concurrent`` of them running at once, and background tasks."""
 
     def __init__(self, max_concurrent: int = 1) -> None:
         self.max_concurrent = max_concurrent
+        self._tasks: dict[tuple[str, str], Task] = {}
         self._jobs: list[Job] = []
         self._running: set[str] = set()
         self._lock = threading.Lock()
@@ -280,6 +349,28 @@ class JobRegistry:
                 self._running.discard(job.id)
             self._fill_slots()
 
+    # -- tasks: background work of other kinds ---------------------------------
+    def start_task(self, kind: str, key: str, work: TaskWork) -> Task:
+        """Run ``work`` on its own thread, unless a task of this kind and key runs already (then that one)."""
+        with self._lock:
+            task = self._tasks.get((kind, key))
+            if task is not None and task.running:
+                return task
+            task = Task(kind, key, work)
+            self._tasks[(kind, key)] = task
+        task._thread.start()
+        return task
+
+    def task(self, kind: str, key: str) -> Task | None:
+        """The latest task of this kind and key (running or ended), if any."""
+        with self._lock:
+            return self._tasks.get((kind, key))
+
+    def tasks(self, kind: str) -> list[Task]:
+        """This kind's latest task per key, oldest first."""
+        with self._lock:
+            return [t for (k, _), t in self._tasks.items() if k == kind]
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is queued or running (tests, the CLI); False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -288,3 +379,26 @@ class JobRegistry:
                 return False
             time.sleep(0.05)
         return True
+
+
+# -- kinds of task ------------------------------------------------------------------------------
+
+
+def _download_key(dataset: str, root: PathLike) -> str:
+    return f"{dataset}@{os.path.abspath(root)}"
+
+
+def start_download(registry: JobRegistry, dataset: str, root: PathLike) -> Task:
+    """Download ``dataset`` (train and test splits) into ``root`` in the background; one per place."""
+    from .data import load_split
+
+    def work(_stop: threading.Event) -> None:
+        for train in (True, False):  # a download cannot stop half-way: the stop is not checked
+            load_split(dataset, train=train, root=root, download=True)
+
+    return registry.start_task(DOWNLOAD_KIND, _download_key(dataset, root), work)
+
+
+def download_task(registry: JobRegistry, dataset: str, root: PathLike) -> Task | None:
+    """The latest download of ``dataset`` into ``root`` started in this process, if any."""
+    return registry.task(DOWNLOAD_KIND, _download_key(dataset, root))

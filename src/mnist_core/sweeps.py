@@ -9,30 +9,35 @@ is read from the runs themselves, so stopping and resuming never redoes a
 finished run: completed points are skipped, stopped or interrupted ones are
 resumed from their checkpoint, the rest start.
 
-Analysis (:func:`effects`) groups the runs by one swept value, averages over
-seed repeats and says whether the step from one value to the next is larger
-than the seed-to-seed noise.
+This module builds, saves and reads sweeps and says which points are done.
+Two others hold the rest, and their names are reachable from here too
+(``sweeps.submit``, ``sweeps.effects``):
+
+- :mod:`mnist_core.sweep_run` trains the points: in the job registry's local
+  queue, or on a Ray cluster (a kind of job of the same registry);
+- :mod:`mnist_core.sweep_analysis` groups the runs by one swept value, averages
+  over seed repeats and says whether the step from one value to the next is
+  larger than the seed-to-seed noise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import itertools
 import json
 import math
 import re
 import secrets
-import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import number
 from .config import RunConfig
 from .errors import ConfigError, CorruptRun
 from .estimate import SplitSizes, from_past_runs
-from .jobs import Job, JobRegistry, PathLike
-from .runs import RunInfo, list_runs, list_sweep_data, load_sweep_data, save_sweep_data
+from .jobs import PathLike
+from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
 
 TAG_PREFIX = "sweep:"
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
@@ -42,9 +47,6 @@ AXIS_LABELS = {
 }
 MAX_POINTS = 500  # a grid larger than this is almost certainly a mistake
 MAX_REPEATS = 20
-# Two means differ by more than the noise when the gap exceeds this many standard
-# errors of the difference (about a 95% two-sided test for normal noise).
-NOISE_Z = 2.0
 PathOrNone = PathLike | None
 
 
@@ -359,229 +361,19 @@ def point_eta_s(cfg: RunConfig, runs: Sequence[RunInfo], sizes: SplitSizes) -> f
     return estimate.seconds * cfg.epochs if estimate is not None else None
 
 
-# -- running ------------------------------------------------------------------------
+# -- the rest of the sweep's names, from the modules that hold them ---------------------------
+
+_ELSEWHERE = {
+    "sweep_run": ("sweep_jobs", "submit", "point_name", "RayOutcome", "run_on_ray", "split_for_ray",
+                  "stop", "start_on_ray", "ray_task", "RAY_KIND"),
+    "sweep_analysis": ("NOISE_Z", "Cell", "Step", "Effect", "metric_value", "effects", "seed_noise",
+                       "point_rows"),
+}
+_HOME = {name: module for module, names in _ELSEWHERE.items() for name in names}
 
 
-def sweep_jobs(sweep: Sweep, registry: JobRegistry) -> list[Job]:
-    """The registry's queued and running jobs that belong to ``sweep``."""
-    return [j for j in registry.active() if sweep.tag in j.tags]
-
-
-def submit(
-    sweep: Sweep,
-    registry: JobRegistry,
-    runs: Sequence[RunInfo],
-    *,
-    runs_dir: PathOrNone = None,
-    data_root: PathOrNone = None,
-    only: Iterable[int] | None = None,
-) -> list[Job]:
-    """Queue every point that is not done and not already queued; returns the new jobs.
-
-    Completed points are skipped; stopped, interrupted or failed runs of the
-    sweep are resumed from their last checkpoint. ``only`` limits it to some
-    point indexes (the study's "without batch size 1").
-    """
-    keep = set(only) if only is not None else None
-    active = {_key(j.config) for j in sweep_jobs(sweep, registry)}
-    jobs = []
-    for p in points(sweep, runs):
-        if p.state in ("done", "running") or (keep is not None and p.index not in keep):
-            continue
-        if _key(p.config) in active:
-            continue
-        resume = p.run.id if p.state == "resumable" and p.run else None
-        jobs.append(registry.submit(
-            p.config, runs_dir=runs_dir, data_root=data_root, name=point_name(sweep, p.config),
-            resume_id=resume, tags=(sweep.tag,),
-        ))
-    return jobs
-
-
-def point_name(sweep: Sweep, cfg: RunConfig) -> str:
-    """The name a sweep's run gets, in the local queue or on Ray: repeats differ by their seed."""
-    return f"{sweep.name}: {cfg.label()} seed {cfg.seed}"
-
-
-@dataclass(frozen=True)
-class RayOutcome:
-    """What :func:`run_on_ray` did: points resumed in the local queue, messages of failed trials."""
-
-    resumed_here: list[int]
-    errors: list[str]
-
-    def summary(self) -> str | None:
-        """One line for a page when trials failed, else None."""
-        return f"{len(self.errors)} trials failed on Ray; first: {self.errors[0]}" if self.errors else None
-
-
-def run_on_ray(
-    sweep: Sweep,
-    registry: JobRegistry,
-    *,
-    address: str | None,
-    runs_dir: PathOrNone = None,
-    data_root: PathOrNone = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_done: Callable[[str, str], None] | None = None,
-    on_error: Callable[[str, str], None] | None = None,
-) -> RayOutcome:
-    """Train the sweep's unfinished points: those never run on Ray, the stopped ones here.
-
-    Stopped, interrupted or failed runs resume from their checkpoints in
-    ``registry`` (queued before the Ray trials start, so they train meanwhile;
-    a Ray trial always starts from step 0, see :func:`split_for_ray`); the
-    others are sent to the Ray cluster at ``address`` (None: a local Ray) and
-    this call returns once they have landed or ``should_stop()`` cancelled
-    them. ``on_done(name, run_id)`` and ``on_error(name, message)`` report each
-    trial. Raises what :func:`mnist_core.raytrials.run_trials` raises.
-    """
-    from . import raytrials  # Ray itself is imported only when trials run
-
-    runs = list_runs(runs_dir)
-    fresh, local = split_for_ray(sweep, runs)
-    if local:
-        submit(sweep, registry, runs, runs_dir=runs_dir, data_root=data_root, only=local)
-    names = [point_name(sweep, p.config) for p in fresh]
-    errors: list[str] = []
-
-    def failed(i: int, message: str) -> None:
-        errors.append(message)
-        if on_error is not None:
-            on_error(names[i], message)
-
-    raytrials.run_trials(
-        [p.config for p in fresh], address=address, runs_dir=runs_dir, data_root=data_root, tags=(sweep.tag,),
-        names=names, should_stop=should_stop, on_error=failed,
-        on_done=(lambda i, run_id: on_done(names[i], run_id)) if on_done is not None else None,
-    )
-    return RayOutcome(resumed_here=local, errors=errors)
-
-
-def split_for_ray(sweep: Sweep, runs: Iterable[RunInfo]) -> tuple[list[Point], list[int]]:
-    """Points to send to Ray as fresh trials, and indexes of points to resume locally.
-
-    A Ray trial always starts from step 0, so a stopped, interrupted or failed
-    run of the sweep is resumed from its checkpoint in the local queue instead
-    (no second run for the same point); points never started go to Ray.
-    """
-    pts = points(sweep, runs)
-    fresh = [p for p in pts if p.state == "todo"]
-    local = [p.index for p in pts if p.state == "resumable"]
-    return fresh, local
-
-
-def stop(sweep: Sweep, registry: JobRegistry) -> int:
-    """Stop the sweep's running job and drop its queued ones; finished runs stay. Returns how many."""
-    jobs = sweep_jobs(sweep, registry)
-    for job in jobs:
-        job.stop()
-    return len(jobs)
-
-
-# -- analysis ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One value of an axis (within one group of the other axes), over seed repeats."""
-
-    value: Any
-    mean: float
-    std: float | None  # sample standard deviation; None with a single run
-    n: int
-    run_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Step:
-    """The change of the mean from one value of an axis to the next, against the noise."""
-
-    group: str
-    frm: Any
-    to: Any
-    delta: float
-    noise: float | None  # NOISE_Z standard errors of the difference; None without repeats
-    verdict: str  # "larger than noise", "within noise" or "no repeats to tell"
-
-
-@dataclass(frozen=True)
-class Effect:
-    axis: str
-    metric: str
-    groups: dict[str, list[Cell]]  # label of the other axes' values -> cells along the axis
-    steps: list[Step]
-
-
-def metric_value(run: RunInfo, metric: str) -> float | None:
-    value = number(run.summary.get(metric))
-    return float(value) if value is not None else None
-
-
-def effects(sweep: Sweep, runs: Sequence[RunInfo], axis: str, metric: str) -> Effect:
-    """``metric`` against each value of ``axis``, one line per combination of the other axes.
-
-    Runs that differ only by seed are pooled: mean, standard deviation and
-    count. Between neighbouring values the difference of means is compared
-    with ``NOISE_Z`` standard errors of that difference.
-    """
-    others = [a for a in sweep.axes if a not in (axis, "seed")]
-    groups: dict[str, dict[Any, list[tuple[float, str]]]] = {}
-    for p in points(sweep, runs):
-        if p.state != "done" or p.run is None:
-            continue
-        value = metric_value(p.run, metric)
-        if value is None:
-            continue
-        label = ", ".join(f"{AXIS_LABELS.get(a, a).split(' (')[0].lower()} {axis_value(p.config, a)}"
-                          for a in others) or "all"
-        groups.setdefault(label, {}).setdefault(axis_value(p.config, axis), []).append((value, p.run.id))
-    cells: dict[str, list[Cell]] = {}
-    steps: list[Step] = []
-    for label, by_value in groups.items():
-        row = [_cell(v, by_value[v]) for v in sorted(by_value, key=order)]
-        cells[label] = row
-        steps += [_step(label, a, b) for a, b in itertools.pairwise(row)]
-    return Effect(axis, metric, cells, steps)
-
-
-def _cell(value: Any, samples: list[tuple[float, str]]) -> Cell:
-    xs = [v for v, _ in samples]
-    std = statistics.stdev(xs) if len(xs) > 1 else None
-    return Cell(value, statistics.fmean(xs), std, len(xs), tuple(i for _, i in samples))
-
-
-def _step(group: str, a: Cell, b: Cell) -> Step:
-    delta = b.mean - a.mean
-    if a.std is None or b.std is None:
-        return Step(group, a.value, b.value, delta, None, "no repeats to tell")
-    noise = NOISE_Z * math.sqrt(a.std**2 / a.n + b.std**2 / b.n)
-    verdict = "larger than noise" if abs(delta) > noise else "within noise"
-    return Step(group, a.value, b.value, delta, noise, verdict)
-
-
-def seed_noise(sweep: Sweep, runs: Sequence[RunInfo], metric: str) -> float | None:
-    """Pooled seed-to-seed standard deviation of ``metric`` over the sweep's repeated points."""
-    groups: dict[str, list[float]] = {}
-    for p in points(sweep, runs):
-        value = metric_value(p.run, metric) if p.state == "done" and p.run else None
-        if value is not None:
-            groups.setdefault(_key(p.config.replace(seed=0)), []).append(value)
-    num = sum((len(v) - 1) * statistics.variance(v) for v in groups.values() if len(v) > 1)
-    dof = sum(len(v) - 1 for v in groups.values() if len(v) > 1)
-    return math.sqrt(num / dof) if dof else None
-
-
-def point_rows(sweep: Sweep, runs: Sequence[RunInfo]) -> list[dict[str, Any]]:
-    """One row per point: swept values, state, run id and headline metrics (tables, heatmaps)."""
-    out = []
-    for p in points(sweep, runs):
-        row: dict[str, Any] = {a: axis_value(p.config, a) for a in (*AXES, "seed")}
-        row |= {"index": p.index, "label": p.config.label(), "state": p.state,
-                "id": p.run.id if p.run else None}
-        for metric in ("test_accuracy", "train_time_s", "time_per_epoch_s", "parameters", "macs",
-                       "latency_p50_ms", "co2_kg"):
-            row[metric] = metric_value(p.run, metric) if p.run else None
-        out.append(row)
-    return out
-
+def __getattr__(name: str) -> Any:
+    """``sweeps.submit`` and friends: imported on first use (those modules import this one)."""
+    if name in _HOME:
+        return getattr(importlib.import_module(f".{_HOME[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -190,11 +190,10 @@ def test_a_grid_sweep_runs_on_a_local_ray_from_the_page(
     at.checkbox(key="sweeps_ray").check().run()
     next(b for b in at.button if b.label.startswith("Start the sweep")).click().run()
     assert not at.exception, [e.value for e in at.exception]
-    from ui.shared import ray_sweeps
-
     (sweep,) = sweeps.list_sweeps(runs_dir)
-    wait_for(lambda: not ray_sweeps().running(sweep.id), timeout_s=240)
-    assert ray_sweeps().error(sweep.id) is None
+    driver = sweeps.ray_task(sweep, registry)  # the sweep's driver is a job of the page's one registry
+    assert driver is not None and driver.join(timeout=240), "the sweep's driver on Ray did not end"
+    assert driver.state == "completed" and driver.error is None
     assert [p.state for p in sweeps.points(sweep, list_runs(runs_dir))] == ["done", "done"]
     assert registry.jobs() == []  # nothing went through the local queue
     at.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +104,55 @@ def test_a_running_job_says_whether_it_starts_trains_or_finishes() -> None:
     assert job.snapshot().stopping
     job._set(state="completed")
     assert job.snapshot().phase == "ended" and not Job("j2", cfg, None, None).snapshot().resuming
+
+
+# -- tasks: the registry's other kinds of background work --------------------------------------
+
+
+def test_a_task_runs_once_per_kind_and_key_and_reports_its_outcome() -> None:
+    registry = JobRegistry()
+    release = threading.Event()
+
+    def work(stop: threading.Event) -> str | None:
+        release.wait(timeout=60)
+        return "2 trials failed" if not stop.is_set() else None
+
+    first = registry.start_task("ray-sweep", "s1", work)
+    assert registry.start_task("ray-sweep", "s1", work) is first  # the running one, not a second
+    other = registry.start_task("ray-sweep", "s2", work)
+    assert first.running and other.running and registry.jobs() == []  # no training slot taken
+    other.stop()
+    release.set()
+    assert first.join(timeout=60) and other.join(timeout=60)
+    assert (first.state, first.error) == ("completed", "2 trials failed")
+    assert (other.state, other.error) == ("stopped", None)
+    assert registry.task("ray-sweep", "s1") is first and registry.tasks("ray-sweep") == [first, other]
+    assert registry.task("download", "s1") is None
+    again = registry.start_task("ray-sweep", "s1", work)  # an ended task does not block a new one
+    assert again is not first and again.join(timeout=60)
+
+
+def test_a_task_that_raises_fails_with_a_message() -> None:
+    registry = JobRegistry()
+
+    def no_cluster(_stop: threading.Event) -> None:
+        raise MnistLabError("Could not reach the Ray cluster at head:6379.")
+
+    def bug(_stop: threading.Event) -> None:
+        raise KeyError("x")
+
+    a, b = registry.start_task("ray-sweep", "a", no_cluster), registry.start_task("ray-sweep", "b", bug)
+    assert a.join(timeout=60) and b.join(timeout=60)
+    assert (a.state, a.error) == ("failed", "Could not reach the Ray cluster at head:6379.")
+    assert (b.state, b.error) == ("failed", "KeyError: 'x'")
+
+
+def test_a_download_is_a_task_of_the_registry(tmp_path, monkeypatch) -> None:
+    from mnist_core import data, jobs
+
+    fetched: list[tuple[str, bool, str]] = []
+    monkeypatch.setattr(data, "load_split",
+                        lambda ds, train, root, download: fetched.append((ds, train, root)))
+    task = jobs.start_download(JobRegistry(), "mnist", tmp_path)
+    assert task.join(timeout=60) and task.state == "completed" and task.error is None
+    assert fetched == [("mnist", True, tmp_path), ("mnist", False, tmp_path)]

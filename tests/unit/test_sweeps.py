@@ -221,13 +221,13 @@ def test_the_page_and_the_cli_send_a_sweep_to_ray_through_one_function(
     runs_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Written twice (cli.py, ui/shared.py): names with or without the seed, local resumes before or after."""
-    from mnist_core import raytrials
+    from mnist_core import raytrials, sweep_run
 
     configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64), repeats=2))
     sweep = sweeps.create(configs, "one way", runs_dir)
     stopped = RunInfo(**{**fake_run(configs[1], sweep.tag, 0.9, 1).__dict__, "status": "stopped"})
     done = fake_run(configs[0], sweep.tag, 0.9, 0)
-    monkeypatch.setattr(sweeps, "list_runs", lambda runs_dir=None: [done, stopped])
+    monkeypatch.setattr(sweep_run, "list_runs", lambda runs_dir=None: [done, stopped])
     queue, sent, said = _Queue(), {}, []
 
     def run_trials(cfgs, **kwargs):
