@@ -19,7 +19,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.live_chart import live_learning_curves
+from ui.live_chart import live_layer_stats, live_learning_curves
 from ui.shared import literal, metric_row, show_job_progress
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
@@ -33,6 +33,12 @@ STATUS_ICONS = {
     "failed": ":material/cancel:",
     "running": ":material/pending:",
 }
+LAYERS_CAPTION = (
+    "Inside the network, one line per layer, measured on one training step at each point: how large the "
+    "gradient is, how much a step changes the weights (about 0.001 of their size is healthy), and the share "
+    "of units that never fire (ReLU) or sit flat at their limits (tanh, sigmoid). Gradients fading in the "
+    "first layers of a deep sigmoid network, or units dying at a high learning rate, show here."
+)
 ERROR_KEY, FOCUS_KEY, CONCURRENCY_KEY = "train_error", "train_focus", "train_max_concurrent"
 
 
@@ -94,6 +100,8 @@ def job_panel(job: Job, runs_dir: Path) -> None:
             points = merge_history(_saved_history(job.resume_id, str(runs_dir), job.id), points)
         if not live_learning_curves(f"train_live_{job.id}", job.id, points):
             st.caption("The first points of the learning curve appear a quarter of a second into training.")
+        elif live_layer_stats(f"train_layers_{job.id}", job.id, points):
+            st.caption(LAYERS_CAPTION)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

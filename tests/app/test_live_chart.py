@@ -117,6 +117,41 @@ def test_the_accuracy_panel_never_goes_past_100_percent_and_hover_knows_the_step
     assert loss.steps_per_x == acc.steps_per_x == 938.0
 
 
+def test_layer_statistics_one_line_per_layer_and_old_points_without_them() -> None:
+    from dataclasses import replace
+
+    from ui.live_chart import layer_stats_view, payload
+
+    layers = [
+        {
+            "name": "layer 1 (784→32)",
+            "grad_norm": 0.5,
+            "update_ratio": 1e-3,
+            "dead_share": 0.25,
+            "saturated_share": None,
+        },
+        {
+            "name": "output (32→10)",
+            "grad_norm": 0.0,
+            "update_ratio": None,
+            "dead_share": None,
+            "saturated_share": None,
+        },
+    ]
+    view = layer_stats_view(layers, per=8.0)
+    grad, ratio, units = view.panels
+    assert ratio.title == "Update / weight" and ratio.log
+    assert [s.name for s in grad.series] == ["layer 1 (784→32)", "output (32→10)"] and grad.log
+    assert [s.name for s in units.series] == ["layer 1 (784→32)"] and units.title == "Dead ReLU units"
+    assert units.y_range == (0, 1) and units.percent
+    old = step(2).to_dict()  # a run recorded before the statistics existed: no "layers"
+    points = [old, replace(step(4), layers=layers)]
+    data, _ = payload(None, "job1", view, points)
+    grad_rows, ratio_rows, unit_rows = data["rows"]
+    assert grad_rows == [[0.5, 0.5, None]]  # a zero gradient has no place on a log axis
+    assert ratio_rows == [[0.5, 0.001, None]] and unit_rows == [[0.5, 0.25]]
+
+
 # -- the element in AppTest ----------------------------------------------------------------------
 
 

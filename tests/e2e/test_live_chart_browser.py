@@ -49,6 +49,7 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     start_training(page, EPOCHS)
 
     first = wait_state(page, "s => s.points >= 4 && s.last > 0")
+    page.get_by_text("Gradient norm").first.wait_for()  # the per-layer statistics beside the loss
     page.evaluate("() => { document.querySelector('.mnist-live-chart').__testMark = 'same node'; }")
 
     # A user's drag-zoom over the middle of the loss chart.
@@ -90,10 +91,10 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     assert "step" in legend.inner_text() and "epoch" in legend.inner_text()
 
     # "Pause chart" freezes the view while points keep arriving; unpausing draws them.
-    page.get_by_text("Pause chart").click()
+    page.get_by_text("Pause chart").first.click()
     paused = wait_state(page, "s => s.redraws >= 0")
     frozen = wait_state(page, "(s, p) => s.received >= p.received + 2", arg=paused, timeout=60_000)
     assert (frozen["redraws"], frozen["points"]) == (paused["redraws"], paused["points"])
-    page.get_by_text("Pause chart").click()
+    page.get_by_text("Pause chart").first.click()
     wait_state(page, "(s, p) => s.redraws > p.redraws && s.points > p.points", arg=frozen, timeout=60_000)
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -16,7 +16,7 @@
 // run) is not drawn: the element asks Python for the full set (trigger "need").
 
 const mnistLiveChart = (() => {
-  const MIN_PANEL_PX = 280;
+  const MIN_PANEL_PX = 240;
   const GAP_PX = 12; // .mnist-live-chart gap
   const MAX_ROWS = 4000; // rows kept per panel; older ones are thinned beyond this
   const KEEP_RECENT = 1000; // the newest rows are never thinned
@@ -143,10 +143,10 @@ const mnistLiveChart = (() => {
     parent.appendChild(root);
     const color = getComputedStyle(root).color || "#31333f";
     const count = spec.panels.length;
-    // Side by side when each panel gets at least MIN_PANEL_PX, else one under the other (a phone).
+    // As many side by side as get MIN_PANEL_PX each; one under the other on a phone.
     const width = () => {
       const total = panelsBox.clientWidth || root.clientWidth || 600;
-      const across = total >= MIN_PANEL_PX * count ? count : 1;
+      const across = Math.max(1, Math.min(count, Math.floor((total + GAP_PX) / (MIN_PANEL_PX + GAP_PX))));
       return Math.max(160, Math.floor((total - GAP_PX * (across - 1)) / across));
     };
     const state = {
