@@ -17,18 +17,26 @@ linear layers, so that row's FLOPs do not compare like for like.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .compare import number
+from scipy import stats
+
 from .config import RunConfig, lenet5
+from .curves import number
+from .errors import ConfigError
 from .runs import RunInfo
+from .seeds import group_key
 from .sweeps import Sweep
 
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
 EXPERIMENTS = ("width", "depth", "batch", "lenet")
+MAX_REPEATS = 10
+PUBLISHED_ROUNDING = 0.05  # points: the blog gives accuracies to 0.1
 EXPERIMENT_NAMES = {"width": "Width", "depth": "Depth", "batch": "Batch size", "lenet": "MLP-5 vs LeNet-5"}
 EXPERIMENT_TITLES = {
     "width": "Width: MLP 784-{128,256,512,1024}-10, batch 64",
@@ -115,9 +123,18 @@ def rows(experiments: Iterable[str] = EXPERIMENTS, batch_one: bool = True) -> li
     return [r for r in ROWS if r.experiment in chosen and (batch_one or r.config.batch_size != 1)]
 
 
-def configs(experiments: Iterable[str] = EXPERIMENTS, batch_one: bool = True) -> list[RunConfig]:
-    """Each distinct configuration once (MLP 784-512-10 appears in two experiments)."""
-    return list(dict.fromkeys(r.config for r in rows(experiments, batch_one)))
+def configs(
+    experiments: Iterable[str] = EXPERIMENTS, batch_one: bool = True, repeats: int = 1
+) -> list[RunConfig]:
+    """Each distinct configuration once (MLP 784-512-10 appears in two experiments), with seeds 0..repeats-1.
+
+    Repeats give each row its seed noise: :func:`table` then says whether ours
+    and the published figure differ by more than it.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise ConfigError("repeats", f"{repeats!r} is not a whole number of seeds from 1 to {MAX_REPEATS}")
+    distinct = dict.fromkeys(r.config for r in rows(experiments, batch_one))
+    return [c.replace(seed=seed) for seed in range(repeats) for c in distinct]
 
 
 def is_batch_one(cfg: RunConfig) -> bool:
@@ -137,12 +154,12 @@ def own_runs(runs: Iterable[RunInfo], studies: Iterable[Sweep]) -> list[RunInfo]
     return [r for r in runs if isinstance(r.meta.get("tags"), list) and tags & set(r.meta["tags"])]
 
 
-def best_runs(runs: Iterable[RunInfo]) -> dict[RunConfig, RunInfo]:
-    """For each configuration, its newest completed run among ``runs``."""
-    out: dict[RunConfig, RunInfo] = {}
+def best_runs(runs: Iterable[RunInfo]) -> dict[str, dict[int, RunInfo]]:
+    """Per configuration (``seeds.group_key``), per seed, its newest completed run among ``runs``."""
+    out: dict[str, dict[int, RunInfo]] = {}
     for run in sorted(runs, key=lambda r: r.created):
-        if run.status == "completed" and isinstance(run.summary.get("test_accuracy"), (int, float)):
-            out[run.config] = run
+        if run.status == "completed" and number(run.summary.get("test_accuracy")) is not None:
+            out.setdefault(group_key(run.config), {})[run.config.seed] = run
     return out
 
 
@@ -155,30 +172,100 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _mean(values: Iterable[float | None]) -> float | None:
+    xs = [v for v in values if v is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+# -- seed noise --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Seed noise of test accuracy (points): a standard deviation pooled over rows, and its freedom."""
+
+    std: float
+    df: int
+
+    def half_width(self, n: int) -> float:
+        """How far one new run (the published one) may fall from the mean of our ``n`` seeds, 95% of the time.
+
+        The half-width of a prediction interval, ``t * s * sqrt(1 + 1/n)``,
+        plus the published figure's rounding to 0.1 point.
+        """
+        return float(stats.t.ppf(0.975, self.df)) * self.std * math.sqrt(1 + 1 / n) + PUBLISHED_ROUNDING
+
+
+def pooled_noise(samples: Iterable[Sequence[float]]) -> Noise | None:
+    """The pooled standard deviation of groups of accuracies (points), None without any group of two."""
+    groups = [list(g) for g in samples if len(g) > 1]
+    df = sum(len(g) - 1 for g in groups)
+    if df == 0:
+        return None
+    ss = sum((len(g) - 1) * statistics.variance(g) for g in groups)
+    return Noise(math.sqrt(ss / df), df)
+
+
+def noise_verdict(
+    ours: float | None, published: float, n: int, noise: Noise | None
+) -> tuple[bool | None, str]:
+    """Whether ours (mean of ``n`` seeds, points) and the published figure differ by more than seed noise."""
+    if ours is None:
+        return None, "not trained"
+    if noise is None:
+        return None, "one seed: repeat (--repeats 3) to tell"
+    half = noise.half_width(n)
+    diff = ours - published
+    beyond = abs(diff) > half
+    return beyond, f"{diff:+.2f} vs noise ±{half:.2f}: {'beyond noise' if beyond else 'within noise'}"
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
 def table(
-    runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS, *, studies: Iterable[Sweep]
+    runs: Iterable[RunInfo], experiments: Sequence[str] = EXPERIMENTS, *, studies: Iterable[Sweep] | None
 ) -> list[dict[str, Any]]:
-    """One dict per study row: published figures, ours, ratios, and the run ours come from.
+    """One dict per study row: published figures, ours, ratios, seed noise, and the runs ours come from.
 
     Ours come only from the study's own runs (:func:`own_runs` of
-    ``studies``, the saved sweeps), the newest completed one per row; a row
-    none of them trained has None in every "ours" field. ``run_id`` and
-    ``run_name`` say which run each row's figures come from. Ratios: accuracy
-    ours/published (above 1 is better); speed-up published time / our time
-    (above 1 is faster), on the same kind of time (training time for width
-    and depth, time per epoch for the others).
+    ``studies``, the saved sweeps; ``studies=None`` takes every run given),
+    per seed the newest completed one, averaged over the seeds; a row none of
+    them trained has None in every "ours" field. ``run_id`` and ``run_name``
+    say which run is the newest behind a row, ``run_ids`` all of them.
+    Ratios: accuracy ours/published (above 1 is better); speed-up published
+    time / our time (above 1 is faster), on the same kind of time (training
+    time for width and depth, time per epoch for the others).
+
+    Seed noise: the standard deviation of the accuracy across seeds, pooled
+    over the experiment's rows run with two seeds or more (over the whole
+    table when none of the experiment's is). ``beyond_noise`` is True when the
+    published figure lies outside the 95% prediction interval of our seeds,
+    None when no row has two seeds.
     """
-    found = best_runs(own_runs(runs, studies))
+    found = best_runs(runs if studies is None else own_runs(runs, studies))
+    chosen = rows(experiments)
+    accs = {
+        id(row): [100 * float(r.summary["test_accuracy"]) for r in found.get(group_key(c), {}).values()]
+        for row in chosen
+        for c in (row.config,)
+    }
+    overall = pooled_noise(accs.values())
+    by_experiment = {
+        e: pooled_noise(accs[id(r)] for r in chosen if r.experiment == e) or overall for e in EXPERIMENTS
+    }
     out = []
-    for row in rows(experiments):
+    for row in chosen:
         pub = row.published
-        run = found.get(row.config)
-        s = run.summary if run else {}
-        acc = _num(s, "test_accuracy")
-        acc_pct = acc * 100 if acc is not None else None
+        seeded = sorted(found.get(group_key(row.config), {}).values(), key=lambda r: r.created)
+        run = seeded[-1] if seeded else None
+        acc_pct = _mean(accs[id(row)])
         time_key = "train_time_s" if pub.time_kind == "train" else "time_per_epoch_s"
-        ours_time = _num(s, time_key)
+        ours_time = _mean(_num(r.summary, time_key) for r in seeded)
+        s = run.summary if run else {}
         macs = _num(s, "macs")
+        noise = by_experiment[row.experiment]
+        beyond, verdict = noise_verdict(acc_pct, pub.accuracy, len(seeded), noise)
         out.append({
             "experiment": row.experiment,
             "model": row.label,
@@ -186,6 +273,11 @@ def table(
             "time_kind": "training s (2 epochs)" if pub.time_kind == "train" else "s per epoch",
             "published_accuracy_pct": pub.accuracy,
             "ours_accuracy_pct": acc_pct,
+            "ours_seeds": len(seeded),
+            "ours_accuracy_std_pct": statistics.stdev(accs[id(row)]) if len(seeded) > 1 else None,
+            "seed_noise_pct": noise.std if noise else None,
+            "beyond_noise": beyond,
+            "noise_verdict": verdict,
             "accuracy_ratio": _ratio(acc_pct, pub.accuracy),
             "published_time_s": pub.time_s,
             "ours_time_s": ours_time,
@@ -199,5 +291,6 @@ def table(
             "flops_ratio": _ratio(2 * macs if macs is not None else None, pub.flops),
             "run_id": run.id if run else None,
             "run_name": run.name if run else None,
+            "run_ids": [r.id for r in seeded],
         })
     return out

@@ -9,6 +9,7 @@ import pytest
 from mnist_core import study, sweeps
 from mnist_core.cli import format_study, main
 from mnist_core.config import RunConfig
+from mnist_core.errors import ConfigError
 from mnist_core.metrics import cost_report
 from mnist_core.models import build_model
 from mnist_core.runs import RunInfo
@@ -100,3 +101,42 @@ def test_the_cli_prints_the_published_table_from_saved_runs(
     assert main(["--runs-dir", str(runs_dir), "study", "--table-only"]) == 0
     out = capsys.readouterr().out
     assert "MLP 400-1024-1024-10 batch 1" in out and "408.10" in out and "44,426" in out
+
+
+# -- seed noise (issue 24) ---------------------------------------------------------------------
+
+
+def test_pooled_noise_and_the_prediction_interval_have_textbook_values() -> None:
+    noise = study.pooled_noise([[1.0, 2.0, 3.0], [4.0, 6.0], [9.0]])  # variances 1 and 2, df 2 + 1
+    assert noise is not None and noise.df == 3 and noise.std == pytest.approx((4 / 3) ** 0.5)
+    assert noise.half_width(3) == pytest.approx(3.182446 * noise.std * (4 / 3) ** 0.5 + 0.05, rel=1e-5)
+    assert study.pooled_noise([[1.0], []]) is None
+
+
+def test_repeats_give_every_configuration_seeds_and_the_table_says_what_is_beyond_noise() -> None:
+    cfgs = study.configs(["width"], repeats=3)
+    assert len(cfgs) == 12 and sorted({c.seed for c in cfgs}) == [0, 1, 2]
+    with pytest.raises(ConfigError, match="repeats"):
+        study.configs(["width"], repeats=0)
+    w128, w512 = study.rows(["width"])[0].config, study.rows(["width"])[2].config
+    runs = [run_for(w512.replace(seed=s), a, 3.0, 1.5, f"5{s}") for s, a in enumerate((0.961, 0.963, 0.962))]
+    runs += [run_for(w128.replace(seed=s), a, 3.0, 1.5, f"1{s}") for s, a in enumerate((0.955, 0.956, 0.954))]
+    table = {r["model"]: r for r in study.table(runs, ["width"], studies=[STUDY])}
+    same, far = table["MLP 784-512-10"], table["MLP 784-128-10"]
+    assert same["ours_seeds"] == 3 and same["ours_accuracy_pct"] == pytest.approx(96.2)
+    assert same["ours_accuracy_std_pct"] == pytest.approx(0.1)
+    assert same["seed_noise_pct"] == pytest.approx(0.1)
+    assert same["beyond_noise"] is False and "within noise" in same["noise_verdict"]
+    assert far["beyond_noise"] is True and far["noise_verdict"].startswith("+1.80 vs noise")
+    assert table["MLP 784-256-10"]["noise_verdict"] == "not trained"
+    assert same["run_id"] == "r52" and same["run_ids"] == ["r50", "r51", "r52"]
+    one = {r["model"]: r for r in study.table(runs[:1], ["width"], studies=[STUDY])}["MLP 784-512-10"]
+    assert one["beyond_noise"] is None and one["noise_verdict"].startswith("one seed")
+    text = format_study(study.table(runs, ["width"], studies=[STUDY]))
+    line = next(t for t in text.splitlines() if t.startswith("MLP 784-512-10 "))
+    assert "96.20     3  0.10" in line and "within noise" in line and "beyond noise" in text
+
+
+def test_the_cli_study_accepts_repeats(runs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--runs-dir", str(runs_dir), "study", "--table-only", "--repeats", "3"]) == 0
+    assert "seed noise" in capsys.readouterr().out
