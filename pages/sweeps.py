@@ -24,6 +24,7 @@ from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import sweep_view
 from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
+from ui.train_jobs import live_job_curves
 
 K = "sweeps_"
 FLASH_KEY = f"{K}flash"
@@ -341,6 +342,9 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
             now = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
             left.caption(f"ETA {report.seconds(p.eta_s)} ({p.eta_detail}).{now} Queued: "
                          f"{sum(j.state == 'queued' for j in jobs)}.")
+            if running:
+                with left:
+                    live_job_curves(running[0], key=f"{K}live_{running[0].id}")
             right.button("Stop", key=f"{K}stop_{sweep.id}", on_click=stop_sweep, args=(sweep, registry))
         elif p.status == "running":  # seen from a run folder: another process trains it
             left.caption("One of its runs is training in another process (such as "

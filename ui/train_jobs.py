@@ -104,6 +104,11 @@ def job_panel(job: Job, runs_dir: Path) -> None:
             st.caption(LAYERS_CAPTION)
 
 
+def live_job_curves(job: Job, key: str, height: int = 220) -> None:
+    """A running job's live loss and accuracy (a sweep's progress view draws its current run with it)."""
+    live_learning_curves(key, job.id, list(job.snapshot().events), height=height)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _saved_history(run_id: str, runs_dir: str, job_id: str) -> list[dict[str, object]]:
     # Read once per resumed job: only the points before it resumed are used.

@@ -125,6 +125,8 @@ def test_a_grid_sweep_runs_from_the_page_stops_resumes_and_charts(
     assert not at.success  # shown once
     assert any("page grid" in m.value and "0/2 runs done" in m.value for m in at.markdown)
     assert any("page grid" in m.value and "· running" in m.value for m in at.markdown)
+    # Its running run's learning curves, live (ui/live_chart: updated in place, zoom kept).
+    assert [c.key for c in at.get("bidi_component")] == [f"sweeps_live_{first.id}"]
     at.button(key=f"sweeps_stop_{sweep.id}").click().run()
     gate.release()
     assert [m.value for m in at.info if m.value.startswith("Stopping")] == [
