@@ -1,0 +1,99 @@
+"""Driving the app's pages through Streamlit's AppTest: open, read, rerun until, and the ``app_path`` fixture.
+
+Conftests that need ``app_path`` import it (``from tests.support.apptest import
+app_path``); pytest then offers it to their tests like any fixture.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app.py"
+TEXT_KINDS = ("markdown", "info", "success", "warning", "error", "caption")
+
+
+@contextmanager
+def fresh_caches() -> Iterator[None]:
+    """Streamlit's caches cleared before and after: ``st.cache_resource`` outlives an AppTest.
+
+    Without this, one test's job registry (and its jobs) or cached model
+    would show up in the next.
+    """
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        yield
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+@pytest.fixture
+def app_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """app.py, with ui/ importable as the app finds it (beside app.py), and fresh Streamlit caches."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    with fresh_caches():
+        yield APP
+
+
+def no_exception(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_app(
+    app_path: Path | str, page: str | None = None, *, timeout: float = 30, check: bool = False
+) -> AppTest:
+    """The app (``page``: ``"pages/x.py"``, else the default page) after one script run.
+
+    ``check``: fail at once on an exception. The default timeout is long
+    because importing torch alone takes seconds on a busy machine.
+    """
+    at = AppTest.from_file(str(app_path), default_timeout=timeout)
+    if page is not None:
+        at.switch_page(page)
+    at.run()
+    return no_exception(at) if check else at
+
+
+def page_text(at: AppTest, *, subheaders: bool = False, buttons: bool = False, progress: bool = False) -> str:
+    """What a reader sees as text: markdown, alerts and captions; optionally subheaders, buttons, progress."""
+    kinds = TEXT_KINDS + (("subheader",) if subheaders else ())
+    parts = [str(el.value) for kind in kinds for el in at.get(kind)]
+    if buttons:
+        parts += [str(button.label) for button in at.button]
+    if progress:
+        parts += [str(getattr(el.proto, "text", "")) for el in at.get("progress")]
+    return "\n".join(parts)
+
+
+def run_until(
+    at: AppTest,
+    done: Callable[[AppTest], bool],
+    timeout_s: float = 60,
+    describe: Callable[[AppTest], str] = page_text,
+) -> AppTest:
+    """Rerun (each rerun runs a polling fragment once) until ``done(at)``; fails on timeout or exception.
+
+    On timeout the message is ``describe(at)``: what the page showed.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not done(at):
+        assert time.monotonic() < deadline, describe(at)
+        no_exception(at)
+        time.sleep(0.25)
+        at.run()
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
