@@ -14,7 +14,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ from .layerstats import LayerStatsRecorder
 from .metrics import evaluate
 from .models import build_model
 from .optstate import flushing
+from .runs.state import TrainState  # what the storage saves to resume (mnist_core.runs)
 
 PROGRESS_INTERVAL_S = 0.25  # a live chart redraws twice a second; events come faster
 GATHER_ROWS = 4096  # images gathered at once for small batches (12.8 MB of MNIST)
@@ -62,19 +63,6 @@ class ProgressEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class TrainState:
-    """Everything needed to resume: saved after each epoch and when stopped."""
-
-    epoch: int  # completed epochs
-    step_in_epoch: int  # steps done in the current, unfinished epoch (0 after an epoch)
-    model: dict[str, torch.Tensor]
-    optimizer: dict[str, Any]
-    scheduler: dict[str, Any] | None
-    elapsed_s: float
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -272,7 +272,7 @@ def test_any_error_while_reading_one_folder_is_that_folder_s_reason(
             raise RuntimeError("disk on fire\nsecond line")
         return real(run_id, runs_dir)
 
-    monkeypatch.setattr(runs, "load_run", flaky)
+    monkeypatch.setattr(runs.catalog, "load_run", flaky)  # what scan_runs calls
     listed, broken = _scan(runs_dir)
     assert listed == [good.name] and "disk on fire" in broken[bad.name]
 
@@ -303,7 +303,7 @@ def _plant(runs_dir: Path, cfg: RunConfig, summary: dict[str, Any], name: str) -
 def no_big_builds(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
     """Fails the test if a model is built for a configuration that has no weights or is too big."""
     built: list[RunConfig] = []
-    real = runs.build_model
+    real = runs.catalog.build_model
 
     def guarded(cfg: RunConfig, *args: Any, **kwargs: Any) -> Any:
         built.append(cfg)
@@ -311,7 +311,8 @@ def no_big_builds(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
             raise AssertionError(f"built a model of {cfg.label()}")
         return real(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(runs, "build_model", guarded)
+    for module in (runs.catalog, runs.manage):  # load_model, save_version
+        monkeypatch.setattr(module, "build_model", guarded)
     return built
 
 

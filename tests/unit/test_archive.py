@@ -256,7 +256,7 @@ def test_adopt_never_replaces_an_existing_run(runs_dir, monkeypatch):
     (existing,) = make_fake_runs(runs_dir, 1, seed=1, n_test=100)
     before = sorted(p.name for p in (runs_dir / existing).iterdir())
     ids = iter([existing, "20260101-000000-mlp-8-fresh0"])
-    monkeypatch.setattr(runs, "new_run_id", lambda cfg, now=None: next(ids))
+    monkeypatch.setattr(runs.staging, "new_run_id", lambda cfg, now=None: next(ids))  # adopt asks here
     info = archive.import_run(_zip(_valid_files()), runs_dir)
     assert info.id == "20260101-000000-mlp-8-fresh0"
     assert sorted(p.name for p in (runs_dir / existing).iterdir()) == before

@@ -282,7 +282,7 @@ def test_a_run_whose_first_files_cannot_be_written_leaves_no_folder(runs_dir, mo
     def full_disk(path, obj):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(runs, "write_json", full_disk)
+    monkeypatch.setattr(runs.staging, "write_json", full_disk)  # where the new run is filled
     with pytest.raises(OSError, match="No space left"):
         runs.RunWriter.create(CFG, runs_dir)
     assert list(runs_dir.iterdir()) == []  # not a folder holding only .lock, listed as broken
@@ -295,7 +295,7 @@ def test_a_version_that_cannot_be_saved_leaves_only_the_parent(runs_dir, monkeyp
     def full_disk(path, obj):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(runs, "write_torch", full_disk)
+    monkeypatch.setattr(runs.staging, "write_torch", full_disk)  # where the version is filled
     with pytest.raises(OSError, match="No space left"):
         runs.save_version(parent_id, model.state_dict(), {"test_accuracy": 0.5}, runs_dir)
     assert [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")] == [parent_id]
