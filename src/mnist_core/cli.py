@@ -354,8 +354,25 @@ def _cmd_study(args: argparse.Namespace) -> int:
         if code:
             return code
     studies = sweeps.list_sweeps(args.runs_dir)  # ours come from the study's own runs only
-    print(format_study(study.table(list_runs(args.runs_dir), args.experiments, studies=studies)))
+    saved = list_runs(args.runs_dir)
+    rows = study.table(saved, args.experiments, studies=studies)
+    print(format_study(rows))
+    print(format_steps(study.steps(rows, saved, studies=studies)))
     return 0
+
+
+def format_steps(steps: Sequence[Any]) -> str:
+    """The blog's findings (one row to the next) against ours, beyond seed noise or not."""
+    def f(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    lines = ["", "Findings: one row to the next, the published difference and ours (points, mean of seeds)"]
+    for s in steps:
+        verdict = {True: "real", False: "within seed noise", None: "needs 2+ seeds a row"}[s.real]
+        verdict = "not trained" if s.ours_diff is None else verdict
+        lines.append(f"  {s.before:<30} -> {s.after:<30} published {s.published_diff:+.1f}  "
+                     f"ours {f(s.ours_diff, '+.2f'):>6}  p {f(s.p_value, '.2g'):>7}  {verdict}")
+    return "\n".join(lines)
 
 
 def format_study(rows: Sequence[dict[str, Any]]) -> str:

@@ -17,6 +17,7 @@ linear layers, so that row's FLOPs do not compare like for like.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -172,6 +173,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _accuracies(found: dict[str, dict[int, RunInfo]], cfg: RunConfig) -> list[float]:
+    """Test accuracies (points) of the seeds of ``cfg``'s configuration."""
+    return [100 * float(r.summary["test_accuracy"]) for r in found.get(group_key(cfg), {}).values()]
+
+
 def _mean(values: Iterable[float | None]) -> float | None:
     xs = [v for v in values if v is not None]
     return sum(xs) / len(xs) if xs else None
@@ -245,11 +251,7 @@ def table(
     """
     found = best_runs(runs if studies is None else own_runs(runs, studies))
     chosen = rows(experiments)
-    accs = {
-        id(row): [100 * float(r.summary["test_accuracy"]) for r in found.get(group_key(c), {}).values()]
-        for row in chosen
-        for c in (row.config,)
-    }
+    accs = {id(row): _accuracies(found, row.config) for row in chosen}
     overall = pooled_noise(accs.values())
     by_experiment = {
         e: pooled_noise(accs[id(r)] for r in chosen if r.experiment == e) or overall for e in EXPERIMENTS
@@ -293,4 +295,50 @@ def table(
             "run_name": run.name if run else None,
             "run_ids": [r.id for r in seeded],
         })
+    return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """From one row of an experiment to the next (wider, deeper, a larger batch): beyond seed noise?"""
+
+    experiment: str
+    before: str
+    after: str
+    published_diff: float  # points
+    ours_diff: float | None  # points, mean over seeds
+    p_value: float | None  # two-sided t test with the experiment's pooled seed noise
+    real: bool | None
+
+
+def steps(
+    table_rows: Sequence[dict[str, Any]], runs: Iterable[RunInfo], *, studies: Iterable[Sweep] | None
+) -> list[Step]:
+    """Each experiment's successive rows compared: the blog's finding (published difference) against ours.
+
+    ``table_rows`` come from :func:`table` on the same ``runs``; the test is
+    Student's t on the two rows' seed means with the experiment's pooled
+    standard deviation (:func:`pooled_noise`), so three seeds a row suffice.
+    """
+    found = best_runs(runs if studies is None else own_runs(runs, studies))
+    accs = {row.label: _accuracies(found, row.config) for row in ROWS}
+    out = []
+    for experiment in EXPERIMENTS:
+        chosen = [r for r in table_rows if r["experiment"] == experiment]
+        noise = pooled_noise(accs[r["model"]] for r in chosen)
+        for a, b in itertools.pairwise(chosen):
+            if experiment == "batch" and a["model"].split(" batch")[0] != b["model"].split(" batch")[0]:
+                continue  # the batch experiment's two architectures: not one series
+            pub = b["published_accuracy_pct"] - a["published_accuracy_pct"]
+            xa, xb = accs[a["model"]], accs[b["model"]]
+            if not xa or not xb:
+                out.append(Step(experiment, a["model"], b["model"], pub, None, None, None))
+                continue
+            diff = statistics.fmean(xb) - statistics.fmean(xa)
+            if noise is None:
+                out.append(Step(experiment, a["model"], b["model"], pub, diff, None, None))
+                continue
+            t = diff / (noise.std * math.sqrt(1 / len(xa) + 1 / len(xb))) if noise.std > 0 else math.inf
+            p = float(2 * stats.t.sf(abs(t), noise.df))
+            out.append(Step(experiment, a["model"], b["model"], pub, diff, p, p < 0.05))
     return out

@@ -139,4 +139,23 @@ def test_repeats_give_every_configuration_seeds_and_the_table_says_what_is_beyon
 
 def test_the_cli_study_accepts_repeats(runs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--runs-dir", str(runs_dir), "study", "--table-only", "--repeats", "3"]) == 0
-    assert "seed noise" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "seed noise" in out and "Findings" in out and "not trained" in out  # nothing trained
+
+
+def test_steps_say_whether_the_blogs_finding_survives_the_seed_noise() -> None:
+    w128, w256, w512 = (r.config for r in study.rows(["width"])[:3])
+    accs = {w128: (0.955, 0.956, 0.954), w256: (0.962, 0.963, 0.961), w512: (0.963, 0.961, 0.962)}
+    runs = [run_for(c.replace(seed=s), a, 3.0, 1.5, f"{c.hidden[0]}{s}")
+            for c, seeds in accs.items() for s, a in enumerate(seeds)]  # fmt: skip
+    table = study.table(runs, ["width"], studies=[STUDY])
+    got = study.steps(table, runs, studies=[STUDY])
+    assert [(s.before, s.after) for s in got] == [
+        ("MLP 784-128-10", "MLP 784-256-10"), ("MLP 784-256-10", "MLP 784-512-10"),
+        ("MLP 784-512-10", "MLP 784-1024-10"),
+    ]  # fmt: skip
+    first, second, third = got
+    assert first.published_diff == pytest.approx(2.1) and first.ours_diff == pytest.approx(0.7)
+    assert first.real is True and first.p_value == pytest.approx(1.383e-4, rel=1e-3)  # t = 8.57, 6 df
+    assert second.real is False and second.ours_diff == pytest.approx(0.0, abs=1e-9)  # the blog: +0.4
+    assert third.ours_diff is None and third.real is None  # 1024 not trained
