@@ -6,25 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 
 from mnist_core.jobs import JobRegistry
+from tests.support.apptest import app_path, fresh_caches
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
+__all__ = ["app_path"]  # the fixture: app.py, ui/ importable, fresh caches
 
 
 @pytest.fixture(autouse=True)
 def _fresh_streamlit_caches() -> Iterator[None]:
-    # st.cache_resource outlives an AppTest: without this, one test's job
-    # registry (and its jobs) would show up in the next test.
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def app_path() -> Path:
-    return APP
+    # Every test here, with or without app_path (the registry fixture's too).
+    with fresh_caches():
+        yield
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.errors import DatasetUnavailable
+from tests.support import apptest
+from tests.support.apptest import open_app, run_until
 
 QUICK_BUTTON = "Train a quick default model"
 
@@ -23,37 +23,15 @@ PAGES = [
 ]
 
 
-def open_app(app_path: Path, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=30)
-    if page is not None:
-        at.switch_page(page)
-    return at.run()
-
-
 def page_text(at: AppTest) -> str:
     """Everything a reader sees as text: markdown, alerts, captions, buttons, progress."""
-    kinds = ("markdown", "info", "success", "warning", "error", "caption")
-    parts = [el.value for kind in kinds for el in at.get(kind)]
-    parts += [button.label for button in at.button]
-    parts += [str(getattr(el.proto, "text", "")) for el in at.get("progress")]
-    return "\n".join(str(part) for part in parts)
+    return apptest.page_text(at, buttons=True, progress=True)
 
 
 def click(at: AppTest, label: str) -> AppTest:
     """Click the button with this label and run the script once."""
     next(b for b in at.button if b.label == label).click()
     return at.run()
-
-
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout_s: float = 60) -> AppTest:
-    """Rerun (which reruns the polling fragments) until ``done(at)``; fails on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while not done(at):
-        assert time.monotonic() < deadline, page_text(at)
-        assert not at.exception, [e.value for e in at.exception]
-        time.sleep(0.2)
-        at.run()
-    return at
 
 
 @pytest.mark.parametrize(("page", "title", "text"), PAGES, ids=[p[1] for p in PAGES])

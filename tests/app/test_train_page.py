@@ -17,17 +17,15 @@ from mnist_core.config import RunConfig
 from mnist_core.data import load_data
 from mnist_core.jobs import JobRegistry
 from mnist_core.train import train
+from tests.support import apptest
+from tests.support.apptest import metrics, open_app
 
 PAGE = "pages/train.py"
 START = "Start training"
 
 
 def open_train(app_path: Path) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=30)
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_app(app_path, PAGE, check=True)
 
 
 def set_tiny(at: AppTest, epochs: int, batch: int = 64, width: int = 16) -> AppTest:
@@ -52,14 +50,7 @@ def click(at: AppTest, label: str | None = None, key: str | None = None) -> AppT
 
 
 def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout_s: float = 60) -> AppTest:
-    """Rerun (each rerun runs the live fragment once) until ``done(at)``; fails on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while not done(at):
-        assert time.monotonic() < deadline, texts(at)
-        assert not at.exception, [e.value for e in at.exception]
-        time.sleep(0.25)
-        at.run()
-    return at
+    return apptest.run_until(at, done, timeout_s, describe=texts)
 
 
 def has_button(at: AppTest, key: str) -> bool:
@@ -67,14 +58,7 @@ def has_button(at: AppTest, key: str) -> bool:
 
 
 def texts(at: AppTest) -> str:
-    kinds = ("markdown", "info", "success", "warning", "error", "caption", "subheader")
-    parts = [str(el.value) for kind in kinds for el in at.get(kind)]
-    parts += [str(getattr(el.proto, "text", "")) for el in at.get("progress")]
-    return "\n".join(parts)
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return apptest.page_text(at, subheaders=True, progress=True)
 
 
 def progress_text(at: AppTest) -> str:
