@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 WINDOW = 4  # probed batches a ReLU unit must stay silent on to count as dead
+PROBE_ROWS = 128  # images of the probed batch run through the probe's forward (a big batch is cut)
 SATURATION_MARGIN = 0.01  # tanh: |y| > 0.99; sigmoid: y < 0.01 or y > 0.99
 SATURATED_FRACTION = 0.9
 ACTIVATIONS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
@@ -123,28 +124,30 @@ class LayerStatsRecorder:
             acts = [m for m in leaves[i + 1 : end] if type(m) in ACTIVATIONS]
             self.units.append((acts[0], _Units(ACTIVATIONS[type(acts[0])])) if acts else None)
         self.armed = True
-        self.before: list[torch.Tensor] | None = None
+        self.copied = False
+        # The weights before a probed step, in buffers kept for the whole run: a fresh copy per event
+        # made the allocator return and fault the pages of a large model each time.
+        self.before = [torch.empty_like(layer.weight) for layer in self.layers]
         self.latest: list[LayerStat] | None = None
 
     def before_step(self) -> None:
         """Keep the weights as they are before a probed step (one copy per event)."""
         if self.armed:
-            self.before = [layer.weight.detach().clone() for layer in self.layers]
+            torch._foreach_copy_(self.before, [layer.weight.detach() for layer in self.layers])
+            self.copied = True
 
     @torch.no_grad()
     def after_step(self, x: torch.Tensor) -> None:
         """Measure the probed step: its gradients, its update, its units on its own batch ``x``."""
-        if not self.armed or self.before is None:
+        if not self.armed or not self.copied:
             return
-        self.armed = False
+        self.armed = self.copied = False
         weights = [layer.weight.detach() for layer in self.layers]
         grads = [w.grad if w.grad is not None else torch.full_like(w, math.nan) for w in self._params()]
-        deltas = torch._foreach_sub(weights, self.before)
-        norms = torch.stack(
-            [*torch._foreach_norm(grads), *torch._foreach_norm(deltas), *torch._foreach_norm(self.before)]
-        ).tolist()  # one host sync
-        self.before = None
-        self._probe(x)
+        sizes = torch._foreach_norm(self.before)
+        torch._foreach_sub_(self.before, weights)  # before - after: the update, negated
+        norms = torch.stack([*torch._foreach_norm(grads), *torch._foreach_norm(self.before), *sizes]).tolist()
+        self._probe(x[:PROBE_ROWS])
         n = len(weights)
         stats = []
         for k, name in enumerate(self.names):
