@@ -8,7 +8,6 @@ reports one: ``session_state[<canvas key>] = {"drawing": {"raw": ..., "data": <P
 
 from __future__ import annotations
 
-import base64
 import io
 import shutil
 from pathlib import Path
@@ -21,9 +20,11 @@ from streamlit.testing.v1 import AppTest
 from mnist_core import handwriting, runs
 from mnist_core.config import RunConfig
 from mnist_core.synthetic import render_digit
+from tests.support.apptest import metrics, no_exception, open_app
+from tests.support.apptest import page_text as texts
+from tests.support.drawing import canvas_png, inject, png
 
 PAGE = "pages/draw.py"
-CANVAS_KEY = "draw_canvas_0"
 TINY_CNN = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
 TINY_MLP = RunConfig(hidden=(32,), epochs=3, batch_size=50, lr=3e-3)
 
@@ -46,44 +47,8 @@ def with_runs(trained: Path, runs_dir: Path) -> list[runs.RunInfo]:
     return runs.list_runs(runs_dir)
 
 
-def canvas_png(label: int = 3, seed: int = 0) -> bytes:
-    """A digit as the canvas sends it: 280x280 RGBA, black stroke in the alpha channel."""
-    glyph = render_digit(label, np.random.default_rng(seed))
-    big = np.asarray(Image.fromarray(glyph).resize((280, 280), Image.Resampling.BILINEAR))
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = np.where(big > 60, big, 0)
-    return png(rgba)
-
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def inject(at: AppTest, data: bytes, key: str = CANVAS_KEY) -> AppTest:
-    url = "data:image/png;base64," + base64.b64encode(data).decode()
-    at.session_state[key] = {"drawing": {"raw": {"objects": [{}]}, "data": url}}
-    return at.run()
-
-
 def open_draw(app_path: Path) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=60)
-    at.switch_page(PAGE)
-    return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def texts(at: AppTest) -> str:
-    kinds = ("markdown", "info", "success", "warning", "error", "caption")
-    return "\n".join(str(el.value) for kind in kinds for el in at.get(kind))
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return open_app(app_path, PAGE, timeout=60)
 
 
 def test_without_runs_the_page_points_to_the_quick_model(app_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from mnist_core.config import RunConfig
 from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunWriter, list_runs
+from tests.support import waiting
 
 PAGE = "pages/sweeps.py"
 SIZES = SplitSizes(900, 100, True)
@@ -28,10 +28,7 @@ def open_page(app_path: Path) -> AppTest:
 
 
 def wait_for(condition, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+    waiting.wait_for(condition, timeout_s, poll_s=0.05)
 
 
 def saved_run(cfg, accuracy: float, train_s: float, runs_dir: Path, tags: tuple[str, ...] = ()) -> str:

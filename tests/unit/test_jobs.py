@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,9 @@ from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError, MnistLabError
 from mnist_core.jobs import Job, JobRegistry
 from mnist_core.train import ProgressEvent
+from tests.support.waiting import wait_for
 
 LONG = RunConfig(hidden=(16,), epochs=500, batch_size=4)
-
-
-def wait_for(condition, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_raising_max_concurrent_starts_waiting_jobs(runs_dir: Path, synthetic_data_dir: Path) -> None:
