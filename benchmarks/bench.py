@@ -52,15 +52,17 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from mnist_core.backprop import PlainMLP, back_through
 from mnist_core.config import RunConfig
 from mnist_core.data import NORMALIZATION, data_root, is_available, load_data, load_split
-from mnist_core.device import configure_math, resolve_device, synchronize
+from mnist_core.device import resolve_device, synchronize
+from mnist_core.fast.backprop import PlainMLP, back_through
+from mnist_core.fast.precision import configure_math
+from mnist_core.fast.step import buffered_update
 from mnist_core.infer import predict, predict_batch, preprocess
 from mnist_core.metrics import count_macs, count_parameters
 from mnist_core.models import build_model
 from mnist_core.synthetic import render_digit, write_dataset
-from mnist_core.train import buffered_update, make_optimizer, train
+from mnist_core.train import make_optimizer, train
 
 from .report import report
 from .whole_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy
@@ -189,7 +191,7 @@ def batch_one_parts(hidden: tuple[int, ...], root: Path, steps: int = 300) -> di
     each side with its own math setting, optimizer and backward (ours:
     :func:`configure_math` for batch 1, :func:`make_optimizer` and the
     hand-derived :class:`PlainMLP` step, whose backward includes the loss,
-    with the engine's update (:func:`mnist_core.train.buffered_update`: the
+    with the engine's update (:func:`mnist_core.fast.step.buffered_update`: the
     fused kernel called directly, its state kept out of the subnormal range);
     the reference: PyTorch's defaults, a plain Adam, autograd with the loss
     in the forward and zero_grad in the backward). The reference's "data" is
@@ -289,7 +291,7 @@ def matmul_gflops(
     neighbour can only make a burst slower. (A median under load once gave
     96 GFLOP/s where the quiet machine does 400+, and every "ours/bound"
     ratio came out flattering.) Bursts of torch's ``a @ b`` and of the
-    engine's product (:func:`~mnist_core.backprop.back_through`, oneDNN's
+    engine's product (:func:`~mnist_core.fast.backprop.back_through`, oneDNN's
     kernel on a CPU) take turns, and the best of either counts: the bound
     is the fastest matmul this torch has, not just the one we use.
     """
@@ -398,9 +400,9 @@ def scan_image(label: int = 3) -> np.ndarray:
 def bench_inference(repeats: int = 200) -> list[dict[str, Any]]:
     """Part 3: a canvas drawing to probabilities, and its two halves; a noisy scan beside it, all in turn.
 
-    Runs under the math setting a process keeps between training runs
-    (PyTorch's default: :func:`mnist_core.device.run_math`), as the Draw
-    page predicts when nothing trains.
+    Runs under PyTorch's default math setting, which a process keeps until
+    it first trains (:mod:`mnist_core.fast.precision`), as the Draw page
+    predicts in an app that has not trained.
     """
     torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
     canvas, scan = canvas_drawing(), scan_image()

@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 
 from mnist_core.data import load_data
-from mnist_core.device import configure_math
+from mnist_core.fast.precision import configure_math
 from mnist_core.infer import predict_batch, preprocess
 from mnist_core.metrics import evaluate
 from mnist_core.online import CorrectionSettings, _views, eval_subset, fine_tune

@@ -10,6 +10,7 @@ and are skipped, with a reason, when it is unset.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,26 @@ def _isolated_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("MNIST_DATA_DIR", str(_real_data_root_or_skip()))
     else:
         monkeypatch.setenv("MNIST_DATA_DIR", str(request.getfixturevalue("synthetic_data_dir")))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_matmul_math() -> Iterator[None]:
+    """Each test starts as a fresh process: PyTorch's matmul precision, none chosen, no fast-path setting.
+
+    A run sets the process-wide float32 matmul precision and keeps it
+    (mnist_core.fast.precision); this puts it back after every test, so no
+    test depends on which ran before it.
+    """
+    import torch
+
+    from mnist_core import fast
+    from mnist_core.fast import precision
+
+    before = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(before)
+    precision._chosen = None
+    fast.set_enabled(None)
 
 
 def _real_data_root_or_skip() -> Path:

@@ -38,9 +38,10 @@ from pathlib import Path
 
 import torch
 
+from . import fast
 from .config import DEVICES, RunConfig
 from .data import augment_batch, load_split
-from .device import resolve_device, run_math, synchronize
+from .device import resolve_device, synchronize
 from .errors import ConfigError, DatasetUnavailable, MnistLabError
 from .metrics import CostReport, cost_report
 from .models import build_model
@@ -242,14 +243,14 @@ def probe(
         return statistics.median(times), len(times)
 
     batches = probe_batches(cfg.batch_size, macs)
-    with run_math(device.type, cfg.batch_size):  # the math the run itself will use
-        if batches is None:
-            step_s, steps = timed(cfg.batch_size, budget_s, warmup)
-            direct = f"batch {cfg.batch_size}"
-            return Probe(step_s, steps, str(device), direct, epoch_s=_epoch_overhead(model))
-        small, large = batches
-        t_small, n_small = timed(small, budget_s / 2, warmup)
-        t_large, n_large = timed(large, budget_s / 2, 0)
+    fast.ensure_math(device.type)  # the math the run itself will use
+    if batches is None:
+        step_s, steps = timed(cfg.batch_size, budget_s, warmup)
+        direct = f"batch {cfg.batch_size}"
+        return Probe(step_s, steps, str(device), direct, epoch_s=_epoch_overhead(model))
+    small, large = batches
+    t_small, n_small = timed(small, budget_s / 2, warmup)
+    t_large, n_large = timed(large, budget_s / 2, 0)
     per_image = max(t_large - t_small, 0.0) / (large - small)
     step_s = t_large + per_image * (cfg.batch_size - large)
     extrapolated = f"batches {small} and {large}, extrapolated"

@@ -21,15 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backprop import PlainMLP, direct_step
+from . import fast
 from .config import RunConfig
 from .data import DataBundle, Split, augment_batch
-from .device import resolve_device, run_math
+from .device import resolve_device
 from .errors import ConfigError
 from .layerstats import LayerStatsRecorder
 from .metrics import evaluate
 from .models import build_model
-from .optstate import flushing
 from .runs.state import TrainState  # what the storage saves to resume (mnist_core.runs)
 
 PROGRESS_INTERVAL_S = 0.25  # a live chart redraws twice a second; events come faster
@@ -127,41 +126,28 @@ def autocast_for(cfg: RunConfig, device: torch.device) -> AutocastFn:
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def buffered_update(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """The update of a step whose gradients stay in fixed buffers (:class:`PlainMLP`'s).
-
-    The fused kernel called directly (:func:`direct_step`), its state kept out
-    of the subnormal range (:func:`flushing`).
-    """
-    return flushing(direct_step(optimizer), optimizer)
-
-
 def make_step(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
     """One training step ``(x, y) -> (loss, logits)``: forward, backward and the optimizer's update.
 
-    A plain ReLU MLP backpropagates by hand (:class:`PlainMLP`, 1.3-1.4x
-    faster a step at batch 1, the same from batch 64 up in float32; with
-    ``cfg.amp`` its products run in bfloat16, as autocast's would, 1.2-2x
-    faster than autocast through autograd) and runs a fused Adam's kernel
-    without ``Optimizer.step``'s Python around it (:func:`direct_step`);
-    everything else through autograd, under :func:`autocast_for`. Either
-    way the optimizer's state is kept out of the subnormal range
-    (:func:`flushing`).
+    With the fast path on (:func:`mnist_core.fast.enabled`), :func:`mnist_core.fast.make_step`:
+    a plain ReLU MLP backpropagates by hand, any other model through
+    :func:`autograd_step`, and a private torch call that fails falls back to
+    autograd with a warning. Off, :func:`autograd_step` with ``optimizer.step``.
     """
     autocast = autocast_for(cfg, next(model.parameters()).device)  # first: it refuses amp where bf16 is not
-    mlp = PlainMLP.of(model, torch.bfloat16 if cfg.amp else None)
-    if mlp is not None:
-        update = buffered_update(optimizer)
 
-        def by_hand(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            acts = mlp.forward(x)
-            loss = mlp.backward(acts, y)
-            update()
-            return loss, acts[-1]
+    def autograd(update: Callable[[], None]) -> StepFn:
+        return autograd_step(model, optimizer, autocast, update)
 
-        return by_hand
+    if fast.enabled():
+        return fast.make_step(cfg, model, optimizer, autograd)
+    return autograd(optimizer.step)
 
-    update = flushing(optimizer.step, optimizer)
+
+def autograd_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, autocast: AutocastFn, update: Callable[[], None]
+) -> StepFn:
+    """The plain step: forward under ``autocast``, the mean cross-entropy, ``backward``, then ``update``."""
 
     def with_autograd(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast():
@@ -215,16 +201,16 @@ def train(
     n_train = len(data.train)
     if cfg.batch_size > n_train:
         raise ConfigError("batch_size", f"{cfg.batch_size} is larger than the training set ({n_train})")
-    with run_math(device.type, cfg.batch_size) as precision:
-        data = data.to(device)
-        model = build_model(cfg).to(device)
-        optimizer = make_optimizer(cfg, model)
-        steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-        loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
-        loop.stats = LayerStatsRecorder(model) if layer_stats else None
-        if resume is not None:
-            loop.load(resume)
-        status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
+    precision = fast.ensure_math(device.type)  # once per process: see mnist_core.fast.precision
+    data = data.to(device)
+    model = build_model(cfg).to(device)
+    optimizer = make_optimizer(cfg, model)
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    loop = _Loop(cfg, data, model, optimizer, steps_per_epoch, on_progress, progress_every)
+    loop.stats = LayerStatsRecorder(model) if layer_stats else None
+    if resume is not None:
+        loop.load(resume)
+    status = loop.run(should_stop or (lambda: False), on_checkpoint or (lambda _s: None))
     model.eval()
     epochs_run = loop.epoch + loop.step_in_epoch / steps_per_epoch
     return TrainResult(status, model, loop.state(), loop.history, str(device), precision, epochs_run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +12,10 @@ from benchmarks import bench
 from mnist_core import infer
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
-from mnist_core.device import configure_math, resolve_device, run_math
+from mnist_core.device import resolve_device
 from mnist_core.errors import ConfigError
+from mnist_core.fast import precision as fast_precision
+from mnist_core.fast.precision import configure_math
 from mnist_core.train import train
 
 
@@ -59,27 +63,58 @@ def test_a_batch_of_one_row_trains_on_full_float32_precision():
     configure_math("cpu")
 
 
-def test_a_run_records_the_precision_it_trained_on_and_gives_the_previous_one_back(synthetic_data_dir):
+def test_a_run_records_the_precision_chosen_once_for_the_process(synthetic_data_dir):
     data = load_data(root=synthetic_data_dir, val_fraction=0.0)
-    torch.set_float32_matmul_precision("highest")
+    torch.set_float32_matmul_precision("high")  # a value no CPU run chooses
     many = train(RunConfig(hidden=(8,), batch_size=16, epochs=1, val_fraction=0.0), data,
                  should_stop=iter([False] * 3 + [True]).__next__)
-    assert many.matmul_precision == configure_math("cpu")
-    torch.set_float32_matmul_precision("medium")
+    assert many.matmul_precision == fast_precision.fastest_exact("cpu")
+    assert torch.get_float32_matmul_precision() == many.matmul_precision  # kept: nothing is put back
     one = train(RunConfig(hidden=(8,), batch_size=1, epochs=1, val_fraction=0.0), data,
                 should_stop=iter([False] * 3 + [True]).__next__)
-    assert one.matmul_precision == "highest"
-    assert torch.get_float32_matmul_precision() == "medium"  # the process's own setting, back
-    torch.set_float32_matmul_precision("highest")
+    assert one.matmul_precision == many.matmul_precision  # chosen once, the same for every run
 
 
-def test_run_math_restores_the_setting_even_when_the_run_fails():
-    torch.set_float32_matmul_precision("medium")
-    with pytest.raises(RuntimeError), run_math("cpu", batch_size=1) as precision:
-        assert precision == torch.get_float32_matmul_precision() == "highest"
-        raise RuntimeError("the run failed")
-    assert torch.get_float32_matmul_precision() == "medium"
-    torch.set_float32_matmul_precision("highest")
+def test_a_run_ending_leaves_an_overlapping_run_its_precision(synthetic_data_dir):
+    """Run A starts, run B starts, A ends while B trains: B goes on with the precision it recorded."""
+    data = load_data(root=synthetic_data_dir, val_fraction=0.0)
+    cfg = RunConfig(hidden=(8,), batch_size=16, epochs=1, val_fraction=0.0)
+    torch.set_float32_matmul_precision("high")  # the process's setting before either run
+    a_started, b_started, a_done = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b = []
+
+    def stop_a() -> bool:
+        a_started.set()
+        assert b_started.wait(60)
+        return True
+
+    def stop_b() -> bool:
+        b_started.set()
+        assert a_done.wait(60)
+        seen_by_b.append(torch.get_float32_matmul_precision())
+        return True
+
+    def run_a() -> None:
+        try:
+            train(cfg, data, should_stop=stop_a)
+        finally:
+            a_done.set()
+
+    thread = threading.Thread(target=run_a)
+    thread.start()
+    assert a_started.wait(60)
+    b = train(cfg, data, should_stop=stop_b)
+    thread.join(60)
+    assert seen_by_b == [b.matmul_precision]
+
+
+def test_with_the_fast_path_off_a_run_leaves_the_precision_alone(synthetic_data_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_FAST_PATH", "0")
+    torch.set_float32_matmul_precision("high")
+    data = load_data(root=synthetic_data_dir, val_fraction=0.0)
+    run = train(RunConfig(hidden=(8,), batch_size=16, epochs=1, val_fraction=0.0), data,
+                should_stop=iter([False] * 3 + [True]).__next__)
+    assert run.matmul_precision == torch.get_float32_matmul_precision() == "high"
 
 
 def test_epoch_bound_uses_three_times_forward_flops():

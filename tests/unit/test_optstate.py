@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnist_core import optstate
 from mnist_core.config import RunConfig
+from mnist_core.fast import optstate
+from mnist_core.fast.optstate import HEADROOM, flush_subnormal_state, flushing
 from mnist_core.models import build_model
-from mnist_core.optstate import HEADROOM, flush_subnormal_state, flushing
 from mnist_core.train import make_optimizer, make_step
 
 TINY = torch.finfo(torch.float32).tiny

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import CenterCrop
+from ..models import CenterCrop
 
 SPLIT_MIN = 1 << 19  # weights with this many elements or more (784x1024: 802,816) are split at batch 1
 
@@ -238,11 +238,15 @@ def direct_step(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
         beta1, beta2 = group["betas"]
         with torch.no_grad():
             torch._foreach_add_(bound["steps"], 1)
-            kernel(
-                bound["params"], bound["grads"], bound["exp_avgs"], bound["exp_avg_sqs"], [], bound["steps"],
-                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                eps=group["eps"], amsgrad=False, maximize=False,
-            )  # fmt: skip
+            try:
+                kernel(
+                    bound["params"], bound["grads"], bound["exp_avgs"], bound["exp_avg_sqs"], [],
+                    bound["steps"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                    weight_decay=group["weight_decay"], eps=group["eps"], amsgrad=False, maximize=False,
+                )  # fmt: skip
+            except (AttributeError, TypeError, RuntimeError):
+                torch._foreach_sub_(bound["steps"], 1)  # the step did not happen: autograd may redo it
+                raise
 
     return step
 
