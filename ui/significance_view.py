@@ -28,8 +28,11 @@ KEY = "runs_reliability_"
 INTRO = (
     "Each run against the most accurate one, on the same test images: McNemar's exact test on the images "
     "one gets right and the other wrong, a bootstrap 95% interval of the accuracy difference, and Holm's "
-    "correction when several runs are compared. \"Within noise\" means a retrained copy with another seed "
-    "could plausibly reverse the order."
+    "correction when several runs are compared. These tests are about these trained models: \"real\" means "
+    "they differ on images like these, not that one configuration beats the other. Retrained with another "
+    "seed, a model moves too (two seeds of the blog's 784-512-10 on MNIST differed by 0.9 points, a "
+    "\"real\" difference by this test): to compare configurations, repeat each with 3 seeds (Train page) "
+    "and read the Runs table's mean ± standard deviation."
 )
 
 
