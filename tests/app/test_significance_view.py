@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 from mnist_core import runs, significance
 from mnist_core.fakeruns import make_fake_runs
 from mnist_core.runs import write_json
+from tests.support.apptest import open_runs_view
+from tests.support.saved import completed_fake_runs
 
 PAGE = "pages/runs.py"
 VIEW = "Is the difference real?"
@@ -19,19 +21,11 @@ N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
 
 @pytest.fixture
 def run_ids(runs_dir: Path) -> list[str]:
-    ids = make_fake_runs(runs_dir, 5, seed=11, n_test=N_TEST, weights=True, max_width=64)
-    return [r.id for r in runs.list_runs(runs_dir) if r.id in ids and r.status == "completed"]
+    return completed_fake_runs(runs_dir, 5, seed=11, n_test=N_TEST)
 
 
 def open_view(app_path: Path, chosen: list[str]) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=60)
-    at.switch_page(PAGE)
-    at.session_state["runs_selected"] = chosen
-    at.session_state["runs_view"] = VIEW
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return open_runs_view(app_path, VIEW, chosen)
 
 
 def titles(at: AppTest) -> list[str]:

@@ -97,3 +97,17 @@ def run_until(
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+def open_runs_view(app_path: Path | str, view: str, chosen: list[str], **state: object) -> AppTest:
+    """The Runs page showing ``view`` for the runs ``chosen`` (and any other ``state``), without error."""
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page("pages/runs.py")
+    at.session_state["runs_selected"] = chosen
+    at.session_state["runs_view"] = view
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    return at

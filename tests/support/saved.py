@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mnist_core import runs
 from mnist_core.config import RunConfig
+from mnist_core.fakeruns import make_fake_runs
 from mnist_core.models import build_model
 
 
@@ -18,3 +19,9 @@ def untrained_run(runs_dir: Path, cfg: RunConfig, name: str, test_accuracy: floa
     runs.write_torch(writer.path / "weights.pt", build_model(cfg).state_dict())
     writer.finish("completed", {"test_accuracy": test_accuracy})
     return writer.id
+
+
+def completed_fake_runs(runs_dir: Path, n: int, seed: int, n_test: int) -> list[str]:
+    """The completed ones of ``n`` generated runs with (untrained, at most 64 wide) weights, oldest first."""
+    ids = make_fake_runs(runs_dir, n, seed=seed, n_test=n_test, weights=True, max_width=64)
+    return [r.id for r in runs.list_runs(runs_dir) if r.id in ids and r.status == "completed"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,14 @@ from mnist_core.errors import ConfigError, CorruptRun, RunNotFound
 from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, RunWriter, list_runs
+from tests.support import waiting
 
 TINY = RunConfig(hidden=(16,), epochs=1, batch_size=64)
 SIZES = SplitSizes(900, 100, True)
 
 
 def wait_for(condition, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    waiting.wait_for(condition, timeout_s, poll_s=0.02)
 
 
 # -- grids -----------------------------------------------------------------------------
