@@ -72,7 +72,7 @@ class LayerReading:
 
     @property
     def active_share(self) -> float:
-        """Share of the units whose output is above zero (a conv channel: anywhere)."""
+        """Share of the units whose output is above zero (a conv channel: its mean over the positions)."""
         return float((self.values > 0).mean()) if len(self.values) else 0.0
 
 
@@ -83,8 +83,9 @@ class BuildUp:
     The output layer is linear, so ``logits = bias + sum_j weight[:, j] * input[j]``
     over its ``n_inputs`` inputs (the last hidden layer's units). ``steps[0]``
     is the bias; each next step adds one input, in the order of its
-    contribution to the predicted class (largest first, ``units``); the last
-    step adds all the others, so ``cumulative[-1]`` is the logits.
+    contribution to the predicted class (largest first, ``units``); a last
+    step adds all the others (when there are any), so ``cumulative[-1]`` is
+    the logits.
     ``cumulative`` is ``(len(steps), 10)``.
     """
 
