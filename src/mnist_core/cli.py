@@ -85,6 +85,10 @@ def _build_parser() -> argparse.ArgumentParser:
     axes.add_argument("--datasets", nargs="+", default=(), choices=RunConfig._choices["dataset"])
     axes.add_argument("--repeats", type=int, default=1, help="seed repeats of every point")
     sweep.add_argument("--name", default="sweep", help="a name for the sweep")
+    sweep.add_argument("--search", choices=["asha"], help="a budgeted search on Ray Tune instead of the "
+                       "whole grid: ASHA stops the trials that trail (grid mode stays for studies)")
+    sweep.add_argument("--budget", type=float, metavar="SECONDS", help="with --search: only configurations "
+                       "estimated to train an epoch in at most this many seconds")
     _sweep_running_flags(sweep)
 
     study = sub.add_parser("study", help="reproduce the blog study: ours beside the published figures")
@@ -333,8 +337,26 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             lr=tuple(args.lrs), model=tuple(args.models), dataset=tuple(args.datasets), repeats=args.repeats,
         )
         base = _config_from_args(args)
+        if args.search:
+            return _run_search(sweeps.grid_configs(base, spec), args)
         sweep = sweeps.create(sweeps.grid_configs(base, spec), args.name, args.runs_dir)
     return _run_sweep(sweep, args)
+
+
+def _run_search(configs: Sequence[RunConfig], args: argparse.Namespace) -> int:
+    """``sweep --search asha``: the configurations under the budget, trained on Ray Tune with ASHA."""
+    from . import raytrials, search
+
+    found, over = search.plan(configs, args.name, args.budget, args.runs_dir, args.data_dir)
+    sys.stderr.write(f"search {found.id}: {len(found.configs)} configurations, {len(over)} over the budget\n")
+    result = search.run_search(found, address=raytrials.ray_address(args.ray_address), runs_dir=args.runs_dir,
+                               data_root=args.data_dir)
+    for trial in result.trials:
+        acc = "-" if trial.val_accuracy is None else f"{trial.val_accuracy:.2%}"
+        state = trial.error or ("stopped early" if trial.early else "completed")
+        print(f"{trial.name:<60} {trial.samples:>10,} images  {acc:>7}  {state}  {trial.run_id or ''}")
+    print(result.summary())
+    return 0 if result.best is not None else 1
 
 
 def _cmd_study(args: argparse.Namespace) -> int:

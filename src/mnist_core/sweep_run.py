@@ -59,8 +59,14 @@ def submit(
 
 
 def point_name(sweep: Sweep, cfg: RunConfig) -> str:
-    """The name a sweep's run gets, in the local queue or on Ray: repeats differ by their seed."""
-    return f"{sweep.name}: {cfg.label()} seed {cfg.seed}"
+    """The name a sweep's run gets, in the local queue or on Ray: repeats differ by their seed.
+
+    The label names the model and batch size; a swept learning rate or dataset is added, so
+    no two points of a sweep share a name.
+    """
+    extra = "".join(f" {axis} {getattr(cfg, axis):g}" if axis == "lr" else f" {getattr(cfg, axis)}"
+                    for axis in ("dataset", "lr") if axis in sweep.axes)
+    return f"{sweep.name}: {cfg.label()}{extra} seed {cfg.seed}"
 
 
 @dataclass(frozen=True)

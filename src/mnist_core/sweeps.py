@@ -40,6 +40,7 @@ from .jobs import PathLike
 from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
 
 TAG_PREFIX = "sweep:"
+EARLY_TAG = "stopped-early"  # a budgeted search's trial stopped by its scheduler: done, not resumable
 AXES = ("model", "dataset", "depth", "width", "batch_size", "lr")
 AXIS_LABELS = {
     "model": "Model", "dataset": "Dataset", "depth": "Depth (hidden layers)", "width": "Width (units)",
@@ -266,7 +267,7 @@ def points(sweep: Sweep, runs: Iterable[RunInfo]) -> list[Point]:
 def _state(run: RunInfo | None) -> str:
     if run is None:
         return "todo"
-    if run.status == "completed":
+    if run.status == "completed" or (run.status == "stopped" and EARLY_TAG in (run.meta.get("tags") or ())):
         return "done"
     return "running" if run.status == "running" else "resumable"  # every other status is RESUMABLE
 
