@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import estimate, raytrials, report, study, sweeps
+from mnist_core import estimate, raytrials, report, search, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
@@ -253,19 +253,36 @@ def grid_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[R
     else:
         st.caption(f"{len(configs)} runs, about {report.seconds(eta)} from past runs of the same models"
                    + (f", plus {unknown} runs not estimated yet." if unknown else "."))
-    ray_address = None
+    ray_address, budget = None, None
     if raytrials.ray_available():
         on_ray = st.checkbox("Run the trials on a Ray cluster", key=f"{K}ray")
         if on_ray:
             ray_address = st.text_input("Ray address (empty: $RAY_ADDRESS, else a local Ray)",
                                         value=raytrials.ray_address() or "", key=f"{K}ray_address") or "local"
-    st.button(f"Start the sweep ({len(configs)} runs)", type="primary", on_click=start_grid,
-              args=(registry, root, runs_dir, configs, name, ray_address), key=f"{K}start_grid")
+            budget = _search_budget()
+    label = "Start the search" if budget is not None else "Start the sweep"
+    st.button(f"{label} ({len(configs)} runs)", type="primary", on_click=start_grid,
+              args=(registry, root, runs_dir, configs, name, ray_address, budget), key=f"{K}start_grid")
+
+
+def _search_budget() -> float | None:
+    """None for the whole grid; else the search's budget in seconds per epoch (0: no budget)."""
+    if not st.checkbox("Budgeted search: stop the trials that trail (ASHA on Ray Tune)", key=f"{K}search",
+                       help="Trains every configuration under the budget for an epoch, then only the best "
+                            "third goes on at each rung, compared after the same number of images. Keep the "
+                            "whole grid to reproduce a study: early stopping would bias its tables."):
+        return None
+    return float(st.number_input("Budget: seconds per epoch (0: no budget)", 0.0, 3600.0, 0.0,
+                                 key=f"{K}budget", help="Configurations estimated to take longer per epoch "
+                                                        "are left out (the Train page's estimate)."))
 
 
 def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[RunConfig], name: str,
-               ray_address: str | None) -> None:
+               ray_address: str | None, budget: float | None = None) -> None:
     try:
+        if budget is not None:
+            start_budgeted_search(registry, root, runs_dir, configs, name, ray_address, budget)
+            return
         sweep = sweeps.create(configs, name or "sweep", runs_dir)
         if ray_address is not None:
             address = None if ray_address == "local" else ray_address
@@ -278,6 +295,19 @@ def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[
         flash(FLASH_KEY, "error", str(exc))
         return
     flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of {literal(sweep.name)}.")
+
+
+def start_budgeted_search(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[RunConfig],
+                          name: str, ray_address: str | None, budget: float) -> None:
+    runs = list_runs(runs_dir)
+    found, over = search.plan(configs, name or "search", budget or None, runs_dir, root,
+                              seconds_per_epoch=lambda c: run_eta(c, runs, root, registry) / c.epochs)
+    address = None if ray_address in (None, "local") else ray_address
+    search.start_search(found, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
+                        data_root=root)
+    left_out = f" ({len(over)} over the budget left out)" if over else ""
+    flash(FLASH_KEY, "success", f"Searching {len(found.configs)} configurations of {literal(found.name)} on "
+                                f"Ray{left_out}.")
 
 
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------

@@ -124,10 +124,13 @@ def run_search(
     data_root: PathLike | None = None,
     max_concurrent: int | None = None,
     grace_epochs: int = GRACE_EPOCHS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """Train the search's configurations with Ray Tune and ASHA; returns every trial's outcome.
 
     ``address`` None starts a local Ray (see :func:`mnist_core.raytrials.connect`).
+    Once ``should_stop()`` is True the search ends: trials not started stay
+    to do, those cut short stay resumable (neither is marked stopped early).
     Raises :class:`~mnist_core.raytrials.RayUnavailable` without Ray and Tune,
     :class:`~mnist_core.raytrials.RayConnectError` when no cluster is reached.
     """
@@ -154,11 +157,13 @@ def run_search(
         tuner = tune.Tuner(
             trainable, param_space={"point": tune.grid_search(list(range(len(sweep.configs))))},
             tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=max_concurrent),
-            run_config=tune.RunConfig(name=sweep.id, storage_path=storage, verbose=0),
+            run_config=tune.RunConfig(name=sweep.id, storage_path=storage, verbose=0,
+                                      stop=_Stopper(should_stop) if should_stop is not None else None),
         )
         grid = tuner.fit()
         results = [grid[i] for i in range(len(grid))]
-    trials = [_outcome(r, sweep, names, root) for r in results]
+    asked = should_stop is not None and should_stop()
+    trials = [_outcome(r, sweep, names, root, asked) for r in results]
     return SearchResult(sweep, sorted(trials, key=lambda t: names.index(t.name)), train_size)
 
 
@@ -210,13 +215,27 @@ def _trial(params: dict[str, Any], *, configs: list[dict[str, Any]], names: list
     report()  # the last epoch
 
 
-def _outcome(result: Any, sweep: sweeps.Sweep, names: list[str], runs_dir: str) -> Trial:
+class _Stopper:
+    """Tune's stop criterion from a ``should_stop`` flag: every trial, and the experiment, end."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def __call__(self, _trial_id: str, _result: dict[str, Any]) -> bool:
+        return bool(self.should_stop())
+
+    def stop_all(self) -> bool:
+        return bool(self.should_stop())
+
+
+def _outcome(result: Any, sweep: sweeps.Sweep, names: list[str], runs_dir: str, asked: bool) -> Trial:
     i = int(result.config["point"])
     metrics = dict(result.metrics or {})
     run_id = metrics.get("run_id")
     samples = int(metrics.get("samples") or 0)
     error = None if result.error is None else f"{type(result.error).__name__}: {result.error}"
-    early = bool(run_id) and int(metrics.get("epoch") or 0) < sweep.configs[i].epochs
+    # Cut short by the user's stop, a trial is not "stopped early": it resumes like any stopped run.
+    early = bool(run_id) and int(metrics.get("epoch") or 0) < sweep.configs[i].epochs and not asked
     if early and run_id:
         try:
             _close_early(run_id, runs_dir)
@@ -273,6 +292,27 @@ def _estimator(runs_dir: PathLike | None, data_root: PathLike | None) -> EpochSe
         return epoch_estimate(cfg, runs, sizes, probes.get).seconds
 
     return seconds
+
+
+def start_search(
+    sweep: sweeps.Sweep,
+    registry: Any,
+    *,
+    address: str | None,
+    runs_dir: PathLike | None = None,
+    data_root: PathLike | None = None,
+) -> Any:
+    """:func:`run_search` in the background, as the sweep's Ray driver in ``registry`` (a
+    :class:`~mnist_core.jobs.Task`; ``sweeps.stop`` stops it). Its ``error`` names failed trials."""
+    from .sweep_run import RAY_KIND
+
+    def work(stop_flag: Any) -> str | None:
+        result = run_search(sweep, address=address, runs_dir=runs_dir, data_root=data_root,
+                            should_stop=stop_flag.is_set)
+        failed = [t for t in result.trials if t.error]
+        return f"{len(failed)} trials failed; first: {failed[0].error}" if failed else None
+
+    return registry.start_task(RAY_KIND, sweep.id, work)
 
 
 def search_runs(sweep: sweeps.Sweep, runs: Sequence[RunInfo] | None = None,

@@ -223,3 +223,30 @@ def test_the_lines_have_a_tick_at_each_swept_value_and_no_other() -> None:
     cells = [sweeps.Cell(d, 0.9, None, 1, ("r",)) for d in (1, 2)]
     fig = sweep_view.lines_figure(sweeps.Effect("depth", "test_accuracy", {"all": cells}, []))
     assert list(fig.layout.xaxis.tickvals) == [1, 2]  # not 1, 1.5, 2
+
+
+def test_a_budgeted_search_starts_from_the_page_as_the_sweeps_ray_driver(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_core import raytrials, search
+
+    monkeypatch.setattr(raytrials, "ray_available", lambda: True)
+    ran: list[tuple[str, str | None]] = []
+
+    def run_search(found, *, address, runs_dir, data_root, should_stop):  # Tune: tests/unit/test_search.py
+        ran.append((found.id, address))
+        return search.SearchResult(found, [], 900)
+
+    monkeypatch.setattr(search, "run_search", run_search)
+    at = open_page(app_path)
+    at.multiselect(key="sweeps_widths").set_value([16, 32])
+    at.checkbox(key="sweeps_ray").check().run()
+    assert not [b for b in at.button if b.label.startswith("Start the search")]  # the grid, until chosen
+    at.checkbox(key="sweeps_search").check().run()
+    next(b for b in at.button if b.label.startswith("Start the search")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (found,) = sweeps.list_sweeps(runs_dir)
+    assert found.kind == "search" and len(found.configs) == 4  # depths 1, 2 x widths 16, 32
+    driver = sweeps.ray_task(found, registry)
+    assert driver is not None and driver.join(timeout=60) and driver.error is None
+    assert ran == [(found.id, None)]  # an empty address: a local Ray
