@@ -12,8 +12,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, AppDidNotStart, running_app
-from playwright.sync_api import Page, sync_playwright
+from app_server import ROOT, AppDidNotStart, running_app
+from playwright.sync_api import Page
+
+from tests.support.browser import chromium
 
 
 @pytest.fixture
@@ -31,17 +33,10 @@ def server(tmp_path: Path, runs_dir: Path, synthetic_data_dir: Path) -> Iterator
 @pytest.fixture
 def blank_page(server: str) -> Iterator[Page]:
     """A browser tab that has not opened the app yet (the server has seen no request)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        page.set_default_timeout(60_000)
+        yield page
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from playwright.sync_api import Locator, Page
 
 from mnist_core import runs
 from mnist_core.synthetic import render_digit
+from tests.support.browser import idle
 
 Point = tuple[float, float]
 Stroke = list[Point]
@@ -143,10 +144,7 @@ class DrawPage:
         return self.page.locator("canvas.upper-canvas")  # the canvas sits in an open shadow root
 
     def idle(self) -> None:
-        self.page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-            " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-        )
+        idle(self.page)
 
     def metric(self, label: str) -> str:
         box = self.page.get_by_test_id("stMetric").filter(has_text=label).first

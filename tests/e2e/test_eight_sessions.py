@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_server import CHROMIUM, CHROMIUM_ARGS
 from draw_helpers import DIGITS, DrawPage, versions_of
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from train_helpers import start_training
 
 from mnist_core import runs
 from mnist_core.config import MAX_EPOCHS, RunConfig
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,14 +49,8 @@ def app(base_run: runs.RunInfo, server: str) -> str:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _new_page(browser: Browser) -> Page:

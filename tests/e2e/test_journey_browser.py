@@ -25,24 +25,13 @@ from playwright.sync_api import Page, sync_playwright
 from train_helpers import start_training
 
 from mnist_core import runs
+from tests.support.browser import go_to as sidebar
+from tests.support.browser import idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NO_EXCEPTION = '[data-testid="stException"]'
 FIRST_NAME, NEW_NAME = "journey mlp", "my digits model"
-
-
-def idle(page: Page) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-    )
-
-
-def sidebar(page: Page, name: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    page.get_by_role("heading", name=name, exact=True).first.wait_for()
-    idle(page)
 
 
 def no_exception(page: Page, step: str) -> None:

@@ -25,7 +25,6 @@ whole page in each state under ``artifacts/walk/``.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import random
 import re
@@ -33,13 +32,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import streamlit as st
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, AppDidNotStart, running_app
+from app_server import ROOT, AppDidNotStart, running_app
 from draw_helpers import DIGITS, DrawPage
-from PIL import Image
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import fakeruns, runs, study, sweeps
@@ -47,7 +44,8 @@ from mnist_core.config import RunConfig
 from mnist_core.models import build_model
 from mnist_core.pipeline import run_training
 from mnist_core.runs import RunWriter, write_json, write_torch
-from mnist_core.synthetic import render_digit
+from tests.support.browser import chromium
+from tests.support.drawing import canvas_png
 
 WIDTHS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 VIEWS = ("Learning curves", "Accuracy vs cost", "Parallel coordinates", "Depth x width", "Bars", "Confusion",
@@ -231,14 +229,8 @@ def walk_server(walk_runs: Path, synthetic_data_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 # -- the walk --------------------------------------------------------------------------------
@@ -405,17 +397,6 @@ def table_problems(at: AppTest, state: str) -> list[str]:
         if str(metric.value).strip() in BAD_CELLS:
             problems.append(f"{state}: metric {metric.label!r} reads {metric.value!r}")
     return problems
-
-
-def canvas_png(label: int) -> bytes:
-    """A digit as the canvas sends it: 280x280 RGBA, the stroke in the alpha channel."""
-    glyph = render_digit(label, np.random.default_rng(0))
-    big = np.asarray(Image.fromarray(glyph).resize((280, 280), Image.Resampling.BILINEAR))
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = np.where(big > 60, big, 0)
-    buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.slow

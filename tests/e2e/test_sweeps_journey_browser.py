@@ -24,26 +24,13 @@ from playwright.sync_api import Locator, Page, expect
 from mnist_core import sweeps
 from mnist_core.cli import main
 from mnist_core.runs import list_runs
+from tests.support.browser import go_to, idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NO_EXCEPTION = '[data-testid="stException"]'
 WAIT_MS = 240_000  # a condition the page must reach; generous for a loaded 2-core machine
 NAME = "Depth x width"  # the grid's default name (a name typed just before Start could miss it)
-
-
-def idle(page: Page) -> None:
-    """Until the script run that the last action started has finished."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-    )
-
-
-def go_to(page: Page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
-    page.get_by_role("heading", name=title, exact=True).first.wait_for()
-    idle(page)
 
 
 def multiselect(page: Page, label: str) -> Locator:

@@ -16,6 +16,7 @@ from playwright.sync_api import Locator, Page
 
 from mnist_core import runs
 from mnist_core.fakeruns import make_fake_runs
+from tests.support.browser import idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,14 +32,6 @@ EVIL = "[click](http://evil) :red[x] **b** :fire: $x$ <b>y</b>"
 
 def label(info: runs.RunInfo, name: str | None = None) -> str:
     return f"{name or info.name} · {info.id[-6:]}"
-
-
-def idle(page: Page) -> None:
-    """Until the script run that the last action started has finished."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-    )
 
 
 def open_runs(page: Page, server: str) -> None:
