@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import cli_teach
 from .config import RunConfig
 from .errors import ConfigError, MnistLabError
 from .study import EXPERIMENTS
@@ -98,6 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
     study.add_argument("--repeats", type=int, default=1,
                        help="seeds per row (3 or more tell a real difference from seed noise)")
     _sweep_running_flags(study)
+    cli_teach.add_parser(sub)
     return parser
 
 
@@ -519,6 +521,7 @@ def _run_on_ray(sweep: Any, registry: Any, args: argparse.Namespace, should_stop
 COMMANDS = {
     "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "runs": _cmd_runs,
     "sweep": _cmd_sweep, "study": _cmd_study, "inside": _cmd_inside, "compare": _cmd_compare,
+    "teach": cli_teach.run,
 }
 
 

@@ -36,12 +36,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import RunConfig, check_float, check_int
-from .data import Split, augment_batch
+from .data import Split
 from .errors import ConfigError
 from .metrics import EvalResult, evaluate
+from .redraw import redraw_inputs
 from .train import make_optimizer
 
 STRATEGIES = ("distill", "replay", "example")
+LAYERS = ("all", "last")
 TEMPERATURE = 2.0  # softens the original model's predictions for distillation
 
 
@@ -55,7 +57,9 @@ class CorrectionSettings:
     lr: float = 3e-5  # Adam learning rate: its first steps move every weight by ~lr, so keep it small
     replay_size: int = 256  # training images mixed into each step ("distill" and "replay")
     replay_weight: float = 4.0  # weight of the replay term against the example's
-    copies: int = 1  # each example, plus copies - 1 lightly shifted/rotated views, per step
+    views: int = 0  # re-drawings of each example (mnist_core.redraw) learned with it at every step
+    view_share: float = 0.0  # with views: also stop only once this share of them is read right
+    layers: str = "all"  # "all", or "last": only the last linear layer learns
     eval_size: int = 0  # test images for before/after (0: the whole test set, else >= 2000)
     seed: int = 0  # replay batches and augmentation are seeded: the same inputs give the same model
 
@@ -64,7 +68,10 @@ class CorrectionSettings:
             raise ConfigError("strategy", f"{self.strategy!r} is not one of {', '.join(STRATEGIES)}")
         check_int("steps", self.steps, 1, 1000)
         check_int("replay_size", self.replay_size, 1, 4096)
-        check_int("copies", self.copies, 1, 256)
+        check_int("views", self.views, 0, 256)
+        check_float("view_share", self.view_share, 0.0, 1.0)
+        if self.layers not in LAYERS:
+            raise ConfigError("layers", f"{self.layers!r} is not one of {', '.join(LAYERS)}")
         check_int("seed", self.seed, 0, 2**31 - 1)
         if self.eval_size != 0:
             check_int("eval_size", self.eval_size, 2000, 1_000_000)
@@ -175,6 +182,7 @@ def learn(
     test: Split,
     settings: CorrectionSettings | None = None,
     before: EvalResult | None = None,
+    dataset: str = "mnist",
 ) -> Correction:
     """Fine-tune a copy of ``model`` on the example(s) ``x`` ``(N, 1, 28, 28)`` with ``labels``.
 
@@ -183,6 +191,7 @@ def learn(
     first and never modified. Returns the copy's weights and the figures.
     ``before``: the model's :func:`metrics.evaluate` result on
     ``eval_subset(test, settings.eval_size)``, when the caller has it cached.
+    ``dataset``: how the examples were preprocessed (for their re-drawn views).
     """
     settings = settings or CorrectionSettings()
     x, y = _examples(x, labels)
@@ -193,7 +202,7 @@ def learn(
     if before is None or before.n != len(y_eval):
         before = evaluate(model, x_eval, y_eval)
     probs_before = _probabilities(model, x)
-    tuned, steps = fine_tune(model, x, y, replay, settings)
+    tuned, steps = fine_tune(model, x, y, replay, settings, dataset)
     after = evaluate(tuned, x_eval, y_eval)
     probs_after = _probabilities(tuned, x)
     right_before = torch.tensor(before.predictions) == y_eval
@@ -216,32 +225,41 @@ def learn(
 
 
 def fine_tune(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, replay: Split, settings: CorrectionSettings
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    replay: Split,
+    settings: CorrectionSettings,
+    dataset: str = "mnist",
 ) -> tuple[nn.Module, int]:
     """A fine-tuned deep copy of ``model`` (eval mode) and the steps taken; ``model`` is untouched.
 
-    Each step sees ``copies`` views of each example (the first is the
-    example itself) and, unless the strategy is "example", ``replay_size``
-    random training images. Loss = mean cross-entropy on the examples + a
-    replay term: cross-entropy with the true labels ("replay"), or the KL
-    divergence from the original model's own predictions at temperature
-    :data:`TEMPERATURE` ("distill"). Distillation holds the model in place
-    far better: a replay image the model already gets right has almost no
-    cross-entropy gradient, but any change of its output costs KL.
-    Stops early once every example's true label reaches ``stop_at``.
+    Each step sees the examples, their ``views`` re-drawings (made once,
+    seeded: :func:`redraw.redraw_inputs`) and, unless the strategy is
+    "example", ``replay_size`` random training images. Loss = mean
+    cross-entropy on the examples and views + a replay term: cross-entropy
+    with the true labels ("replay"), or the KL divergence from the original
+    model's own predictions at temperature :data:`TEMPERATURE` ("distill").
+    Distillation holds the model in place far better: a replay image the
+    model already gets right has almost no cross-entropy gradient, but any
+    change of its output costs KL. Stops early once every example's true
+    label reaches ``stop_at`` (and, with ``view_share``, that share of the
+    views is read right).
     """
     tuned = copy.deepcopy(model).eval()  # eval: batch norm keeps its statistics, dropout is off
-    for p in tuned.parameters():
+    learning = _learning_parameters(tuned, settings.layers)
+    for p in learning:
         p.requires_grad_(True)
     device = next(tuned.parameters()).device
-    optimizer = make_optimizer(RunConfig(lr=float(settings.lr)), tuned)
+    optimizer = make_optimizer(RunConfig(lr=float(settings.lr)), tuned)  # parameters without grad: skipped
     gen = torch.Generator().manual_seed(settings.seed)
     x, y = x.to(device), y.to(device)
-    example_y = y.repeat(settings.copies)
+    views = redraw_inputs(x, settings.views, settings.seed, dataset).to(device) if settings.views else x[:0]
+    taught_x, taught_y = torch.cat([x, views]), torch.cat([y, y.repeat_interleave(settings.views)])
     steps = 0
     with torch.enable_grad():
-        while steps < settings.steps and not _reached(tuned, x, y, settings.stop_at):
-            loss = F.cross_entropy(tuned(_views(x, settings.copies, gen)), example_y)
+        while steps < settings.steps and not _reached(tuned, taught_x, taught_y, len(y), settings):
+            loss = F.cross_entropy(tuned(taught_x), taught_y)
             if settings.strategy != "example":
                 rows = torch.randint(len(replay), (settings.replay_size,), generator=gen)
                 xr, yr = replay.rows(rows)
@@ -254,6 +272,17 @@ def fine_tune(
     for p in tuned.parameters():
         p.requires_grad_(False)
     return tuned.eval(), steps
+
+
+def _learning_parameters(model: nn.Module, layers: str) -> list[nn.Parameter]:
+    """Every parameter, or only the last linear layer's (``layers="last"``); the rest frozen."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if layers == "last":
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if linears:
+            return list(linears[-1].parameters())
+    return list(model.parameters())
 
 
 def _replay_loss(
@@ -269,28 +298,20 @@ def _replay_loss(
     return kl * TEMPERATURE**2  # keeps the gradient scale independent of the temperature
 
 
-def _reached(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stop_at: float) -> bool:
-    """Whether every example's true label already has probability >= ``stop_at`` (never for 1.0)."""
-    if stop_at >= 1.0:
+def _reached(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int, settings: CorrectionSettings
+) -> bool:
+    """Whether the first ``n`` rows of ``x`` (the examples) have their true label at ``stop_at`` or more,
+    and at least ``view_share`` of the rest (their views) are read right; never for ``stop_at`` 1.0."""
+    if settings.stop_at >= 1.0:
         return False
     with torch.inference_mode():
         probs = torch.softmax(model(x).float(), dim=1)
-    return bool((probs.gather(1, y.view(-1, 1)) >= stop_at).all())
-
-
-def _views(x: torch.Tensor, copies: int, gen: torch.Generator) -> torch.Tensor:
-    """``copies`` views of each example ``(copies * N, 1, 28, 28)``: itself, then small jitters.
-
-    Light shifts (1.5 px), rotations (8 degrees) and scales (0.9-1.1): the
-    drawing is learned, not its exact pixels, which generalises better and
-    disturbs the rest of the model less.
-    """
-    if copies == 1:
-        return x
-    jitter = x.repeat(copies - 1, 1, 1, 1)
-    background = float(x.amin())  # the normalised value of an empty pixel
-    shifted = augment_batch(jitter - background, gen, max_rotation=8.0, max_shift=1.5, scale_range=(0.9, 1.1))
-    return torch.cat([x, shifted + background])
+    if not bool((probs[:n].gather(1, y[:n].view(-1, 1)) >= settings.stop_at).all()):
+        return False
+    if settings.view_share <= 0 or len(y) == n:
+        return True
+    return float((probs[n:].argmax(1) == y[n:]).float().mean()) >= settings.view_share
 
 
 def _examples(x: torch.Tensor, labels: int | list[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,17 +11,24 @@ whether the correction generalised beyond the exact pixels.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import handwriting
-from .data import CLASS_NAMES, data_root, load_data
+from .data import CLASS_NAMES, NORMALIZATION, data_root, load_data
+from .infer import predict_batch
 from .metrics import EvalResult
 from .online import Correction, CorrectionSettings, learn
+from .redraw import redraw_inputs
 from .runs import RunInfo, lineage, load_model, save_version
+
+REDRAWINGS = 10  # re-drawings of a taught drawing read after the correction (0: none)
+FRESH_SEED = 1_000_003  # their seeds: far from those of the views a correction learns from
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,25 @@ class Taught:
     parent: RunInfo
     correction: Correction
     details: dict[str, Any]  # as saved in the version's meta: the figures, the settings and ``what``
+    redrawn: Redrawn | None = None  # one MNIST drawing: how the version reads re-drawings of it
+
+
+@dataclass(frozen=True)
+class Redrawn:
+    """Fresh re-drawings of the taught drawing and how the parent and the new version read them."""
+
+    pixels: np.ndarray  # float32 (n, 28, 28) ink in [0, 1], as the model sees them
+    label: int  # the true label taught
+    before: tuple[int, ...]  # the parent's reading of each
+    after: tuple[int, ...]  # the new version's reading of each
+
+    @property
+    def right_before(self) -> int:
+        return sum(p == self.label for p in self.before)
+
+    @property
+    def right_after(self) -> int:
+        return sum(p == self.label for p in self.after)
 
 
 def correct(
@@ -66,10 +92,15 @@ def correct(
     else:
         cfg = parent.config
     bundle = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, str(root or data_root()))
-    result = learn(model, x, labels, bundle.train, bundle.test, settings, before=before)
+    result = learn(model, x, labels, bundle.train, bundle.test, settings, before=before, dataset=cfg.dataset)
     what = what or _what(result.labels, cfg.dataset)
     chain = lineage(parent.id, parent.path.parent)
     details = result.details() | {"what": what}
+    redrawn = None
+    if len(result.labels) == 1 and cfg.dataset == "mnist" and REDRAWINGS:
+        redrawn = read_redrawings(model, result, x, settings.seed)
+        details |= {"redrawn": REDRAWINGS, "redrawn_right_before": redrawn.right_before,
+                    "redrawn_right_after": redrawn.right_after}  # fmt: skip
     saved = save_version(
         parent.id,
         result.state_dict,
@@ -81,7 +112,24 @@ def correct(
     )
     if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
         handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
-    return Taught(saved, parent, result, details)
+    return Taught(saved, parent, result, details, redrawn)
+
+
+def read_redrawings(model: nn.Module, result: Correction, x: torch.Tensor, seed: int = 0) -> Redrawn:
+    """:data:`REDRAWINGS` fresh re-drawings of ``x`` ``(1, 1, 28, 28)`` read by ``model`` and its correction.
+
+    Their seeds are never among those a correction learns its views from.
+    """
+    fresh = redraw_inputs(x, REDRAWINGS, FRESH_SEED + seed)
+    tuned = copy.deepcopy(model)
+    tuned.load_state_dict(result.state_dict)
+    mean, std = NORMALIZATION["mnist"]
+    return Redrawn(
+        pixels=(fresh[:, 0] * std + mean).clamp(0.0, 1.0).numpy(),
+        label=result.labels[0],
+        before=tuple(int(v) for v in predict_batch(model, fresh).argmax(1)),
+        after=tuple(int(v) for v in predict_batch(tuned.eval(), fresh).argmax(1)),
+    )
 
 
 def correct_handwriting(

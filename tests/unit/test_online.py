@@ -115,7 +115,7 @@ def test_an_example_already_known_takes_no_step(model, data) -> None:
 def test_every_strategy_learns_and_is_deterministic(model, data, strategy: str) -> None:
     x = data.val.tensors()[0][2:3]
     label = a_wrong_label(model, x)
-    settings = online.CorrectionSettings(strategy=strategy, steps=15, lr=1e-3, replay_size=16, copies=3)
+    settings = online.CorrectionSettings(strategy=strategy, steps=15, lr=1e-3, replay_size=16, views=3)
     one = online.learn(model, x, label, data.train, data.test, settings)
     two = online.learn(model, x, label, data.train, data.test, settings)
     assert one.learned
@@ -202,7 +202,9 @@ def test_a_cached_baseline_is_used_when_it_matches(model, data, monkeypatch: pyt
         ({"stop_at": 0.0}, "stop_at"),
         ({"replay_size": 0}, "replay_size"),
         ({"replay_weight": -1.0}, "replay_weight"),
-        ({"copies": 0}, "copies"),
+        ({"views": -1}, "views"),
+        ({"view_share": 1.5}, "view_share"),
+        ({"layers": "middle"}, "layers"),
         ({"eval_size": 500}, "eval_size"),
         ({"lr": True}, "lr"),
     ],
@@ -230,3 +232,26 @@ def test_bad_examples_are_config_errors(model, data) -> None:
         online.learn(model, x[:1], 10, data.train, data.test, FAST)
     with pytest.raises(ConfigError, match="examples"):
         online.learn(model, torch.zeros(1, 28, 28), 1, data.train, data.test, FAST)
+
+
+def test_views_are_learned_and_stop_on_the_views(model, data) -> None:
+    """With re-drawn views the stop waits for them too: more steps than for the drawing alone."""
+    x = data.val.tensors()[0][4:5]
+    label = a_wrong_label(model, x)
+    plain = dataclasses.replace(FAST, steps=100, stop_at=0.5)
+    alone = online.learn(model, x, label, data.train, data.test, plain)
+    views = dataclasses.replace(plain, views=8, view_share=1.0)
+    one = online.learn(model, x, label, data.train, data.test, views)
+    two = online.learn(model, x, label, data.train, data.test, views)
+    assert alone.learned and one.learned
+    assert one.steps > alone.steps
+    assert all(torch.equal(one.state_dict[k], two.state_dict[k]) for k in one.state_dict)
+
+
+def test_last_layer_only_leaves_the_rest_untouched(model, data) -> None:
+    x = data.val.tensors()[0][:1]
+    settings = dataclasses.replace(FAST, layers="last", lr=3e-3, steps=5, stop_at=1.0)
+    result = online.learn(model, x, a_wrong_label(model, x), data.train, data.test, settings)
+    last = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, result.state_dict[k])}
+    assert changed == {f"{last}.weight", f"{last}.bias"}

@@ -86,3 +86,44 @@ def test_read_with_every_run_keeps_a_run_that_cannot_read(parent: runs.RunInfo, 
     assert by_id[parent.id].prediction is not None and by_id[parent.id].prediction.label == predicted
     assert by_id["broken"].prediction is None and by_id["broken"].error
     assert allmodels.read_with_every_run(x, infos, "fashion") == []  # other datasets are left out
+
+
+def test_a_single_drawing_is_read_again_as_fresh_redrawings(parent: runs.RunInfo) -> None:
+    x, _, label = a_drawing(parent)
+    taught = teach.correct(parent, x, label, FAST)
+    redrawn = taught.redrawn
+    assert redrawn is not None and redrawn.pixels.shape == (teach.REDRAWINGS, 28, 28)
+    assert redrawn.label == label and len(redrawn.before) == len(redrawn.after) == teach.REDRAWINGS
+    assert taught.details["redrawn_right_after"] == sum(p == label for p in redrawn.after)
+    assert taught.details["redrawn_right_before"] == redrawn.right_before
+    assert not any(np.array_equal(view, redrawn.pixels[0]) for view in redrawn.pixels[1:])
+
+
+def test_cli_teach_saves_a_version_and_prints_its_figures(
+    parent: runs.RunInfo, runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from PIL import Image
+
+    from mnist_core.cli import main
+    from mnist_core.synthetic import render_digit
+
+    image = tmp_path / "seven.png"
+    Image.fromarray(render_digit(7, np.random.default_rng(0))).save(image)
+    code = main(["--runs-dir", str(runs_dir), "teach", parent.id, str(image), "--label", "2",
+                 "--steps", "5", "--stop-at", "1.0", "--lr", "1e-3"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    version = runs.load_run(out["version"], runs_dir)
+    assert version.meta["parent"] == parent.id and out["label"] == 2 and out["steps_taken"] == 5
+    assert out["settings"]["lr"] == 1e-3 and "accuracy_after" in out and "redrawn_right_after" in out
+    assert [s.label for s in handwriting.list_samples()] == [2]
+    # The whole handwriting set (the one drawing kept just now), then the errors a user can make.
+    assert main(["--runs-dir", str(runs_dir), "teach", parent.id, "--handwriting", "--steps", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 1
+    assert main(["--runs-dir", str(runs_dir), "teach", parent.id, str(image)]) == 2
+    assert "--label" in capsys.readouterr().err
+    assert main(["--runs-dir", str(runs_dir), "teach", parent.id, str(image), "--label", "12"]) == 2
+    assert main(["--runs-dir", str(runs_dir), "teach", parent.id, "--handwriting", "--views", "-1"]) == 2
+    assert "views" in capsys.readouterr().err
