@@ -149,11 +149,11 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Sort by", SORTS, format_func=compare.label, key=f"{K}sort", persist_state=SESSION
     )
     descending = order_col.checkbox("Descending", value=True, key=f"{K}desc", persist_state=SESSION)
-    status_col, model_col, tags_col, group_col = st.columns([1, 1, 1, 0.8], vertical_alignment="bottom")
+    status_col, model_col, tags_col = st.columns(3)
     statuses = status_col.multiselect("Status", runs.STATUSES, key=f"{K}status", persist_state=SESSION)
     models = model_col.multiselect("Model", ["mlp", "cnn"], key=f"{K}model", persist_state=SESSION)
     tags = tags_col.multiselect("Tags", compare.all_tags(rows), key=f"{K}tags", persist_state=SESSION)
-    group = group_col.checkbox(
+    group = st.checkbox(  # its own line: in a fifth of a laptop's row its label was cut short
         "Group seeds", value=True, key=f"{K}group", persist_state=SESSION,
         help="Completed runs that differ only in seed as one row: mean test accuracy, its standard "
         "deviation (in points) and the number of seeds",

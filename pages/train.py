@@ -255,7 +255,7 @@ def start_section(
     st.subheader("What this choice costs")
     if cfg is not None and not cost_preview(cfg, registry, root, runs):
         cfg = None
-    name_col, button_col, repeat_col = st.columns([3, 1, 1], vertical_alignment="bottom")
+    name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     name = name_col.text_input(
         "Run name (optional)", key="train_name", persist_state=SESSION, placeholder=cfg.label() if cfg else ""
     )
@@ -267,11 +267,10 @@ def start_section(
         width="stretch",
         kwargs={"cfg": cfg, "registry": registry, "root": root, "runs_dir": runs_dir, "name": name.strip()},
     )
-    repeat_col.button(
+    st.button(  # its own line, at its own width: in a fifth of a laptop's row its label was cut short
         f"Repeat with {seeds.REPEAT_SEEDS} seeds",
         disabled=cfg is None,
         on_click=_repeat,
-        width="stretch",
         help="Queue this configuration with 3 seeds none of its runs used yet: the Runs page shows them "
         "as one row, mean ± standard deviation, so you can tell a real difference from seed noise.",
         kwargs={"cfg": cfg, "registry": registry, "root": root, "runs_dir": runs_dir, "runs": runs,
