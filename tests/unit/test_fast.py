@@ -140,3 +140,12 @@ def test_an_error_after_the_first_steps_is_not_hidden(data, monkeypatch):
     monkeypatch.setattr(_Loop, "__init__", init)
     with pytest.raises(RuntimeError, match="this torch has changed"):
         train(CFG, data, progress_every=4)
+
+
+def test_the_benchmark_times_both_sides_in_turns(synthetic_data_dir):
+    from benchmarks.fast_path import fast_path_speedup
+
+    row = fast_path_speedup(synthetic_data_dir, (8,), 16, repeats=2, steps=3, warm=2)
+    assert row["steps"] == 3 and row["speedup_cpu"] > 0 and row["speedup_wall"] > 0
+    assert row["on_cpu_ms_per_step"] > 0 and row["off_cpu_ms_per_step"] > 0
+    assert fast.enabled()  # the turns' setting is given back
