@@ -3,20 +3,30 @@
 ``scripts/live_view_overhead.py`` times the page's wiring in one process (the
 callbacks, the snapshots, the figures). This script starts the app itself
 (``streamlit run app.py``, with the repository's ``.streamlit/config.toml``)
-and trains the Train page's default run (MLP 784-512-10, batch 64, 2 epochs)
+and trains the Train page's default run (MLP 784-512-10, batch 64; ``--epochs``, 2)
 from headless Chromium on the same machine, in turns:
 
 - ``unwatched``: click *Start training*, then leave the page: nothing redraws;
 - ``watched``: stay on the Train page while the run trains: its fragment reruns
   twice a second and the browser draws the charts;
-- ``watched, postScriptGC``: the same on a second server started with
-  ``--runner.postScriptGC true``, Streamlit's default, which runs a full
-  ``gc.collect()`` after every script and fragment run. It is the baseline of
-  the repository's setting (off).
+- ``watched, 1 thread``: the same on a second server whose torch runs one
+  thread (``OMP_NUM_THREADS=1``, what ``torch.set_num_threads(1)`` does), so
+  the browser and the server's redraws have a core of their own.
 
-Per run: the training loop's wall time (``train_time_s`` of the run's summary)
-and the CPU seconds the browser's processes and the server used meanwhile.
-Medians (min-max) over the repeats, and the ratios to the unwatched run.
+(``--runner.postScriptGC true``, Streamlit's default, was compared here before:
+2.8-2.9x slower watched; the repository turns it off.)
+
+While a watched run trains, ``--trace-s`` seconds of a Chromium trace give the
+browser main thread's busy time per redraw of the live chart
+(``scripts/live_chart_redraw.py``'s measure: CPU time of the top-level tasks).
+
+Per run: the training loop's wall time (``train_time_s`` of the run's summary),
+the CPU seconds the browser's processes and the server used meanwhile, and
+the browser's CPU in cores (its CPU seconds over the run's wall time).
+Medians (min-max) over the repeats, the ratios to the unwatched run, and the
+load average: on a loaded machine the absolute figures say little; the
+targets (watched <= 1.10x, browser <= 0.15 cores, < 20 ms a redraw) are for a
+quiet one.
 
     MNIST_DATA_DIR=../shared/data .venv/bin/python scripts/live_view_browser.py --repeats 5
 
@@ -33,27 +43,40 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psutil
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the browser tests' server and Chromium
 
 from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from live_chart_redraw import main_thread_tasks  # noqa: E402
 
 RUN_TIMEOUT_S = 600
-VARIANTS = ("unwatched", "watched", "watched, postScriptGC")
+VARIANTS = ("unwatched", "watched", "watched, 1 thread")
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
+# The live charts on the page when tracing starts, kept: the run may end (and its charts go) meanwhile.
+KEEP_CHARTS = "() => { window.__charts = [...document.querySelectorAll('.mnist-live-chart')]; }"
+# Redraws of the first (loss and accuracy) and ms all of them spent in their own JS (live_chart.js).
+CHARTS = """() => ({redraws: Number(window.__charts[0].dataset.redraws),
+    ms: window.__charts.reduce((t, e) => t + Number(e.dataset.ms || 0), 0)})"""
 
 
 def browser_cpu_s() -> float:
-    """CPU seconds used so far by every Chromium process on the machine (this script's browser)."""
+    """CPU seconds used so far by this script's Chromium (its processes only: other Chromiums on a shared
+    machine are not counted)."""
     total = 0.0
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        if (proc.info["name"] or "").startswith("chrom") and proc.info["cpu_times"] is not None:
-            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.name().startswith("chrom"):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
     return total
 
 
@@ -62,20 +85,33 @@ def process_cpu_s(pid: int) -> float:
     return times.user + times.system
 
 
-def train_once(browser: Browser, url: str, pid: int, runs_dir: Path, watch: bool) -> dict[str, float]:
-    """Start the Train page's default run from a browser tab; watch it or leave. Times of the run."""
+def train_once(
+    browser: Browser, url: str, pid: int, runs_dir: Path, watch: bool, trace_s: float = 0.0, epochs: int = 2
+) -> dict[str, float]:
+    """Start the Train page's default run from a browser tab; watch it or leave. Times of the run.
+
+    Watched, with ``trace_s``: a Chromium trace of that many seconds once the
+    live chart draws gives the main thread's busy ms per redraw.
+    """
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     try:
         page.goto(f"{url}/train")
         start = page.get_by_role("button", name="Start training")
         start.wait_for(timeout=60_000)
+        field = page.get_by_label("Epochs")
+        field.fill(str(epochs))
+        field.press("Enter")
+        page.get_by_text(f"{epochs} epochs (est.)").wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # the cost preview and its probe settle first
         browser_0, server_0 = browser_cpu_s(), process_cpu_s(pid)
         start.click()
         page.get_by_text("Training now").wait_for(timeout=60_000)
+        traced: dict[str, float] = {}
         if not watch:
             page.goto("about:blank")
+        elif trace_s:
+            traced = _trace_redraws(browser, page, trace_s)
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while True:
             done = [p for p in runs_dir.iterdir() if p.name not in before and (p / "summary.json").exists()]
@@ -88,23 +124,54 @@ def train_once(browser: Browser, url: str, pid: int, runs_dir: Path, watch: bool
     finally:
         page.close()
     summary = json.loads((done[0] / "summary.json").read_text())
-    return {"train_s": summary["train_time_s"], "browser_cpu_s": browser_s, "server_cpu_s": server_s}
+    train_s = summary["train_time_s"]
+    return {
+        "train_s": train_s, "browser_cpu_s": browser_s, "server_cpu_s": server_s,
+        "browser_cores": browser_s / train_s, **traced,
+    }  # fmt: skip
+
+
+def _trace_redraws(browser: Browser, page: Page, seconds: float) -> dict[str, float]:
+    """Main-thread busy ms per redraw of the live chart over ``seconds`` of a Chromium trace."""
+    page.locator(".mnist-live-chart").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # past the first, full draw
+    page.evaluate(KEEP_CHARTS)
+    before = page.evaluate(CHARTS)
+    browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+    page.wait_for_timeout(seconds * 1000)
+    trace = json.loads(browser.stop_tracing())
+    after = page.evaluate(CHARTS)
+    redraws = after["redraws"] - before["redraws"]
+    tasks = main_thread_tasks(trace)
+    per = (lambda total: total / redraws) if redraws else (lambda _total: float("nan"))
+    return {
+        "redraws": redraws,
+        "busy_ms_per_redraw": per(sum(tasks)),
+        "chart_js_ms_per_redraw": per(after["ms"] - before["ms"]),
+        "longest_task_ms": max(tasks, default=0.0),
+    }
 
 
 def _median_range(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
+COLUMNS = (
+    "train_s", "browser_cpu_s", "server_cpu_s", "browser_cores",
+    "busy_ms_per_redraw", "chart_js_ms_per_redraw",
+)  # fmt: skip
+
+
 def report(rows: dict[str, list[dict[str, float]]]) -> list[str]:
-    lines = [f"{'':24}{'training s':>22}{'browser CPU s':>22}{'server CPU s':>22}"]
-    for name in VARIANTS:
+    lines = [f"{'':24}" + "".join(f"{c:>22}" for c in COLUMNS)]
+    for name in rows:
         cells = [
-            _median_range([r[key] for r in rows[name]])
-            for key in ("train_s", "browser_cpu_s", "server_cpu_s")
+            _median_range([r[key] for r in rows[name]]) if all(key in r for r in rows[name]) else "-"
+            for key in COLUMNS
         ]
         lines.append(f"{name:24}" + "".join(f"{c:>22}" for c in cells))
     base = [r["train_s"] for r in rows["unwatched"]]
-    for name in VARIANTS[1:]:
+    for name in [v for v in rows if v != "unwatched"]:
         times = [r["train_s"] for r in rows[name]]
         paired = [t / b for t, b in zip(times, base, strict=True)]
         lines.append(
@@ -114,11 +181,29 @@ def report(rows: dict[str, list[dict[str, float]]]) -> list[str]:
     return lines
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """``values`` in ``os.environ`` while the block runs (a server started there inherits them)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trace-s", type=float, default=4.0, help="seconds of trace per watched run")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     args = parser.parse_args()
     if not CHROMIUM.exists():
@@ -130,34 +215,36 @@ def main() -> int:
             from mnist_core.synthetic import write_dataset
 
             data_root = write_dataset(Path(tmp) / "data", n_train=10_000, n_test=1_000)
-        repo_runs, gc_runs = Path(tmp) / "runs", Path(tmp) / "runs-gc"
+        repo_runs, one_runs = Path(tmp) / "runs", Path(tmp) / "runs-1-thread"
         repo_url, repo_proc = stack.enter_context(running_app(repo_runs, data_root, Path(tmp) / "repo.log"))
-        gc_url, gc_proc = stack.enter_context(
-            running_app(gc_runs, data_root, Path(tmp) / "gc.log", "--runner.postScriptGC", "true")
-        )
-        repo, gc_on = (repo_url, repo_proc.pid, repo_runs), (gc_url, gc_proc.pid, gc_runs)
-        servers = {"unwatched": repo, "watched": repo, "watched, postScriptGC": gc_on}
+        with _environment(OMP_NUM_THREADS="1"):
+            one_url, one_proc = stack.enter_context(running_app(one_runs, data_root, Path(tmp) / "one.log"))
+        repo, one = (repo_url, repo_proc.pid, repo_runs), (one_url, one_proc.pid, one_runs)
+        servers = {"unwatched": repo, "watched": repo, "watched, 1 thread": one}
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         stack.callback(browser.close)
         print(
-            f"MLP 784-512-10 bs64, 2 epochs (the Train page's default), data {data_root}, "
-            f"{args.repeats} repeats"
+            f"MLP 784-512-10 bs64 (the Train page's default), {args.epochs} epochs, data {data_root}, "
+            f"{args.repeats} repeats, load average {os.getloadavg()}"
         )
         rows: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-        for url, pid, runs_dir in (repo, gc_on):  # warm-up: data load, codecarbon's probe, first kernels
-            train_once(browser, url, pid, runs_dir, watch=False)
+        for url, pid, runs_dir in (repo, one):  # warm-up: data load, codecarbon's probe, first kernels
+            train_once(browser, url, pid, runs_dir, watch=False, epochs=args.epochs)
         for i in range(args.repeats):
             k = i % len(VARIANTS)
-            order = VARIANTS[k:] + VARIANTS[:k]  # a drift in the machine's load hits all alike
+            order = [v for v in VARIANTS[k:] + VARIANTS[:k] if v in args.variants]  # drifts hit all alike
             for name in order:
                 url, pid, runs_dir = servers[name]
-                row = train_once(browser, url, pid, runs_dir, watch=name != "unwatched")
+                watch = name != "unwatched"
+                trace_s = args.trace_s if watch else 0.0
+                row = train_once(browser, url, pid, runs_dir, watch, trace_s, args.epochs)
                 rows[name].append(row)
                 print(
                     f"  {i + 1}/{args.repeats} {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items())
                 )
-        print("\n".join(report(rows)))
+        print("\n".join(report({k: v for k, v in rows.items() if v})))
+        print(f"load average at the end: {os.getloadavg()}")
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     return 0

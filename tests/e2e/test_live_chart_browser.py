@@ -36,7 +36,8 @@ def wait_state(page: Page, condition: str, arg: object = None, timeout: float = 
     return handle.json_value()
 
 
-def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(page: Page) -> None:
+def start_small_run(page: Page) -> None:
+    """Train MLP 784-16-10 at batch 4 from the Train page: many redraws, each with a few new points."""
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
     page.get_by_role("button", name="Start training").wait_for()
     page.get_by_role("slider", name="Width (units per layer)").focus()
@@ -47,6 +48,10 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
         page.keyboard.press("ArrowLeft")
     page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
     start_training(page, EPOCHS)
+
+
+def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(page: Page) -> None:
+    start_small_run(page)
 
     first = wait_state(page, "s => s.points >= 4 && s.last > 0")
     page.get_by_text("Gradient norm").first.wait_for()  # the per-layer statistics beside the loss
@@ -67,7 +72,7 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     page.wait_for_function(f"n => ({received})() > n", arg=page.evaluate(received), timeout=30_000)
     page.mouse.move(box["x"] + 0.5 * box["width"], y, steps=3)
     page.mouse.up()
-    zoomed = wait_state(page, "(s, last) => s.max < last * 0.9", arg=first["last"], timeout=10_000)
+    zoomed = wait_state(page, "(s, last) => s.max < last * 0.9", arg=first["last"], timeout=30_000)
     assert zoomed["mark"] == "same node"
 
     # Three redraws later, with more points: same DOM node, same x range.
@@ -97,4 +102,20 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     assert (frozen["redraws"], frozen["points"]) == (paused["redraws"], paused["points"])
     page.get_by_text("Pause chart").first.click()
     wait_state(page, "(s, p) => s.redraws > p.redraws && s.points > p.points", arg=frozen, timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_live_chart_opened_again_gets_the_whole_history_then_only_new_points(page: Page) -> None:
+    # Its element was sent part of the history before the page was left: the new element asks
+    # for the rest (trigger "need") instead of drawing only what came after.
+    start_small_run(page)
+    before = wait_state(page, "s => s.points >= 6")
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Home").click()
+    page.locator(".mnist-live-chart").first.wait_for(state="detached")
+    nav.get_by_role("link", name="Train").click()
+    again = wait_state(page, "(s, b) => s.points >= b.points", arg=before, timeout=60_000)
+    assert again["mark"] is None  # a new element...
+    later = wait_state(page, "(s, a) => s.redraws >= a.redraws + 2 && s.points > a.points", arg=again)
+    assert later["points"] > before["points"]  # ...with the whole curve, still growing
     assert page.locator('[data-testid="stException"]').count() == 0

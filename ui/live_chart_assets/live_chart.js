@@ -217,6 +217,16 @@ const mnistLiveChart = (() => {
   }
 
   function receive(state, data, ask) {
+    const t0 = performance.now();
+    try {
+      take(state, data, ask);
+    } finally {
+      // Main-thread ms this chart spent on its updates (scripts/live_view_browser.py reads it).
+      state.root.dataset.ms = String(Number(state.root.dataset.ms || 0) + performance.now() - t0);
+    }
+  }
+
+  function take(state, data, ask) {
     state.root.dataset.received = String(Number(state.root.dataset.received) + 1);
     if (data.spec) {
       state.cols = state.spec.panels.map(emptyColumns);
@@ -231,6 +241,7 @@ const mnistLiveChart = (() => {
     }
     state.asked = null;
     state.n = data.n;
+    if (!data.spec && data.rows.every((rows) => rows.length === 0)) return; // nothing new to draw
     data.rows.forEach((rows, i) => {
       if (!state.cols[i]) return;
       append(state.cols[i], rows);
