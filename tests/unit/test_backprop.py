@@ -17,6 +17,12 @@ from mnist_core.models import build_model
 from mnist_core.train import make_optimizer, make_scheduler, make_step
 
 
+@pytest.fixture(autouse=True)
+def _fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the fast path itself: on, even in CI's second pass with MNIST_LAB_FAST_PATH=0."""
+    monkeypatch.delenv("MNIST_LAB_FAST_PATH", raising=False)
+
+
 class _Recording(TorchFunctionMode):
     """Notes the name of every torch function called inside it."""
 

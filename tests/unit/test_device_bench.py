@@ -19,6 +19,12 @@ from mnist_core.fast.precision import configure_math
 from mnist_core.train import train
 
 
+@pytest.fixture(autouse=True)
+def _fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the fast path itself: on, even in CI's second pass with MNIST_LAB_FAST_PATH=0."""
+    monkeypatch.delenv("MNIST_LAB_FAST_PATH", raising=False)
+
+
 def test_auto_picks_an_available_device():
     device = resolve_device("auto")
     if torch.cuda.is_available():

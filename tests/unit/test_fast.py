@@ -14,6 +14,13 @@ from mnist_core.fast import backprop, optstate, precision
 from mnist_core.fast import step as fast_step
 from mnist_core.train import train
 
+
+@pytest.fixture(autouse=True)
+def _fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the fast path itself: on, even in CI's second pass with MNIST_LAB_FAST_PATH=0."""
+    monkeypatch.delenv("MNIST_LAB_FAST_PATH", raising=False)
+
+
 CFG = RunConfig(hidden=(16,), batch_size=16, epochs=1, val_fraction=0.0, optimizer="adam")
 FALLBACK = "fast CPU training path failed"
 

@@ -11,6 +11,13 @@ from mnist_core.fast.optstate import HEADROOM, flush_subnormal_state, flushing
 from mnist_core.models import build_model
 from mnist_core.train import make_optimizer, make_step
 
+
+@pytest.fixture(autouse=True)
+def _fast_path_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the fast path itself: on, even in CI's second pass with MNIST_LAB_FAST_PATH=0."""
+    monkeypatch.delenv("MNIST_LAB_FAST_PATH", raising=False)
+
+
 TINY = torch.finfo(torch.float32).tiny
 LIMIT = TINY * HEADROOM
 
