@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from ray_cluster import LocalCluster
 
+from tests.support.apptest import app_path
+
+__all__ = ["app_path"]  # the fixture: app.py, ui/ importable, fresh Streamlit caches
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:

@@ -60,6 +60,32 @@ def test_a_twelve_point_grid_from_the_cli_lands_whole(cluster, tmp_path, synthet
     assert f"{POINTS}/{POINTS} runs done, done" in done.stdout
 
 
+
+def test_a_grid_from_the_sweeps_page_lands_whole(cluster, app_path, tmp_path, monkeypatch):
+    """The page's driver is the app's process (here: the test's), sending trials to the cluster's address."""
+    from streamlit.testing.v1 import AppTest
+
+    runs_dir = tmp_path / "checkpoints"
+    monkeypatch.setenv("MNIST_LAB_CHECKPOINTS", str(runs_dir))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page("pages/sweeps.py")
+    at.run()
+    at.multiselect(key="sweeps_depths").set_value([1, 2])
+    at.multiselect(key="sweeps_widths").set_value([16, 32])
+    at.multiselect(key="sweeps_batches").set_value([128, 256])
+    at.checkbox(key="sweeps_ray").check().run()
+    at.text_input(key="sweeps_ray_address").set_value(cluster.address).run()
+    next(b for b in at.button if b.label.startswith("Start the sweep")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep,) = sweeps.list_sweeps(runs_dir)
+    from ui.shared import job_registry
+
+    driver = sweeps.ray_task(sweep, job_registry())
+    assert driver is not None and driver.join(timeout=CLI_TIMEOUT_S), "the page's sweep did not end"
+    assert driver.state == "completed" and driver.error is None
+    assert len(assert_every_point_landed_once(runs_dir, sweep)) == 8
+
 # -- faults --------------------------------------------------------------------------------------
 
 WAIT_S = 600  # the most a fault test waits for what it waits on (a hang fails the test, never the suite)
