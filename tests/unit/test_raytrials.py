@@ -214,3 +214,18 @@ def test_nothing_starts_when_already_asked_to_stop(runs_dir):
     pytest.importorskip("ray", reason="needs ray: pip install -r requirements-ray.txt")
     assert raytrials.run_trials(TINY, runs_dir=runs_dir, should_stop=lambda: True) == [None, None]
     assert not Path(runs_dir).exists() or list(Path(runs_dir).iterdir()) == []
+
+
+def test_a_retried_trial_in_a_shared_folder_finds_the_run_its_dead_attempt_left(runs_dir):
+    """Ray runs a trial again when its node dies; in a shared folder the new attempt resumes that run."""
+    cfg, tags = TINY[0], ("sweep:s",)
+    dead = runs.RunWriter.create(cfg, runs_dir, name="p", tags=tags)
+    dead.release()  # its process died: the run reads "interrupted"
+    assert runs.load_run(dead.id, runs_dir).status == "interrupted"
+    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", tags) == dead.id
+    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "another point", tags) is None
+    assert raytrials._unfinished_attempt(str(runs_dir), TINY[1], "p", tags) is None
+    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", ("sweep:other",)) is None
+    done = runs.RunWriter.reopen(dead.id, runs_dir)
+    done.finish("completed", {})
+    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", tags) is None  # finished: nothing to resume
