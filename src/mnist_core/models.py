@@ -7,10 +7,12 @@ test images always go in at 28x28.
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .config import RunConfig
 from .errors import ConfigError
@@ -97,9 +99,46 @@ def build_model(cfg: RunConfig, seed: int | None = None) -> nn.Sequential:
     CPU cores at the training batch size: the quick default's step 49 -> 33 ms,
     LeNet-5's 6.6 -> 5.0 ms, CNN 32-64's 46 -> 36 ms; 1000 test images 0.43 ->
     0.30 s. Values are unchanged: ``Flatten`` reads in (C, H, W) order either way.
+    A speed trick, so only with the fast path on (:func:`mnist_core.fast.enabled`).
     """
+    from .fast import enabled  # here, not at the top: the fast path's modules import this one
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed if seed is None else seed)
         if cfg.model == "cnn":
-            return build_cnn(cfg).to(memory_format=torch.channels_last)
+            cnn = build_cnn(cfg)
+            return cnn.to(memory_format=torch.channels_last) if enabled() else cnn
         return build_mlp(cfg)
+
+
+def for_inference(model: nn.Module) -> nn.Module:
+    """The module that fast inference runs for ``model`` (in eval mode): the same logits, sooner.
+
+    With the fast path on (:func:`mnist_core.fast.enabled`), a CNN is copied
+    and, in the copy, each batch norm that follows a convolution is folded
+    into it (torch's ``fuse_conv_bn_eval``), a ReLU followed by a max pool
+    runs after the pool instead (max-pooling commutes with ReLU, so the ReLU
+    touches a quarter of the values, in place) and the weights are laid out
+    channels-last. Measured on CNN 32-64's 10,000 test images, one thread, CPU
+    seconds: 3.8 as trained (channels-last, batch 1000) -> 3.1 folded -> 1.1
+    folded and swapped at batch 128-256 (``metrics.FAST_EVAL_BATCH``); logits
+    within 3e-7, the same predictions. ``model`` itself is never changed.
+    Anything else (an MLP, the fast path off) is returned as it is.
+    """
+    from .fast import enabled  # here, not at the top: the fast path's modules import this one
+
+    if not enabled() or model.training or not isinstance(model, nn.Sequential):
+        return model
+    if not any(isinstance(m, nn.Conv2d) for m in model):
+        return model
+    layers, out = list(copy.deepcopy(model)), []
+    while layers:
+        layer = layers.pop(0)
+        following = layers[0] if layers else None
+        if isinstance(layer, nn.Conv2d) and isinstance(following, nn.BatchNorm2d):
+            out.append(fuse_conv_bn_eval(layer, layers.pop(0)))
+        elif isinstance(layer, nn.ReLU) and isinstance(following, nn.MaxPool2d):
+            out += [layers.pop(0), nn.ReLU(inplace=True)]
+        else:
+            out.append(layer)
+    return nn.Sequential(*out).to(memory_format=torch.channels_last).eval()

@@ -177,7 +177,10 @@ def test_modern_cnn_uses_batch_norm_relu_and_max_pool() -> None:
 @pytest.mark.parametrize(
     "cfg", [quick_default(), lenet5(), RunConfig(model="cnn", hidden=(128,))], ids=lambda c: c.label()
 )
-def test_cnn_weights_are_channels_last_and_compute_the_same_function(cfg: RunConfig) -> None:
+def test_cnn_weights_are_channels_last_and_compute_the_same_function(
+    cfg: RunConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MNIST_LAB_FAST_PATH", raising=False)  # channels-last is the fast path's (on here)
     model = build_model(cfg).eval()
     convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
