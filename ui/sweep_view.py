@@ -106,6 +106,11 @@ def render(sweep: sweeps.Sweep, runs: Sequence[RunInfo], key: str) -> None:
     if not done:
         st.info("No run of this sweep has finished yet: its charts appear with the first one.")
         return
+    early = sum(r["early"] for r in rows)
+    if sweep.kind == "search":
+        st.caption(f"A budgeted search: {early} of its {len(rows)} runs were stopped early by ASHA, after "
+                   "fewer epochs (tagged stopped-early on the Runs page), so their figures trail the "
+                   "finished ones by design; compare the finished runs to pick a model.")
     axes = [a for a in sweep.axes if a != "seed"]
     if not axes:
         st.caption("This sweep varies nothing but the seed; see its runs on the Runs page.")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .compare import number
 from .runs import RunInfo
-from .sweeps import AXES, AXIS_LABELS, Sweep, _key, axis_value, order, points
+from .sweeps import AXES, AXIS_LABELS, EARLY_TAG, Sweep, _key, axis_value, order, points
 
 # Two means differ by more than the noise when the gap exceeds this many standard
 # errors of the difference (about a 95% two-sided test for normal noise).
@@ -120,7 +120,8 @@ def point_rows(sweep: Sweep, runs: Sequence[RunInfo]) -> list[dict[str, Any]]:
     for p in points(sweep, runs):
         row: dict[str, Any] = {a: axis_value(p.config, a) for a in (*AXES, "seed")}
         row |= {"index": p.index, "label": p.config.label(), "state": p.state,
-                "id": p.run.id if p.run else None}
+                "id": p.run.id if p.run else None,
+                "early": bool(p.run) and EARLY_TAG in (p.run.meta.get("tags") or ())}
         for metric in ("test_accuracy", "train_time_s", "time_per_epoch_s", "parameters", "macs",
                        "latency_p50_ms", "co2_kg"):
             row[metric] = metric_value(p.run, metric) if p.run else None

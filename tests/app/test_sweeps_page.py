@@ -250,3 +250,17 @@ def test_a_budgeted_search_starts_from_the_page_as_the_sweeps_ray_driver(
     driver = sweeps.ray_task(found, registry)
     assert driver is not None and driver.join(timeout=60) and driver.error is None
     assert ran == [(found.id, None)]  # an empty address: a local Ray
+
+
+def test_a_search_says_how_many_of_its_runs_were_stopped_early(app_path: Path, runs_dir: Path) -> None:
+    from mnist_core import search
+
+    configs = sweeps.grid_configs(RunConfig(epochs=2), sweeps.GridSpec(width=(16, 32)))
+    found = search.create(configs, "asha", None, runs_dir)
+    for cfg, early in zip(configs, (True, False), strict=True):
+        writer = RunWriter.create(cfg, runs_dir, name=sweeps.point_name(found, cfg),
+                                  tags=(found.tag, sweeps.EARLY_TAG) if early else (found.tag,))
+        writer.finish("stopped" if early else "completed", {"test_accuracy": 0.5 if early else 0.9})
+    assert [r["early"] for r in sweeps.point_rows(found, list_runs(runs_dir))] == [True, False]
+    at = open_page(app_path)
+    assert any("1 of its 2 runs were stopped early" in c.value for c in at.caption)
