@@ -21,6 +21,7 @@ from .runs import RunInfo, resumable
 DASH = "—"
 MACS_HELP = "Multiply-accumulates for one 28x28 image, counted by fvcore (one multiply-add = 1)."
 FLOPS_HELP = "Floating-point operations for one image: 2 x MACs, the convention most blog posts quote."
+TOO_FEW = "too few runs"  # a metric's value: "not enough runs to predict" is cut short on a phone
 WEIGHTS_HELP = "Every parameter and buffer stored as float32: what inference loads."
 
 
@@ -164,19 +165,23 @@ def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -
     try:
         pred, fit = scaling.predict_config(cfg, cost, compare.table(runs))
     except scaling.NotEnoughRuns as exc:
-        return Item("Predicted accuracy", "not enough runs to predict", str(exc))
+        return Item("Predicted accuracy", TOO_FEW, str(exc))  # "Not enough runs to predict: ..."
     interval = pred.accuracy_interval
-    value = percent(pred.accuracy, 1)
+    value = percent(pred.accuracy, 1)  # short: a metric's value is cut at a phone's width
     if interval is not None:
-        value += f" ({percent(interval[0], 1)}-{percent(interval[1], 1)})"
+        value += f" ±{max(pred.accuracy - interval[0], interval[1] - pred.accuracy) * 100:.1f}"
     lo, hi = fit.x_range
     where = "inside" if lo <= cost.parameters <= hi else "outside (an extrapolation)"
+    bounds = (
+        f"95% interval {percent(interval[0], 1)} to {percent(interval[1], 1)}."
+        if interval is not None
+        else "The fit cannot bound its error here."
+    )
     return Item(
         "Predicted accuracy",
         value,
         f"From a fit of test error = a · N^-b + c (b = {fit.b:.2f}, c = {fit.c:.2%}) over the {fit.n} "
-        f"completed {scaling.family_label(fit.family)} runs on {fit.dataset}, N = parameters; "
-        "in brackets its 95% interval. "
+        f"completed {scaling.family_label(fit.family)} runs on {fit.dataset}, N = parameters. {bounds} "
         f"This size is {where} the range of those runs ({count(lo)} to {count(hi)} parameters). "
         "Settings other than size (epochs, batch, learning rate) are not in the fit.",
     )
