@@ -11,7 +11,7 @@ nothing, unless:
 - it stays within :class:`ImportLimits` (entries are counted as they are
   decompressed, so a zip bomb stops at the cap whatever its headers say);
 - every file passes the schema every reader of a run applies
-  (:mod:`mnist_core.runschema`): ``config.json`` a valid
+  (:mod:`mnist_core.runs.schema`): ``config.json`` a valid
   :class:`~mnist_core.config.RunConfig` of at most ``MAX_PARAMETERS``
   parameters; ``run.json``, ``summary.json`` and ``history.json`` of the
   right types, ranges and sizes;
@@ -40,11 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from . import runs, runschema
+from . import runs
 from .config import RunConfig
 from .errors import CorruptRun, MnistLabError, StorageError
 from .fsutil import advice
-from .runs import RUN_FILES, RunInfo
+from .runs import RUN_FILES, RunInfo, schema
 
 PathLike = str | os.PathLike[str]
 REQUIRED = ("config.json", "run.json")
@@ -264,30 +264,30 @@ def _read_json(path: Path) -> Any:
 def _check_run(folder: Path) -> RunConfig:
     """Validate the extracted files and rewrite the JSON ones in their checked form.
 
-    The same schema as every reader of a run (:mod:`mnist_core.runschema`), so
+    The same schema as every reader of a run (:mod:`mnist_core.runs.schema`), so
     an imported run always lists, loads and resumes; plus: it must have
     weights (a run without any is nothing to use, and claimed figures alone
     could make it the Draw page's default).
     """
     try:
-        cfg = runschema.config(_read_json(folder / "config.json"))  # the parameter cap included
-        runschema.meta(_read_json(folder / "run.json"))
-        meta = runschema.meta(_check_meta(_read_json(folder / "run.json")))
+        cfg = schema.config(_read_json(folder / "config.json"))  # the parameter cap included
+        schema.meta(_read_json(folder / "run.json"))
+        meta = schema.meta(_check_meta(_read_json(folder / "run.json")))
         if (folder / "summary.json").exists():
-            runschema.summary(_read_json(folder / "summary.json"))
+            schema.summary(_read_json(folder / "summary.json"))
         if (folder / "history.json").exists():
-            runschema.history(_read_json(folder / "history.json"))
+            schema.history(_read_json(folder / "history.json"))
         if not (folder / "weights.pt").exists():
             raise ArchiveError(
                 "The zip has no weights.pt: it holds no trained model to use. "
                 "Export the run again from the Runs page once it has finished an epoch."
             )
-        expected = runschema.expected_state(cfg)
-        bound = runschema.weights_bytes_bound(expected)
-        runschema.check_state(_read_torch(folder / "weights.pt", bound), expected, "weights.pt")
+        expected = schema.expected_state(cfg)
+        bound = schema.weights_bytes_bound(expected)
+        schema.check_state(_read_torch(folder / "weights.pt", bound), expected, "weights.pt")
         if (folder / "checkpoint.pt").exists():
-            ckpt = _read_torch(folder / "checkpoint.pt", runschema.checkpoint_bytes_bound(expected))
-            runschema.check_checkpoint(ckpt, cfg)
+            ckpt = _read_torch(folder / "checkpoint.pt", schema.checkpoint_bytes_bound(expected))
+            schema.check_checkpoint(ckpt, cfg)
     except CorruptRun as exc:
         raise ArchiveError(str(exc)) from exc
     runs.write_json(folder / "config.json", cfg.to_dict())

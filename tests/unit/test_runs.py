@@ -329,13 +329,13 @@ def test_the_checkpoint_carries_its_history_so_a_crash_between_writes_loses_no_e
     ],
 )
 def test_parameter_count_from_the_config_matches_the_built_model(cfg):
-    from mnist_core.runschema import parameter_count
+    from mnist_core.runs.schema import parameter_count
 
     assert parameter_count(cfg) == sum(p.numel() for p in build_model(cfg).parameters())
 
 
 def test_the_train_page_s_largest_model_is_under_the_cap_and_a_16x8192_mlp_is_over():
-    from mnist_core.runschema import MAX_PARAMETERS, parameter_count
+    from mnist_core.runs.schema import MAX_PARAMETERS, parameter_count
 
     largest = RunConfig(model="cnn", cnn_channels=(32, 64), hidden=(4096,) * 8)
     assert parameter_count(largest) < MAX_PARAMETERS < parameter_count(RunConfig(hidden=(8192,) * 16))
@@ -346,7 +346,7 @@ def test_the_train_page_s_largest_model_is_under_the_cap_and_a_16x8192_mlp_is_ov
     [("adam", "none", 0.9), ("adamw", "onecycle", 0.9), ("sgd", "cosine", 0.9), ("sgd", "none", 0.0)],
 )
 def test_real_checkpoints_of_every_optimizer_and_schedule_pass_the_schema(optimizer, schedule, momentum):
-    from mnist_core.runschema import check_checkpoint
+    from mnist_core.runs.schema import check_checkpoint
     from mnist_core.train import make_optimizer, make_scheduler
 
     cfg = RunConfig(model="cnn", cnn_channels=(4,), hidden=(8,), optimizer=optimizer, schedule=schedule,
@@ -369,7 +369,7 @@ def test_real_checkpoints_of_every_optimizer_and_schedule_pass_the_schema(optimi
 
 
 def test_summary_and_meta_keep_their_keys_and_unknown_small_ones():
-    from mnist_core import runschema
+    from mnist_core.runs import schema as runschema
 
     assert runschema.summary({}) == {}
     summary = {"test_accuracy": 1, "test_loss": float("nan"), "new_figure": [1, "a", None]}
@@ -381,7 +381,7 @@ def test_summary_and_meta_keep_their_keys_and_unknown_small_ones():
 
 
 def test_notes_and_tags_too_long_for_the_schema_are_refused_when_written_and_long_errors_are_cut(runs_dir):
-    from mnist_core import runschema
+    from mnist_core.runs import schema as runschema
 
     run_id = _completed_run(runs_dir)
     with pytest.raises(MnistLabError, match="Notes are limited"):

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy.stats import bootstrap
 
-from mnist_core import runs, runschema, significance
+from mnist_core import runs, significance
 from mnist_core.errors import CorruptRun
 from mnist_core.fakeruns import make_fake_runs
+from mnist_core.runs import schema as runschema
 from mnist_core.runs import write_json
 from mnist_core.significance import (
     SignificanceError,

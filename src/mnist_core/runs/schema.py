@@ -21,7 +21,7 @@ Anything else raises :class:`~mnist_core.errors.CorruptRun` with one line
 naming the file, the field and what is wrong; listings then show the run as
 broken with that line. The JSON files are checked in :mod:`.schema_json`,
 the tensor files in :mod:`.schema_tensors`; this module is the one name for
-both (``mnist_core.runschema`` is its older name).
+both.
 """
 
 from __future__ import annotations
