@@ -72,6 +72,12 @@ CANDIDATES: dict[str, CorrectionSettings] = {
     "views 16 stop .9 lr1e-4": dataclasses.replace(VIEWS, view_share=0.9, lr=1e-4),
     "views 16 stop .9 last": dataclasses.replace(VIEWS, view_share=0.9, layers="last", lr=1e-3),
     "today stop .9": dataclasses.replace(TODAY, stop_at=0.9),
+    "views 16 stop .7": dataclasses.replace(VIEWS, view_share=0.7),
+    "views 16 stop .9 r512 x16": dataclasses.replace(
+        VIEWS, view_share=0.9, replay_size=512, replay_weight=16.0
+    ),
+    "views 16 stop .9 sgd 1e-2": dataclasses.replace(VIEWS, view_share=0.9, optimizer="sgd", lr=1e-2),
+    "views 16 stop .9 sgd 3e-3": dataclasses.replace(VIEWS, view_share=0.9, optimizer="sgd", lr=3e-3),
 }
 FRESH_SEED = 1_000_003  # re-drawings to test on: seeds far from any the corrections learn from
 

@@ -32,6 +32,7 @@ from ui.shared import metric_row
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     from torch import nn
 
+REDRAWN_SIDE = 56  # px per re-drawing in the strip after a correction
 GRID_MAX, CARD_WIDTH = 40, 104  # the "my handwriting" thumbnails (84 px) and their Delete buttons
 HIGHLIGHT = "#ef553b"
 BAR = "#9db4d9"
@@ -268,6 +269,10 @@ def correction_result(taught: teach.Taught) -> dict[str, Any]:
         "id": taught.version.id, "name": taught.version.name, "parent": taught.parent.id,
         "parent_name": taught.parent.name, "details": details,
         "label_name": "" if label is None else names[label],
+        "redrawn": None if taught.redrawn is None else {
+            "pixels": taught.redrawn.pixels, "before": list(taught.redrawn.before),
+            "after": list(taught.redrawn.after), "label": taught.redrawn.label,
+        },
     }  # fmt: skip
 
 
@@ -311,6 +316,25 @@ def show_correction(result: dict[str, Any]) -> None:
         delta=f"{details['seconds']:.1f} s with both evaluations",
         delta_color="off",
         delta_arrow="off",
+    )
+    if result.get("redrawn"):
+        show_redrawn(result["redrawn"], result["label_name"])
+
+
+def show_redrawn(redrawn: dict[str, Any], label_name: str) -> None:
+    """A strip of fresh re-drawings of the taught digit, each with the new version's reading."""
+    after, before, label = redrawn["after"], redrawn["before"], redrawn["label"]
+    right, was = sum(p == label for p in after), sum(p == label for p in before)
+    st.markdown(
+        f"**Drawn again:** the new version reads **{right} of {len(after)}** re-drawings of your "
+        f"{label_name} right (before the correction: {was} of {len(before)})."
+    )
+    captions = [f"{p} ✓" if p == label else f"{p} ✗" for p in after]
+    st.image([explain.enlarge(px, 2) for px in redrawn["pixels"]], caption=captions, width=REDRAWN_SIDE)
+    st.caption(
+        "The same digit as you might draw it again: a little larger or smaller, slanted, thicker or "
+        "thinner, wobbling slightly; none of these was learned. Several still wrong? Draw the digit "
+        "again and teach that drawing too."
     )
 
 

@@ -44,6 +44,7 @@ from .train import make_optimizer
 
 STRATEGIES = ("distill", "replay", "example")
 LAYERS = ("all", "last")
+OPTIMIZERS = ("adam", "sgd")
 TEMPERATURE = 2.0  # softens the original model's predictions for distillation
 
 
@@ -60,6 +61,7 @@ class CorrectionSettings:
     views: int = 0  # re-drawings of each example (mnist_core.redraw) learned with it at every step
     view_share: float = 0.0  # with views: also stop only once this share of them is read right
     layers: str = "all"  # "all", or "last": only the last linear layer learns
+    optimizer: str = "adam"  # "adam", or "sgd" (momentum 0.9): moves each weight by its gradient
     eval_size: int = 0  # test images for before/after (0: the whole test set, else >= 2000)
     seed: int = 0  # replay batches and augmentation are seeded: the same inputs give the same model
 
@@ -70,6 +72,8 @@ class CorrectionSettings:
         check_int("replay_size", self.replay_size, 1, 4096)
         check_int("views", self.views, 0, 256)
         check_float("view_share", self.view_share, 0.0, 1.0)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError("optimizer", f"{self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.layers not in LAYERS:
             raise ConfigError("layers", f"{self.layers!r} is not one of {', '.join(LAYERS)}")
         check_int("seed", self.seed, 0, 2**31 - 1)
@@ -251,7 +255,9 @@ def fine_tune(
     for p in learning:
         p.requires_grad_(True)
     device = next(tuned.parameters()).device
-    optimizer = make_optimizer(RunConfig(lr=float(settings.lr)), tuned)  # parameters without grad: skipped
+    optimizer = make_optimizer(
+        RunConfig(lr=float(settings.lr), optimizer=settings.optimizer), tuned
+    )  # parameters without grad: skipped
     gen = torch.Generator().manual_seed(settings.seed)
     x, y = x.to(device), y.to(device)
     views = redraw_inputs(x, settings.views, settings.seed, dataset).to(device) if settings.views else x[:0]

@@ -223,6 +223,24 @@ def test_correction_creates_a_version_keeps_the_drawing_and_undo_removes_it(
     assert "Undone" in texts(at)
 
 
+def test_after_a_correction_the_page_shows_how_the_version_reads_ten_redrawings(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    truth = (int(metrics(at)["Prediction"]) + 1) % 10
+    at.button_group(key="draw_true_label").set_value(truth)
+    at = next(b for b in at.run().button if b.label.startswith("Teach it: this is")).click().run()
+    no_exception(at)
+    details = runs.load_run(at.selectbox(key="draw_run").value, runs_dir).meta["details"]
+    right, was = details["redrawn_right_after"], details["redrawn_right_before"]
+    assert details["redrawn"] == 10 and 0 <= right <= 10
+    assert f"the new version reads **{right} of 10** re-drawings of your {truth} right" in texts(at)
+    assert f"(before the correction: {was} of 10)" in texts(at)
+    (captions,) = [image.captions for image in at.image if len(image.captions) == 10]
+    assert sum(c == f"{truth} ✓" for c in captions) == right
+    assert all(c.endswith(("✓", "✗")) for c in captions)
+
+
 def test_all_models_compares_every_run(app_path: Path, with_runs) -> None:
     at = inject(open_draw(app_path), canvas_png(5))
     at.toggle(key="draw_compare").set_value(True)
