@@ -170,8 +170,8 @@ def report(rows: dict[str, list[dict[str, float]]]) -> list[str]:
             for key in COLUMNS
         ]
         lines.append(f"{name:24}" + "".join(f"{c:>22}" for c in cells))
-    base = [r["train_s"] for r in rows["unwatched"]]
-    for name in [v for v in rows if v != "unwatched"]:
+    base = [r["train_s"] for r in rows.get("unwatched", [])]
+    for name in [v for v in rows if v != "unwatched" and base]:
         times = [r["train_s"] for r in rows[name]]
         paired = [t / b for t, b in zip(times, base, strict=True)]
         lines.append(
