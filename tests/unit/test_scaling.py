@@ -32,7 +32,7 @@ def test_noisy_points_give_an_interval_that_covers_the_truth():
     rng = np.random.default_rng(0)
     xs = np.repeat(SIZES, 3)  # three seeds per size
     covered = 0
-    for trial in range(40):
+    for _ in range(40):
         ys = _law(xs) + rng.normal(0, 0.002, xs.size)
         fit = scaling.fit_points(xs, ys)
         assert fit.b == pytest.approx(B, abs=0.15)
