@@ -15,9 +15,9 @@ it); a trial ASHA stopped early is closed as a "stopped" run with its test
 figures and tagged :data:`EARLY_TAG`. The grid mode stays for reproducing a
 study: early stopping would bias its tables.
 
-Trials write their runs straight into ``runs_dir``, so on a cluster that
-folder must be the same on every node (a shared folder); on one machine it
-is. Ray (with Tune) is optional: imported only when a search runs.
+Trials write their runs straight into ``runs_dir`` (and Tune its files into a
+hidden folder there), so on a cluster that folder must be the same on every
+node (a shared folder); on one machine it is. Ray (with Tune) is optional: imported only when a search runs.
 """
 
 from __future__ import annotations
@@ -145,7 +145,10 @@ def run_search(
     train_size = split_sizes(first.dataset, first.val_fraction, data).n_train
     epochs = max(c.epochs for c in sweep.configs)
     names = [sweeps.point_name(sweep, c) for c in sweep.configs]
-    with raytrials.connect(address), tempfile.TemporaryDirectory(prefix="mnist-lab-tune-") as storage:
+    # Tune's own files go beside the runs (a hidden folder, removed after): where the runs go, every
+    # node can write, so a cluster needs one shared folder, not two.
+    os.makedirs(root, exist_ok=True)
+    with raytrials.connect(address), tempfile.TemporaryDirectory(prefix=".tune-", dir=root) as storage:
         from ray.tune.schedulers import ASHAScheduler
 
         trainable = tune.with_resources(

@@ -86,6 +86,24 @@ def test_a_grid_from_the_sweeps_page_lands_whole(cluster, app_path, tmp_path, mo
     assert driver.state == "completed" and driver.error is None
     assert len(assert_every_point_landed_once(runs_dir, sweep)) == 8
 
+
+def test_a_budgeted_search_from_the_cli_runs_on_the_cluster(cluster, tmp_path, synthetic_data_dir):
+    """ASHA on Ray Tune over both nodes: one run per configuration, the stopped ones closed and tagged."""
+    runs_dir = tmp_path / "checkpoints"
+    done = cli("sweep", "--widths", "16", "32", "--lrs", "0.001", "0.01", "--batch-sizes", "256",
+               "--epochs", "3", "--name", "cluster search", "--search", "asha",
+               "--ray-address", cluster.address, runs_dir=runs_dir, data_dir=synthetic_data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (found,) = sweeps.list_sweeps(runs_dir)
+    found_runs = runs.list_runs(runs_dir)
+    assert found.kind == "search" and len(found_runs) == 4
+    assert sorted(r.name for r in found_runs) == sorted(sweeps.point_name(found, c) for c in found.configs)
+    for run in found_runs:
+        early = sweeps.EARLY_TAG in run.meta["tags"]
+        assert run.status == ("stopped" if early else "completed") and "test_accuracy" in run.summary
+    assert not any(p.name.startswith(".tune-") for p in runs_dir.iterdir())  # Tune's files are gone
+    assert "of the full grid's 10,800" in done.stdout
+
 # -- faults --------------------------------------------------------------------------------------
 
 WAIT_S = 600  # the most a fault test waits for what it waits on (a hang fails the test, never the suite)
