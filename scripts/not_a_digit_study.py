@@ -122,19 +122,60 @@ TEMPLATES: dict[int, list[list[tuple[float, float]]]] = {
 }  # fmt: skip
 
 
-def drawn_digit(label: int, rng: np.random.Generator, small: bool = False) -> Canvas:
-    """A template digit 100-260 px tall (``small``: 50-100 px, default brush), jittered and slanted."""
-    height = float(rng.uniform(50, 100) if small else rng.uniform(100, 260))
+def drawn_digit(
+    label: int,
+    rng: np.random.Generator,
+    small: bool = False,
+    *,
+    heights: tuple[float, float] | None = None,
+    brushes: tuple[float, float] | None = None,
+    edge: bool = False,
+) -> Canvas:
+    """A template digit, jittered and slanted, as a canvas drawing.
+
+    By default 100-260 px tall with :func:`stroke_width`'s brush (at most a
+    quarter of the height); ``small``: 50-100 px with the default 20 px brush.
+    ``heights`` and ``brushes`` (uniform ranges, px) override both; ``edge``
+    pushes the digit against a random side or corner of the canvas (its
+    brush may run off it).
+    """
+    if heights is None:
+        heights = (50.0, 100.0) if small else (100.0, 260.0)
+    height = float(rng.uniform(*heights))
     width = height * float(rng.uniform(0.45, 0.8))
     slant = float(rng.normal(0, 0.15))
     top = float(rng.uniform(10, SIDE - 10 - height))
     left = float(rng.uniform(10 + abs(slant) * height, max(11 + abs(slant) * height, SIDE - 10 - width)))
+    if edge:
+        margin = float(rng.uniform(0, 6))
+        side = int(rng.integers(0, 8))  # 0-3: top, bottom, left, right; 4-7: the corners
+        if side in (0, 4, 5):
+            top = margin
+        if side in (1, 6, 7):
+            top = SIDE - margin - height
+        if side in (2, 4, 6):
+            left = margin + max(slant, 0.0) * height / 2
+        if side in (3, 5, 7):
+            left = SIDE - margin - width - max(-slant, 0.0) * height / 2
     strokes = [
         [(left + (x + rng.normal(0, 0.03)) * width + slant * (0.5 - y) * height,
           top + (y + rng.normal(0, 0.03)) * height) for x, y in stroke]
         for stroke in TEMPLATES[label]
     ]  # fmt: skip
-    return stroke_canvas(strokes, 20.0 if small else min(stroke_width(rng), height / 4))
+    if brushes is not None:
+        brush = float(rng.uniform(*brushes))
+    else:
+        brush = 20.0 if small else min(stroke_width(rng), height / 4)
+    return stroke_canvas(strokes, brush)
+
+
+# Drawn-digit sets beyond the defaults: (heights, brushes, near an edge), px on the 280 px canvas.
+DRAWN_VARIANTS: dict[str, tuple[tuple[float, float], tuple[float, float], bool]] = {
+    "small, brush 8-30": ((50, 100), (8, 30), False),
+    "thick brush 24-30": ((50, 260), (24, 30), False),
+    "thin brush 8-12": ((50, 260), (8, 12), False),
+    "near the edges": ((50, 260), (8, 30), True),
+}
 
 
 def tap(rng: np.random.Generator) -> Canvas:
@@ -249,6 +290,12 @@ def build_sets(args: argparse.Namespace) -> dict[str, list[Sample]]:
         Sample("small drawn digits", drawn_digit(i % 10, rng, small=True), i % 10)
         for i in range(args.drawn // 2)
     ]
+    for offset, (name, (heights, brushes, edge)) in enumerate(DRAWN_VARIANTS.items(), start=200):
+        rng = np.random.default_rng(args.seed + offset)
+        sets[name] = [
+            Sample(name, drawn_digit(i % 10, rng, heights=heights, brushes=brushes, edge=edge), i % 10)
+            for i in range(args.drawn // 2)
+        ]
     glyphs, glyph_labels = synthetic.make_digits(args.drawn, seed=args.seed + 1)
     sets["font glyphs"] = [
         Sample("font glyphs", blown_up(g), int(lbl)) for g, lbl in zip(glyphs, glyph_labels, strict=True)
@@ -319,7 +366,7 @@ CANDIDATES: list[tuple[str, str, list[float]]] = [
     ("energy", "above", [-3.0, -4.0, -5.0, -6.0, -7.0]),
     ("nearest digit", "above", [7.0, 8.0, 9.0, 10.0, 11.0]),
 ]
-DIGIT_SETS = ("MNIST test", "drawn digits", "small drawn digits", "font glyphs")
+DIGIT_SETS = ("MNIST test", "drawn digits", "small drawn digits", *DRAWN_VARIANTS, "font glyphs")
 
 
 def main() -> None:

@@ -66,6 +66,56 @@ def test_non_digits_are_refused_with_a_message(name):
     assert "draw" in str(info.value).lower()  # says what to do
 
 
+def _small(digit: str, top: float, left: float, height: float, brush: float = 20) -> np.ndarray:
+    """``digit`` drawn ``height`` px tall (60% as wide) from ``(left, top)``, as a user draws a small one."""
+    shapes = {  # strokes in a unit box, x right, y down
+        "8": [[(0.5, 0.5), (0.15, 0.25), (0.5, 0.0), (0.85, 0.25), (0.5, 0.5), (0.1, 0.75), (0.5, 1.0),
+               (0.9, 0.75), (0.5, 0.5)]],
+        "6": [[(0.8, 0.0), (0.35, 0.3), (0.1, 0.7), (0.3, 1.0), (0.7, 1.0), (0.9, 0.75), (0.7, 0.5),
+               (0.3, 0.5), (0.15, 0.7)]],
+        "4": [[(0.7, 1.0), (0.7, 0.0), (0.05, 0.65), (0.95, 0.65)]],
+        "0": [[(0.5 + 0.45 * np.cos(a), 0.5 + 0.5 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 33)]],
+    }  # fmt: skip
+    width = 0.6 * height
+    return canvas(*[[(left + x * width, top + y * height) for x, y in s] for s in shapes[digit]], width=brush)
+
+
+SMALL_DIGITS = {  # each refused as "a dot or a blob" by the first rule (any stroke over 7 px)
+    "8, 50 px tall, default 20 px brush": _small("8", 100, 110, 50),
+    "8, 70 px tall, default brush": _small("8", 100, 110, 70),
+    "8, 60 px in the top-left corner": _small("8", 8, 8, 60),
+    "6, 50 px tall, default brush": _small("6", 100, 110, 50),
+    "4, 50 px tall, default brush": _small("4", 100, 110, 50),
+    "0, 60 px tall, 28 px brush": _small("0", 100, 110, 60, brush=28),
+}
+
+
+@pytest.mark.parametrize("name", SMALL_DIGITS)
+def test_small_digits_drawn_with_a_thick_brush_are_accepted(name):
+    """Issue 21.3 follow-up: 6.4% of digits drawn 50-100 px tall with the default brush were refused."""
+    pixels = infer.preprocess_pixels(SMALL_DIGITS[name])
+    shape = notadigit.ink_shape(pixels)
+    assert shape.stroke_width > notadigit.THICK_STROKE_WIDTH  # thick for its size, as a tap is...
+    assert shape.flatness < 1  # ...but taller than wide, as digits are
+    assert infer.preprocess(SMALL_DIGITS[name]).shape == (1, 1, 28, 28)
+
+
+THICK_NON_DIGITS = {  # as thick for their size as the small digits above, but round or wide
+    "a tap dragged 8 px diagonally, thinnest brush": canvas([(140, 140), (148, 148)], width=8),
+    "a tap dragged 8 px sideways, 10 px brush": canvas([(140, 140), (148, 141)], width=10),
+    "a tap dragged 5 px sideways, 16 px brush": canvas([(140, 140), (145, 141)], width=16),
+    "a tap dragged 3 px, default brush": canvas([(140, 140), (143, 143)]),
+}
+
+
+@pytest.mark.parametrize("name", THICK_NON_DIGITS)
+def test_thick_round_or_wide_shapes_are_still_refused_as_dots(name):
+    shape = notadigit.ink_shape(infer.preprocess_pixels(THICK_NON_DIGITS[name], digit_check=False))
+    assert shape.stroke_width > notadigit.THICK_STROKE_WIDTH and shape.flatness >= 1
+    with pytest.raises(NotADigitError, match=r"^This does not look like a digit: it is a dot or a blob"):
+        infer.preprocess(THICK_NON_DIGITS[name])
+
+
 def test_a_blank_canvas_is_refused():
     with pytest.raises(EmptyImageError):
         infer.preprocess(np.zeros((SIDE, SIDE, 4), np.uint8))
