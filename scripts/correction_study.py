@@ -76,6 +76,9 @@ CANDIDATES: dict[str, CorrectionSettings] = {
     "views 16 stop .9 r512 x16": dataclasses.replace(
         VIEWS, view_share=0.9, replay_size=512, replay_weight=16.0
     ),
+    "views 32 stop .9 r512 x16": dataclasses.replace(
+        VIEWS, views=32, view_share=0.9, replay_size=512, replay_weight=16.0
+    ),
     "views 16 stop .9 sgd 1e-2": dataclasses.replace(VIEWS, view_share=0.9, optimizer="sgd", lr=1e-2),
     "views 16 stop .9 sgd 3e-3": dataclasses.replace(VIEWS, view_share=0.9, optimizer="sgd", lr=3e-3),
 }

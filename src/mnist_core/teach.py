@@ -12,6 +12,7 @@ whether the correction generalised beyond the exact pixels.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from .online import Correction, CorrectionSettings, learn
 from .redraw import redraw_inputs
 from .runs import RunInfo, lineage, load_model, save_version
 
+MAX_TAUGHT = 256  # at most this many images (drawings and their views) learned per step from a set
 REDRAWINGS = 10  # re-drawings of a taught drawing read after the correction (0: none)
 FRESH_SEED = 1_000_003  # their seeds: far from those of the views a correction learns from
 
@@ -144,6 +146,9 @@ def correct_handwriting(
         raise handwriting.HandwritingError(
             f"No drawings in {folder or handwriting.default_dir()}: correct a few on the Draw page first."
         )
+    settings = settings or CorrectionSettings()
+    views = min(settings.views, max(0, MAX_TAUGHT // len(y) - 1))  # a big set is its own variety
+    settings = dataclasses.replace(settings, views=views)
     return correct(parent, x, [int(v) for v in y], settings, kind="handwriting", **kwargs)
 
 

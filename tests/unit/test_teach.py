@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -69,9 +70,10 @@ def test_correct_handwriting_teaches_the_whole_set(parent: runs.RunInfo, runs_di
         teach.correct_handwriting(parent, FAST)
     for label in (1, 7, 7):
         handwriting.add(np.random.default_rng(label).random((28, 28), dtype=np.float32), label)
-    taught = teach.correct_handwriting(parent, FAST)
+    taught = teach.correct_handwriting(parent, dataclasses.replace(FAST, views=200))
     version = runs.load_run(taught.version.id, runs_dir)
     assert version.meta["kind"] == "handwriting" and version.meta["details"]["examples"] == 3
+    assert version.meta["details"]["settings"]["views"] == teach.MAX_TAUGHT // 3 - 1  # capped
     assert version.name == "tiny · v2 (3 of my drawings)"
 
 
