@@ -16,12 +16,16 @@ for all: nothing to put back, however runs overlap; and a benchmark's own
 setting in between does not leak into a run). With the fast path off it
 changes nothing.
 
-What that costs: a batch of one row trained faster on "highest" (MKL's
-matrix-vector kernels; 784-512-10 at batch 1 took 35.4 s an epoch against
-46.5 s on "medium", 784-1024-1024-10 the same on both, 2-core CPU, before
-the process-wide setting), and a single drawing predicted in 0.11 ms
-instead of 0.19-0.33 ms. A process that only predicts never trains, so it
-keeps PyTorch's own "highest".
+What that costs: a batch of one row trains faster on "highest" (MKL's
+matrix-vector kernels; under "medium" every product, ``addmv`` included,
+runs oneDNN's). 784-512-10 at batch 1 took 35.4 s an epoch against 46.5 s
+on "medium" (784-1024-1024-10 the same on both), and on 2026-12-05 the
+fast path's batch-1 steps of 784-512-10 took 1.20x the CPU time on
+"medium" (median of 6 paired turns, range 0.91-1.62, load average 24-42 on
+2 cores: noisy). Batch-1 runs used to get "highest" for themselves; one
+setting per process cannot, and the default batch (64) is the one it
+serves. A process that only predicts never trains, so it keeps PyTorch's
+own "highest" (a drawing in 0.11 ms instead of 0.19-0.33 ms).
 """
 
 from __future__ import annotations
