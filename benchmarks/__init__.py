@@ -8,5 +8,7 @@ Run it from the repository root with ``python -m benchmarks`` (or ``make bench``
   single-image inference, batch throughput);
 - :mod:`benchmarks.whole_runs`: parts that time whole runs (time to accuracy,
   live-view overhead, memory);
+- :mod:`benchmarks.waits`: parts 8-12, what the user waits on (the quick model, CNN
+  training and throughput, a correction, the study), the fast path on against off;
 - :mod:`benchmarks.report`: the results as text.
 """

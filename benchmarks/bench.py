@@ -22,6 +22,11 @@ same thread count; each figure is the median over repeats, with min-max.
 6. The live view's overhead: the same run with and without the Train page's
    progress wiring.
 7. Peak memory of one run, and memory after each of 20 consecutive runs.
+8-12. What the user waits on, each against a baseline in the same run
+   (:mod:`benchmarks.waits`): the quick model from start to a saved run,
+   CNN and MLP-5 training per epoch against the reference, CNN test-set
+   throughput, a correction end to end, the study without batch-1 rows
+   (projected from timed steps of each row, stated as such).
 
 Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
 there and the reference copying each batch over; parts 3 and 4 on the CPU;
@@ -52,6 +57,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from mnist_core import fast
 from mnist_core.config import RunConfig
 from mnist_core.data import NORMALIZATION, data_root, is_available, load_data, load_split
 from mnist_core.device import resolve_device, synchronize
@@ -77,8 +83,10 @@ INFERENCE_MODELS = {"MLP 784-512-10": RunConfig(), "CNN 32-64": RunConfig(model=
 ACCURACY_TARGETS = {"mlp": (RunConfig(), 0.97), "cnn": (RunConfig(model="cnn", hidden=(128,)), 0.99)}
 PARTS = {
     1: "training", 2: "bound", 3: "inference", 4: "throughput", 5: "accuracy", 6: "overhead", 7: "memory",
+    8: "quick model", 9: "CNN training", 10: "CNN throughput", 11: "correction", 12: "study",
 }
 QUICK_PARTS = (1, 2, 3, 4)
+WAIT_PARTS = (8, 9, 10, 11, 12)  # what the user waits on (:mod:`benchmarks.waits`)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -108,16 +116,23 @@ def bench_device() -> torch.device:
     return resolve_device("auto")
 
 
+def model_config(model: tuple[int, ...] | RunConfig) -> RunConfig:
+    """The configuration of a row: an MLP's hidden widths, or a whole configuration (a CNN's)."""
+    return model if isinstance(model, RunConfig) else RunConfig(hidden=model)
+
+
 def ours_epoch_s(
-    hidden: tuple[int, ...], batch: int, root: Path, steps: int | None, amp: bool = False
+    hidden: tuple[int, ...] | RunConfig, batch: int, root: Path, steps: int | None, amp: bool = False
 ) -> float:
     """One epoch of our engine on all 60k training images (no validation split); ``amp``: bfloat16.
+
+    ``hidden``: an MLP's widths, or the configuration of any model (a CNN).
 
     With ``steps``, the epoch is extrapolated from ``steps`` steps timed after
     :data:`WARM_UP_STEPS` untimed ones, so one-off costs (building the
     model, the first kernel calls) are not multiplied by the extrapolation.
     """
-    cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=1, val_fraction=0.0, amp=amp)
+    cfg = model_config(hidden).replace(batch_size=batch, epochs=1, val_fraction=0.0, amp=amp)
     data = load_data(root=root, val_fraction=0.0)
     per_epoch = math.ceil(len(data.train) / batch)
     warm = _warm_up(steps, per_epoch)
@@ -146,16 +161,23 @@ def _warm_up(steps: int | None, per_epoch: int) -> int:
     return 0 if steps is None else max(0, min(WARM_UP_STEPS, per_epoch - steps - 1))
 
 
-def reference_epoch_s(hidden: tuple[int, ...], batch: int, root: Path, steps: int | None) -> float:
+def reference_epoch_s(
+    hidden: tuple[int, ...] | RunConfig, batch: int, root: Path, steps: int | None
+) -> float:
     """The blog's way: per-sample transforms, a DataLoader, a plain Adam loop, PyTorch's defaults.
 
     The blog set no math options, so the reference runs on PyTorch's default
-    float32 matmul precision ("highest"), whatever our engine set before it.
+    float32 matmul precision ("highest"), whatever our engine set before it,
+    and its model is built as plain PyTorch lays it out (the fast path off).
     """
     torch.set_float32_matmul_precision(TORCH_DEFAULT_PRECISION)
     device = bench_device()
     loader = reference_loader(root, batch)
-    model = build_model(RunConfig(hidden=hidden)).to(device)
+    fast.set_enabled(False)
+    try:
+        model = build_model(model_config(hidden)).to(device)
+    finally:
+        fast.set_enabled(None)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     warm = _warm_up(steps, len(loader))
@@ -496,6 +518,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=sorted(ACCURACY_TARGETS), help="part 5: which targets to time")
     parser.add_argument("--max-epochs", type=int, default=5, help="part 5: give up after this many epochs")
     parser.add_argument("--memory-runs", type=int, default=20, help="part 7: consecutive runs in one process")
+    parser.add_argument("--steps", type=int, default=100,
+                        help="parts 9 and 12: training steps timed per row, extrapolated to its epochs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -536,6 +560,10 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         results["overhead"] = live_view_overhead(RunConfig(), root, args.repeats)
     if 7 in parts:
         results["memory"] = memory_profile(RunConfig(epochs=1), root, args.memory_runs)
+    if parts & set(WAIT_PARTS):
+        from .waits import run_waits  # here: the waits reuse this module's epoch timers
+
+        results |= run_waits(sorted(parts & set(WAIT_PARTS)), root, args.repeats, args.steps)
     return results
 
 

@@ -135,8 +135,57 @@ def _memory_lines(results: dict[str, Any]) -> list[str]:
             f"({m['slope_mb_per_run']:+.2f} MiB/run)"]
 
 
+def _sides(r: dict[str, Any]) -> str:
+    """Fast path on against off: "fast 4.1 (4.0-4.3) s, plain 9.0 (...) s: 2.20x"."""
+    return f"fast {_range(r['fast_s'])} s, plain {_range(r['plain_s'])} s: {r['speedup']:.2f}x"
+
+
+def _quick_lines(results: dict[str, Any]) -> list[str]:
+    r = results["quick_model"]
+    acc = r["test_accuracy"]
+    return [f"quick model ({r['config']}), start to a saved, measured run: {_sides(r)}; "
+            f"test accuracy fast {acc['fast']:.2%}, plain {acc['plain']:.2%}; training alone "
+            f"fast {r['train_s']['fast']:.2f} s, plain {r['train_s']['plain']:.2f} s"]
+
+
+def _cnn_training_lines(results: dict[str, Any]) -> list[str]:
+    lines = [f"{'model':<30} {'batch':>5} {'ours s/epoch':>20} {'reference s/epoch':>20} {'speedup':>8} "
+             f"{'blog s/epoch':>12}"]
+    for r in results["cnn_training"]:
+        blog = f"{r['blog_s']:>12.2f}" if r.get("blog_s") else f"{'-':>12}"
+        lines.append(f"{r['model']:<30} {r['batch']:>5} {_range(r['ours_s']):>20} "
+                     f"{_range(r['reference_s']):>20} {r['speedup']:>7.2f}x {blog}")
+    steps = results["cnn_training"][0]["extrapolated_from_steps"]
+    lines.append(f"  each epoch extrapolated from {steps} timed steps; the blog's figures are its laptop's")
+    return lines
+
+
+def _cnn_throughput_lines(results: dict[str, Any]) -> list[str]:
+    r = results["cnn_throughput"]
+    return [f"{r['model']} on the test set ({r['images']} images, metrics.evaluate): {_sides(r)}; "
+            f"{r['fast_images_per_s']:,.0f} images/s fast, {r['plain_images_per_s']:,.0f} plain"]
+
+
+def _correction_lines(results: dict[str, Any]) -> list[str]:
+    r = results["correction"]
+    return [f"a correction end to end (teach.correct, default settings, test set before and after) "
+            f"on {r['config']}: {_sides(r)}"]
+
+
+def _study_lines(results: dict[str, Any]) -> list[str]:
+    r = results["study"]
+    lines = [f"the study without batch-1 rows, PROJECTED from {r['projected_from_steps']} timed steps a row "
+             f"(+ validation, run-end measurements): fast {r['fast_s']:.1f} s, plain {r['plain_s']:.1f} s, "
+             f"the blog's laptop {r['blog_s']:.1f} s"]
+    for row in r["rows"]:
+        blog = f", blog {row['blog_s']:.2f} s" if row.get("blog_s") else ""
+        lines.append(f"  {row['row']:<36} fast {row['fast_s']:6.2f} s, plain {row['plain_s']:6.2f} s{blog}")
+    return lines
+
+
 _BLOCKS = {
     "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
     "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
-    "memory": _memory_lines,
+    "memory": _memory_lines, "quick_model": _quick_lines, "cnn_training": _cnn_training_lines,
+    "cnn_throughput": _cnn_throughput_lines, "correction": _correction_lines, "study": _study_lines,
 }

@@ -1,0 +1,216 @@
+"""Benchmark parts for what the user waits on (issue 28), each against a baseline in the same run.
+
+8. ``quick``: the Home page's quick model (:func:`mnist_core.config.quick_default`)
+   from start to a saved, measured run (:func:`mnist_core.pipeline.run_training`:
+   training, test evaluation, costs, latency, energy, checkpoint), with the fast
+   path on and off (:func:`mnist_core.fast.enabled`), in turns.
+9. ``cnn_training``: seconds per epoch of CNN 32-64, LeNet-5 and the study's
+   MLP-5 at batch 64: our engine against the blog-style pipeline of part 1
+   (:func:`benchmarks.bench.reference_epoch_s`), beside the blog's published
+   figure, extrapolated from ``steps`` timed steps.
+10. ``cnn_throughput``: CNN 32-64 classifying the 10,000 test images
+    (:func:`mnist_core.metrics.evaluate`), fast path on and off.
+11. ``correction``: a correction end to end (:func:`mnist_core.teach.correct`,
+    default settings, so the test set is evaluated before and after), on a
+    quick model trained first, fast path on and off.
+12. ``study``: the blog study without its batch-1 rows, **projected**: each
+    row's epochs from ``steps`` timed steps, plus its validation passes and
+    its run-end measurements timed once; fast path on and off; the blog's own
+    times for the same rows beside it.
+
+Each function returns plain, JSON-ready dicts and leaves no files behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnist_core import fast, study
+from mnist_core.config import RunConfig, lenet5, quick_default
+from mnist_core.data import load_data
+from mnist_core.infer import preprocess
+from mnist_core.metrics import cost_report, evaluate, latency_report
+from mnist_core.models import build_model
+from mnist_core.pipeline import run_training
+from mnist_core.teach import correct
+
+from .bench import canvas_drawing, ours_epoch_s, reference_epoch_s
+from .whole_runs import median_range
+
+SIDES = ("fast", "plain")  # the fast path on, and off: the baseline
+CNN_32_64 = RunConfig(model="cnn", hidden=(128,))
+TRAINING_ROWS = {
+    "CNN 32-64": CNN_32_64,
+    "LeNet-5": lenet5(),
+    "MLP-5 784-512-256-120-84-10": RunConfig(hidden=(512, 256, 120, 84)),
+}
+TRAINING_BATCH = 64  # the blog's batch for LeNet-5 and MLP-5
+
+
+@contextlib.contextmanager
+def fast_path(on: bool) -> Iterator[None]:
+    """The fast path on or off for this process while the block runs; then back to the environment."""
+    fast.set_enabled(on)
+    try:
+        yield
+    finally:
+        fast.set_enabled(None)
+
+
+def in_turns(work: Callable[[], Any], repeats: int) -> dict[str, list[Any]]:
+    """``work()``'s result with the fast path on and off, ``repeats`` times each, the sides taking turns.
+
+    The side that goes first alternates, so a drift in a shared machine's load hits both alike.
+    """
+    out: dict[str, list[Any]] = {side: [] for side in SIDES}
+    for i in range(repeats):
+        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+            with fast_path(side == "fast"):
+                out[side].append(work())
+    return out
+
+
+def _compare(seconds: dict[str, list[float]]) -> dict[str, Any]:
+    fast_s, plain_s = (statistics.median(seconds[side]) for side in SIDES)
+    return {"fast_s": median_range(seconds["fast"]), "plain_s": median_range(seconds["plain"]),
+            "speedup": plain_s / fast_s}
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+# -- 8. the quick model ----------------------------------------------------------------------
+def quick_model(root: Path, repeats: int) -> dict[str, Any]:
+    """Seconds from start to a saved, measured run of the quick model; its test accuracy per side.
+
+    The data is loaded once before the clock starts (the app keeps it cached
+    after the first run), so the figure is the click-to-done a user sees.
+    """
+    cfg = quick_default()
+    load_data(cfg.dataset, cfg.val_fraction, cfg.seed, root)
+    with tempfile.TemporaryDirectory(prefix="bench-quick-") as tmp:
+        runs = in_turns(lambda: _timed(lambda: run_training(cfg, runs_dir=tmp, data_root=root)), repeats)
+    out = _compare({side: [s for s, _ in runs[side]] for side in SIDES})
+    accuracy = {side: statistics.median(i.summary["test_accuracy"] for _, i in runs[side]) for side in SIDES}
+    train_s = {side: statistics.median(i.summary["train_time_s"] for _, i in runs[side]) for side in SIDES}
+    return {"config": cfg.label(), **out, "test_accuracy": accuracy, "train_s": train_s}
+
+
+# -- 9. CNN and MLP-5 training per epoch -------------------------------------------------------
+def cnn_training(root: Path, repeats: int, steps: int) -> list[dict[str, Any]]:
+    """Seconds per epoch at batch 64, ours and the reference's, in turns, with the blog's figure."""
+    published = {r.label: r.published.time_s for r in study.ROWS if r.published.time_kind == "epoch"}
+    rows = []
+    for name, cfg in TRAINING_ROWS.items():
+        ours, ref = [], []
+        for _ in range(repeats):
+            ours.append(ours_epoch_s(cfg, TRAINING_BATCH, root, steps))
+            ref.append(reference_epoch_s(cfg, TRAINING_BATCH, root, steps))
+        blog = published.get(name)  # the blog has no CNN 32-64
+        rows.append({
+            "model": name, "batch": TRAINING_BATCH, "ours_s": median_range(ours),
+            "reference_s": median_range(ref), "speedup": statistics.median(ref) / statistics.median(ours),
+            "blog_s": blog, "extrapolated_from_steps": steps,
+        })
+    return rows
+
+
+# -- 10. CNN test-set throughput ---------------------------------------------------------------
+def cnn_throughput(root: Path, repeats: int) -> dict[str, Any]:
+    """Images per second evaluating CNN 32-64 on the test set, fast path on and off (each builds its model).
+
+    The model is untrained: the arithmetic does not depend on the weights.
+    """
+    x, y = load_data("mnist", 0.0, 0, root).test.tensors()
+
+    def one_pass() -> float:
+        model = build_model(CNN_32_64).eval()
+        evaluate(model, x[:1000], y[:1000])  # warm-up: first calls, allocator
+        return _timed(lambda: evaluate(model, x, y))[0]
+
+    out = _compare(in_turns(one_pass, repeats))
+    return {"model": "CNN 32-64", "images": len(y), **out,
+            "fast_images_per_s": len(y) / out["fast_s"]["median"],
+            "plain_images_per_s": len(y) / out["plain_s"]["median"]}
+
+
+# -- 11. a correction --------------------------------------------------------------------------
+def correction(root: Path, repeats: int) -> dict[str, Any]:
+    """Seconds of :func:`teach.correct` on a trained quick model: a drawn "3", default settings."""
+    x = preprocess(canvas_drawing())
+    with tempfile.TemporaryDirectory(prefix="bench-correct-") as tmp:
+        parent = run_training(quick_default(), runs_dir=tmp, data_root=root)
+        correct(parent, x, 3, root=str(root))  # warm-up: the data cache, the first calls
+        seconds = in_turns(lambda: _timed(lambda: correct(parent, x, 3, root=str(root)))[0], repeats)
+    return {"config": parent.config.label(), **_compare(seconds)}
+
+
+# -- 12. the study without batch-1 rows (a projection) ----------------------------------------
+def study_projection(root: Path, steps: int) -> dict[str, Any]:
+    """The study's rows without batch 1, each projected: epochs from timed steps, plus its measurements.
+
+    Per distinct row and side: ``epochs x`` (an epoch extrapolated from
+    ``steps`` steps, on the 90% of the training images a run trains on, + one
+    validation pass over 6,000 images) + the run-end work (test
+    evaluation, costs, latency) timed once. Data loading is left out (cached
+    after the first row). It is a projection, not the study run end to end.
+    """
+    data = load_data("mnist", 0.1, 0, root)
+    x_val, y_val = data.val.tensors()
+    x_test, y_test = data.test.tensors()
+    rows = []
+    distinct: dict[RunConfig, study.Row] = {}
+    for row in study.rows(batch_one=False):
+        distinct.setdefault(row.config, row)  # MLP 784-512-10 is in two experiments, trained once
+    for cfg, row in distinct.items():
+        sides = {}
+        for side in SIDES:
+            with fast_path(side == "fast"):
+                epoch = ours_epoch_s(cfg, cfg.batch_size, root, steps) * (1 - cfg.val_fraction)  # of 60k
+                model = build_model(cfg).eval()
+                val_s = _timed(lambda m=model: evaluate(m, x_val, y_val))[0]
+                end_s = _timed(lambda m=model: _run_end(m, x_test, y_test))[0]
+            sides[side] = cfg.epochs * (epoch + val_s) + end_s
+        blog = row.published.time_s
+        if blog is not None and row.published.time_kind == "epoch":
+            blog *= cfg.epochs
+        rows.append({"row": row.label, "fast_s": sides["fast"], "plain_s": sides["plain"], "blog_s": blog})
+    total = {side: sum(r[f"{side}_s"] for r in rows) for side in SIDES}
+    return {"rows": rows, "fast_s": total["fast"], "plain_s": total["plain"],
+            "blog_s": sum(r["blog_s"] or 0.0 for r in rows), "projected_from_steps": steps}
+
+
+def _run_end(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """What :func:`mnist_core.pipeline.summarize` measures after the last step."""
+    start = time.perf_counter()
+    evaluate(model, x, y)
+    cost_report(model)
+    latency_report(model, x, throughput=len(y) / (time.perf_counter() - start))
+
+
+# -- driver ------------------------------------------------------------------------------------
+def run_waits(parts: list[int], root: Path, repeats: int, steps: int) -> dict[str, Any]:
+    """Parts 8-12 among ``parts``, keyed as the report reads them."""
+    out: dict[str, Any] = {}
+    if 8 in parts:
+        out["quick_model"] = quick_model(root, repeats)
+    if 9 in parts:
+        out["cnn_training"] = cnn_training(root, repeats, steps)
+    if 10 in parts:
+        out["cnn_throughput"] = cnn_throughput(root, max(repeats, 3))
+    if 11 in parts:
+        out["correction"] = correction(root, repeats)
+    if 12 in parts:
+        out["study"] = study_projection(root, steps)
+    return out

@@ -1,0 +1,50 @@
+"""The benchmark's parts 8-12 (what the user waits on), on the small generated dataset: structure only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench, waits
+from mnist_core import fast
+from mnist_core import study as study_module
+
+
+def test_sides_take_turns_and_the_switch_goes_back_to_the_environment() -> None:
+    seen: list[bool] = []
+    out = waits.in_turns(lambda: seen.append(fast.enabled()) or len(seen), repeats=3)
+    assert seen == [True, False, False, True, True, False]  # who goes first alternates
+    assert out == {"fast": [1, 4, 5], "plain": [2, 3, 6]}
+    assert fast._setting is None
+
+
+@pytest.mark.slow
+def test_wait_parts_run_against_their_baselines_and_are_reported(
+    synthetic_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corrections: list[tuple[object, ...]] = []  # a real correction takes minutes on a loaded machine
+    monkeypatch.setattr(waits, "correct", lambda *args, **kwargs: corrections.append((args, kwargs)))
+    every_row = study_module.rows(batch_one=False)
+    monkeypatch.setattr(study_module, "rows", lambda batch_one: every_row[-2:])  # MLP-5 and LeNet-5
+    out = tmp_path / "bench.json"
+    argv = ["--parts", "8", "9", "10", "11", "12", "--repeats", "1", "--steps", "2", "--json", str(out)]
+    assert bench.main(argv) == 0
+    results = json.loads(out.read_text())
+    for key in ("quick_model", "cnn_throughput", "correction"):
+        part = results[key]
+        assert part["fast_s"]["median"] > 0 and part["plain_s"]["median"] > 0
+        assert part["speedup"] == pytest.approx(part["plain_s"]["median"] / part["fast_s"]["median"])
+    assert set(results["quick_model"]["test_accuracy"]) == {"fast", "plain"}
+    assert [r["model"] for r in results["cnn_training"]] == list(waits.TRAINING_ROWS)
+    assert results["cnn_training"][1]["blog_s"] == 6.87  # LeNet-5 on the blog's laptop
+    study = results["study"]
+    labels = [r["row"] for r in study["rows"]]
+    assert labels == ["MLP-5 784-512-256-120-84-10", "LeNet-5"]
+    assert study["blog_s"] == pytest.approx(2 * (4.5 + 6.87))  # two epochs of each, on the blog's laptop
+    assert len(corrections) == 3 and all("settings" not in kw and len(a) == 3 for a, kw in corrections)
+    assert study["fast_s"] == pytest.approx(sum(r["fast_s"] for r in study["rows"]))
+    text = bench.report(results)
+    for words in ("quick model", "LeNet-5", "on the test set", "a correction end to end", "PROJECTED"):
+        assert words in text
