@@ -42,6 +42,7 @@ def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize("name", list(CNNS))
 def test_fast_logits_match_the_model_as_trained(name: str, fast_switch: None) -> None:
+    fast.set_enabled(True)  # on, even where the suite runs with MNIST_LAB_FAST_PATH=0
     model = trained_like(CNNS[name])
     x, _ = images(64)
     before = {k: v.clone() for k, v in model.state_dict().items()}
