@@ -21,15 +21,18 @@ event (the *probed* step):
 
 Cost: no pass over the data. Per event, one copy of the weights before the
 probed step, one ``foreach`` norm of the gradients and updates, and one
-no-grad forward of the probed step's own batch in eval mode (the training
-forward of the fast path runs no module hooks; eval mode leaves batch-norm
-statistics and dropout's random stream untouched, so the run trains exactly
-as it would without statistics).
+no-grad forward of (at most :data:`PROBE_ROWS` images of) the probed step's
+own batch in eval mode (the training forward of the fast path runs no module
+hooks; eval mode leaves batch-norm statistics and dropout's random stream
+untouched, so the run trains exactly as it would without statistics). The
+probes never take more than :data:`BUDGET` of the wall time: an event that
+would exceed it carries no figures (``layers`` is None).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,6 +42,10 @@ from torch import nn
 
 WINDOW = 4  # probed batches a ReLU unit must stay silent on to count as dead
 PROBE_ROWS = 128  # images of the probed batch run through the probe's forward (a big batch is cut)
+# Most of the training time the probes may take. Events come every 0.25 s of wall time: when a step
+# takes longer (a loaded machine, a big model), every step would be probed; past this share an event
+# goes without figures until the budget allows the next probe.
+BUDGET = 0.02
 SATURATION_MARGIN = 0.01  # tanh: |y| > 0.99; sigmoid: y < 0.01 or y > 0.99
 SATURATED_FRACTION = 0.9
 ACTIVATIONS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
@@ -112,8 +119,11 @@ class LayerStatsRecorder:
     when it makes a step point.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, budget: float | None = None) -> None:
         self.model = model
+        self.budget = BUDGET if budget is None else budget
+        self.started = time.perf_counter()
+        self.spent = 0.0  # wall seconds in probes so far
         leaves = [m for m in model.modules() if not list(m.children())]  # forward order
         positions = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
         self.layers: list[nn.Linear | nn.Conv2d] = [leaves[i] for i in positions]  # type: ignore[misc]
@@ -133,14 +143,23 @@ class LayerStatsRecorder:
     def before_step(self) -> None:
         """Keep the weights as they are before a probed step (one copy per event)."""
         if self.armed:
+            start = time.perf_counter()
             torch._foreach_copy_(self.before, [layer.weight.detach() for layer in self.layers])
             self.copied = True
+            self.spent += time.perf_counter() - start
 
     @torch.no_grad()
     def after_step(self, x: torch.Tensor) -> None:
         """Measure the probed step: its gradients, its update, its units on its own batch ``x``."""
         if not self.armed or not self.copied:
             return
+        start = time.perf_counter()
+        try:
+            self._measure(x)
+        finally:
+            self.spent += time.perf_counter() - start
+
+    def _measure(self, x: torch.Tensor) -> None:
         self.armed = self.copied = False
         weights = [layer.weight.detach() for layer in self.layers]
         grads = [w.grad if w.grad is not None else torch.full_like(w, math.nan) for w in self._params()]
@@ -183,7 +202,7 @@ class LayerStatsRecorder:
                 h.remove()
 
     def take(self) -> list[dict[str, Any]] | None:
-        """The last probe's figures (once), and arm the next step's probe; None if nothing was probed."""
+        """The last probe's figures (once), and arm the next step's probe if the budget allows; else None."""
         latest, self.latest = self.latest, None
-        self.armed = True
+        self.armed = self.spent <= self.budget * (time.perf_counter() - self.started)
         return None if latest is None else [s.as_dict() for s in latest]

@@ -56,7 +56,7 @@ def test_gradient_norm_update_ratio_and_a_unit_dead_by_construction() -> None:
 
 def test_only_the_step_after_an_event_is_probed() -> None:
     model = tiny_mlp(nn.ReLU())
-    rec = layerstats.LayerStatsRecorder(model)
+    rec = layerstats.LayerStatsRecorder(model, budget=1.0)
     x, y = torch.rand(8, 1, 2, 2), torch.randint(0, 2, (8,))
     sgd_step(model, rec, x, y, lr=0.1)
     first = rec.latest
@@ -68,7 +68,7 @@ def test_only_the_step_after_an_event_is_probed() -> None:
 
 def test_a_unit_active_on_one_of_the_last_batches_is_not_dead() -> None:
     model = tiny_mlp(nn.ReLU())
-    rec = layerstats.LayerStatsRecorder(model)
+    rec = layerstats.LayerStatsRecorder(model, budget=1.0)
     y = torch.zeros(4, dtype=torch.long)
     with torch.no_grad():
         model[1].bias.copy_(torch.tensor([-10.0, -10.0, -10.0]))
@@ -114,6 +114,30 @@ def test_a_conv_channel_is_a_unit() -> None:
     assert out["name"] == "output (2→2)"
 
 
+def test_probes_stay_within_their_share_of_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A probe slow against the time between events (a loaded machine, events every step) is skipped
+    # until the time spent in probes is back under the budget.
+    clock = {"now": 0.0}
+
+    def tick() -> float:  # every reading of the clock is half a second later
+        clock["now"] += 0.5
+        return clock["now"]
+
+    monkeypatch.setattr(layerstats.time, "perf_counter", tick)
+    model = tiny_mlp(nn.ReLU())
+    rec = layerstats.LayerStatsRecorder(model, budget=0.1)
+    x, y = torch.rand(8, 1, 2, 2), torch.randint(0, 2, (8,))
+    probed = []
+    for _ in range(60):
+        rec.before_step()
+        F.cross_entropy(model(x), y).backward()
+        rec.after_step(x)
+        probed.append(rec.take() is not None)
+    assert probed[0] and not probed[1]  # the first probe took 1 s: the next waits for 10 s to pass
+    assert 2 <= sum(probed) < 10
+    assert rec.spent <= 0.1 * (clock["now"] - rec.started) + 1.0  # at most one probe over the budget
+
+
 # -- in the training loop ------------------------------------------------------------------------
 
 
@@ -123,7 +147,10 @@ def data(synthetic_data_dir):
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])  # relu: the hand-written fast path
-def test_every_step_point_of_the_history_has_the_layers_and_training_is_unchanged(data, activation) -> None:
+def test_every_step_point_of_the_history_has_the_layers_and_training_is_unchanged(
+    data, activation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layerstats, "BUDGET", 1.0)  # every event probed, however slow this machine
     cfg = RunConfig(hidden=(32, 16), epochs=1, batch_size=64, activation=activation, seed=3)
     events = []
     result = train(cfg, data, progress_every=5, on_progress=events.append)
