@@ -53,13 +53,13 @@ class CorrectionSettings:
     """How a correction fine-tunes the model (defaults measured, see the module doc)."""
 
     strategy: str = "distill"  # "distill", "replay" or "example": see fine_tune
-    steps: int = 80  # at most this many optimizer steps (Adam); most corrections stop after 10-20
+    steps: int = 80  # at most this many optimizer steps (Adam); most corrections stop after 30-55
     stop_at: float = 0.6  # stop once every example's true label has this probability (1: never)
     lr: float = 3e-5  # Adam learning rate: its first steps move every weight by ~lr, so keep it small
-    replay_size: int = 256  # training images mixed into each step ("distill" and "replay")
-    replay_weight: float = 4.0  # weight of the replay term against the example's
-    views: int = 0  # re-drawings of each example (mnist_core.redraw) learned with it at every step
-    view_share: float = 0.0  # with views: also stop only once this share of them is read right
+    replay_size: int = 512  # training images mixed into each step ("distill" and "replay")
+    replay_weight: float = 16.0  # weight of the replay term against the example's
+    views: int = 16  # re-drawings of each example (mnist_core.redraw) learned with it at every step
+    view_share: float = 0.9  # with views: also stop only once this share of them is read right
     layers: str = "all"  # "all", or "last": only the last linear layer learns
     optimizer: str = "adam"  # "adam", or "sgd" (momentum 0.9): moves each weight by its gradient
     eval_size: int = 0  # test images for before/after (0: the whole test set, else >= 2000)

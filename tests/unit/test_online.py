@@ -20,7 +20,8 @@ from mnist_core.train import train
 
 # A CNN with batch norm, like the quick default model, small enough to train in a second.
 CFG = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
-FAST = online.CorrectionSettings(steps=15, lr=1e-3, replay_size=16, replay_weight=1.0, eval_size=0)
+# The drawing alone (no re-drawn views): the defaults' views are tested on their own below.
+FAST = online.CorrectionSettings(steps=15, lr=1e-3, replay_size=16, replay_weight=1.0, eval_size=0, views=0)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_an_example_already_known_takes_no_step(model, data) -> None:
 def test_every_strategy_learns_and_is_deterministic(model, data, strategy: str) -> None:
     x = data.val.tensors()[0][2:3]
     label = a_wrong_label(model, x)
-    settings = online.CorrectionSettings(strategy=strategy, steps=15, lr=1e-3, replay_size=16, views=3)
+    settings = dataclasses.replace(FAST, strategy=strategy, views=3)
     one = online.learn(model, x, label, data.train, data.test, settings)
     two = online.learn(model, x, label, data.train, data.test, settings)
     assert one.learned
@@ -136,8 +137,8 @@ def test_several_examples_at_once(model, data) -> None:
     """The "my handwriting" set: many drawings, each with its own label."""
     x, y = data.val.tensors()
     x, y = x[:6], [(int(v) + 1) % 10 for v in y[:6]]
-    result = online.learn(model, x, y, data.train, data.test,
-                          online.CorrectionSettings(steps=30, lr=3e-3, replay_size=16))  # fmt: skip
+    settings = online.CorrectionSettings(steps=30, lr=3e-3, replay_size=16, replay_weight=4.0, views=0)
+    result = online.learn(model, x, y, data.train, data.test, settings)
     assert result.labels == tuple(y)
     assert sum(a == t for a, t in zip(result.predicted_after, y, strict=True)) >= 4
     details = result.details()
