@@ -7,7 +7,11 @@ example with a *replay* batch drawn afresh from the real training split:
 the example moves the model, the replay holds it in place. By default the
 replay term is a distillation loss (stay close to what the original model
 said on those images), which holds far better than cross-entropy with the
-labels, and fine-tuning stops as soon as the example is read correctly.
+labels. The example is learned together with 16 re-drawings of it
+(:mod:`redraw`: the same digit drawn again a little differently), and
+fine-tuning stops once the example is read correctly and 9 in 10 of its
+re-drawings are: a correction then teaches the user's habit, not only the
+exact pixels (fresh re-drawings read right: 44% -> 78% in the study).
 
 Everything runs on a deep copy: the caller's model (typically cached and
 shared by every browser tab) is never touched. Batch norm and dropout stay
