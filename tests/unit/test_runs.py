@@ -380,6 +380,18 @@ def test_summary_and_meta_keep_their_keys_and_unknown_small_ones():
         runschema.meta(meta | {"details": {"x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}})
 
 
+def test_a_history_keeps_its_per_layer_statistics_and_refuses_impossible_ones():
+    from mnist_core.runs import schema as runschema
+
+    layer = {"name": "layer 1 (784\u2192512)", "grad_norm": 0.5, "update_ratio": 1e-3, "dead_share": 0.25,
+             "saturated_share": None}
+    point = {"kind": "step", "epoch": 1, "step": 3, "loss": 0.3, "train_acc": 0.9, "n": 64, "layers": [layer]}
+    loaded = runschema.history([point, point | {"layers": None}])
+    assert loaded[0]["layers"] == [layer] and loaded[1]["layers"] is None  # the Train page's figures survive
+    with pytest.raises(CorruptRun, match="point 0"):
+        runschema.history([point | {"layers": [layer | {"dead_share": 1.5}]}])  # a share over 100%
+
+
 def test_notes_and_tags_too_long_for_the_schema_are_refused_when_written_and_long_errors_are_cut(runs_dir):
     from mnist_core.runs import schema as runschema
 

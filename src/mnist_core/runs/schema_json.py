@@ -146,6 +146,18 @@ class Summary(_Strict):
         return self
 
 
+class LayerPoint(BaseModel):
+    """One weight layer's figures at a step point (``layerstats.LayerStat``)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    name: ShortText
+    grad_norm: Measured | None = None
+    update_ratio: Measured | None = None
+    dead_share: Fraction | None = None
+    saturated_share: Fraction | None = None
+
+
 class HistoryPoint(BaseModel):
     """A point of the learning curve (``train.ProgressEvent.to_dict()``, plus ``n`` on step points)."""
 
@@ -166,6 +178,7 @@ class HistoryPoint(BaseModel):
     val_loss: Measured | None = None
     val_acc: Measured | None = None
     n: Count | None = None  # images behind a step point (epoch means are weighted by it)
+    layers: Annotated[list[LayerPoint], Field(max_length=1024)] | None = None  # per-layer statistics
 
     @model_validator(mode="after")
     def _step_has_its_means(self) -> HistoryPoint:
