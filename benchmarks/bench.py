@@ -67,8 +67,8 @@ from mnist_core.fast.step import buffered_update
 from mnist_core.infer import predict, predict_batch, preprocess
 from mnist_core.metrics import count_macs, count_parameters
 from mnist_core.models import build_model
-from mnist_core.synthetic import render_digit, write_dataset
 from mnist_core.train import make_optimizer, train
+from tests.support.synthetic import render_digit, write_dataset
 
 from .report import report
 from .whole_runs import live_view_overhead, median_range, memory_profile, time_to_accuracy

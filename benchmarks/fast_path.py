@@ -32,8 +32,8 @@ import torch
 from mnist_core import fast
 from mnist_core.config import RunConfig
 from mnist_core.data import data_root, is_available, load_data
-from mnist_core.synthetic import write_dataset
 from mnist_core.train import train
+from tests.support.synthetic import write_dataset
 
 TORCH_DEFAULT_PRECISION = "highest"  # torch.get_float32_matmul_precision() in a fresh process
 

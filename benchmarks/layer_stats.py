@@ -32,8 +32,8 @@ from mnist_core.config import RunConfig
 from mnist_core.data import data_root, is_available, load_data
 from mnist_core.layerstats import LayerStatsRecorder
 from mnist_core.models import build_model
-from mnist_core.synthetic import write_dataset
 from mnist_core.train import PROGRESS_INTERVAL_S, make_optimizer, train
+from tests.support.synthetic import write_dataset
 
 
 def timed_steps(

@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,8 +29,10 @@ from mnist_core.config import quick_default
 from mnist_core.data import load_data
 from mnist_core.infer import predict_batch, preprocess
 from mnist_core.metrics import evaluate
-from mnist_core.synthetic import make_digits
 from mnist_core.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: generated digits
+from tests.support.synthetic import make_digits
 
 
 def drawn_digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

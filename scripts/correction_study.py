@@ -38,7 +38,9 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,10 +53,8 @@ from mnist_core.online import CorrectionSettings, eval_subset, fine_tune
 from mnist_core.redraw import redraw_inputs
 from mnist_core.runs import list_runs, load_model
 
-try:
-    from mnist_core.synthetic import make_digits
-except ImportError:  # moved out of the library (issue 25)
-    from tests.support.synthetic import make_digits  # type: ignore[no-redef]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: generated digits
+from tests.support.synthetic import make_digits
 
 DEFAULT = CorrectionSettings()  # what the app uses
 TODAY = CorrectionSettings(  # the defaults before issue 27

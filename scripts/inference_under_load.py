@@ -43,7 +43,7 @@ from mnist_core import infer
 from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry
 from mnist_core.models import build_model
-from mnist_core.synthetic import write_dataset
+from tests.support.synthetic import write_dataset
 
 # What trains meanwhile: a long run, stopped once the measurement is done.
 TRAIN = {

@@ -51,7 +51,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="inside-speed-"))
     os.environ["MNIST_LAB_CHECKPOINTS"] = str(tmp / "checkpoints")
     if not os.environ.get("MNIST_DATA_DIR"):
-        from mnist_core.synthetic import write_dataset
+        from tests.support.synthetic import write_dataset
 
         os.environ["MNIST_DATA_DIR"] = str(write_dataset(tmp / "data", n_train=100, n_test=2000))
     logging.getLogger("streamlit").setLevel(logging.ERROR)

@@ -51,6 +51,7 @@ import psutil
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.support: generated data
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))  # the browser tests' server and Chromium
 
 from app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
@@ -212,7 +213,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="live-view-browser-") as tmp, ExitStack() as stack:
         data_root = Path(os.environ["MNIST_DATA_DIR"]) if os.environ.get("MNIST_DATA_DIR") else None
         if data_root is None:
-            from mnist_core.synthetic import write_dataset
+            from tests.support.synthetic import write_dataset
 
             data_root = write_dataset(Path(tmp) / "data", n_train=10_000, n_test=1_000)
         repo_runs, one_runs = Path(tmp) / "runs", Path(tmp) / "runs-1-thread"

@@ -120,7 +120,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="live-view-overhead-") as tmp:
         data_root = Path(os.environ["MNIST_DATA_DIR"]) if os.environ.get("MNIST_DATA_DIR") else None
         if data_root is None:
-            from mnist_core.synthetic import write_dataset
+            from tests.support.synthetic import write_dataset
 
             data_root = write_dataset(Path(tmp) / "data", n_train=10_000, n_test=1_000)
         runs_dir = Path(tmp) / "runs"

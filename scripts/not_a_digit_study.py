@@ -59,6 +59,7 @@ of ``infer`` (a small 0 or 8 whose loops close up), the other half coverage.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,13 +68,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from mnist_core import notadigit, synthetic
+from mnist_core import notadigit
 from mnist_core.config import quick_default
 from mnist_core.data import NORMALIZATION, load_data, normalize
 from mnist_core.errors import ImageError
 from mnist_core.infer import preprocess_pixels
 from mnist_core.models import build_model
 from mnist_core.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: generated digits
+from tests.support import synthetic
 
 SIDE = 280  # the Draw page's canvas
 Canvas = np.ndarray  # uint8 (SIDE, SIDE, 4), the stroke in alpha

@@ -1,6 +1,6 @@
 """How fast the Runs page lists and charts many runs (issue #5: 500 runs in under 2 s).
 
-Generates N fake runs (``mnist_core.fakeruns``, the real on-disk layout) once,
+Generates N fake runs (``tests.support.fakeruns``, the real on-disk layout) once,
 then prints the median of several repeats of:
 
 1. the core listing: ``runs.scan_runs`` + ``compare.table`` (what a cold page pays);
@@ -54,7 +54,7 @@ def median_wall_cpu(fn: Callable[[], object], repeats: int) -> tuple[float, floa
 
 
 def ensure_runs(folder: Path, n: int) -> None:
-    from mnist_core.fakeruns import make_fake_runs
+    from tests.support.fakeruns import make_fake_runs
 
     have = len([p for p in folder.iterdir() if p.is_dir()]) if folder.is_dir() else 0
     if have < n:

@@ -29,7 +29,7 @@ SYNTHETIC_TEST = 200
 @pytest.fixture(scope="session")
 def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root holding a generated MNIST in the real IDX layout (MNIST/raw/)."""
-    from mnist_core.synthetic import write_dataset
+    from tests.support.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("synthetic-data")
     return write_dataset(root, n_train=SYNTHETIC_TRAIN, n_test=SYNTHETIC_TEST)

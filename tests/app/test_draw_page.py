@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core import handwriting, runs
 from mnist_core.config import RunConfig
-from mnist_core.synthetic import render_digit
 from tests.support.apptest import metrics, no_exception, open_app
 from tests.support.apptest import page_text as texts
 from tests.support.drawing import canvas_png, inject, png
+from tests.support.synthetic import render_digit
 
 PAGE = "pages/draw.py"
 TINY_CNN = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)

@@ -13,7 +13,7 @@ from browser_state import Browser
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import archive, runs
-from mnist_core.fakeruns import corrupt_run, make_fake_runs
+from tests.support.fakeruns import corrupt_run, make_fake_runs
 
 PAGE = "pages/runs.py"
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)

@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.config import RunConfig
-from mnist_core.fakeruns import fake_summary, parameter_count
 from mnist_core.runs import RunWriter
+from tests.support.fakeruns import fake_summary, parameter_count
 
 WIDTHS = (16, 32, 64, 128, 256, 512)
 

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ui/ beside app.py, as the app finds it
 
 from mnist_core.config import RunConfig
-from mnist_core.fakeruns import fake_history, fake_summary
 from mnist_core.runs import RunWriter, write_json
+from tests.support.fakeruns import fake_history, fake_summary
 from ui import hover, runs_charts
 
 ACCS = (0.95, 0.96, 0.97)

@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import runs, significance
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.runs import write_json
 from tests.support.apptest import open_runs_view
+from tests.support.fakeruns import make_fake_runs
 from tests.support.saved import completed_fake_runs
 
 PAGE = "pages/runs.py"

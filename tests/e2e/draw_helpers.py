@@ -19,8 +19,8 @@ from PIL import Image
 from playwright.sync_api import Locator, Page
 
 from mnist_core import runs
-from mnist_core.synthetic import render_digit
 from tests.support.browser import idle
+from tests.support.synthetic import render_digit
 
 Point = tuple[float, float]
 Stroke = list[Point]

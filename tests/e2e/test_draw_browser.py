@@ -19,7 +19,7 @@ from test_narrow_browser import cut_short
 
 from mnist_core import handwriting, online, runs
 from mnist_core.config import RunConfig
-from mnist_core.synthetic import render_digit
+from tests.support.synthetic import render_digit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from mnist_core import runs
 from mnist_core.config import RunConfig
-from mnist_core.fakeruns import make_fake_runs
+from tests.support.fakeruns import make_fake_runs
 from tests.support.saved import untrained_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

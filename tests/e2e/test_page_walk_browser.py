@@ -39,11 +39,12 @@ from draw_helpers import DIGITS, DrawPage
 from playwright.sync_api import Browser, Page
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import fakeruns, runs, study, sweeps
+from mnist_core import runs, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.models import build_model
 from mnist_core.pipeline import run_training
 from mnist_core.runs import RunWriter, write_json, write_torch
+from tests.support import fakeruns
 from tests.support.browser import chromium
 from tests.support.drawing import canvas_png
 

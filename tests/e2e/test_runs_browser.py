@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from mnist_core import runs
-from mnist_core.fakeruns import make_fake_runs
+from tests.support.fakeruns import make_fake_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

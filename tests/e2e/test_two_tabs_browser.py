@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Locator, Page
 
 from mnist_core import runs
-from mnist_core.fakeruns import make_fake_runs
 from tests.support.browser import idle
+from tests.support.fakeruns import make_fake_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

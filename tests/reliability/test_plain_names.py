@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import archive, runs
-from mnist_core.fakeruns import make_fake_runs
+from tests.support.fakeruns import make_fake_runs
 
 EVIL = "[click](http://evil) :red[x] **b** :fire: $x$ <b>y</b>"
 MARKDOWN_KINDS = ("markdown", "caption", "info", "success", "warning", "error", "subheader", "title")

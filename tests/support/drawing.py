@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_core.synthetic import render_digit
+from tests.support.synthetic import render_digit
 
 CANVAS_KEY = "draw_canvas_0"  # the Draw page's first canvas
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from mnist_core import runs
 from mnist_core.config import RunConfig
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.models import build_model
+from tests.support.fakeruns import make_fake_runs
 
 
 def untrained_run(runs_dir: Path, cfg: RunConfig, name: str, test_accuracy: float = 0.5) -> str:

@@ -15,8 +15,8 @@ from mnist_core import archive, runs
 from mnist_core.archive import ArchiveError, ImportLimits
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.models import build_model
+from tests.support.fakeruns import make_fake_runs
 
 CFG = RunConfig(hidden=(8,))
 

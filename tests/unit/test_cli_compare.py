@@ -8,8 +8,8 @@ import numpy as np
 
 from mnist_core import runs
 from mnist_core.cli import main
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.significance import unpack_correct
+from tests.support.fakeruns import make_fake_runs
 
 
 def completed(runs_dir, n=4, seed=7):

@@ -11,8 +11,8 @@ import pytest
 
 from mnist_core import runs
 from mnist_core.cli import _ProgressBar, main
-from mnist_core.fakeruns import corrupt_run, make_fake_runs
 from mnist_core.train import ProgressEvent
+from tests.support.fakeruns import corrupt_run, make_fake_runs
 
 SUBCOMMANDS = ([], ["train"], ["evaluate"], ["predict"], ["runs"], ["sweep"], ["study"])
 

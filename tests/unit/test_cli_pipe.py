@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mnist_core.fakeruns import make_fake_runs
+from tests.support.fakeruns import make_fake_runs
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 from mnist_core import compare, gallery, runs, seeds
 from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun
-from mnist_core.fakeruns import corrupt_run, make_fake_runs
+from tests.support.fakeruns import corrupt_run, make_fake_runs
 
 
 def _row(run_id: str, **values):

@@ -1,4 +1,4 @@
-"""Tests for mnist_core.data and mnist_core.synthetic, on generated IDX files only."""
+"""Tests for mnist_core.data and tests.support.synthetic, on generated IDX files only."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from mnist_core.data import (
     split_train_val,
 )
 from mnist_core.errors import DatasetUnavailable, MnistLabError
-from mnist_core.synthetic import write_dataset
+from tests.support.synthetic import write_dataset
 
 # Small sets written per test: a few hundred ms each.
 SMALL_TRAIN, SMALL_TEST = 60, 20

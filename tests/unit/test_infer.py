@@ -15,9 +15,10 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from mnist_core import images, infer, ink, synthetic
+from mnist_core import images, infer, ink
 from mnist_core.data import NORMALIZATION, normalize
 from mnist_core.errors import ConfigError, EmptyImageError, ImageError, InvalidImageError, NotADigitError
+from tests.support import synthetic
 
 SEVEN = ((90, 60), (190, 60), (120, 230))  # a "7" on a 280x280 canvas
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_core import infer, synthetic
+from mnist_core import infer
 from mnist_core.errors import ImageError, SeveralDigitsError
+from tests.support import synthetic
 
 Stroke = list[tuple[float, float]]
 

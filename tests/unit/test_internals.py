@@ -13,8 +13,8 @@ from torch import nn
 from mnist_core import internals, internals_drawing, runs
 from mnist_core.cli import main
 from mnist_core.config import RunConfig
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.models import build_model
+from tests.support.fakeruns import make_fake_runs
 
 
 def tiny_mlp(activation: nn.Module) -> nn.Sequential:

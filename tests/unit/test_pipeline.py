@@ -14,7 +14,7 @@ from mnist_core.config import RunConfig
 from mnist_core.errors import DatasetUnavailable
 from mnist_core.jobs import JobRegistry
 from mnist_core.pipeline import run_training
-from mnist_core.synthetic import make_digits
+from tests.support.synthetic import make_digits
 
 TINY = RunConfig(hidden=(32,), epochs=2, batch_size=64, lr=3e-3)
 

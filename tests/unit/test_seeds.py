@@ -10,7 +10,7 @@ import pytest
 from mnist_core import compare, runs, seeds
 from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError
-from mnist_core.fakeruns import make_fake_runs
+from tests.support.fakeruns import make_fake_runs
 
 METRICS = ("test_accuracy", "train_time_s")
 

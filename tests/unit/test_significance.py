@@ -11,7 +11,6 @@ from scipy.stats import bootstrap
 
 from mnist_core import runs, significance
 from mnist_core.errors import CorruptRun
-from mnist_core.fakeruns import make_fake_runs
 from mnist_core.runs import schema as runschema
 from mnist_core.runs import write_json
 from mnist_core.significance import (
@@ -23,6 +22,7 @@ from mnist_core.significance import (
     reliability,
     unpack_correct,
 )
+from tests.support.fakeruns import make_fake_runs
 
 
 def pair(n: int, only_a: int, only_b: int, both_wrong: int = 0) -> tuple[np.ndarray, np.ndarray]:

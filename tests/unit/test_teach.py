@@ -109,7 +109,7 @@ def test_cli_teach_saves_a_version_and_prints_its_figures(
     from PIL import Image
 
     from mnist_core.cli import main
-    from mnist_core.synthetic import render_digit
+    from tests.support.synthetic import render_digit
 
     image = tmp_path / "seven.png"
     Image.fromarray(render_digit(7, np.random.default_rng(0))).save(image)
