@@ -153,6 +153,18 @@ def cost_items(cost: CostReport, estimate: EpochEstimate | None, epochs: int) ->
     return items
 
 
+def spread(value: float, interval: tuple[float, float]) -> str:
+    """``±0.3`` (points) around ``value``, or ``-11.0/+0.8`` when the interval is lopsided.
+
+    An interval clipped at 0% or 100% is lopsided: a symmetric ``±`` would
+    claim accuracies over 100%.
+    """
+    down, up = (value - interval[0]) * 100, (interval[1] - value) * 100
+    if abs(up - down) < 0.1:
+        return f"±{max(down, up):.1f}"
+    return f"-{down:.1f}/+{up:.1f}"
+
+
 def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -> Item:
     """The test accuracy a scaling fit over the saved runs predicts for ``cfg``, before training it.
 
@@ -169,7 +181,7 @@ def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -
     interval = pred.accuracy_interval
     value = percent(pred.accuracy, 1)  # short: a metric's value is cut at a phone's width
     if interval is not None:
-        value += f" ±{max(pred.accuracy - interval[0], interval[1] - pred.accuracy) * 100:.1f}"
+        value += " " + spread(pred.accuracy, interval)
     lo, hi = fit.x_range
     where = "inside" if lo <= cost.parameters <= hi else "outside (an extrapolation)"
     bounds = (

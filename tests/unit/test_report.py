@@ -102,3 +102,14 @@ def test_runs_with_a_resumable_status_resume(runs_dir: Path) -> None:
     }
     assert report.epochs_done(by_id[late.id], runs.load_history(late.id, runs_dir)) == 2
     assert report.epochs_done(by_id[done.id]) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "interval", "text"),
+    [
+        (0.971, (0.968, 0.974), "±0.3"),  # symmetric: one figure
+        (0.992, (0.882, 1.0), "-11.0/+0.8"),  # clipped at 100%: never a bound over 100%
+    ],
+)
+def test_a_predicted_accuracy_shows_its_interval_without_passing_100_percent(value, interval, text) -> None:
+    assert report.spread(value, interval) == text
