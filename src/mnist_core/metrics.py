@@ -1,4 +1,4 @@
-"""Pure measurement functions: accuracy, cost, size and latency of a model.
+"""Pure measurement functions that run a model: accuracy, latency and throughput.
 
 Every function takes a model that maps normalised float32 images ``(N, 1, 28, 28)``
 to logits ``(N, 10)`` and *measures* it; none trains, moves or switches the mode of
@@ -6,28 +6,18 @@ the caller's model, because the app shares one cached model between threads.
 Functions that run the model refuse one in training mode instead of calling
 ``model.eval()`` on it.
 
-Conventions shown to users:
-
-- **MACs** are fvcore's count: one multiply-add counts as one.
-- **FLOPs** are ``2 x MACs``, the convention most blog posts quote
-  (``torch.utils.flop_counter`` gives the same figure).
-- **fp32 weights** are the bytes of every parameter and buffer stored as float32.
-- **Energy and CO2** come from codecarbon's offline tracker (:mod:`mnist_core.energy`).
-
-fvcore is imported lazily: importing it is slow, and pages that only evaluate
-should not pay for it.
+What the architecture costs (parameters, MACs, FLOPs, fp32 weight size, the
+per-process :func:`cost_report` cache) lives in :mod:`mnist_core.costs`, and is
+re-exported here so ``from mnist_core.metrics import cost_report`` keeps
+working. **Energy and CO2** come from codecarbon's offline tracker
+(:mod:`mnist_core.energy`).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import os
-import threading
 import time
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,13 +25,45 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .costs import (  # re-exported: the costs' old home
+    FP32_BYTES,
+    INPUT_SHAPE,
+    CostReport,
+    architecture_key,
+    cost_report,
+    count_macs,
+    count_parameters,
+    file_bytes,
+    weights_bytes,
+)
 from .device import synchronize
 from .errors import MnistLabError
 from .models import for_inference
 
+__all__ = [
+    "EVAL_BATCH",
+    "FAST_EVAL_BATCH",
+    "FP32_BYTES",
+    "INPUT_SHAPE",
+    "NUM_CLASSES",
+    "CostReport",
+    "EvalResult",
+    "LatencyReport",
+    "MetricsInputError",
+    "architecture_key",
+    "cost_report",
+    "count_macs",
+    "count_parameters",
+    "evaluate",
+    "file_bytes",
+    "inference_plan",
+    "latency_report",
+    "measure_latency",
+    "measure_throughput",
+    "weights_bytes",
+]
+
 NUM_CLASSES = 10
-INPUT_SHAPE = (1, 1, 28, 28)
-FP32_BYTES = 4
 EVAL_BATCH = 1000  # images a batch when evaluating the model as trained
 # With the fast path's module (CNN 32-64, 10,000 test images, one thread, CPU seconds):
 # batch 128: 1.12, 256: 1.15, 500: 1.81, 1000: 2.18. Smaller batches keep the first
@@ -226,107 +248,6 @@ def inference_plan(model: nn.Module) -> tuple[nn.Module, int]:
     """
     engine = for_inference(model)
     return engine, (EVAL_BATCH if engine is model else FAST_EVAL_BATCH)
-
-
-# ---------------------------------------------------------------- cost and size
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (trainable or not); shared parameters count once."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def weights_bytes(model: nn.Module) -> int:
-    """Size of the "fp32 weights": every parameter and buffer as float32.
-
-    Floating tensors count 4 bytes per element whatever their current dtype, so the
-    figure compares architectures, not precisions; integer buffers (batch-norm's
-    ``num_batches_tracked``) count at their real size, as ``state_dict`` stores them.
-    """
-    total = 0
-    for tensor in (*model.parameters(), *model.buffers()):
-        per_element = FP32_BYTES if tensor.is_floating_point() else tensor.element_size()
-        total += tensor.numel() * per_element
-    return total
-
-
-def file_bytes(path: str | os.PathLike[str]) -> int:
-    """Size of a checkpoint on disk, in bytes; raises FileNotFoundError if absent."""
-    return Path(path).stat().st_size
-
-
-def _cpu_eval_copy(model: nn.Module) -> nn.Module:
-    """A CPU copy in eval mode, so counting never mutates the caller's model."""
-    clone = copy.deepcopy(model)
-    return clone.to("cpu").eval()
-
-
-def count_macs(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> int:
-    """Multiply-accumulates for one forward pass of a zero input of ``input_shape``.
-
-    Counted by fvcore's ``FlopCountAnalysis`` (one multiply-add = 1) on a CPU copy of
-    the model in eval mode, so the model may live on a GPU or be training. Operators
-    fvcore does not count (max-pool, ReLU, slicing) add 0; that is their real cost
-    class (no multiply-adds), not an error, so their warnings are silenced.
-    """
-    with warnings.catch_warnings():
-        # fvcore's import touches torch.jit.script, deprecated in recent torch.
-        warnings.simplefilter("ignore", FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
-
-    clone = _cpu_eval_copy(model)
-    with torch.no_grad():
-        analysis = FlopCountAnalysis(clone, torch.zeros(input_shape))
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return int(analysis.total())
-
-
-@dataclass(frozen=True)
-class CostReport:
-    """What one forward pass of a single image costs, and what the weights weigh."""
-
-    parameters: int
-    macs: int  # fvcore count, one multiply-add = 1, for one (1, 1, 28, 28) image
-    flops: int  # 2 x macs, the convention most blog posts quote
-    weights_bytes: int  # fp32 weights: parameters and buffers as float32
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the fields."""
-        return dataclasses.asdict(self)
-
-
-def cost_report(model: nn.Module) -> CostReport:
-    """Parameters, MACs, FLOPs and fp32 weight size of ``model`` for one 28x28 image.
-
-    They depend on the architecture alone, not on the weights: each is
-    counted once per process (fvcore's trace takes a fraction of a second)
-    and kept by :func:`architecture_key`.
-    """
-    key = architecture_key(model)
-    with _COSTS_LOCK:
-        known = _COSTS.get(key)
-    if known is not None:
-        return known
-    macs = count_macs(model)
-    report = CostReport(
-        parameters=count_parameters(model),
-        macs=macs,
-        flops=2 * macs,
-        weights_bytes=weights_bytes(model),
-    )
-    with _COSTS_LOCK:
-        _COSTS[key] = report
-    return report
-
-
-def architecture_key(model: nn.Module) -> tuple[Any, ...]:
-    """What the costs depend on: the layers (their repr) and every tensor's name, shape and dtype."""
-    tensors = tuple((name, tuple(t.shape), t.dtype) for name, t in model.state_dict().items())
-    return (type(model).__qualname__, repr(model), tensors)
-
-
-_COSTS: dict[tuple[Any, ...], CostReport] = {}  # architecture_key -> its costs (a few hundred bytes each)
-_COSTS_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------- latency

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core import fast, metrics
+from mnist_core import costs, fast, metrics
 from mnist_core.config import RunConfig, lenet5, quick_default
 from mnist_core.metrics import EVAL_BATCH, FAST_EVAL_BATCH, evaluate, inference_plan, latency_report
 from mnist_core.models import build_model, for_inference
@@ -94,8 +94,8 @@ def test_latency_report_takes_a_throughput_already_measured() -> None:
 
 def test_costs_are_counted_once_per_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
     counted: list[int] = []
-    real = metrics.count_macs
-    monkeypatch.setattr(metrics, "count_macs", lambda m: counted.append(1) or real(m))
+    real = costs.count_macs
+    monkeypatch.setattr(costs, "count_macs", lambda m: counted.append(1) or real(m))
     first = metrics.cost_report(build_model(RunConfig(hidden=(24, 7))).eval())
     again = metrics.cost_report(build_model(RunConfig(hidden=(24, 7), seed=5)).eval())  # other weights
     assert again == first and len(counted) == 1
