@@ -1,11 +1,13 @@
-"""What a configuration will cost before it is trained: size, compute and time per epoch.
+"""How long a configuration will train: time per epoch from past runs or a probe.
 
-The Train page shows these next to its Start button. Parameters, MACs, FLOPs
-and weight size come from :func:`mnist_core.metrics.cost_report` on a freshly
-built model. Time per epoch comes from past runs of the same model and batch
-size when there are any (their measured images per second), else from a short
-probe that times a few real training steps on random data, scaled by how much
-longer than its own probe the latest finished run on this machine took.
+The Train page shows this next to its Start button, the Sweeps page for a
+whole grid or study. The sizes it builds on (splits, steps per epoch,
+devices, the model's parameters and MACs) come from :mod:`mnist_core.sizing`
+and are re-exported here. Time per epoch comes from past runs of the same
+model and batch size when there are any (their measured images per second),
+else from a short probe that times a few real training steps on random data,
+scaled by how much longer than its own probe the latest finished run on this
+machine took.
 
 Why that scale (issue 21: 0.86 s per epoch estimated, 1.8 s measured). On a
 2-core machine under load (load average ~10), default MLP at batch 64 on the
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 import tempfile
 import threading
@@ -39,17 +40,23 @@ from pathlib import Path
 import torch
 
 from . import fast
-from .config import DEVICES, RunConfig
-from .data import augment_batch, load_split
+from .config import RunConfig
+from .data import augment_batch
 from .device import resolve_device, synchronize
-from .errors import ConfigError, DatasetUnavailable, MnistLabError
-from .metrics import CostReport, cost_report
+from .errors import MnistLabError
 from .models import build_model
 from .runs import RunInfo, write_torch
+from .sizing import (  # re-exported: defined here before the split (issue 25)
+    STANDARD_TRAIN_SIZE,  # noqa: F401
+    SplitSizes,
+    available_devices,  # noqa: F401
+    check_fits,  # noqa: F401
+    cost_preview,
+    split_sizes,  # noqa: F401
+    steps_per_epoch,
+)
 from .train import make_optimizer, make_step
 
-# Size of the training split of MNIST and Fashion-MNIST, when the files are not here yet.
-STANDARD_TRAIN_SIZE = 60_000
 # A forward pass costs about a third of a training step (forward + backward + update).
 FORWARD_SHARE = 1 / 3
 TRAIN_FLOPS_PER_MAC = 6  # forward 2 FLOPs per multiply-add, backward about twice that
@@ -60,15 +67,6 @@ PROBE_SPREAD = 8  # the two extrapolation batches differ 8x: their difference is
 # A finished run that took this many times its probe's prediction scales the next probes; outside
 # this range something else happened (a run shared the CPU with a sweep, a laptop slept).
 CALIBRATION_RANGE = (0.5, 4.0)
-
-
-@dataclass(frozen=True)
-class SplitSizes:
-    """Images in the training and validation splits a config will use."""
-
-    n_train: int
-    n_val: int
-    measured: bool  # False: the dataset is not on disk, sizes assume the standard 60 000
 
 
 @dataclass(frozen=True)
@@ -93,47 +91,6 @@ class EpochEstimate:
     detail: str  # one sentence for the user
 
 
-def available_devices() -> tuple[str, ...]:
-    """The device choices that work on this machine, ``auto`` first."""
-    usable = {"auto", "cpu"}
-    if torch.cuda.is_available():
-        usable.add("cuda")
-    if torch.backends.mps.is_available():
-        usable.add("mps")
-    return tuple(d for d in DEVICES if d in usable)
-
-
-def split_sizes(dataset: str, val_fraction: float, root: str | os.PathLike[str] | None = None) -> SplitSizes:
-    """Train/validation sizes as :func:`mnist_core.data.split_train_val` will cut them.
-
-    Reads the (cached) training split when it is on disk; never downloads.
-    """
-    try:
-        n = len(load_split(dataset, train=True, root=root, download=False))
-        measured = True
-    except DatasetUnavailable:
-        n, measured = STANDARD_TRAIN_SIZE, False
-    n_val = round(n * val_fraction)
-    return SplitSizes(n - n_val, n_val, measured)
-
-
-def check_fits(cfg: RunConfig, sizes: SplitSizes) -> None:
-    """Refuse a batch larger than the training split (training would refuse it later)."""
-    if cfg.batch_size > sizes.n_train:
-        raise ConfigError(
-            "batch_size", f"{cfg.batch_size} is larger than the training set ({sizes.n_train:,} images)"
-        )
-
-
-def cost_preview(cfg: RunConfig) -> CostReport:
-    """Parameters, MACs, FLOPs and fp32 weight size of the model ``cfg`` describes.
-
-    Raises :class:`ConfigError` for an architecture that cannot be built (for
-    example too many LeNet stages for a 28x28 image).
-    """
-    return cost_report(build_model(cfg).eval())
-
-
 def speed_key(cfg: RunConfig) -> tuple[object, ...]:
     """The settings that decide how long a step takes; runs that share it run at the same speed.
 
@@ -156,10 +113,6 @@ def speed_key(cfg: RunConfig) -> tuple[object, ...]:
         cfg.batch_norm,
         cfg.dropout > 0,
     )
-
-
-def steps_per_epoch(cfg: RunConfig, sizes: SplitSizes) -> int:
-    return math.ceil(sizes.n_train / cfg.batch_size)
 
 
 def from_past_runs(cfg: RunConfig, runs: Iterable[RunInfo], sizes: SplitSizes) -> EpochEstimate | None:
