@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from ray_gate import RayGate, by_value
 
-from mnist_core import raytrials, runs
+from mnist_core import raytask, raytrials, runs
 from mnist_core.config import MAX_EPOCHS, RunConfig
 
 TINY = [RunConfig(hidden=(16,), epochs=1, batch_size=256, seed=s) for s in (0, 1)]
@@ -222,10 +222,10 @@ def test_a_retried_trial_in_a_shared_folder_finds_the_run_its_dead_attempt_left(
     dead = runs.RunWriter.create(cfg, runs_dir, name="p", tags=tags)
     dead.release()  # its process died: the run reads "interrupted"
     assert runs.load_run(dead.id, runs_dir).status == "interrupted"
-    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", tags) == dead.id
-    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "another point", tags) is None
-    assert raytrials._unfinished_attempt(str(runs_dir), TINY[1], "p", tags) is None
-    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", ("sweep:other",)) is None
+    assert raytask._unfinished_attempt(str(runs_dir), cfg, "p", tags) == dead.id
+    assert raytask._unfinished_attempt(str(runs_dir), cfg, "another point", tags) is None
+    assert raytask._unfinished_attempt(str(runs_dir), TINY[1], "p", tags) is None
+    assert raytask._unfinished_attempt(str(runs_dir), cfg, "p", ("sweep:other",)) is None
     done = runs.RunWriter.reopen(dead.id, runs_dir)
     done.finish("completed", {})
-    assert raytrials._unfinished_attempt(str(runs_dir), cfg, "p", tags) is None  # finished: nothing to resume
+    assert raytask._unfinished_attempt(str(runs_dir), cfg, "p", tags) is None  # finished: nothing to resume
