@@ -177,32 +177,9 @@ def _draw_study_table(rows: list[dict[str, Any]]) -> None:
     st.subheader(f"Ours beside the published figures ({done} of {len(rows)} rows trained)")
     frame["source"] = [f"runs?run={i}" if i else None for i in frame["run_id"]]
     st.dataframe(
-        frame.drop(columns=["run_id", "run_name", "experiment"]), hide_index=True, width="stretch",
+        frame.drop(columns=list(sweep_view.STUDY_HIDDEN)), hide_index=True, width="stretch",
         placeholder=EMPTY,
-        column_config={
-            "model": st.column_config.TextColumn("Model", pinned=True),
-            "batch_size": st.column_config.NumberColumn("Batch"),
-            "time_kind": st.column_config.TextColumn("Time is"),
-            "published_accuracy_pct": st.column_config.NumberColumn("Acc % (blog)", format="%.1f"),
-            "ours_accuracy_pct": st.column_config.NumberColumn("Acc % (ours)", format="%.2f"),
-            "accuracy_ratio": st.column_config.NumberColumn("Acc ratio", format="%.3f",
-                                                            help="ours / published; above 1 is better"),
-            "published_time_s": st.column_config.NumberColumn("Time s (blog)", format="%.2f"),
-            "ours_time_s": st.column_config.NumberColumn("Time s (ours)", format="%.2f"),
-            "speedup": st.column_config.NumberColumn("Speed-up", format="%.1fx",
-                                                     help="published time / our time, same kind of time"),
-            "published_parameters": st.column_config.NumberColumn("Params (blog)", format="%d"),
-            "ours_parameters": st.column_config.NumberColumn("Params (ours)", format="%d"),
-            "published_flops": st.column_config.NumberColumn("FLOPs (blog)", format="%d"),
-            "published_flops_convention": st.column_config.TextColumn("Blog FLOPs convention"),
-            "ours_flops_2x_macs": st.column_config.NumberColumn("FLOPs ours (2 x MACs)", format="%d"),
-            "ours_macs_fvcore": st.column_config.NumberColumn("MACs ours (fvcore)", format="%d"),
-            "flops_ratio": st.column_config.NumberColumn("FLOPs ratio", format="%.2f"),
-            "source": st.column_config.LinkColumn(
-                "Ours from run", display_text=r"run=(.*)$",
-                help="The study's own run behind our figures (opens it on the Runs page); a run "
-                     "with the same settings from elsewhere, such as a grid sweep, never counts"),
-        },
+        column_config=sweep_view.study_columns(),
     )
     st.caption(
         "Times: training time of both epochs for the width and depth rows (as the blog's tables), "

@@ -22,6 +22,47 @@ METRICS = (
 )
 LOG_AXES = ("width", "batch_size", "lr")
 HEIGHT = 360
+STUDY_HIDDEN = ("run_id", "run_ids", "run_name", "experiment", "beyond_noise")  # links and verdicts say them
+
+
+def study_columns() -> dict[str, Any]:
+    """Labels of every column of ``study.table`` shown on the Sweeps page (none shows its raw key)."""
+    return {
+        "model": st.column_config.TextColumn("Model", pinned=True),
+        "batch_size": st.column_config.NumberColumn("Batch"),
+        "time_kind": st.column_config.TextColumn("Time is"),
+        "published_accuracy_pct": st.column_config.NumberColumn("Acc % (blog)", format="%.1f"),
+        "ours_accuracy_pct": st.column_config.NumberColumn("Acc % (ours)", format="%.2f",
+                                                           help="the mean over the row's seeds"),
+        "ours_seeds": st.column_config.NumberColumn(
+            "Seeds", help="our runs of this row, one per seed (python -m mnist_core study --repeats 3)"),
+        "ours_accuracy_std_pct": st.column_config.NumberColumn(
+            "± sd (ours)", format="%.2f", help="standard deviation of our accuracy across the seeds, points"),
+        "seed_noise_pct": st.column_config.NumberColumn(
+            "Seed noise", format="%.2f",
+            help="standard deviation across seeds, pooled over the experiment's rows, points"),
+        "noise_verdict": st.column_config.TextColumn(
+            "Ours - blog, against the noise",
+            help="beyond noise: the published figure (one run, rounded to 0.1) lies outside the 95% "
+                 "prediction interval of our seeds"),
+        "accuracy_ratio": st.column_config.NumberColumn("Acc ratio", format="%.3f",
+                                                        help="ours / published; above 1 is better"),
+        "published_time_s": st.column_config.NumberColumn("Time s (blog)", format="%.2f"),
+        "ours_time_s": st.column_config.NumberColumn("Time s (ours)", format="%.2f"),
+        "speedup": st.column_config.NumberColumn("Speed-up", format="%.1fx",
+                                                 help="published time / our time, same kind of time"),
+        "published_parameters": st.column_config.NumberColumn("Params (blog)", format="%d"),
+        "ours_parameters": st.column_config.NumberColumn("Params (ours)", format="%d"),
+        "published_flops": st.column_config.NumberColumn("FLOPs (blog)", format="%d"),
+        "published_flops_convention": st.column_config.TextColumn("Blog FLOPs convention"),
+        "ours_flops_2x_macs": st.column_config.NumberColumn("FLOPs ours (2 x MACs)", format="%d"),
+        "ours_macs_fvcore": st.column_config.NumberColumn("MACs ours (fvcore)", format="%d"),
+        "flops_ratio": st.column_config.NumberColumn("FLOPs ratio", format="%.2f"),
+        "source": st.column_config.LinkColumn(
+            "Ours from run", display_text=r"run=(.*)$",
+            help="The study's own run behind our figures (opens it on the Runs page); a run "
+                 "with the same settings from elsewhere, such as a grid sweep, never counts"),
+    }
 
 
 def _fmt(metric: str, value: float | None) -> str:

@@ -264,3 +264,14 @@ def test_a_search_says_how_many_of_its_runs_were_stopped_early(app_path: Path, r
     assert [r["early"] for r in sweeps.point_rows(found, list_runs(runs_dir))] == [True, False]
     at = open_page(app_path)
     assert any("1 of its 2 runs were stopped early" in c.value for c in at.caption)
+
+
+def test_every_column_of_the_study_table_has_a_label():
+    """No raw key ("ours_seeds", "seed_noise_pct") as a header: each column shown is labelled."""
+    from mnist_core import study
+    from ui import sweep_view
+
+    shown = {key for row in study.table([], studies=[]) for key in row} - set(sweep_view.STUDY_HIDDEN)
+    labelled = sweep_view.study_columns()
+    assert shown | {"source"} <= set(labelled), sorted(shown - set(labelled))
+    assert {"ours_seeds", "ours_accuracy_std_pct", "seed_noise_pct", "noise_verdict"} <= shown
