@@ -17,6 +17,12 @@ import pytest
 
 # codecarbon reads its log level when imported; set it before any test imports it.
 os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
+# Ray 2.60 settles its authentication mode once per process, and turns token
+# authentication on when ~/.ray/auth_token exists. The tests start local Ray
+# instances and a two-node cluster (tests/cluster, its nodes without a token)
+# from the same pytest process: one mode for all of them, set before Ray is imported.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 
