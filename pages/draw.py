@@ -163,7 +163,7 @@ def prediction_panel(
     seen, why = st.columns(2)
     side = 28 * SEEN_SCALE  # both at their own size, whatever their captions' length
     seen.image(explain.enlarge(pixels, SEEN_SCALE), caption="What the model sees (28x28)", width=side)
-    method = explain.METHOD_LABELS[explain.method_for(model)]
+    method = w.METHOD_LABELS[explain.method_for(model)]
     heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
     why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
     inside_charts.layer_view(model, x, names)  # an expander, computed only while open

@@ -37,6 +37,10 @@ GRID_MAX, CARD_WIDTH = 40, 104  # the "my handwriting" thumbnails (84 px) and th
 HIGHLIGHT = "#ef553b"
 BAR = "#9db4d9"
 DISAGREE_STYLE = "background-color: rgba(239, 85, 59, 0.18)"
+METHOD_LABELS = {  # the saliency caption's words for explain.method_for
+    "gradient": "input gradients (SmoothGrad)",
+    "occlusion": "occlusion (4x4 patches)",
+}
 STRATEGY_LABELS = {  # the Strategy radio's words for online.STRATEGIES
     "distill": "Example + replay, keeping the model's own answers on the replay (distillation)",
     "replay": "Example + replay, with the replay's true labels",

@@ -27,10 +27,6 @@ from torch import nn
 from .errors import ConfigError
 
 METHODS = ("auto", "gradient", "occlusion")
-METHOD_LABELS = {
-    "gradient": "input gradients (SmoothGrad)",
-    "occlusion": "occlusion (4x4 patches)",
-}
 PATCH = 4  # occlusion square, pixels
 SMOOTH_SAMPLES = 16
 SMOOTH_NOISE = 0.15  # noise std for SmoothGrad, as a fraction of the input's value range
