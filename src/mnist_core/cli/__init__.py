@@ -29,7 +29,8 @@ _ProgressBar = ProgressBar  # older name, kept for importers
 __all__ = ["format_comparison", "format_steps", "format_study", "format_table", "main"]
 
 
-DESCRIPTION = "The app's jobs without a browser: train, evaluate, predict, list runs, sweeps, the study."
+DESCRIPTION = ("The app's jobs without a browser: train, evaluate, predict; list, compare, look inside and "
+               "teach runs; sweeps, budgeted searches and the study.")
 
 
 def build_parser() -> argparse.ArgumentParser:
