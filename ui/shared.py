@@ -100,8 +100,18 @@ def show_job_progress(snap: JobSnapshot, compact: bool = False) -> None:
     The Train page's live view shows the learning rate too; ``compact`` (the
     Home page's quick model) leaves it out.
     """
+    show_progress_bar(snap)
+    show_job_metrics(snap, compact)
+
+
+def show_progress_bar(snap: JobSnapshot) -> None:
+    """The progress bar of one job, with the time spent and left (the live views redraw it often)."""
     fraction, text = report.progress_line(snap)  # says what it does: starting, training, testing
     st.progress(fraction, text=text)
+
+
+def show_job_metrics(snap: JobSnapshot, compact: bool = False) -> None:
+    """The live metrics of one training job (none while it is queued); ``compact`` leaves out the rate."""
     if snap.state == "queued":
         return
     values: list[tuple[str, str, str | None]] = [
