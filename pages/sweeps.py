@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import estimate, raytrials, report, search, study, sweeps
+from mnist_core import raytrials, report, search, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
@@ -33,7 +33,6 @@ WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 BATCH_SIZES = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 LIVE_S = 1.0
-MAX_MEASURED = 24  # distinct models a sweep's time estimate may measure (the study has 15)
 TABS = ("Reproduce the study", "Grid sweep")
 TAB_KEY, TAB_KEPT = f"{K}tab", f"{K}tab_kept"  # the widget's state, and a copy that outlives a page switch
 EMPTY = "—"  # what a table shows where a value is missing (Streamlit's default is the word "None")
@@ -82,22 +81,6 @@ def _runs() -> list[RunInfo]:
         return []
 
 
-def _sizes(root: Path, cfg: RunConfig) -> estimate.SplitSizes:
-    return estimate.split_sizes(cfg.dataset, cfg.val_fraction, root)
-
-
-def run_eta(cfg: RunConfig, runs: list[RunInfo], root: Path, registry: JobRegistry) -> float:
-    """A whole run of ``cfg``: the Train page's estimate (past runs, else measured) x its epochs."""
-    return estimate.run_seconds(cfg, runs, _sizes(root, cfg), probe_fn(registry))
-
-
-def _eta_or_none(cfg: RunConfig, runs: list[RunInfo], root: Path, registry: JobRegistry) -> float | None:
-    try:
-        return run_eta(cfg, runs, root, registry)
-    except MnistLabError:  # a config that cannot be built or measured: counted as not estimated
-        return None
-
-
 # -- the study --------------------------------------------------------------------------------
 
 
@@ -116,16 +99,15 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     )
     batch_one = c2.checkbox("Include the batch-size-1 rows", value=True, key=f"{K}batch_one",
                             persist_state=SESSION)
-    with c2:
-        try:
-            long_rows = [c for c in study.configs(experiments) if study.is_batch_one(c)]
-            if long_rows:
-                with st.spinner("Estimating the batch-size-1 rows…"):
-                    eta = sum(run_eta(c, runs, root, registry) for c in long_rows)
-                st.caption(f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta)} "
-                           "(one step per image). Leave them out for a quick table.")
-        except MnistLabError as exc:
-            st.caption(f"Cannot estimate the batch-size-1 rows: {exc}")
+    long_rows = [c for c in study.configs(experiments) if study.is_batch_one(c)]
+    if long_rows:
+        with c2, st.spinner("Estimating the batch-size-1 rows…"):
+            eta = sweeps.time_estimate(long_rows, runs, root, probe_fn(registry))
+        if eta.first_error:
+            c2.caption(f"Cannot estimate the batch-size-1 rows: {eta.first_error}")
+        else:
+            c2.caption(f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
+                       "(one step per image). Leave them out for a quick table.")
     chosen = study.configs(experiments, batch_one=batch_one)
     st.button(
         f"Reproduce the study ({len(chosen)} runs)", type="primary", disabled=not chosen,
@@ -134,10 +116,9 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     )
     if chosen:
         with st.spinner("Estimating the time of each run…"):
-            etas = [_eta_or_none(c, runs, root, registry) for c in chosen]
-        known = [e for e in etas if e is not None]
-        missing = len(etas) - len(known)
-        st.caption(f"The {len(chosen)} runs take about {report.seconds(sum(known))} in all, one after "
+            total = sweeps.time_estimate(chosen, runs, root, probe_fn(registry))
+        missing = total.unknown
+        st.caption(f"The {len(chosen)} runs take about {report.seconds(total.seconds)} in all, one after "
                    "another (each from past runs of the same model and batch size, else a short measurement "
                    "here)"
                    + (f"; {missing} could not be estimated." if missing else "."))
@@ -146,15 +127,14 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
 
 def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: tuple[str, ...],
                 batch_one: bool) -> None:
-    configs = study.configs(experiments, batch_one=batch_one)
     try:
-        sweep = sweeps.create(configs, "Reproduce the study", runs_dir, axes={}, kind="study",
-                              extra={"experiments": list(experiments), "batch_one": batch_one})
-        jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
+        started = sweeps.launch_study(experiments, registry, batch_one=batch_one, runs_dir=runs_dir,
+                                      data_root=root)
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of the study. Progress is below, under Sweeps.")
+    queued = f"Queued {started.queued} runs of the study. Progress is below, under Sweeps."
+    flash(FLASH_KEY, "success", queued)
 
 
 def study_table(registry: JobRegistry, runs: list[RunInfo], experiments: list[str],
@@ -221,25 +201,25 @@ def grid_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[R
     except MnistLabError as exc:
         st.error(str(exc))
         return
-    known = [sweeps.point_eta_s(c, runs, _sizes(root, c)) for c in configs]
-    eta = sum(k for k in known if k is not None)
-    unknown = sum(k is None for k in known)
+    eta = sweeps.time_estimate(configs, runs, root)  # past runs only: a large grid reruns this each click
+    unknown = eta.unknown
     if unknown == len(configs):
         st.caption(f"{len(configs)} runs. No past run of these models yet: the time left shows once "
                    "the first one finishes.")
     else:
-        st.caption(f"{len(configs)} runs, about {report.seconds(eta)} from past runs of the same models"
+        st.caption(f"{len(configs)} runs, about {report.seconds(eta.seconds)} from past runs of the same "
+                   "models"
                    + (f", plus {unknown} runs not estimated yet." if unknown else "."))
-    ray_address, budget = None, None
+    on_ray, address, budget = False, None, None
     if raytrials.ray_available():
         on_ray = st.checkbox("Run the trials on a Ray cluster", key=f"{K}ray")
         if on_ray:
-            ray_address = st.text_input("Ray address (empty: $RAY_ADDRESS, else a local Ray)",
-                                        value=raytrials.ray_address() or "", key=f"{K}ray_address") or "local"
+            address = st.text_input("Ray address (empty: $RAY_ADDRESS, else a local Ray)",
+                                    value=raytrials.ray_address() or "", key=f"{K}ray_address") or None
             budget = _search_budget()
     label = "Start the search" if budget is not None else "Start the sweep"
     st.button(f"{label} ({len(configs)} runs)", type="primary", on_click=start_grid,
-              args=(registry, root, runs_dir, configs, name, ray_address, budget), key=f"{K}start_grid")
+              args=(registry, root, runs_dir, configs, name, on_ray, address, budget), key=f"{K}start_grid")
 
 
 def _search_budget() -> float | None:
@@ -255,36 +235,25 @@ def _search_budget() -> float | None:
 
 
 def start_grid(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[RunConfig], name: str,
-               ray_address: str | None, budget: float | None = None) -> None:
+               on_ray: bool, address: str | None, budget: float | None = None) -> None:
     try:
         if budget is not None:
-            start_budgeted_search(registry, root, runs_dir, configs, name, ray_address, budget)
+            found, over = search.launch(configs, name, budget, registry, address=address, runs_dir=runs_dir,
+                                        data_root=root, probe_fn=probe_fn(registry))
+            left_out = f" ({len(over)} over the budget left out)" if over else ""
+            flash(FLASH_KEY, "success", f"Searching {len(found.configs)} configurations of "
+                                        f"{literal(found.name)} on Ray{left_out}.")
             return
-        sweep = sweeps.create(configs, name or "sweep", runs_dir)
-        if ray_address is not None:
-            address = None if ray_address == "local" else ray_address
-            sweeps.start_on_ray(sweep, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
-                                data_root=root)
-            flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {literal(sweep.name)} to Ray.")
-            return
-        jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
+        started = sweeps.launch(configs, name, registry, runs_dir=runs_dir, data_root=root, on_ray=on_ray,
+                                address=address)
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    flash(FLASH_KEY, "success", f"Queued {len(jobs)} runs of {literal(sweep.name)}.")
-
-
-def start_budgeted_search(registry: JobRegistry, root: Path, runs_dir: Path, configs: list[RunConfig],
-                          name: str, ray_address: str | None, budget: float) -> None:
-    runs = list_runs(runs_dir)
-    found, over = search.plan(configs, name or "search", budget or None, runs_dir, root,
-                              seconds_per_epoch=lambda c: run_eta(c, runs, root, registry) / c.epochs)
-    address = None if ray_address in (None, "local") else ray_address
-    search.start_search(found, registry, address=raytrials.ray_address(address), runs_dir=runs_dir,
-                        data_root=root)
-    left_out = f" ({len(over)} over the budget left out)" if over else ""
-    flash(FLASH_KEY, "success", f"Searching {len(found.configs)} configurations of {literal(found.name)} on "
-                                f"Ray{left_out}.")
+    sweep = started.sweep
+    if started.on_ray:
+        flash(FLASH_KEY, "success", f"Sent {len(configs)} trials of {literal(sweep.name)} to Ray.")
+    else:
+        flash(FLASH_KEY, "success", f"Queued {started.queued} runs of {literal(sweep.name)}.")
 
 
 # -- saved sweeps: progress, stop, resume, charts -------------------------------------------------
@@ -329,26 +298,16 @@ def _any_active(saved: list[sweeps.Sweep], registry: JobRegistry) -> bool:
 
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,
               runs: list[RunInfo]) -> None:
-    jobs = sweeps.sweep_jobs(sweep, registry)
-    running = [j for j in jobs if j.state == "running"]
-    job_eta = sum((j.snapshot().eta_s or 0.0) for j in running)
-    driver = sweeps.ray_task(sweep, registry)
-    on_ray = driver is not None and driver.running
-    # Measuring a configuration takes ~0.4 s (then cached): done for a study or a small grid, while
-    # a large grid of distinct models relies on past runs and says how many it cannot estimate.
-    measure = len({estimate.probe_config(c) for c in sweep.configs}) <= MAX_MEASURED
-    p = sweeps.progress(sweep, runs, _sizes(root, sweep.configs[0]), running_eta=job_eta,
-                        active=bool(jobs) or on_ray,
-                        estimate=(lambda cfg: _eta_or_none(cfg, runs, root, registry)) if measure else None)
+    now = sweeps.live(sweep, registry, runs, data_root=root, probe_fn=probe_fn(registry))
+    p, jobs, running, on_ray = now.progress, now.jobs, now.running, now.on_ray
     with st.container(border=True):
         left, right = st.columns([4, 1])
         left.markdown(f"{literal(sweep.name)} · {p.done}/{p.total} runs done · {p.status}"
                       + (" · on Ray" if on_ray else ""), help=sweeps.STATUS_HELP[p.status])
         left.progress(p.fraction)
         if jobs or on_ray:
-            now = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
-            left.caption(f"ETA {report.seconds(p.eta_s)} ({p.eta_detail}).{now} Queued: "
-                         f"{sum(j.state == 'queued' for j in jobs)}.")
+            doing = f" Now: {running[0].config.label()} seed {running[0].config.seed}." if running else ""
+            left.caption(f"ETA {report.seconds(p.eta_s)} ({p.eta_detail}).{doing} Queued: {now.queued}.")
             if running:
                 with left:
                     live_job_curves(running[0], key=f"{K}live_{running[0].id}")
@@ -359,8 +318,8 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
         elif p.done < p.total:
             right.button("Resume", key=f"{K}resume_{sweep.id}", on_click=resume_sweep,
                          args=(sweep, registry, root, runs_dir))
-        if driver is not None and driver.error:
-            left.error(driver.error)
+        if now.ray_error:
+            left.error(now.ray_error)
 
 
 def stop_sweep(sweep: sweeps.Sweep, registry: JobRegistry) -> None:
@@ -371,11 +330,11 @@ def stop_sweep(sweep: sweeps.Sweep, registry: JobRegistry) -> None:
 
 def resume_sweep(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path) -> None:
     try:
-        jobs = sweeps.submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=root)
+        started = sweeps.start(sweep, registry, runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
-    resumed = f"Resumed {literal(sweep.name)}: {len(jobs)} runs queued, finished runs kept."
+    resumed = f"Resumed {literal(sweep.name)}: {started.queued} runs queued, finished runs kept."
     flash(FLASH_KEY, "success", resumed)
 
 

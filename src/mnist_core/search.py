@@ -32,6 +32,7 @@ from typing import Any
 from . import sweeps
 from .config import RunConfig
 from .errors import ConfigError, MnistLabError
+from .estimate import ProbeFn
 from .jobs import PathLike
 from .runs import RESUMABLE, RunInfo, default_runs_dir, list_runs, load_run, update_meta
 from .sweeps import EARLY_TAG
@@ -269,30 +270,35 @@ def plan(
     runs_dir: PathLike | None = None,
     data_root: PathLike | None = None,
     seconds_per_epoch: EpochSeconds | None = None,
+    probe_fn: ProbeFn | None = None,
 ) -> tuple[sweeps.Sweep, list[tuple[RunConfig, float]]]:
     """Save a search of the ``configs`` that fit ``budget_s`` seconds per epoch (None: all of them).
 
     Each configuration's time per epoch is the Train page's estimate (past
     runs of the same speed, else a short measurement here) unless
-    ``seconds_per_epoch`` is given. Returns the search and the configurations
-    left out, with their estimate.
+    ``seconds_per_epoch`` is given; ``probe_fn`` times a configuration (the
+    app's probes, taken once per server; by default a fresh
+    :class:`~mnist_core.estimate.ProbeCache`). Returns the search and the
+    configurations left out, with their estimate.
     """
     over: list[tuple[RunConfig, float]] = []
     if budget_s is not None:
         if seconds_per_epoch is None:
-            seconds_per_epoch = _estimator(runs_dir, data_root)
+            seconds_per_epoch = _estimator(runs_dir, data_root, probe_fn)
         configs, over = within_budget(configs, budget_s, seconds_per_epoch)
     return create(configs, name, budget_s, runs_dir, over_budget=len(over)), over
 
 
-def _estimator(runs_dir: PathLike | None, data_root: PathLike | None) -> EpochSeconds:
+def _estimator(
+    runs_dir: PathLike | None, data_root: PathLike | None, probe_fn: ProbeFn | None
+) -> EpochSeconds:
     from .estimate import ProbeCache, epoch_estimate, split_sizes
 
-    runs, probes = list_runs(runs_dir), ProbeCache()
+    runs, probe = list_runs(runs_dir), probe_fn or ProbeCache().get
 
     def seconds(cfg: RunConfig) -> float:
         sizes = split_sizes(cfg.dataset, cfg.val_fraction, data_root)
-        return epoch_estimate(cfg, runs, sizes, probes.get).seconds
+        return epoch_estimate(cfg, runs, sizes, probe).seconds
 
     return seconds
 
@@ -316,6 +322,29 @@ def start_search(
         return f"{len(failed)} trials failed; first: {failed[0].error}" if failed else None
 
     return registry.start_task(RAY_KIND, sweep.id, work)
+
+
+def launch(
+    configs: Sequence[RunConfig],
+    name: str,
+    budget_s: float | None,
+    registry: Any,
+    *,
+    address: str | None = None,
+    runs_dir: PathLike | None = None,
+    data_root: PathLike | None = None,
+    probe_fn: ProbeFn | None = None,
+) -> tuple[sweeps.Sweep, list[tuple[RunConfig, float]]]:
+    """The Sweeps page's "Start the search": :func:`plan` (0 or None: no budget), then :func:`start_search`.
+
+    ``address`` None: ``$RAY_ADDRESS``, else a local Ray. Returns the search
+    and the configurations left out over the budget.
+    """
+    from .raytrials import ray_address
+
+    found, over = plan(configs, name or "search", budget_s or None, runs_dir, data_root, probe_fn=probe_fn)
+    start_search(found, registry, address=ray_address(address), runs_dir=runs_dir, data_root=data_root)
+    return found, over
 
 
 def search_runs(sweep: sweeps.Sweep, runs: Sequence[RunInfo] | None = None,

@@ -22,6 +22,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from scipy import stats
@@ -31,7 +32,7 @@ from .curves import number
 from .errors import ConfigError
 from .runs import RunInfo
 from .seeds import group_key
-from .sweeps import Sweep
+from .sweeps import Sweep, create
 
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
@@ -136,6 +137,15 @@ def configs(
         raise ConfigError("repeats", f"{repeats!r} is not a whole number of seeds from 1 to {MAX_REPEATS}")
     distinct = dict.fromkeys(r.config for r in rows(experiments, batch_one))
     return [c.replace(seed=seed) for seed in range(repeats) for c in distinct]
+
+
+def create_sweep(
+    experiments: Sequence[str] = EXPERIMENTS, *, batch_one: bool = True, repeats: int = 1,
+    runs_dir: str | Path | None = None,
+) -> Sweep:
+    """Save the study reproduction as a sweep of kind "study" (the Sweeps page and the CLI's ``study``)."""
+    return create(configs(experiments, batch_one=batch_one, repeats=repeats), "Reproduce the study", runs_dir,
+                  axes={}, kind="study", extra={"experiments": list(experiments), "batch_one": batch_one})
 
 
 def is_batch_one(cfg: RunConfig) -> bool:

@@ -10,16 +10,19 @@ on Ray the sweep's driver is one job of the same registry (kind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import RunConfig
+from .errors import MnistLabError
+from .estimate import ProbeFn, probe_config, run_seconds, split_sizes
 from .jobs import Job, JobRegistry, Task
 from .runs import RunInfo, list_runs
-from .sweeps import PathOrNone, Point, Sweep, _key, points
+from .sweeps import PathOrNone, Point, Progress, Sweep, _key, create, point_eta_s, points, progress
 
 RAY_KIND = "ray-sweep"  # the registry's kind of job that drives a sweep's trials on Ray
+MAX_MEASURED = 24  # distinct models a sweep's time left may measure (the study has 15)
 
 
 def sweep_jobs(sweep: Sweep, registry: JobRegistry) -> list[Job]:
@@ -178,3 +181,160 @@ def stop(sweep: Sweep, registry: JobRegistry) -> int:
         driver.stop()
         return len(jobs) + 1
     return len(jobs)
+
+
+# -- one call per user action: start, resume, how long, how far -------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    """What :func:`start` did: runs queued in the registry, or the points handed to a driver on Ray."""
+
+    sweep: Sweep
+    queued: int  # runs queued here (0 on Ray)
+    on_ray: bool  # a driver of the registry (:func:`ray_task`) sends the points to Ray
+
+
+def start(
+    sweep: Sweep,
+    registry: JobRegistry,
+    *,
+    runs_dir: PathOrNone = None,
+    data_root: PathOrNone = None,
+    on_ray: bool = False,
+    address: str | None = None,
+) -> Started:
+    """Train the sweep's unfinished points in the background: Start, Resume, and the CLI's local sweep.
+
+    Locally every point not done and not queued is queued (:func:`submit`;
+    finished runs are kept, stopped ones resume from their checkpoint). With
+    ``on_ray`` a driver of ``registry`` sends them to the cluster at
+    ``address`` (None: ``$RAY_ADDRESS``, else a local Ray; see
+    :func:`start_on_ray`).
+    """
+    if on_ray:
+        from .raytrials import ray_address
+
+        start_on_ray(sweep, registry, address=ray_address(address), runs_dir=runs_dir, data_root=data_root)
+        return Started(sweep, 0, True)
+    jobs = submit(sweep, registry, list_runs(runs_dir), runs_dir=runs_dir, data_root=data_root)
+    return Started(sweep, len(jobs), False)
+
+
+def launch(
+    configs: Sequence[RunConfig],
+    name: str,
+    registry: JobRegistry,
+    *,
+    runs_dir: PathOrNone = None,
+    data_root: PathOrNone = None,
+    on_ray: bool = False,
+    address: str | None = None,
+    kind: str = "grid",
+    axes: Mapping[str, Sequence[Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Started:
+    """Save a new sweep of ``configs`` (:func:`mnist_core.sweeps.create`) and :func:`start` it."""
+    sweep = create(configs, name, runs_dir, axes=axes, kind=kind, extra=extra)
+    return start(sweep, registry, runs_dir=runs_dir, data_root=data_root, on_ray=on_ray, address=address)
+
+
+def launch_study(
+    experiments: Sequence[str],
+    registry: JobRegistry,
+    *,
+    batch_one: bool = True,
+    runs_dir: PathOrNone = None,
+    data_root: PathOrNone = None,
+) -> Started:
+    """The Sweeps page's "Reproduce the study": the study's sweep (as the CLI saves it), queued here."""
+    from .study import create_sweep  # the study imports this package's sweeps module
+
+    sweep = create_sweep(experiments, batch_one=batch_one, runs_dir=runs_dir)
+    return start(sweep, registry, runs_dir=runs_dir, data_root=data_root)
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Seconds to train some configurations one after another, and how many could not be estimated."""
+
+    seconds: float  # the sum over the estimated ones
+    unknown: int
+    first_error: str | None = None  # why the first one that could not be measured failed
+
+
+def time_estimate(
+    configs: Sequence[RunConfig],
+    runs: Sequence[RunInfo],
+    data_root: PathOrNone = None,
+    probe_fn: ProbeFn | None = None,
+) -> TimeEstimate:
+    """Whole runs of ``configs``: past runs of the same speed, else (with ``probe_fn``) a measurement.
+
+    Without ``probe_fn`` only past runs count (a large grid, estimated on
+    every rerun); with it each configuration gets the Train page's estimate
+    (:func:`mnist_core.estimate.run_seconds`), and one that cannot be built or
+    measured counts as unknown.
+    """
+    seconds, unknown, first_error = 0.0, 0, None
+    for cfg in configs:
+        try:
+            sizes = split_sizes(cfg.dataset, cfg.val_fraction, data_root)
+            if probe_fn is None:
+                one = point_eta_s(cfg, runs, sizes)
+            else:
+                one = run_seconds(cfg, runs, sizes, probe_fn)
+        except MnistLabError as exc:
+            one, first_error = None, first_error or str(exc)
+        if one is None:
+            unknown += 1
+        else:
+            seconds += one
+    return TimeEstimate(seconds, unknown, first_error)
+
+
+@dataclass(frozen=True)
+class Live:
+    """A sweep as the Sweeps page shows it each second: how far it is, and what trains it here."""
+
+    progress: Progress
+    jobs: list[Job]  # its queued and running jobs in this process
+    running: list[Job]
+    on_ray: bool  # its driver on Ray is running
+    ray_error: str | None  # what its latest driver on Ray said went wrong
+
+    @property
+    def queued(self) -> int:
+        return sum(j.state == "queued" for j in self.jobs)
+
+
+def live(
+    sweep: Sweep,
+    registry: JobRegistry,
+    runs: Sequence[RunInfo],
+    *,
+    data_root: PathOrNone = None,
+    probe_fn: ProbeFn | None = None,
+) -> Live:
+    """Progress, time left and the jobs of ``sweep``: its row on the Sweeps page.
+
+    The time left is what the running jobs say plus, for each point still to
+    run, :func:`time_estimate`'s figure. Measuring a configuration takes ~0.4 s
+    (then ``probe_fn`` caches it), so it is done for a study or a small grid
+    (at most :data:`MAX_MEASURED` distinct models), while a large grid relies
+    on past runs and says how many points it cannot estimate.
+    """
+    jobs = sweep_jobs(sweep, registry)
+    running = [j for j in jobs if j.state == "running"]
+    driver = ray_task(sweep, registry)
+    on_ray = driver is not None and driver.running
+    measure = probe_fn is not None and len({probe_config(c) for c in sweep.configs}) <= MAX_MEASURED
+
+    def one(cfg: RunConfig) -> float | None:
+        found = time_estimate([cfg], runs, data_root, probe_fn)
+        return None if found.unknown else found.seconds
+
+    sizes = split_sizes(sweep.configs[0].dataset, sweep.configs[0].val_fraction, data_root)
+    p = progress(sweep, runs, sizes, running_eta=sum((j.snapshot().eta_s or 0.0) for j in running),
+                 active=bool(jobs) or on_ray, estimate=one if measure else None)
+    return Live(p, jobs, running, on_ray, driver.error if driver is not None else None)

@@ -57,9 +57,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.resume:
             sweep = sweeps.load(args.resume, args.runs_dir)
         else:
-            configs = study.configs(args.experiments, batch_one=not args.no_batch_one, repeats=args.repeats)
-            sweep = sweeps.create(configs, "Reproduce the study", args.runs_dir, kind="study",
-                                  axes={}, extra={"experiments": list(args.experiments)})
+            sweep = study.create_sweep(args.experiments, batch_one=not args.no_batch_one,
+                                       repeats=args.repeats, runs_dir=args.runs_dir)
         code = _run_sweep(sweep, args)
         if code:
             return code
@@ -149,8 +148,7 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
                 sweeps.stop(sweep, registry)
                 raise
         elif not stop["requested"]:
-            sweeps.submit(sweep, registry, list_runs(args.runs_dir), runs_dir=args.runs_dir,
-                          data_root=args.data_dir)
+            sweeps.start(sweep, registry, runs_dir=args.runs_dir, data_root=args.data_dir)
         _follow(sweep, registry, args, stop)
     points = sweeps.points(sweep, list_runs(args.runs_dir))
     done = sum(p.state == "done" for p in points)
