@@ -8,9 +8,10 @@ reader (a page fragment, a test) takes a consistent :meth:`Job.snapshot`.
 The same registry runs the other kinds of background work, each a
 :class:`Task` on its own thread (they train nothing here, so they take no
 training slot), at most one running per kind and key: a dataset download
-(:func:`start_download`, kind :data:`DOWNLOAD_KIND`) and a sweep's driver on
-Ray (:func:`mnist_core.sweep_run.start_on_ray`). Nothing here knows about
-Streamlit: the app keeps one registry per server.
+(:func:`mnist_core.tasks.start_download`) and a sweep's driver on Ray
+(:func:`mnist_core.sweep_run.start_on_ray`); :mod:`mnist_core.tasks` holds the
+:class:`Task` and the downloads. Nothing here knows about Streamlit: the app
+keeps one registry per server.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import RunConfig
 from .errors import ConfigError, MnistLabError
 from .pipeline import run_training
+from .tasks import DOWNLOAD_KIND as DOWNLOAD_KIND  # re-exported: jobs.start_download and friends still work
+from .tasks import Task, TaskWork
+from .tasks import download_task as download_task
+from .tasks import start_download as start_download
 from .train import ProgressEvent
 
 PathLike = str | os.PathLike[str]
@@ -34,7 +38,6 @@ ACTIVE = ("queued", "running")
 # the model, reading a checkpoint), training, or after its last step (testing, measuring, saving).
 PHASES = ("queued", "starting", "training", "finishing", "ended")
 MAX_CONCURRENT = 8  # more parallel jobs than this only slow each other down on a CPU
-DOWNLOAD_KIND = "download"  # a Task that fetches a dataset (key: "<dataset>@<root>")
 
 
 @dataclass(frozen=True)
@@ -205,66 +208,6 @@ def _phase(state: str, last: ProgressEvent | None, epochs: int) -> str:
     return "ended"
 
 
-TaskWork = Callable[[threading.Event], "str | None"]
-
-
-class Task:
-    """Background work that is not a training run: a dataset download, a sweep's Ray driver.
-
-    ``work(stop)`` runs on the task's thread and should return soon after
-    ``stop`` is set; what it returns is a message for the user (trials that
-    failed, say) or None. A :class:`MnistLabError` it raises ends the task
-    "failed" with its message; so does any other exception, with its type.
-    """
-
-    def __init__(self, kind: str, key: str, work: TaskWork) -> None:
-        self.kind, self.key = kind, key
-        self._work = work
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._state = "running"
-        self._error: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"{kind}-{key}", daemon=True)
-
-    def stop(self) -> None:
-        """Ask the work to end (it checks the flag it was given)."""
-        self._stop.set()
-
-    @property
-    def state(self) -> str:
-        """"running", then "completed", "stopped" (a stop was asked) or "failed"."""
-        with self._lock:
-            return self._state
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-    @property
-    def error(self) -> str | None:
-        """What the user should know: the failure, or the message the work returned."""
-        with self._lock:
-            return self._error
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the work to end (tests, the CLI); False on timeout."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        state, error = "completed", None
-        try:
-            error = self._work(self._stop)
-        except MnistLabError as exc:
-            state, error = "failed", str(exc)
-        except Exception as exc:  # a bug: keep the message for the page, never lose the thread silently
-            state, error = "failed", f"{type(exc).__name__}: {exc}"
-        if state == "completed" and self._stop.is_set():
-            state = "stopped"
-        with self._lock:
-            self._state, self._error = state, error
-
-
 class JobRegistry:
     """A FIFO of training jobs, ``max_concurrent`` of them running at once, and background tasks."""
 
@@ -379,26 +322,3 @@ class JobRegistry:
                 return False
             time.sleep(0.05)
         return True
-
-
-# -- kinds of task ------------------------------------------------------------------------------
-
-
-def _download_key(dataset: str, root: PathLike) -> str:
-    return f"{dataset}@{os.path.abspath(root)}"
-
-
-def start_download(registry: JobRegistry, dataset: str, root: PathLike) -> Task:
-    """Download ``dataset`` (train and test splits) into ``root`` in the background; one per place."""
-    from .data import load_split
-
-    def work(_stop: threading.Event) -> None:
-        for train in (True, False):  # a download cannot stop half-way: the stop is not checked
-            load_split(dataset, train=train, root=root, download=True)
-
-    return registry.start_task(DOWNLOAD_KIND, _download_key(dataset, root), work)
-
-
-def download_task(registry: JobRegistry, dataset: str, root: PathLike) -> Task | None:
-    """The latest download of ``dataset`` into ``root`` started in this process, if any."""
-    return registry.task(DOWNLOAD_KIND, _download_key(dataset, root))

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ui/ beside app.py, as the app finds it
 
 from mnist_core.curves import Curves
-from ui import charts, runs_charts
+from ui import charts, runs_charts, runs_curves
 
 
 def _curves(acc: list[float]) -> Curves:
@@ -55,7 +55,7 @@ def test_runs_charts_keep_their_titles_clear() -> None:
     rows = _rows([1e4, 1e5])
     _title_is_clear(runs_charts.cost_figure(rows, "parameters", [0, 1]).to_plotly_json()["layout"])
     curves = {"r0": runs_charts.compare.curve_columns([])}
-    layout = runs_charts.curves_figure(curves, {"r0": rows[0]}).to_plotly_json()["layout"]
+    layout = runs_curves.curves_figure(curves, {"r0": rows[0]}).to_plotly_json()["layout"]
     _title_is_clear(layout)
 
 

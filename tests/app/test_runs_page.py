@@ -13,6 +13,7 @@ from browser_state import Browser
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import archive, runs
+from mnist_core.errors import RunNotFound
 from tests.support.fakeruns import corrupt_run, make_fake_runs
 
 PAGE = "pages/runs.py"
@@ -419,3 +420,26 @@ def test_the_edit_form_follows_when_its_run_is_unpicked(app_path, run_ids, runs_
     ok(browser.run(at))
     assert at.selectbox(key="runs_focus").value == other
     assert browser.shown[focus.id] == label(other, names(at)[other])  # not the old run's label
+
+
+def test_a_runs_details_are_read_once_per_stamp(app_path: Path, runs_dir: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confusion and mistakes views read run.json once per folder stamp, not on every rerun.
+
+    A helper slipped in between ``details`` and its ``st.cache_data`` (which then cached the
+    helper's message instead, and read the run on every rerun).
+    """
+    from ui import runs_views
+
+    reads: list[str] = []
+
+    def load_run(run_id: str, runs_dir: object = None) -> object:
+        reads.append(run_id)
+        raise RunNotFound(run_id)
+
+    monkeypatch.setattr(runs, "load_run", load_run)
+    first = runs_views.details(str(runs_dir), "gone", 1)
+    assert runs_views.details(str(runs_dir), "gone", 1) == first and "error" in first
+    assert reads == ["gone"]
+    runs_views.details(str(runs_dir), "gone", 2)  # the folder changed: read again
+    assert reads == ["gone", "gone"]
