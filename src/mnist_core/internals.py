@@ -33,6 +33,22 @@ from torch import nn
 
 from .data import load_split
 from .errors import DatasetUnavailable
+from .layer_units import SATURATED_FRACTION as SATURATED_FRACTION  # re-exported for the views' captions
+from .layer_units import (
+    SATURATING,
+    activation_after,
+    active,
+    by_unit,
+    dead_share,
+    layer_name,
+    layer_shape,
+    leaves,
+    saturated_counts,
+    saturated_share,
+    unit_pictures,
+    weight_positions,
+)
+from .layer_units import SATURATION_MARGIN as SATURATION_MARGIN
 from .runs import load_model
 
 PathLike = str | os.PathLike[str]
@@ -44,15 +60,6 @@ BINS = 40
 # images gives tens of millions; a stride over them keeps this many at most.
 MAX_HISTOGRAM_VALUES = 1_000_000
 BATCH = 500
-SATURATION_MARGIN = 0.01  # tanh: |y| > 0.99; sigmoid: y < 0.01 or y > 0.99
-SATURATED_FRACTION = 0.9
-
-_ACTIVATIONS: dict[type[nn.Module], str] = {
-    nn.ReLU: "relu",
-    nn.GELU: "gelu",
-    nn.Tanh: "tanh",
-    nn.Sigmoid: "sigmoid",
-}
 
 
 @dataclass(frozen=True)
@@ -155,23 +162,10 @@ class Inside:
 # -- weights ------------------------------------------------------------------------------
 
 
-def layer_name(index: int, kind: str, n_in: int, n_out: int, activation: str | None) -> str:
-    """``layer 2: linear 1024→1024, relu``; the output layer says ``(logits)``."""
-    arrow = f"{n_in}→{n_out}"
-    what = f"conv {arrow} channels" if kind == "conv" else f"linear {arrow}"
-    return f"layer {index}: {what}" + (f", {activation}" if activation else " (logits)")
-
-
-def layer_shape(layer: nn.Linear | nn.Conv2d) -> tuple[str, int, int]:
-    """``(kind, n_in, n_out)``: ``"linear"`` features or ``"conv"`` channels."""
-    if isinstance(layer, nn.Conv2d):
-        return "conv", layer.in_channels, layer.out_channels
-    return "linear", layer.in_features, layer.out_features
-
-
 def weight_layers(model: nn.Module) -> list[nn.Linear | nn.Conv2d]:
     """The model's linear and conv layers, in the order the forward pass meets them."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    modules = leaves(model)
+    return [modules[i] for i in weight_positions(modules)]  # type: ignore[misc]
 
 
 def first_layer_images(model: nn.Module, limit: int = MAX_FIRST_LAYER_IMAGES) -> FirstLayer | None:
@@ -183,17 +177,10 @@ def first_layer_images(model: nn.Module, limit: int = MAX_FIRST_LAYER_IMAGES) ->
     MLP's input is not a square image.
     """
     layers = weight_layers(model)
-    if not layers:
+    found = unit_pictures(layers[0]) if layers else None
+    if found is None:
         return None
-    first = layers[0]
-    w = first.weight.detach().float().cpu()
-    if isinstance(first, nn.Conv2d):
-        kind, pictures = "cnn", w.sum(dim=1)  # one input channel: (C, 1, k, k) -> (C, k, k)
-    else:
-        side = math.isqrt(w.shape[1])
-        if side * side != w.shape[1]:
-            return None
-        kind, pictures = "mlp", w.reshape(w.shape[0], side, side)
+    kind, pictures = found
     norms = pictures.flatten(1).norm(dim=1)
     order = torch.argsort(norms, descending=True, stable=True)[:limit]
     return FirstLayer(
@@ -201,7 +188,7 @@ def first_layer_images(model: nn.Module, limit: int = MAX_FIRST_LAYER_IMAGES) ->
         images=pictures.index_select(0, order).numpy().astype(np.float32),
         units=tuple(int(i) for i in order),
         norms=tuple(float(norms[i]) for i in order),
-        n_units=int(w.shape[0]),
+        n_units=int(pictures.shape[0]),
     )
 
 
@@ -257,40 +244,22 @@ class _Recorder:
         flat = out.flatten()
         self.kept.append(flat[:: self.stride].clone())
         self.seen += flat.numel()
-        by_unit = out.transpose(0, 1).reshape(units, -1)  # (units, B * H * W)
+        values = by_unit(out)  # (units, B * H * W)
         assert self.ever_active is not None and self.saturated is not None
-        self.ever_active |= (by_unit > 0).any(dim=1)
-        if self.activation == "tanh":
-            self.saturated += (by_unit.abs() > 1 - SATURATION_MARGIN).sum(dim=1)
-        elif self.activation == "sigmoid":
-            self.saturated += ((by_unit < SATURATION_MARGIN) | (by_unit > 1 - SATURATION_MARGIN)).sum(dim=1)
+        self.ever_active |= active(values)
+        counts = saturated_counts(values, self.activation)
+        if counts is not None:
+            self.saturated += counts
 
     def stats(self, bins: int) -> tuple[Histogram | None, float | None, float | None]:
         if not self.kept or self.ever_active is None or self.saturated is None:
             return None, None, None
         hist = histogram(torch.cat(self.kept), bins, of=self.seen)
-        dead = float((~self.ever_active).float().mean()) if self.activation == "relu" else None
+        dead = dead_share(self.ever_active) if self.activation == "relu" else None
         saturated = None
-        if self.activation in ("tanh", "sigmoid"):
-            values_per_unit = self.seen // len(self.saturated)
-            share = self.saturated.double() / max(1, values_per_unit)
-            saturated = float((share >= SATURATED_FRACTION).double().mean())
+        if self.activation in SATURATING:
+            saturated = saturated_share(self.saturated, self.seen // len(self.saturated))
         return hist, dead, saturated
-
-
-def activation_after(modules: list[nn.Module], start: int) -> tuple[int, str | None]:
-    """Where the activation between ``modules[start]`` and the next weight layer is, and its name.
-
-    ``(start, None)`` when there is none (the output layer).
-    """
-    for i in range(start + 1, len(modules)):
-        m = modules[i]
-        if isinstance(m, nn.Linear | nn.Conv2d):
-            break
-        for cls, name in _ACTIVATIONS.items():
-            if isinstance(m, cls):
-                return i, name
-    return start, None
 
 
 def inspect_model(
@@ -301,8 +270,8 @@ def inspect_model(
     The model is run in eval mode, without gradients, in batches of ``BATCH``;
     its hooks are removed afterwards and its mode restored.
     """
-    modules = [m for m in model.modules() if not list(m.children())]  # leaves, in forward order
-    positions = [i for i, m in enumerate(modules) if isinstance(m, nn.Linear | nn.Conv2d)]
+    modules = leaves(model)
+    positions = weight_positions(modules)
     n = 0 if images is None else len(images)
     recorders: list[_Recorder] = []
     handles = []

@@ -28,14 +28,13 @@ threads.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .internals import activation_after, layer_name, layer_shape
+from .layer_units import activation_after, layer_name, layer_shape, unit_pictures
 
 TOP_UNITS = 8  # per layer, the units that pushed the predicted class most
 KNOCKOUT = (1, 5, 25)  # how many of a layer's top units are switched off together
@@ -248,8 +247,5 @@ def _build_up(last: nn.Linear, inputs: torch.Tensor, label: int, top: int = TOP_
 def _first_weights(first: nn.Module, units: tuple[int, ...]) -> np.ndarray | None:
     """The first layer's weights of ``units`` as pictures (the layout of :func:`first_layer_images`)."""
     assert isinstance(first, nn.Linear | nn.Conv2d)
-    w = first.weight.detach().float().cpu()[list(units)]
-    if isinstance(first, nn.Conv2d):
-        return w.sum(dim=1).numpy()
-    side = math.isqrt(w.shape[1])
-    return w.reshape(len(units), side, side).numpy() if side * side == w.shape[1] else None
+    found = unit_pictures(first)
+    return None if found is None else found[1][list(units)].numpy()

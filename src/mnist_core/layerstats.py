@@ -15,9 +15,9 @@ event (the *probed* step):
   were never above zero on the last :data:`WINDOW` probed batches (a conv's
   unit is a channel: dead when no position of any image activates it).
 - ``saturated_share``: for tanh / sigmoid, the share of units within
-  :data:`SATURATION_MARGIN` of a bound on at least :data:`SATURATED_FRACTION`
-  of their values over those batches (the definitions of
-  :mod:`mnist_core.internals`, which reports the same on the test set).
+  ``SATURATION_MARGIN`` of a bound on at least ``SATURATED_FRACTION`` of their
+  values over those batches (the definitions are :mod:`mnist_core.layer_units`',
+  shared with :mod:`mnist_core.internals`, which reports the same on the test set).
 
 Cost: no pass over the data. Per event, one copy of the weights before the
 probed step, one ``foreach`` norm of the gradients and updates, and one
@@ -40,15 +40,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from .layer_units import (
+    SATURATING,
+    activation_after,
+    active,
+    by_unit,
+    dead_share,
+    leaves,
+    saturated_counts,
+    saturated_share,
+    short_layer_name,
+    weight_positions,
+)
+
 WINDOW = 4  # probed batches a ReLU unit must stay silent on to count as dead
 PROBE_ROWS = 128  # images of the probed batch run through the probe's forward (a big batch is cut)
 # Most of the training time the probes may take. Events come every 0.25 s of wall time: when a step
 # takes longer (a loaded machine, a big model), every step would be probed; past this share an event
 # goes without figures until the budget allows the next probe.
 BUDGET = 0.02
-SATURATION_MARGIN = 0.01  # tanh: |y| > 0.99; sigmoid: y < 0.01 or y > 0.99
-SATURATED_FRACTION = 0.9
-ACTIVATIONS: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 FIELDS = ("grad_norm", "update_ratio", "dead_share", "saturated_share")
 
 
@@ -70,14 +80,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def layer_name(index: int, layer: nn.Linear | nn.Conv2d, last: bool) -> str:
-    """``layer 1 (784→512)``, ``conv 1 (1→32, 5x5)``, ``output (512→10)``."""
-    if isinstance(layer, nn.Conv2d):
-        k = "x".join(str(s) for s in layer.kernel_size)
-        return f"conv {index} ({layer.in_channels}→{layer.out_channels}, {k})"
-    return f"{'output' if last else f'layer {index}'} ({layer.in_features}→{layer.out_features})"
-
-
 class _Units:
     """Forward hook on one activation module: per-unit activity of the recent probed batches."""
 
@@ -87,28 +89,24 @@ class _Units:
         self.saturated: deque[tuple[torch.Tensor, int]] = deque(maxlen=WINDOW)  # (units,) counts, values/unit
 
     def __call__(self, _module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-        out = output.detach()
-        by_unit = out.transpose(0, 1).reshape(out.shape[1], -1)  # (units, B * H * W)
+        values = by_unit(output)  # (units, B * H * W)
         if self.kind == "relu":
-            self.active.append((by_unit > 0).any(dim=1))
-        elif self.kind == "tanh":
-            self.saturated.append(((by_unit.abs() > 1 - SATURATION_MARGIN).sum(dim=1), by_unit.shape[1]))
+            self.active.append(active(values))
         else:
-            flat = (by_unit < SATURATION_MARGIN) | (by_unit > 1 - SATURATION_MARGIN)
-            self.saturated.append((flat.sum(dim=1), by_unit.shape[1]))
+            counts = saturated_counts(values, self.kind)
+            assert counts is not None
+            self.saturated.append((counts, values.shape[1]))
 
     def dead_share(self) -> float | None:
         if self.kind != "relu" or not self.active:
             return None
-        ever = torch.stack(list(self.active)).any(dim=0)
-        return float((~ever).float().mean())
+        return dead_share(torch.stack(list(self.active)).any(dim=0))
 
     def saturated_share(self) -> float | None:
         if self.kind == "relu" or not self.saturated:
             return None
-        counts = torch.stack([c for c, _ in self.saturated]).sum(dim=0).double()
-        values = sum(n for _, n in self.saturated)
-        return float((counts / values >= SATURATED_FRACTION).double().mean())
+        counts = torch.stack([c for c, _ in self.saturated]).sum(dim=0)
+        return saturated_share(counts, sum(n for _, n in self.saturated))
 
 
 class LayerStatsRecorder:
@@ -124,15 +122,16 @@ class LayerStatsRecorder:
         self.budget = BUDGET if budget is None else budget
         self.started = time.perf_counter()
         self.spent = 0.0  # wall seconds in probes so far
-        leaves = [m for m in model.modules() if not list(m.children())]  # forward order
-        positions = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
-        self.layers: list[nn.Linear | nn.Conv2d] = [leaves[i] for i in positions]  # type: ignore[misc]
-        self.names = [layer_name(k + 1, leaves[i], k == len(positions) - 1) for k, i in enumerate(positions)]
+        modules = leaves(model)
+        positions = weight_positions(modules)
+        self.layers: list[nn.Linear | nn.Conv2d] = [modules[i] for i in positions]  # type: ignore[misc]
+        last = len(positions) - 1
+        self.names = [short_layer_name(k + 1, modules[i], k == last) for k, i in enumerate(positions)]  # type: ignore[arg-type]
         self.units: list[tuple[nn.Module, _Units] | None] = []
-        for k, i in enumerate(positions):
-            end = positions[k + 1] if k + 1 < len(positions) else len(leaves)
-            acts = [m for m in leaves[i + 1 : end] if type(m) in ACTIVATIONS]
-            self.units.append((acts[0], _Units(ACTIVATIONS[type(acts[0])])) if acts else None)
+        for i in positions:
+            at, kind = activation_after(modules, i)
+            recorded = kind == "relu" or kind in SATURATING  # a GELU is neither dead nor saturated
+            self.units.append((modules[at], _Units(kind)) if recorded and kind else None)
         self.armed = True
         self.copied = False
         # The weights before a probed step, in buffers kept for the whole run: a fresh copy per event

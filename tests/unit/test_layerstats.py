@@ -168,3 +168,24 @@ def test_every_step_point_of_the_history_has_the_layers_and_training_is_unchange
     assert hidden is not None and 0.0 <= hidden <= 1.0
     assert all(p.get("layers") is None for p in plain.history)
     assert not any(math.isnan(s["grad_norm"]) for p in steps for s in p["layers"])
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.GELU()])
+def test_live_statistics_and_the_inside_view_count_the_same_units(activation: nn.Module) -> None:
+    """One definition (mnist_core.layer_units): on the same batch both report the same dead/saturated shares."""
+    from mnist_core import internals
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 16), activation, nn.Linear(16, 2))
+    with torch.no_grad():
+        model[1].bias[:5] = -100.0  # 5 of 16 units pinned at a bound (a ReLU: silent)
+    x = torch.randn(layerstats.PROBE_ROWS, 1, 2, 2)
+    rec = layerstats.LayerStatsRecorder(model)
+    sgd_step(model, rec, x, torch.zeros(len(x), dtype=torch.long), lr=0.0)
+    live, _ = rec.take()
+    inside = internals.inspect_model(model, x).layers[0]
+    assert (live["dead_share"], live["saturated_share"]) == (inside.dead_share, inside.saturated_share)
+    if isinstance(activation, nn.GELU):  # neither dead nor saturated
+        assert live["dead_share"] is None and live["saturated_share"] is None
+    else:
+        assert (live["dead_share"] or live["saturated_share"]) == pytest.approx(5 / 16)
