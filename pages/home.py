@@ -9,7 +9,7 @@ import streamlit as st
 from mnist_core import data as core_data
 from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
-from mnist_core.jobs import Job, download_task, start_download
+from mnist_core.jobs import Job, JobSnapshot, download_task, start_download
 from mnist_core.runs import RunInfo, best_of, default_runs_dir, scan_runs
 from ui.live_chart import live_learning_curves
 from ui.shared import (
@@ -17,9 +17,11 @@ from ui.shared import (
     latest_job,
     literal,
     percent,
-    show_job_progress,
+    show_job_metrics,
+    show_progress_bar,
 )
 from ui.shell import require_shell
+from ui.train_jobs import DETAILS_INTERVAL_S, LIVE_INTERVAL_S
 
 DATASET = "mnist"
 DRAW_PAGE, SWEEPS_PAGE = "pages/draw.py", "pages/sweeps.py"
@@ -167,28 +169,41 @@ def _start_quick(root: Path) -> None:
 
 
 def quick_job_panel(job: Job) -> None:
-    watching = job.snapshot().active
+    """The quick model's run: while it trains, its progress and chart redraw twice a second, its metrics
+    every two seconds (each fragment rerun costs the browser; the name and Stop button are drawn once)."""
+    snap = job.snapshot()
+    st.markdown(f"Quick model: **{job.config.label()}**")
+    if not snap.active:
+        quick_result(snap)
+        return
 
-    @st.fragment(run_every=0.5 if watching else None)
-    def panel() -> None:
+    @st.fragment(run_every=LIVE_INTERVAL_S)
+    def progress() -> None:
         snap = job.snapshot()
-        st.markdown(f"Quick model: **{job.config.label()}**")
-        if snap.active:
-            show_job_progress(snap, compact=True)
-            live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
-            st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
-        elif snap.state == "completed":
-            accuracy = percent(snap.summary.get("test_accuracy"))
-            st.success(f"Finished: test accuracy **{accuracy}** on the {DATASET.upper()} test set.")
-            st.page_link(DRAW_PAGE, label="Draw a digit and see what it predicts", icon=":material/draw:")
-        elif snap.state == "stopped":
-            st.info("Stopped before the end. Train it again below when you are ready.")
-        else:
-            st.error(snap.error or "The run failed.")
-        if watching and not snap.active:
+        if not snap.active:
             st.rerun()  # the job ended: refresh run counts and buttons once
+        show_progress_bar(snap)
+        live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
 
-    panel()
+    @st.fragment(run_every=DETAILS_INTERVAL_S)
+    def details() -> None:
+        show_job_metrics(job.snapshot(), compact=True)
+
+    progress()
+    details()
+    st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
+
+
+def quick_result(snap: JobSnapshot) -> None:
+    """How the quick model's run ended."""
+    if snap.state == "completed":
+        accuracy = percent(snap.summary.get("test_accuracy"))
+        st.success(f"Finished: test accuracy **{accuracy}** on the {DATASET.upper()} test set.")
+        st.page_link(DRAW_PAGE, label="Draw a digit and see what it predicts", icon=":material/draw:")
+    elif snap.state == "stopped":
+        st.info("Stopped before the end. Train it again below when you are ready.")
+    else:
+        st.error(snap.error or "The run failed.")
 
 
 main()

@@ -16,13 +16,14 @@ from mnist_core import report
 from mnist_core.config import RunConfig
 from mnist_core.curves import learning_curves, merge_history
 from mnist_core.errors import MnistLabError
-from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry
+from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry, JobSnapshot
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
 from ui.live_chart import live_layer_stats, live_learning_curves
-from ui.shared import literal, metric_row, show_job_progress
+from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
-LIVE_INTERVAL_S = 0.5  # redraw of a running job (the issue asks for at least twice a second)
+LIVE_INTERVAL_S = 0.5  # redraw of a running job's progress and chart (the issue asks for twice a second)
+DETAILS_INTERVAL_S = 2.0  # its metrics and per-layer statistics: each fragment rerun costs the browser ~15 ms
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
 RECENT_RUNS = 10
 RUNS_PAGE, DRAW_PAGE = "pages/runs.py", "pages/draw.py"
@@ -39,6 +40,7 @@ LAYERS_CAPTION = (
     "of units that never fire (ReLU) or sit flat at their limits (tanh, sigmoid). Gradients fading in the "
     "first layers of a deep sigmoid network, or units dying at a high learning rate, show here."
 )
+FIRST_POINTS = "The first points of the learning curve appear a quarter of a second into training."
 ERROR_KEY, FOCUS_KEY, CONCURRENCY_KEY = "train_error", "train_focus", "train_max_concurrent"
 
 
@@ -70,38 +72,76 @@ def _active_states(registry: JobRegistry) -> tuple[tuple[str, str, str | None], 
 
 
 def live_section(registry: JobRegistry, runs_dir: Path) -> None:
+    """Each running job's panel, then the queue.
+
+    What a redraw touches is kept small: a job's name and its Stop button are
+    drawn once per page run; a fragment redraws its progress bar and live
+    chart every :data:`LIVE_INTERVAL_S` (the browser's cost of a fragment rerun
+    grows with what it holds), another its metrics and per-layer statistics
+    every :data:`DETAILS_INTERVAL_S`. A job queued, started, ended or asked to
+    stop (from any tab) reruns the page.
+    """
     started = _active_states(registry)
+    running, queued = registry.running(), registry.queued()
+    for job in running:
+        job_panel(job, registry, runs_dir, started)
+    if queued:
+        queue_panel(queued, len(running))
+    if not running:
+        _watch(registry, started)
+
+
+def _watch(registry: JobRegistry, started: tuple[tuple[str, str, str | None], ...]) -> None:
+    """No job trains: a fragment that draws nothing and reruns the page once one is queued, starts or ends."""
 
     @st.fragment(run_every=LIVE_INTERVAL_S if started else IDLE_POLL_S)
-    def live() -> None:
-        running, queued = registry.running(), registry.queued()
-        for job in running:
-            job_panel(job, runs_dir)
-        if queued:
-            queue_panel(queued, len(running))
+    def watch() -> None:
         if _active_states(registry) != started:
-            st.rerun()  # a job was queued, started or ended: refresh results, runs and buttons
+            st.rerun()
 
-    live()
+    watch()
 
 
-def job_panel(job: Job, runs_dir: Path) -> None:
-    snap = job.snapshot()
+def _job_points(job: Job, snap: JobSnapshot, runs_dir: Path) -> list:
+    """The job's progress points, after the saved ones of the run it resumes."""
+    points = list(snap.events)
+    if job.resume_id is not None:
+        points = merge_history(_saved_history(job.resume_id, str(runs_dir), job.id), points)
+    return points
+
+
+def job_panel(
+    job: Job, registry: JobRegistry, runs_dir: Path, started: tuple[tuple[str, str, str | None], ...]
+) -> None:
+    """A running job: its name and Stop button, then its live progress and details (:func:`live_section`)."""
+    stopping = job.stop_requested
     with st.container(border=True):
+        snap = job.snapshot()
         run = f" · run `{snap.run_id}`" if snap.run_id else ""
         st.markdown(f"**Training now: {snap.label}**{run}")
-        show_job_progress(snap)
-        if job.stop_requested:
+        if stopping:
             st.caption("Stopping after the current step…")
         else:
             st.button("Stop", key=f"train_stop_{job.id}", on_click=job.stop, icon=":material/stop:")
-        points = list(snap.events)
-        if job.resume_id is not None:
-            points = merge_history(_saved_history(job.resume_id, str(runs_dir), job.id), points)
-        if not live_learning_curves(f"train_live_{job.id}", job.id, points):
-            st.caption("The first points of the learning curve appear a quarter of a second into training.")
-        elif live_layer_stats(f"train_layers_{job.id}", job.id, points):
-            st.caption(LAYERS_CAPTION)
+
+        @st.fragment(run_every=LIVE_INTERVAL_S)
+        def progress() -> None:
+            if _active_states(registry) != started or job.stop_requested != stopping:
+                st.rerun()  # a job was queued, started, ended or stopped: refresh the page once
+            snap = job.snapshot()
+            show_progress_bar(snap)
+            if not live_learning_curves(f"train_live_{job.id}", job.id, _job_points(job, snap, runs_dir)):
+                st.caption(FIRST_POINTS)
+
+        @st.fragment(run_every=DETAILS_INTERVAL_S)
+        def details() -> None:
+            snap = job.snapshot()
+            show_job_metrics(snap)
+            if live_layer_stats(f"train_layers_{job.id}", job.id, _job_points(job, snap, runs_dir)):
+                st.caption(LAYERS_CAPTION)
+
+        progress()
+        details()
 
 
 def live_job_curves(job: Job, key: str, height: int = 220) -> None:

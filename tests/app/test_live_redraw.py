@@ -1,0 +1,120 @@
+"""What the live views redraw twice a second: only the progress bar and the live chart (issue 22).
+
+Every element a fragment holds is sent again and redrawn by the browser at each
+of its reruns (a rerun costs the browser ~15 ms before any element): the Train
+page's job panel and the Home page's quick model keep their name and Stop button
+out of the 0.5 s fragment, and their metrics and per-layer statistics in a
+slower one. Read from the messages the page sends while a job trains: each
+element carries the id of the fragment that drew it, and each fragment's
+``auto_rerun`` message its interval.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from job_gate import JobGate
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.config import quick_default
+from mnist_core.jobs import JobRegistry
+from tests.support.apptest import open_app, run_until
+
+FAST_S = 0.5
+
+
+class Sent:
+    """The messages of the latest script run (test's process: AppTest runs the page in a thread)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.msgs: list[ForwardMsg] = []
+        original = ForwardMsgQueue.enqueue
+
+        def enqueue(queue: ForwardMsgQueue, msg: ForwardMsg) -> None:
+            self.msgs.append(msg)
+            original(queue, msg)
+
+        monkeypatch.setattr(ForwardMsgQueue, "enqueue", enqueue)
+
+    def run(self, at: AppTest) -> AppTest:
+        self.msgs.clear()
+        return at.run()
+
+    def by_fragment(self) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Each fragment's rerun interval, and what it draws: element types, ``bidi_component:<key id>``."""
+        intervals = {
+            m.auto_rerun.fragment_id: m.auto_rerun.interval for m in self.msgs if m.HasField("auto_rerun")
+        }
+        drawn: dict[str, list[str]] = defaultdict(list)
+        for m in self.msgs:
+            if not m.HasField("delta") or not m.delta.fragment_id:
+                continue
+            delta = m.delta
+            kind = delta.WhichOneof("type")
+            what = delta.new_element.WhichOneof("type") if kind == "new_element" else kind
+            if what == "bidi_component":
+                what += ":" + delta.new_element.bidi_component.id
+            drawn[delta.fragment_id].append(what)
+        return intervals, drawn
+
+
+def fast_and_slow(sent: Sent) -> tuple[list[str], list[str]]:
+    """What the 0.5 s fragments draw, and what the slower ones draw."""
+    intervals, drawn = sent.by_fragment()
+    fast = [w for f, items in drawn.items() if intervals.get(f, 0) and intervals[f] <= FAST_S for w in items]
+    slow = [w for f, items in drawn.items() if intervals.get(f, 0) > FAST_S for w in items]
+    return fast, slow
+
+
+def assert_only_bar_and_chart(fast: list[str], chart_key: str) -> None:
+    kinds = sorted(w.split(":")[0] for w in fast if w != "add_block")
+    assert kinds == ["bidi_component", "progress"], f"the 0.5 s redraw draws {fast}"
+    assert fast.count("add_block") <= 1, f"the 0.5 s redraw draws {fast}"  # the fragment's own container
+    assert chart_key in next(w for w in fast if w.startswith("bidi_component")), fast
+
+
+@pytest.mark.slow
+def test_the_train_pages_fast_redraw_holds_only_the_progress_bar_and_the_chart(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = JobGate(monkeypatch)  # the job waits at its first progress event: the page shows it training
+    sent = Sent(monkeypatch)
+    at = open_app(app_path, "pages/train.py", check=True)
+    at.select_slider(key="train_width").set_value(16)
+    at.number_input(key="train_epochs").set_value(3)
+    at.run()
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    gate.wait_held()
+    run_until(at, lambda at: any(c.key == "train_live_job-1" for c in at.get("bidi_component")))
+    sent.run(at)
+    gate.release()
+
+    fast, slow = fast_and_slow(sent)
+    assert_only_bar_and_chart(fast, "train_live_job-1")
+    assert slow.count("metric") == 5, f"the slower fragment draws {slow}"  # loss, accuracies, images/s, rate
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_the_quick_models_fast_redraw_holds_only_the_progress_bar_and_the_chart(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = JobGate(monkeypatch, quick_default())
+    sent = Sent(monkeypatch)
+    at = open_app(app_path, check=True)
+    next(b for b in at.button if b.label == "Train a quick default model").click()
+    at.run()
+    gate.wait_held()
+    run_until(at, lambda at: any(c.key.startswith("home_quick_") for c in at.get("bidi_component")))
+    sent.run(at)
+    gate.release()
+
+    fast, slow = fast_and_slow(sent)
+    assert_only_bar_and_chart(fast, "home_quick_")
+    assert slow.count("metric") == 4, f"the slower fragment draws {slow}"
+    assert not at.exception
