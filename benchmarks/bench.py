@@ -27,6 +27,8 @@ same thread count; each figure is the median over repeats, with min-max.
    CNN and MLP-5 training per epoch against the reference, CNN test-set
    throughput, a correction end to end, the study without batch-1 rows
    (projected from timed steps of each row, stated as such).
+13. The per-layer statistics' cost: whole trainings (one epoch, batch 64)
+   with and without them, in turns (:mod:`benchmarks.layer_stats`).
 
 Parts 1 and 2 run on a CUDA GPU when there is one, with our data resident
 there and the reference copying each batch over; parts 3 and 4 on the CPU;
@@ -84,6 +86,7 @@ ACCURACY_TARGETS = {"mlp": (RunConfig(), 0.97), "cnn": (RunConfig(model="cnn", h
 PARTS = {
     1: "training", 2: "bound", 3: "inference", 4: "throughput", 5: "accuracy", 6: "overhead", 7: "memory",
     8: "quick model", 9: "CNN training", 10: "CNN throughput", 11: "correction", 12: "study",
+    13: "layer stats",
 }
 QUICK_PARTS = (1, 2, 3, 4)
 WAIT_PARTS = (8, 9, 10, 11, 12)  # what the user waits on (:mod:`benchmarks.waits`)
@@ -560,6 +563,10 @@ def run_parts(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         results["overhead"] = live_view_overhead(RunConfig(), root, args.repeats)
     if 7 in parts:
         results["memory"] = memory_profile(RunConfig(epochs=1), root, args.memory_runs)
+    if 13 in parts:
+        from .layer_stats import layer_stats_overhead
+
+        results["layer_stats"] = layer_stats_overhead(root, repeats=max(args.repeats, 5))
     if parts & set(WAIT_PARTS):
         from .waits import run_waits  # here: the waits reuse this module's epoch timers
 

@@ -1,16 +1,23 @@
-"""What recording the per-layer statistics costs (issue 23's target: under 3% of training time at batch 64).
+"""Part 13: what recording the per-layer statistics costs (issue 23: under 3% of training time at batch 64).
 
-The same training, in one process, with and without ``train(layer_stats=...)``
-(:mod:`mnist_core.layerstats`), in turns, so both meet the same moments of a
-host whose speed drifts. Each turn trains ``steps`` steps after ``warm``
-untimed ones, with the app's time-based progress events (about every 0.25 s,
-each one probing a step), and is timed by wall clock and by this process's
-CPU time. The overhead is the median of the paired ratios, minus one.
+Whole training runs, in one process, on the same data: :func:`mnist_core.train.train`
+for ``epochs`` epochs at batch 64 (validation included, as the app runs it),
+once with ``layer_stats=True`` (:mod:`mnist_core.layerstats`: a probe at each
+progress event, about every 0.25 s) and once with ``layer_stats=False``, in
+turns whose order alternates, so both meet the same moments of a host whose
+speed drifts. Each turn is timed by wall clock and by this process's CPU time
+(``time.process_time``, every thread: on a shared machine the CPU time is the
+steadier figure). The overhead is the median of the per-pair ratios, minus one;
+the target holds when it is under :data:`TARGET`.
 
-    MNIST_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.layer_stats --repeats 7
+    .venv/bin/python -m benchmarks --parts 13                # with the other parts' machinery
+    .venv/bin/python -m benchmarks.layer_stats --repeats 7   # this part alone, JSON
     .venv/bin/python -m benchmarks.layer_stats --hidden 1024 1024 1024   # a 3 x 1024 MLP
 
-Prints a JSON object; ``overhead_wall`` and ``overhead_cpu`` are fractions.
+Real MNIST when ``MNIST_DATA_DIR`` has it, else generated data of the same
+shape (60,000 + 10,000 images: the epoch costs the same). Also reported: one
+probe and one training step timed in isolation (``probe_*``), which says where
+the overhead comes from.
 """
 
 from __future__ import annotations
@@ -25,46 +32,41 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mnist_core  # noqa: F401  (before torch: it tunes OpenMP as the app does)
+
+# isort: split
 import torch
 import torch.nn.functional as F
 
 from mnist_core.config import RunConfig
-from mnist_core.data import data_root, is_available, load_data
+from mnist_core.data import DataBundle, data_root, is_available, load_data
 from mnist_core.layerstats import LayerStatsRecorder
 from mnist_core.models import build_model
 from mnist_core.train import PROGRESS_INTERVAL_S, make_optimizer, train
 from tests.support.synthetic import write_dataset
 
+TARGET = 0.03  # issue 23: the statistics cost under 3% of training time
+BATCH = 64
+KEYS = ("wall_s", "cpu_s")
 
-def timed_steps(
-    cfg: RunConfig, data: Any, warm: int, steps: int, layer_stats: bool
-) -> tuple[float, float, int]:
-    """Wall and CPU seconds of ``steps`` training steps after ``warm`` untimed ones; the step points made."""
-    count, clock = {"n": 0}, {}
+
+def timed_run(cfg: RunConfig, data: DataBundle, layer_stats: bool) -> dict[str, float]:
+    """One whole training of ``cfg`` (all its epochs): wall and CPU seconds, step points, probed points."""
     events: list[Any] = []
-
-    def stop() -> bool:  # polled before each step
-        count["n"] += 1
-        if count["n"] == warm + 1:
-            clock["start"] = (time.perf_counter(), time.process_time())
-            events.clear()
-        if count["n"] > warm + steps:
-            clock["end"] = (time.perf_counter(), time.process_time())
-            return True
-        return False
-
-    train(cfg, data, should_stop=stop, on_progress=events.append, layer_stats=layer_stats)
-    (w0, c0), (w1, c1) = clock["start"], clock["end"]
-    return w1 - w0, c1 - c0, sum(e.kind == "step" for e in events)
+    wall, cpu = time.perf_counter(), time.process_time()
+    train(cfg, data, on_progress=events.append, layer_stats=layer_stats)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    steps = [e for e in events if e.kind == "step"]
+    probed = sum(e.layers is not None for e in steps)
+    return {"wall_s": wall, "cpu_s": cpu, "points": len(steps), "probed": probed}
 
 
 def probe_cost(cfg: RunConfig, repeats: int = 50) -> dict[str, float]:
     """Seconds of one probe (weights copied, norms, a no-grad forward of one batch), and of one step.
 
-    Timed in turns, in isolation: steadier than whole turns on a loaded host.
-    The fastest of each is the nearest to a quiet machine; at one probe per
-    progress event (every ``PROGRESS_INTERVAL_S`` of wall time) the share of
-    training time it costs there is about ``probe_min_s / PROGRESS_INTERVAL_S``.
+    Timed in turns, in isolation. At one probe per progress event (every
+    ``PROGRESS_INTERVAL_S`` of wall time) the share of training time it costs
+    on a quiet machine is about ``probe_min_s / PROGRESS_INTERVAL_S``.
     """
     model = build_model(cfg)
     optimizer = make_optimizer(cfg, model)
@@ -89,59 +91,71 @@ def probe_cost(cfg: RunConfig, repeats: int = 50) -> dict[str, float]:
             fn()
             times[name].append(time.perf_counter() - start)
     out = {f"{k}_{f.__name__}_s": f(v) for k, v in times.items() for f in (min, statistics.median)}
-    out["overhead_quiet_estimate"] = out["probe_min_s"] / PROGRESS_INTERVAL_S
+    out["probe_quiet_estimate"] = out["probe_min_s"] / PROGRESS_INTERVAL_S
     return out
 
 
 def layer_stats_overhead(
-    root: Path,
-    hidden: tuple[int, ...] = (512,),
-    batch: int = 64,
-    repeats: int = 5,
-    steps: int = 600,
-    warm: int = 50,
+    root: Path, hidden: tuple[int, ...] = (512,), batch: int = BATCH, repeats: int = 5, epochs: int = 1
 ) -> dict[str, Any]:
-    """Paired turns with and without the statistics; medians of the per-turn ratios."""
-    cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=1, val_fraction=0.0)
-    data = load_data(root=root, val_fraction=0.0)
-    warm = 50
-    steps = min(steps, len(data.train) // batch - warm - 1)
-    turns: dict[str, list[tuple[float, float, int]]] = {"with": [], "without": []}
+    """Paired whole trainings with and without the statistics; medians of the per-pair ratios."""
+    cfg = RunConfig(hidden=hidden, batch_size=batch, epochs=epochs)
+    data = load_data(root=root, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    timed_run(cfg, data, layer_stats=True)  # warm-up: kernels, the allocator's pools, the data on device
+    turns: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
     for r in range(repeats):
-        order = ("with", "without") if r % 2 == 0 else ("without", "with")
-        for name in order:
-            turns[name].append(timed_steps(cfg, data, warm, steps, layer_stats=name == "with"))
-    wall = [a[0] / b[0] for a, b in zip(turns["with"], turns["without"], strict=True)]
-    cpu = [a[1] / b[1] for a, b in zip(turns["with"], turns["without"], strict=True)]
+        for name in ("with", "without") if r % 2 == 0 else ("without", "with"):
+            turns[name].append(timed_run(cfg, data, layer_stats=name == "with"))
+    ratios = {
+        key: [a[key] / b[key] for a, b in zip(turns["with"], turns["without"], strict=True)]
+        for key in KEYS
+    }
     return {
         "model": cfg.label(),
-        "steps": steps,
+        "batch": batch,
+        "epochs": epochs,
         "repeats": repeats,
-        "with_wall_s": [round(t[0], 4) for t in turns["with"]],
-        "without_wall_s": [round(t[0], 4) for t in turns["without"]],
-        "with_cpu_s": [round(t[1], 4) for t in turns["with"]],
-        "without_cpu_s": [round(t[1], 4) for t in turns["without"]],
-        "probes_per_turn": statistics.median(t[2] for t in turns["with"]),
-        "overhead_wall": statistics.median(wall) - 1,
-        "overhead_cpu": statistics.median(cpu) - 1,
+        **{f"{side}_{key}": [round(t[key], 4) for t in turns[side]] for side in turns for key in KEYS},
+        "points_per_run": statistics.median(t["points"] for t in turns["with"]),
+        "probed_per_run": statistics.median(t["probed"] for t in turns["with"]),
+        "overhead_wall": statistics.median(ratios["wall_s"]) - 1,
+        "overhead_cpu": statistics.median(ratios["cpu_s"]) - 1,
+        "target": TARGET,
         **probe_cost(cfg),
-        "load_average": os.getloadavg(),
+        "load_average": os.getloadavg()[0],
     }
+
+
+def report_lines(r: dict[str, Any]) -> list[str]:
+    """Part 13 as text (:mod:`benchmarks.report`)."""
+    met = "met" if r["overhead_cpu"] < r["target"] else "NOT met"
+    med = statistics.median
+    return [
+        f"per-layer statistics, {r['model']} batch {r['batch']}, {r['epochs']} epoch(s) of whole training, "
+        f"{r['repeats']} pairs: CPU {med(r['with_cpu_s']):.2f} s with, "
+        f"{med(r['without_cpu_s']):.2f} s without: "
+        f"overhead {r['overhead_cpu']:+.1%} CPU, {r['overhead_wall']:+.1%} wall (medians of paired ratios; "
+        f"target < {r['target']:.0%}: {met})",
+        f"  {r['probed_per_run']:.0f} of {r['points_per_run']:.0f} step points probed a run; one probe "
+        f"{r['probe_min_s'] * 1000:.2f} ms (min), one step {r['step_min_s'] * 1000:.2f} ms (min); "
+        f"load average {r['load_average']:.1f}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, nargs="+", default=[512])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of runs (with, without)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per run")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = data_root()
         if not is_available("mnist", root):
             root = Path(tmp)
             write_dataset(root, n_train=60_000, n_test=10_000)
-        result = layer_stats_overhead(root, tuple(args.hidden), args.batch, args.repeats, args.steps)
+        result = layer_stats_overhead(root, tuple(args.hidden), args.batch, args.repeats, args.epochs)
+    print("\n".join(report_lines(result)))
     print(json.dumps(result, indent=1))
     return 0
 

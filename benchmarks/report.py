@@ -183,9 +183,16 @@ def _study_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _layer_stats_lines(results: dict[str, Any]) -> list[str]:
+    from .layer_stats import report_lines  # part 13's own wording, beside its measurement
+
+    return report_lines(results["layer_stats"])
+
+
 _BLOCKS = {
     "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
     "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
     "memory": _memory_lines, "quick_model": _quick_lines, "cnn_training": _cnn_training_lines,
     "cnn_throughput": _cnn_throughput_lines, "correction": _correction_lines, "study": _study_lines,
+    "layer_stats": _layer_stats_lines,
 }
