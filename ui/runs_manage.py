@@ -120,13 +120,9 @@ def _ask_delete(ids: list[str]) -> None:
 
 def _delete(ids: list[str], runs_dir: Path) -> None:
     st.session_state[CONFIRM_KEY] = []
-    done = 0
-    for run_id in ids:
-        try:
-            runs.delete_run(run_id, runs_dir)
-            done += 1
-        except MnistLabError as exc:
-            flash(FLASH_KEY, "error", str(exc))
+    done, errors = runs.delete_runs(ids, runs_dir)
+    for error in errors:
+        flash(FLASH_KEY, "error", error)
     if done:
         flash(FLASH_KEY, "success", f"Deleted {done} run{'s' if done != 1 else ''}.")
 

@@ -1,4 +1,4 @@
-"""Comparing runs: a flat table, filters, Pareto fronts, grids, learning-curve columns, galleries.
+"""Comparing runs: a flat table, filters, Pareto fronts, grids, confusion and galleries.
 
 Pure functions over :class:`~mnist_core.runs.RunInfo` objects and the plain
 dicts and lists read from a run's files; nothing here reads a file or imports
@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from .curves import column, epochs_elapsed, number, split, thin
+from .curves import CURVE_AXES as CURVE_AXES  # re-exported: the Runs page's curves live in curves.py
+from .curves import CurveColumns as CurveColumns
+from .curves import curve_columns as curve_columns
+from .curves import number
 from .runs import RunInfo
 from .scaling import train_flops
 from .seeds import GROUP_KEY, group_key
@@ -90,13 +91,6 @@ COSTS = (
 # Numeric settings a chart can put on an axis or colour by.
 NUMERIC_SETTINGS = ("depth", "width", "batch_size", "epochs", "lr", "dropout", "seed")
 HIGHER_IS_BETTER = frozenset({"test_accuracy", "val_accuracy", "throughput_images_s", "epochs_done"})
-# x axes of a learning curve: history field -> label.
-CURVE_AXES = {
-    "epoch": "epoch",
-    "step": "optimizer step",
-    "samples": "images seen",
-    "elapsed_s": "wall time (s)",
-}
 
 
 def label(key: str) -> str:
@@ -303,55 +297,6 @@ def _aggregator(value: str, agg: str) -> Any:
     if agg in ("min", "max"):
         return min if agg == "min" else max
     raise ValueError(f"unknown aggregation {agg!r}: best, mean, min or max")
-
-
-# -- learning curves -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CurveColumns:
-    """One run's learning curve as float64 columns, NaN where a value is missing.
-
-    ``train`` are the running means of the step points; ``val`` the epoch ends.
-    Each maps a field of :data:`CURVE_AXES` ("epoch" fractional for steps),
-    plus "loss" and "accuracy", to an array: train arrays have length S, val
-    arrays length E.
-    """
-
-    train: dict[str, np.ndarray]
-    val: dict[str, np.ndarray]
-
-    @property
-    def empty(self) -> bool:
-        return not (len(self.train["loss"]) or len(self.val["loss"]))
-
-    def thinned(self, max_points: int) -> CurveColumns:
-        """At most ``max_points`` training points (first and last kept); validation untouched."""
-        keep = thin(len(self.train["loss"]), max_points)
-        if len(keep) == len(self.train["loss"]):
-            return self
-        return CurveColumns({k: v[keep] for k, v in self.train.items()}, self.val)
-
-
-def curve_columns(history: Sequence[Any], max_points: int = 400) -> CurveColumns:
-    """Split a ``history.json`` list into step and epoch columns; steps thinned to ``max_points``.
-
-    The same columns as :func:`mnist_core.curves.learning_curves` (a live
-    run's), with the fields the Runs page can put on the x axis. Tolerates
-    damaged entries: anything that is not an object with a known ``kind`` is
-    skipped, and non-numeric fields become NaN.
-    """
-    steps, epochs = split([h for h in history if isinstance(h, Mapping)], max_points)
-    train = _columns(steps, "train_acc", "loss")
-    train["epoch"] = epochs_elapsed(steps)
-    val = _columns(epochs, "val_acc", "val_loss")
-    return CurveColumns(train, val)
-
-
-def _columns(points: Sequence[Mapping[str, Any]], acc: str, loss: str) -> dict[str, np.ndarray]:
-    names = {"epoch": "epoch", "step": "step", "samples": "samples", "elapsed_s": "elapsed_s",
-             "loss": loss, "accuracy": acc}
-    return {key: column(points, name) for key, name in names.items()}
 
 
 # -- confusion and galleries ------------------------------------------------------

@@ -5,7 +5,9 @@ run gives the dicts of its ``history.json``. Both carry the same fields, so
 one function turns either into numpy columns: the running training loss and
 accuracy per step point, and the validation figures per epoch. The x axis is
 in epochs (fractional for step points), so curves of runs with different
-batch sizes line up.
+batch sizes line up. A saved run's curve for the Runs page
+(:func:`curve_columns`) also keeps every x axis it offers (:data:`CURVE_AXES`);
+:mod:`mnist_core.compare` re-exports those names.
 """
 
 from __future__ import annotations
@@ -125,3 +127,60 @@ def merge_history(saved: Sequence[Mapping[str, Any]], live: Sequence[Point]) -> 
         return list(saved)
     first = _get(live[0], "step")
     return [*(p for p in saved if p["step"] < first), *live]
+
+
+# -- a saved run's curve, with every x axis the Runs page offers ------------------------------
+
+# x axes of a learning curve: history field -> label.
+CURVE_AXES = {
+    "epoch": "epoch",
+    "step": "optimizer step",
+    "samples": "images seen",
+    "elapsed_s": "wall time (s)",
+}
+
+
+@dataclass(frozen=True)
+class CurveColumns:
+    """One run's learning curve as float64 columns, NaN where a value is missing.
+
+    ``train`` are the running means of the step points; ``val`` the epoch ends.
+    Each maps a field of :data:`CURVE_AXES` ("epoch" fractional for steps),
+    plus "loss" and "accuracy", to an array: train arrays have length S, val
+    arrays length E.
+    """
+
+    train: dict[str, np.ndarray]
+    val: dict[str, np.ndarray]
+
+    @property
+    def empty(self) -> bool:
+        return not (len(self.train["loss"]) or len(self.val["loss"]))
+
+    def thinned(self, max_points: int) -> CurveColumns:
+        """At most ``max_points`` training points (first and last kept); validation untouched."""
+        keep = thin(len(self.train["loss"]), max_points)
+        if len(keep) == len(self.train["loss"]):
+            return self
+        return CurveColumns({k: v[keep] for k, v in self.train.items()}, self.val)
+
+
+def curve_columns(history: Sequence[Any], max_points: int = 400) -> CurveColumns:
+    """Split a ``history.json`` list into step and epoch columns; steps thinned to ``max_points``.
+
+    The same columns as :func:`learning_curves` (a live run's), with the
+    fields the Runs page can put on the x axis. Tolerates damaged entries:
+    anything that is not an object with a known ``kind`` is skipped, and
+    non-numeric fields become NaN.
+    """
+    steps, epochs = split([h for h in history if isinstance(h, Mapping)], max_points)
+    train = _columns(steps, "train_acc", "loss")
+    train["epoch"] = epochs_elapsed(steps)
+    val = _columns(epochs, "val_acc", "val_loss")
+    return CurveColumns(train, val)
+
+
+def _columns(points: Sequence[Mapping[str, Any]], acc: str, loss: str) -> dict[str, np.ndarray]:
+    names = {"epoch": "epoch", "step": "step", "samples": "samples", "elapsed_s": "elapsed_s",
+             "loss": loss, "accuracy": acc}
+    return {key: column(points, name) for key, name in names.items()}

@@ -244,6 +244,16 @@ def test_delete_run(runs_dir):
         runs.delete_run(run_id, runs_dir)
 
 
+def test_delete_runs_removes_what_it_can_and_says_why_not_the_rest(runs_dir):
+    """The Runs page's Delete: one core call for the picked runs (the page looped over delete_run)."""
+    a, b = _completed_run(runs_dir), _completed_run(runs_dir)
+    live = runs.RunWriter.create(CFG, runs_dir)
+    deleted, errors = runs.delete_runs([a, live.id, "nope", b], runs_dir)
+    assert deleted == 2 and len(errors) == 2
+    assert "being trained" in errors[0] and "nope" in errors[1]
+    assert [r.id for r in runs.list_runs(runs_dir)] == [live.id]
+
+
 def test_save_version_keeps_parent_and_lineage(runs_dir):
     parent_id = _completed_run(runs_dir, accuracy=0.9)
     parent_weights = (runs_dir / parent_id / "weights.pt").read_bytes()

@@ -36,7 +36,7 @@ from .catalog import (
     scan_runs,
 )
 from .fileio import MAX_JSON_BYTES, read_bytes, read_json, read_torch, write_json, write_torch
-from .manage import delete_run, lineage, merge_summary, save_version, update_meta
+from .manage import delete_run, delete_runs, lineage, merge_summary, save_version, update_meta
 from .paths import RUN_FILES, default_runs_dir, new_run_id, run_path
 from .staging import (
     STALE_AFTER_S,
@@ -67,6 +67,7 @@ __all__ = [
     "clean_stale_staging",
     "default_runs_dir",
     "delete_run",
+    "delete_runs",
     "discard_staging",
     "folder_state",
     "has_checkpoint",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,25 @@ def delete_run(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> N
     except OSError as exc:
         raise storage_error(f"Could not delete run {run_id}", exc) from exc
     shutil.rmtree(trash, ignore_errors=True)  # if this process dies first, clean_stale_staging ends it
+
+
+def delete_runs(
+    run_ids: Iterable[str], runs_dir: str | os.PathLike[str] | None = None
+) -> tuple[int, list[str]]:
+    """Remove several runs (the Runs page's Delete), each as :func:`delete_run`.
+
+    One that cannot go (being trained, deleted meanwhile) does not stop the
+    others: returns how many were deleted and the message of each refusal.
+    """
+    deleted, errors = 0, []
+    for run_id in run_ids:
+        try:
+            delete_run(run_id, runs_dir)
+        except MnistLabError as exc:
+            errors.append(str(exc))
+        else:
+            deleted += 1
+    return deleted, errors
 
 
 def save_version(
