@@ -22,6 +22,7 @@ from mnist_core.config import RunConfig
 from tests.support.apptest import metrics, no_exception, open_app
 from tests.support.apptest import page_text as texts
 from tests.support.drawing import canvas_png, inject, png
+from tests.support.drawing import upload as upload_file
 from tests.support.synthetic import render_digit
 
 PAGE = "pages/draw.py"
@@ -148,10 +149,7 @@ def test_bad_uploads_give_a_clear_message(
     app_path: Path, with_runs, name: str, content: bytes, message
 ) -> None:
     at = open_draw(app_path)
-    at.button_group(key="draw_source").set_value("Upload")
-    at = at.run()
-    at.file_uploader(key="draw_upload").set_value((name, content, "image/png"))
-    at = at.run()
+    at = upload_file(at, name, content)
     no_exception(at)
     assert message in "\n".join(w.value for w in at.warning)
     assert "Prediction" not in metrics(at)
@@ -165,10 +163,7 @@ def test_a_huge_upload_is_read_without_trouble(app_path: Path, with_runs) -> Non
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     at = open_draw(app_path)
-    at.button_group(key="draw_source").set_value("Upload")
-    at.run()
-    at.file_uploader(key="draw_upload").set_value(("huge.png", buffer.getvalue(), "image/png"))
-    at = at.run()
+    at = upload_file(at, "huge.png", buffer.getvalue())
     no_exception(at)
     assert "Prediction" in metrics(at)
     assert "reading the upload huge.png" in texts(at)
@@ -180,10 +175,7 @@ def test_uploaded_photo_is_read(app_path: Path, with_runs) -> None:
     buffer = io.BytesIO()
     Image.fromarray(photo).convert("RGB").save(buffer, "JPEG", quality=90)
     at = open_draw(app_path)
-    at.button_group(key="draw_source").set_value("Upload")
-    at.run()
-    at.file_uploader(key="draw_upload").set_value(("seven.jpg", buffer.getvalue(), "image/jpeg"))
-    at = at.run()
+    at = upload_file(at, "seven.jpg", buffer.getvalue(), "image/jpeg")
     no_exception(at)
     assert "Prediction" in metrics(at)
 

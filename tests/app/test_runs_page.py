@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from mnist_core import archive, runs
 from mnist_core.errors import RunNotFound
 from tests.support.fakeruns import corrupt_run, make_fake_runs
+from tests.support.saved import zip_of
 
 PAGE = "pages/runs.py"
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
@@ -198,13 +198,6 @@ def _evil_zips(tmp_path: Path) -> dict[str, bytes]:
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    def zipped(files: dict[str, bytes]) -> bytes:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as zf:
-            for name, content in files.items():
-                zf.writestr(name, content)
-        return buf.getvalue()
-
     pickled = io.BytesIO()
     torch.save({"1.weight": Payload()}, pickled)
     from mnist_core.config import RunConfig
@@ -212,17 +205,17 @@ def _evil_zips(tmp_path: Path) -> dict[str, bytes]:
     config = json.dumps(RunConfig(hidden=(8,)).to_dict()).encode()
     meta = json.dumps({"name": "evil", "status": "completed"}).encode()
     return {
-        "a ../ path": zipped({"config.json": config, "run.json": meta, "../escaped.json": b"{}"}),
-        "a pickle payload": zipped(
+        "a ../ path": zip_of({"config.json": config, "run.json": meta, "../escaped.json": b"{}"}),
+        "a pickle payload": zip_of(
             {"config.json": config, "run.json": meta, "weights.pt": pickled.getvalue()}
         ),
-        "an absurd width": zipped(
+        "an absurd width": zip_of(
             {
                 "config.json": json.dumps(RunConfig().to_dict() | {"hidden": [10**9]}).encode(),
                 "run.json": meta,
             }
         ),
-        "JSON that is not an object": zipped({"config.json": config, "run.json": b"[1, 2, 3]"}),
+        "JSON that is not an object": zip_of({"config.json": config, "run.json": b"[1, 2, 3]"}),
         "not a zip": b"hello",
     }
 

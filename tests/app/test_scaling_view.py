@@ -7,10 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from mnist_core.config import RunConfig
 from mnist_core.runs import RunWriter
+from tests.support.apptest import open_app
 from tests.support.fakeruns import fake_summary, parameter_count
 
 WIDTHS = (16, 32, 64, 128, 256, 512)
@@ -32,17 +32,9 @@ def _runs(runs_dir: Path, widths=WIDTHS) -> list[str]:
     return ids
 
 
-def _open(app_path: Path, page: str) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=30)
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_accuracy_against_parameters_draws_the_fit_and_its_band(app_path, runs_dir):
     ids = _runs(runs_dir)
-    at = _open(app_path, "pages/runs.py")
+    at = open_app(app_path, "pages/runs.py", check=True)
     at.multiselect(key="runs_selected").set_value(ids)
     at.session_state["runs_view"] = "Accuracy vs cost"
     at.session_state["runs_cost"] = "parameters"
@@ -56,7 +48,7 @@ def test_accuracy_against_parameters_draws_the_fit_and_its_band(app_path, runs_d
 
 def test_too_few_runs_say_so_under_the_chart(app_path, runs_dir):
     ids = _runs(runs_dir, WIDTHS[:3])
-    at = _open(app_path, "pages/runs.py")
+    at = open_app(app_path, "pages/runs.py", check=True)
     at.multiselect(key="runs_selected").set_value(ids)
     at.session_state["runs_view"] = "Accuracy vs cost"
     at.session_state["runs_cost"] = "parameters"
@@ -67,7 +59,7 @@ def test_too_few_runs_say_so_under_the_chart(app_path, runs_dir):
 @pytest.mark.parametrize("n_runs", [len(WIDTHS), 4])
 def test_the_train_preview_predicts_the_accuracy_or_says_it_cannot(app_path, runs_dir, n_runs):
     _runs(runs_dir, WIDTHS[:n_runs])
-    at = _open(app_path, "pages/train.py")
+    at = open_app(app_path, "pages/train.py", check=True)
     metric = next(m for m in at.metric if m.label == "Predicted accuracy")
     if n_runs < 5:
         assert metric.value == "too few runs"  # short enough for a phone

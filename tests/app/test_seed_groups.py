@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ui/ beside app.py, as the app finds it
 
 from mnist_core.config import RunConfig
 from mnist_core.runs import RunWriter, write_json
+from tests.support.apptest import open_app
 from tests.support.fakeruns import fake_history, fake_summary
 from ui import hover, runs_charts
 
@@ -36,16 +36,8 @@ def seed_runs(runs_dir: Path) -> list[str]:
     return [*ids, _run(runs_dir, RunConfig(hidden=(16,), epochs=1), 0.9)]
 
 
-def _open(app_path: Path) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=30)
-    at.switch_page("pages/runs.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_the_table_groups_seeds_and_can_list_them_apart(app_path, seed_runs):
-    at = _open(app_path)
+    at = open_app(app_path, "pages/runs.py", check=True)
     table = at.dataframe[0].value
     assert len(table) == 2
     group = table[table["n_seeds"] == 3].iloc[0]
@@ -59,7 +51,7 @@ def test_the_table_groups_seeds_and_can_list_them_apart(app_path, seed_runs):
 
 @pytest.mark.parametrize("view", ["Accuracy vs cost", "Bars"])
 def test_a_seed_group_is_one_point_with_an_error_bar(app_path, seed_runs, view):
-    at = _open(app_path)
+    at = open_app(app_path, "pages/runs.py", check=True)
     at.multiselect(key="runs_selected").set_value(seed_runs)
     at.session_state["runs_view"] = view
     at.run()
@@ -73,7 +65,7 @@ def test_a_seed_group_is_one_point_with_an_error_bar(app_path, seed_runs, view):
 
 
 def test_learning_curves_of_one_configuration_share_a_colour_and_a_legend_entry(app_path, seed_runs):
-    at = _open(app_path)
+    at = open_app(app_path, "pages/runs.py", check=True)
     at.multiselect(key="runs_selected").set_value(seed_runs)
     at.session_state["runs_view"] = "Learning curves"
     at.run()

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 from mnist_core import seeds
 from mnist_core.jobs import JobRegistry
+from tests.support.apptest import open_app
 
 REPEAT = f"Repeat with {seeds.REPEAT_SEEDS} seeds"
-
-
-def _open(app_path: Path, page: str) -> AppTest:
-    at = AppTest.from_file(str(app_path), default_timeout=30)
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_repeat_with_three_seeds_queues_three_seeds_the_runs_page_groups(
     app_path: Path, registry: JobRegistry
 ) -> None:
-    at = _open(app_path, "pages/train.py")
+    at = open_app(app_path, "pages/train.py", check=True)
     at.select_slider(key="train_width").set_value(16)
     at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_seed").set_value(1)
@@ -37,7 +28,7 @@ def test_repeat_with_three_seeds_queues_three_seeds_the_runs_page_groups(
     assert registry.wait(timeout=300), "the three tiny runs did not finish"
     assert [j.state for j in jobs] == ["completed"] * 3
 
-    runs_page = _open(app_path, "pages/runs.py")
+    runs_page = open_app(app_path, "pages/runs.py", check=True)
     table = runs_page.dataframe[0].value
     assert len(table) == 1 and table.iloc[0]["n_seeds"] == 3
     assert table.iloc[0]["test_std"] >= 0

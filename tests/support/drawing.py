@@ -34,3 +34,11 @@ def inject(at: AppTest, data: bytes, key: str = CANVAS_KEY) -> AppTest:
     url = "data:image/png;base64," + base64.b64encode(data).decode()
     at.session_state[key] = {"drawing": {"raw": {"objects": [{}]}, "data": url}}
     return at.run()
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
+    """Switch the Draw page to Upload, give it ``data`` as the file ``name``, and run the script."""
+    at.button_group(key="draw_source").set_value("Upload")
+    at.run()
+    at.file_uploader(key="draw_upload").set_value((name, data, mime))
+    return at.run()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from mnist_core import runs
@@ -25,3 +28,12 @@ def completed_fake_runs(runs_dir: Path, n: int, seed: int, n_test: int) -> list[
     """The completed ones of ``n`` generated runs with (untrained, at most 64 wide) weights, oldest first."""
     ids = make_fake_runs(runs_dir, n, seed=seed, n_test=n_test, weights=True, max_width=64)
     return [r.id for r in runs.list_runs(runs_dir) if r.id in ids and r.status == "completed"]
+
+
+def zip_of(files: Mapping[str, bytes]) -> bytes:
+    """A zip holding ``files`` (name -> content) as given, for the import's tests (names may be hostile)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()

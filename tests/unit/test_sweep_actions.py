@@ -12,31 +12,9 @@ from mnist_core import search, study, sweep_run, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError
 from mnist_core.jobs import JobRegistry
-from mnist_core.runs import RunInfo
+from tests.support.sweeps import RecordingQueue, fake_run
 
 TINY = RunConfig(hidden=(16,), epochs=1, batch_size=64)
-
-
-def done_run(cfg: RunConfig, tag: str, i: int, status: str = "completed") -> RunInfo:
-    return RunInfo(
-        id=f"run-{i}", path=Path("/nonexistent"), status=status, config=cfg, name="", created=f"{i:04}",
-        updated="", summary={"test_accuracy": 0.9, "train_time_s": 2.0, "samples_per_s": 900.0},
-        meta={"tags": [tag]},
-    )
-
-
-class _Queue:
-    """A job registry that records what is submitted and trains nothing."""
-
-    def __init__(self) -> None:
-        self.submitted: list[dict[str, object]] = []
-
-    def active(self) -> list[object]:
-        return []
-
-    def submit(self, cfg: RunConfig, **kwargs: object) -> object:
-        self.submitted.append({"config": cfg, **kwargs})
-        return object()
 
 
 def test_start_queues_what_is_not_done_and_resume_is_the_same_call(
@@ -44,9 +22,10 @@ def test_start_queues_what_is_not_done_and_resume_is_the_same_call(
 ) -> None:
     configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64)))
     sweep = sweeps.create(configs, "start", runs_dir)
-    found = [done_run(configs[0], sweep.tag, 0), done_run(configs[1], sweep.tag, 1, "stopped")]
+    found = [fake_run(configs[0], sweep.tag, 0.9, 0),
+             fake_run(configs[1], sweep.tag, 0.9, 1, status="stopped")]
     monkeypatch.setattr(sweep_run, "list_runs", lambda runs_dir=None: found)
-    queue = _Queue()
+    queue = RecordingQueue()
     started = sweeps.start(sweep, queue, runs_dir=runs_dir)  # type: ignore[arg-type]
     assert (started.sweep, started.queued, started.on_ray) == (sweep, 2, False)
     assert [j["resume_id"] for j in queue.submitted] == ["run-1", None]  # the stopped run resumes
@@ -71,7 +50,7 @@ def test_start_on_ray_hands_the_sweep_to_one_driver_at_the_resolved_address(
 def test_launch_saves_the_sweep_then_starts_it(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sweep_run, "list_runs", lambda runs_dir=None: [])
     configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32)))
-    queue = _Queue()
+    queue = RecordingQueue()
     started = sweeps.launch(configs, "  ", queue, runs_dir=runs_dir)  # type: ignore[arg-type]
     (saved,) = sweeps.list_sweeps(runs_dir)
     assert saved == started.sweep and saved.name == "sweep" and started.queued == 2
@@ -84,7 +63,7 @@ def test_the_page_and_the_cli_save_the_study_as_the_same_sweep(
 ) -> None:
     monkeypatch.setattr(sweep_run, "list_runs", lambda runs_dir=None: [])
     cli = study.create_sweep(["width"], batch_one=True, runs_dir=runs_dir)
-    queue = _Queue()
+    queue = RecordingQueue()
     page = sweeps.launch_study(["width"], queue, batch_one=True, runs_dir=runs_dir)  # type: ignore[arg-type]
     assert cli.axes == page.sweep.axes
     for s in (cli, page.sweep):
@@ -106,10 +85,11 @@ def test_time_estimate_sums_what_it_can_and_says_why_the_rest_failed(monkeypatch
     monkeypatch.setattr(sweep_run, "run_seconds", run_seconds)
     measured = {TINY: 2.0, slow: 200.0}
     found = sweeps.time_estimate([TINY, slow, broken], [], probe_fn=measured.__getitem__)
-    assert (found.seconds, found.unknown) == (202.0, 1) and "cannot be built here" in (found.first_error or "")
+    assert (found.seconds, found.unknown) == (202.0, 1)
+    assert "cannot be built here" in (found.first_error or "")
     # Without a probe only past runs count: none here, so nothing is known and nothing failed.
     assert sweeps.time_estimate([TINY, slow], []) == sweeps.TimeEstimate(0.0, 2, None)
-    past = [done_run(TINY, "t", 0)]
+    past = [fake_run(TINY, "t", 0.9, 0)]
     assert sweeps.time_estimate([TINY], past).unknown == 0 < sweeps.time_estimate([TINY], past).seconds
 
 
@@ -147,8 +127,10 @@ def test_search_launch_plans_under_the_budget_with_the_apps_probes_then_starts(
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64)))
     per_epoch = {c: float(c.hidden[0]) for c in configs}  # seconds per epoch: 16, 32, 64
-    found, over = search.launch(configs, "", 40.0, object(), runs_dir=runs_dir, probe_fn=per_epoch.__getitem__)
+    found, over = search.launch(configs, "", 40.0, object(), runs_dir=runs_dir,
+                                probe_fn=per_epoch.__getitem__)
     assert [c.hidden for c in found.configs] == [(16,), (32,)] and [c.hidden for c, _ in over] == [(64,)]
     assert found.name == "search" and started == [(found.id, None)]
-    everything, none_over = search.launch(configs, "all", 0.0, object(), address="ray://h:1", runs_dir=runs_dir)
+    everything, none_over = search.launch(configs, "all", 0.0, object(), address="ray://h:1",
+                                          runs_dir=runs_dir)
     assert len(everything.configs) == 3 and none_over == [] and started[-1] == (everything.id, "ray://h:1")

@@ -16,6 +16,7 @@ from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, RunWriter, list_runs
 from tests.support import waiting
+from tests.support.sweeps import RecordingQueue, fake_run
 
 TINY = RunConfig(hidden=(16,), epochs=1, batch_size=64)
 SIZES = SplitSizes(900, 100, True)
@@ -151,14 +152,6 @@ def test_the_cli_runs_a_sweep_and_a_resume_trains_nothing_again(
 # -- analysis -----------------------------------------------------------------------------
 
 
-def fake_run(cfg: RunConfig, tag: str, accuracy: float, i: int) -> RunInfo:
-    return RunInfo(
-        id=f"run-{i}", path=Path("/nonexistent"), status="completed", config=cfg, name="", created=f"{i:04}",
-        updated="", summary={"test_accuracy": accuracy, "train_time_s": 2.0, "samples_per_s": 900.0},
-        meta={"tags": [tag]},
-    )
-
-
 def test_effects_pool_seeds_and_say_when_a_difference_beats_the_noise(runs_dir: Path) -> None:
     configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32, 64), repeats=3))
     sweep = sweeps.create(configs, "noise", runs_dir)
@@ -200,20 +193,6 @@ def test_on_ray_stopped_points_resume_locally_and_the_rest_go_to_ray(runs_dir: P
     assert [p.index for p in fresh] == [3] and local == [1, 2]  # failed runs resume too
 
 
-class _Queue:
-    """A job registry that records what is submitted and trains nothing."""
-
-    def __init__(self) -> None:
-        self.submitted: list[dict[str, object]] = []
-
-    def active(self) -> list[object]:
-        return []
-
-    def submit(self, cfg: RunConfig, **kwargs: object) -> object:
-        self.submitted.append({"config": cfg, **kwargs})
-        return object()
-
-
 def test_the_page_and_the_cli_send_a_sweep_to_ray_through_one_function(
     runs_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,7 +204,7 @@ def test_the_page_and_the_cli_send_a_sweep_to_ray_through_one_function(
     stopped = RunInfo(**{**fake_run(configs[1], sweep.tag, 0.9, 1).__dict__, "status": "stopped"})
     done = fake_run(configs[0], sweep.tag, 0.9, 0)
     monkeypatch.setattr(sweep_run, "list_runs", lambda runs_dir=None: [done, stopped])
-    queue, sent, said = _Queue(), {}, []
+    queue, sent, said = RecordingQueue(), {}, []
 
     def run_trials(cfgs, **kwargs):
         assert len(queue.submitted) == 1  # the stopped run already resumes here
