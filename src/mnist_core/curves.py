@@ -132,12 +132,8 @@ def merge_history(saved: Sequence[Mapping[str, Any]], live: Sequence[Point]) -> 
 # -- a saved run's curve, with every x axis the Runs page offers ------------------------------
 
 # x axes of a learning curve: history field -> label.
-CURVE_AXES = {
-    "epoch": "epoch",
-    "step": "optimizer step",
-    "samples": "images seen",
-    "elapsed_s": "wall time (s)",
-}
+CURVE_AXES = {"epoch": "epoch", "step": "optimizer step", "samples": "images seen",
+              "elapsed_s": "wall time (s)"}
 
 
 @dataclass(frozen=True)

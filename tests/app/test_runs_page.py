@@ -15,19 +15,10 @@ from mnist_core import archive, runs
 from mnist_core.errors import RunNotFound
 from tests.support.fakeruns import corrupt_run, make_fake_runs
 from tests.support.saved import zip_of
+from ui.runs_charts import VIEWS  # every view of the page's menu
 
 PAGE = "pages/runs.py"
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
-VIEWS = (
-    "Learning curves",
-    "Accuracy vs cost",
-    "Parallel coordinates",
-    "Depth x width",
-    "Bars",
-    "Confusion",
-    "Mistakes",
-    "Inside",
-)
 
 
 @pytest.fixture
