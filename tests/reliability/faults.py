@@ -268,6 +268,17 @@ def kill_sweep(op: str, root: Path, arg: str) -> dict[str, Any]:
     return {"steps": steps, "kills": kills}
 
 
+def _forever(op: str, root: Path, arg: str) -> Callable[[], None]:
+    """A child's body for the kill loops: ``op`` again and again until it is killed."""
+    action = _action(op, root, arg)
+
+    def forever() -> None:
+        while True:
+            action()
+
+    return forever
+
+
 def kill_random(op: str, root: Path, arg: str, n: int, seed: int = 0) -> dict[str, Any]:
     """Run ``op`` in a loop in a child and SIGKILL it at a random moment, ``n`` times.
 
@@ -278,12 +289,7 @@ def kill_random(op: str, root: Path, arg: str, n: int, seed: int = 0) -> dict[st
     import random
 
     rng = random.Random(seed)
-    action = _action(op, root, arg)
-
-    def forever() -> None:
-        while True:
-            action()
-
+    forever = _forever(op, root, arg)
     kills = []
     for _ in range(n):
         target = rng.randrange(1, 200)  # its first operations take ~20-60 steps: many land mid-op
@@ -303,12 +309,7 @@ def kill_on_appear(op: str, root: Path, arg: str, n: int) -> dict[str, Any]:
     The sweeper polls the listing (a condition) and kills within microseconds
     of the folder's appearance, ``n`` times.
     """
-    action = _action(op, root, arg)
-
-    def forever() -> None:
-        while True:
-            action()
-
+    forever = _forever(op, root, arg)
     kills = []
     for _ in range(n):
         before = {e for e in os.listdir(root) if not e.startswith(".")}

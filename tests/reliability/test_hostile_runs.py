@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun
 from mnist_core.models import build_model
 from mnist_core.train import TrainState, make_optimizer
+from tests.support.saved import zip_of
 
 CFG = RunConfig(hidden=(8,), epochs=2)
 HUGE = RunConfig(hidden=(8192,) * 16)  # 1.01 billion parameters: within config.py's limits
@@ -96,14 +96,6 @@ def _scan(runs_dir: Path) -> tuple[list[str], dict[str, str]]:
     for reason in broken.values():
         assert reason and "\n" not in reason and len(reason) < 500, reason
     return [r.id for r in good], broken
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _entries(folder: Path) -> dict[str, bytes]:
@@ -191,12 +183,12 @@ def test_the_cli_lists_a_run_with_text_where_numbers_belong_as_broken(
 def test_the_import_refuses_a_summary_with_a_400_digit_accuracy(runs_dir: Path) -> None:
     entries = _entries(_run(runs_dir / "elsewhere"))
     entries["summary.json"] = b'{"test_accuracy": 1' + b"0" * 400 + b"}"
-    _refused(_zip(entries), runs_dir, "summary.json: test_accuracy")
+    _refused(zip_of(entries), runs_dir, "summary.json: test_accuracy")
     entries["summary.json"] = b'{"train_time_s": "abc"}'
-    _refused(_zip(entries), runs_dir, "summary.json: train_time_s")
+    _refused(zip_of(entries), runs_dir, "summary.json: train_time_s")
     entries["summary.json"] = b'{"test_accuracy": 0.9}'
     entries["history.json"] = b'[{"kind": "step", "epoch": 1}]'
-    _refused(_zip(entries), runs_dir, "history.json: point 0")
+    _refused(zip_of(entries), runs_dir, "history.json: point 0")
 
 
 # -- 2. one bad folder never takes the listing down ----------------------------------------------
@@ -357,11 +349,11 @@ def test_the_import_refuses_a_run_without_weights_or_with_a_huge_config(runs_dir
     no_weights = {k: v for k, v in entries.items() if k != "weights.pt"}
     no_weights["config.json"] = json.dumps(HUGE.to_dict()).encode()
     no_weights["summary.json"] = b'{"test_accuracy": 1.0}'
-    data = _zip(no_weights)  # the 724-byte zip
+    data = zip_of(no_weights)  # the 724-byte zip
     assert len(data) < 4000
     _refused(data, runs_dir, "1,013,268,490 parameters")
-    _refused(_zip(entries | {"config.json": no_weights["config.json"]}), runs_dir, "parameters")
-    _refused(_zip({k: v for k, v in entries.items() if k != "weights.pt"}), runs_dir, r"no weights\.pt")
+    _refused(zip_of(entries | {"config.json": no_weights["config.json"]}), runs_dir, "parameters")
+    _refused(zip_of({k: v for k, v in entries.items() if k != "weights.pt"}), runs_dir, r"no weights\.pt")
 
 
 # -- 7. a crafted checkpoint.pt ----------------------------------------------------------------------
@@ -415,7 +407,7 @@ def test_a_crafted_checkpoint_is_refused_at_resume_and_at_import(runs_dir: Path,
         runs.load_train_state(folder.name, runs_dir)
     target = runs_dir / "imports"
     target.mkdir()
-    _refused(_zip(_entries(folder)), target, r"checkpoint\.pt")
+    _refused(zip_of(_entries(folder)), target, r"checkpoint\.pt")
 
 
 def test_the_untouched_checkpoint_passes(runs_dir: Path) -> None:
@@ -424,7 +416,7 @@ def test_the_untouched_checkpoint_passes(runs_dir: Path) -> None:
     (folder / "checkpoint.pt").write_bytes(_torch_bytes(_crafted("none")))
     state = runs.load_train_state(folder.name, runs_dir)
     assert state.epoch == 1 and state.history[0]["n"] == 64
-    assert archive.import_run(_zip(_entries(folder)), runs_dir / "imports").status == "stopped"
+    assert archive.import_run(zip_of(_entries(folder)), runs_dir / "imports").status == "stopped"
 
 
 def test_resuming_a_run_with_a_crafted_checkpoint_fails_with_a_message(
