@@ -111,6 +111,33 @@ def build_model(cfg: RunConfig, seed: int | None = None) -> nn.Sequential:
         return build_mlp(cfg)
 
 
+def for_training(model: nn.Module) -> nn.Module:
+    """What the training step runs for ``model``: the same modules and parameters, maybe in a faster order.
+
+    With the fast path on (:func:`mnist_core.fast.enabled`), a ReLU followed
+    by a max pool (a modern CNN's stages) is called after the pool instead:
+    max-pooling commutes with ReLU, so the logits and every gradient are the
+    same, but the ReLU and its backward touch a quarter of the values (the
+    quick default's step 22.7 -> 20.3 ms, one thread, CPU time, paired turns).
+    The result shares ``model``'s module objects, so training it trains
+    ``model``, which stays as built: its state, its hooks (per-layer statistics
+    and the Inside view hook the ReLU of ``model`` and see full-size outputs)
+    and what is saved are unchanged. Anything else is returned as it is.
+    """
+    from .fast import enabled  # here, not at the top: the fast path's modules import this one
+
+    if not enabled() or not isinstance(model, nn.Sequential):
+        return model
+    layers, out = list(model), []
+    while layers:
+        layer = layers.pop(0)
+        if isinstance(layer, nn.ReLU) and layers and isinstance(layers[0], nn.MaxPool2d):
+            out += [layers.pop(0), layer]
+        else:
+            out.append(layer)
+    return model if out == list(model) else nn.Sequential(*out)
+
+
 def for_inference(model: nn.Module) -> nn.Module:
     """The module that fast inference runs for ``model`` (in eval mode): the same logits, sooner.
 

@@ -25,7 +25,7 @@ from .device import resolve_device
 from .errors import ConfigError
 from .layerstats import LayerStatsRecorder
 from .metrics import evaluate
-from .models import build_model
+from .models import build_model, for_training
 from .runs.state import TrainState  # what the storage saves to resume (mnist_core.runs)
 from .train_step import (  # re-exported: the step's old home
     AutocastFn,
@@ -176,7 +176,7 @@ class _Loop:
         self._last_window_steps = 0
         self.device = next(model.parameters()).device
         self.augment_gen = torch.Generator().manual_seed(cfg.seed + 7)
-        self.step = make_step(cfg, model, optimizer)
+        self.step = make_step(cfg, for_training(model), optimizer)  # the same modules, maybe reordered
         self.stats: LayerStatsRecorder | None = None
 
     def load(self, state: TrainState) -> None:

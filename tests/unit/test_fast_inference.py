@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from mnist_core import costs, fast, metrics
+from mnist_core import costs, fast, metrics, models
+from mnist_core import train as train_module
 from mnist_core.config import RunConfig, lenet5, quick_default
+from mnist_core.data import load_data
 from mnist_core.metrics import EVAL_BATCH, FAST_EVAL_BATCH, evaluate, inference_plan, latency_report
-from mnist_core.models import build_model, for_inference
+from mnist_core.models import build_model, for_inference, for_training
+from mnist_core.train import train
 
 CNNS = {"quick": quick_default(), "cnn 32-64": RunConfig(model="cnn", hidden=(128,)), "lenet-5": lenet5()}
 
@@ -101,3 +105,67 @@ def test_costs_are_counted_once_per_architecture(monkeypatch: pytest.MonkeyPatch
     assert again == first and len(counted) == 1
     other = metrics.cost_report(build_model(RunConfig(hidden=(24, 8))).eval())
     assert len(counted) == 2 and other.parameters != first.parameters
+
+
+
+def _conv_stage_kinds(model: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in model if isinstance(m, nn.ReLU | nn.MaxPool2d)]
+
+
+def test_fast_cnn_trains_with_the_max_pool_before_the_relu_to_the_same_gradients(fast_switch: None) -> None:
+    """Fast: a modern CNN's training forward runs conv, BN, pool, ReLU (the ReLU on a quarter of the values).
+
+    Max-pooling commutes with ReLU, so the loss and every gradient are those of the plain order;
+    the trained modules are the model's own, which keeps its order (what Inside and the saved run see).
+    """
+    cfg = quick_default()
+    x, y = images(32)
+    out = {}
+    for on in (True, False):
+        fast.set_enabled(on)
+        model = build_model(cfg).train()
+        net = for_training(model)
+        loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        out[on] = (model, net, loss.detach(), {k: p.grad for k, p in model.named_parameters()})
+    model, net = out[True][0], out[True][1]
+    assert _conv_stage_kinds(net)[:2] == ["MaxPool2d", "ReLU"]
+    assert _conv_stage_kinds(model)[:2] == ["ReLU", "MaxPool2d"]  # the model itself as built
+    assert {id(p) for p in net.parameters()} == {id(p) for p in model.parameters()}
+    assert out[False][1] is out[False][0]  # fast path off: the model itself
+    torch.testing.assert_close(out[True][2], out[False][2], rtol=1e-5, atol=1e-6)
+    for name, grad in out[True][3].items():
+        torch.testing.assert_close(grad, out[False][3][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_for_training_leaves_models_without_a_relu_before_a_pool_alone(fast_switch: None) -> None:
+    fast.set_enabled(True)
+    for cfg in (lenet5(), RunConfig(hidden=(32,))):
+        model = build_model(cfg)
+        assert for_training(model) is model
+
+
+def test_training_runs_the_relu_after_the_pool_and_ends_as_the_plain_order_does(
+    fast_switch: None, synthetic_data_dir: Path
+) -> None:
+    """train() runs :func:`for_training`'s order; the weights it ends with are the plain order's."""
+    cfg = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), batch_size=50, epochs=1)
+    data = load_data(root=synthetic_data_dir)
+    fast.set_enabled(True)
+    calls: list[str] = []
+    real_build = models.build_model
+
+    def watched(c: RunConfig, seed: int | None = None) -> nn.Module:
+        model = real_build(c, seed)
+        for m in model[:4]:  # conv, BN, ReLU, pool: record the order the step calls them in
+            m.register_forward_hook(lambda mod, _i, _o: calls.append(type(mod).__name__))
+        return model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "build_model", watched)
+        fast_weights = train(cfg, data, layer_stats=False).model.state_dict()
+    assert calls[:4] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU"]
+    fast.set_enabled(False)
+    plain_weights = train(cfg, data, layer_stats=False).model.state_dict()
+    for name, tensor in fast_weights.items():
+        torch.testing.assert_close(tensor, plain_weights[name], rtol=1e-3, atol=1e-4, msg=name)
