@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from draw_helpers import DIGITS, DrawPage, versions_of
 from playwright.sync_api import Browser, Page
-from train_helpers import start_training
+from train_helpers import start_small_mlp
 
 from mnist_core import runs
 from mnist_core.config import MAX_EPOCHS, RunConfig
@@ -62,16 +62,7 @@ def _new_page(browser: Browser) -> Page:
 def _open_train_and_start(page: Page, url: str) -> None:
     page.goto(url)
     page.get_by_role("heading", name="MNIST Lab").first.wait_for()
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
-    page.get_by_role("button", name="Start training").wait_for()
-    page.get_by_role("slider", name="Width (units per layer)").focus()
-    page.keyboard.press("Home")
-    page.get_by_text("MLP 784-16-10 bs64").first.wait_for()
-    page.get_by_role("slider", name="Batch size").focus()
-    for _ in range(6):  # 64 -> 1
-        page.keyboard.press("ArrowLeft")
-    page.get_by_text("MLP 784-16-10 bs1").first.wait_for()
-    start_training(page, TRAIN_EPOCHS)
+    start_small_mlp(page, 1, TRAIN_EPOCHS)
 
 
 def _pick_label(draw: DrawPage, label: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page
-from train_helpers import start_training
+from train_helpers import start_small_mlp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,16 +38,7 @@ def wait_state(page: Page, condition: str, arg: object = None, timeout: float = 
 
 def start_small_run(page: Page) -> None:
     """Train MLP 784-16-10 at batch 4 from the Train page: many redraws, each with a few new points."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
-    page.get_by_role("button", name="Start training").wait_for()
-    page.get_by_role("slider", name="Width (units per layer)").focus()
-    page.keyboard.press("Home")
-    page.get_by_text("MLP 784-16-10 bs64").first.wait_for()
-    page.get_by_role("slider", name="Batch size").focus()
-    for _ in range(4):  # 64 -> 4
-        page.keyboard.press("ArrowLeft")
-    page.get_by_text("MLP 784-16-10 bs4").first.wait_for()
-    start_training(page, EPOCHS)
+    start_small_mlp(page, 4, EPOCHS)
 
 
 def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(page: Page) -> None:
