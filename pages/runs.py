@@ -158,8 +158,9 @@ def table_section(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         help="Completed runs that differ only in seed as one row: mean test accuracy, its standard "
         "deviation (in points) and the number of seeds",
     )  # fmt: skip
-    shown = compare.sort_rows(compare.filter_rows(rows, text or "", statuses, models, tags), sort, descending)
-    table = seeds.group_rows(shown, compare.METRIC_KEYS) if group else shown
+    shown, table = compare.table_view(
+        rows, text or "", statuses, models, tags, sort=sort, descending=descending, group=group
+    )
     st.dataframe(
         display_frame(table),
         hide_index=True,

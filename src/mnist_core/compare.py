@@ -26,7 +26,7 @@ from .curves import curve_columns as curve_columns
 from .curves import number
 from .runs import RunInfo
 from .scaling import train_flops
-from .seeds import GROUP_KEY, group_key
+from .seeds import GROUP_KEY, group_key, group_rows
 
 # key -> (label, kind). kind: "meta" (run.json), "config" (config.json) or "metric" (summary.json).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -191,6 +191,23 @@ def sort_rows(rows: Iterable[Mapping[str, Any]], key: str, descending: bool = Fa
     present.sort(key=lambda r: _sort_key(r[key]), reverse=descending)
     missing.sort(key=lambda r: r["id"])
     return present + missing
+
+
+def table_view(
+    rows: Iterable[Mapping[str, Any]],
+    text: str = "",
+    statuses: Sequence[str] = (),
+    models: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    *,
+    sort: str = "created",
+    descending: bool = True,
+    group: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Runs table as the user set it: the runs shown (:func:`filter_rows`, then :func:`sort_rows`),
+    and the table's rows, where ``group`` merges runs that differ only in seed (``seeds.group_rows``)."""
+    shown = sort_rows(filter_rows(rows, text, statuses, models, tags), sort, descending)
+    return shown, (group_rows(shown, METRIC_KEYS) if group else shown)
 
 
 def _sort_key(value: Any) -> Any:

@@ -110,6 +110,21 @@ def test_filter_by_text_status_model_and_tags():
     assert compare.all_tags(rows) == ["keep", "sweep"]
 
 
+def test_the_runs_table_filters_sorts_then_groups_in_one_call(runs_dir):
+    """The Runs page's table: filter, sort and seed groups were three calls strung together in the page."""
+    ids = make_fake_runs(runs_dir, 4, seed=5)
+    rows = compare.table(runs.list_runs(runs_dir))
+    cfg = runs.load_run(ids[0], runs_dir).config
+    twin = {**next(r for r in rows if r["id"] == ids[0]), "id": "twin", "seed": cfg.seed + 1}
+    rows = [*rows, twin]
+    shown, table = compare.table_view(rows, sort="test_accuracy", descending=True)
+    assert shown == compare.sort_rows(rows, "test_accuracy", descending=True) and table == shown
+    shown, table = compare.table_view(rows, statuses=["completed"], sort="name", descending=False, group=True)
+    assert shown == compare.sort_rows(compare.filter_rows(rows, statuses=["completed"]), "name")
+    assert table == seeds.group_rows(shown, compare.METRIC_KEYS)
+    assert len(table) == len(shown) - 1  # the twin is merged with the run it copies
+
+
 def test_sort_puts_missing_values_last_both_ways():
     rows = [_row("a", test_accuracy=0.9), _row("b", test_accuracy=None), _row("c", test_accuracy=0.95)]
     assert [r["id"] for r in compare.sort_rows(rows, "test_accuracy")] == ["a", "c", "b"]
