@@ -17,7 +17,7 @@ import torch
 
 from .config import RunConfig
 from .data import DataBundle, load_data
-from .energy import EnergyMeter, EnergyReport
+from .energy import EnergyMeter, EnergyReport, warm_up
 from .errors import ConfigError, MnistLabError
 from .metrics import cost_report, evaluate, file_bytes, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
@@ -53,6 +53,7 @@ def run_training(
         cfg = load_run(resume_id, runs_dir).config
     elif cfg is None:
         raise ValueError("run_training needs a config or a run id to resume")
+    warm_up()  # codecarbon's slow first start, in the background while the data load
     # Data first: a missing dataset is an error to fix, not a failed run to keep.
     data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
     if cfg.batch_size > len(data.train):
