@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layer_units import activation_after, layer_name, layer_shape, unit_pictures
+from .layer_units import activation_after, layer_name, layer_shape, sequence, unit_pictures
 
 TOP_UNITS = 8  # per layer, the units that pushed the predicted class most
 KNOCKOUT = (1, 5, 25)  # how many of a layer's top units are switched off together
@@ -111,16 +111,6 @@ class DrawingInside:
     build_up: BuildUp
 
 
-def _leaves(model: nn.Module) -> list[nn.Module]:
-    """The modules of a (nested) ``nn.Sequential`` in the order they run."""
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(f"Layer by layer reading needs an nn.Sequential model, not {type(model).__name__}.")
-    out: list[nn.Module] = []
-    for m in model:
-        out.extend(_leaves(m) if isinstance(m, nn.Sequential) else [m])
-    return out
-
-
 def _run(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     for m in modules:
         x = m(x)
@@ -146,7 +136,7 @@ def inspect_drawing(model: nn.Module, x: torch.Tensor) -> DrawingInside:
         raise ValueError(f"inspect_drawing reads one image (1, 1, H, W), got {tuple(x.shape)}")
     if any(m.training for m in model.modules()):
         raise ValueError("The model is in training mode: read a model in eval mode.")
-    modules = _leaves(model)
+    modules = sequence(model)
     positions = [i for i, m in enumerate(modules) if isinstance(m, nn.Linear | nn.Conv2d)]
     last = modules[positions[-1]] if positions else None
     if not isinstance(last, nn.Linear) or positions[-1] != len(modules) - 1:

@@ -39,6 +39,20 @@ def leaves(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if not list(m.children())]
 
 
+def sequence(model: nn.Module) -> list[nn.Module]:
+    """The modules of a (nested) ``nn.Sequential`` in the order they run: a model read module by module.
+
+    Reading a model this way needs no hooks and changes nothing (cached
+    models are shared between threads); other containers cannot be read so.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"Layer by layer reading needs an nn.Sequential model, not {type(model).__name__}.")
+    out: list[nn.Module] = []
+    for m in model:
+        out.extend(sequence(m) if isinstance(m, nn.Sequential) else [m])
+    return out
+
+
 def weight_positions(modules: list[nn.Module]) -> list[int]:
     """Where the weight layers are among ``modules``."""
     return [i for i, m in enumerate(modules) if isinstance(m, WeightLayer)]

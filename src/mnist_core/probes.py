@@ -1,0 +1,307 @@
+"""Linear readouts per layer (probes): how much of the answer each layer already holds.
+
+A plain network has no "logits after layer 2": every layer feeds only the
+next. A *probe* supplies one: a linear map from a layer's outputs to the
+classes, fitted on the run's own training images while the model stays as it
+is. Its accuracy on test images says how linearly readable the digit is at
+that depth; on one drawing, it says how the predicted class's probability
+grows layer by layer. The positions read are:
+
+- ``pixels``: the input image itself (a linear model on the pixels);
+- ``layer k``: hidden weight layer ``k``'s output after its activation (a
+  convolution's channels averaged over a :data:`POOL` x :data:`POOL` grid);
+- ``output``: the model's own logits (exact, no probe).
+
+Each probe is a ridge regression onto one-hot targets, solved in closed form
+(deterministic, no learning rate, a fraction of a second for 1,024 units),
+followed by one scale fitted so that ``softmax(scale * scores)`` has the least
+cross-entropy on the fitting images (a temperature: it changes
+probabilities, not accuracy). Fitted once per run on :data:`FIT_IMAGES`
+training images, measured on :data:`TEST_IMAGES` test images, and kept beside
+the run in ``probes.npz`` (plain arrays and a JSON header, read with
+``allow_pickle=False``), refitted when the run's weights change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import load_split
+from .errors import CorruptRun, MnistLabError
+from .fsutil import atomic_write
+from .layer_units import activation_after, layer_name, layer_shape, sequence, weight_positions
+from .runs import load_model, load_run
+
+PathLike = str | os.PathLike[str]
+
+FIT_IMAGES = 5000  # training images each probe is fitted on
+TEST_IMAGES = 2000  # test images its accuracy is measured on (as the Inside view's statistics)
+POOL = 4  # a conv layer's channel is averaged to POOL x POOL positions before its probe
+RIDGE = 1e-3  # ridge penalty, relative to the mean variance of the layer's outputs
+BATCH = 500
+FILE = "probes.npz"
+VERSION = 1
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Readout:
+    """One position's probe: ``softmax(scale * (features @ weight + bias))``.
+
+    ``weight`` ``(features, classes)`` and ``bias`` ``(classes,)`` float32;
+    None for ``output`` (the model's own logits). ``accuracy`` on the test
+    images, ``fit_accuracy`` on the fitting images.
+    """
+
+    position: str  # "pixels", "layer 1", ..., "output"
+    name: str  # "input pixels", the layer's name, "output: the model's logits"
+    features: int
+    weight: np.ndarray | None
+    bias: np.ndarray | None
+    scale: float
+    accuracy: float
+    fit_accuracy: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position, "name": self.name, "features": self.features, "scale": self.scale,
+            "accuracy": self.accuracy, "fit_accuracy": self.fit_accuracy,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Probes:
+    """A model's readouts, from the pixels to its output, and what they were fitted and measured on."""
+
+    readouts: tuple[Readout, ...]
+    fit_images: int
+    test_images: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fit_images": self.fit_images, "test_images": self.test_images,
+            "readouts": [r.as_dict() for r in self.readouts],
+        }  # fmt: skip
+
+
+# -- features and fitting -----------------------------------------------------------------
+
+
+def _features_of(h: torch.Tensor) -> torch.Tensor:
+    """A layer's output ``(B, units)`` or ``(B, C, H, W)`` as probe features ``(B, d)`` (conv: pooled)."""
+    if h.ndim == 4:
+        h = F.adaptive_avg_pool2d(h, POOL)
+    return h.flatten(1).float()
+
+
+def positions(model: nn.Module) -> list[tuple[str, str]]:
+    """``(position, name)`` of what the probes read: the pixels, each hidden layer, the output."""
+    modules = sequence(model)
+    found = weight_positions(modules)
+    out = [("pixels", "input pixels")]
+    for k, pos in enumerate(found[:-1], start=1):
+        _, activation = activation_after(modules, pos)
+        out.append((f"layer {k}", layer_name(k, *layer_shape(modules[pos]), activation)))  # type: ignore[arg-type]
+    return [*out, ("output", "output: the model's logits")]
+
+
+def features(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """What each probe reads for images ``x`` ``(N, 1, 28, 28)``, and the model's logits ``(N, classes)``.
+
+    The list is ``[pixels (N, 784), layer 1 (N, d1), ...]``, one per hidden
+    weight layer, each taken after that layer's activation. The model (an
+    ``nn.Sequential`` in eval mode) is run module by module: no hooks, nothing
+    changed (cached models are shared between threads).
+    """
+    modules = sequence(model)
+    found = weight_positions(modules)
+    taps = {activation_after(modules, pos)[0]: k for k, pos in enumerate(found[:-1])}
+    param = next(iter(model.parameters()))
+    parts: list[list[torch.Tensor]] = [[] for _ in range(len(taps) + 1)]
+    logits = []
+    with torch.inference_mode():
+        for start in range(0, len(x), BATCH):
+            h = x[start : start + BATCH].to(param.device, param.dtype)
+            parts[0].append(h.flatten(1).float().cpu())
+            for i, m in enumerate(modules):
+                h = m(h)
+                if i in taps:
+                    parts[taps[i] + 1].append(_features_of(h).cpu())
+            logits.append(h.float().cpu())
+    return [torch.cat(p) for p in parts], torch.cat(logits)
+
+
+def fit_ridge(
+    x: torch.Tensor, y: torch.Tensor, classes: int, ridge: float = RIDGE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least squares from ``x`` ``(N, d)`` onto one-hot ``y`` ``(N,)`` with a ridge penalty: weight, bias.
+
+    Closed form on centred features, in float64: ``(X'X + lambda I) W = X'Y``
+    with ``lambda = ridge * trace(X'X) / d`` (scale-free), so a layer whose
+    outputs are large or tiny is treated alike. ``weight`` ``(d, classes)``.
+    """
+    xd = x.double()
+    mean = xd.mean(0)
+    xc = xd - mean
+    target = F.one_hot(y, classes).double()
+    target_mean = target.mean(0)
+    gram = xc.T @ xc
+    lam = ridge * float(gram.diagonal().mean()) + 1e-12
+    gram.diagonal().add_(lam)
+    weight = torch.linalg.solve(gram, xc.T @ (target - target_mean))
+    bias = target_mean - mean @ weight
+    return weight.float(), bias.float()
+
+
+def fit_scale(scores: torch.Tensor, y: torch.Tensor, steps: int = 30) -> float:
+    """The temperature ``s`` minimising the cross-entropy of ``softmax(s * scores)`` (L-BFGS on ``log s``).
+
+    Least-squares scores sit near 0 and 1, so their plain softmax is nearly
+    flat; the scale makes the probe's probabilities mean something.
+    """
+    s = scores.double()
+    target = y
+    log_scale = torch.tensor(np.log(10.0), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_scale], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(s * log_scale.exp(), target)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(np.exp(float(log_scale.detach())), 1e-3, 1e4))
+
+
+def fit_probes(
+    model: nn.Module, fit_x: torch.Tensor, fit_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor
+) -> Probes:
+    """A probe per position of ``model``, fitted on ``(fit_x, fit_y)``, measured on ``(test_x, test_y)``."""
+    names = positions(model)
+    fit_feats, fit_logits = features(model, fit_x)
+    test_feats, test_logits = features(model, test_x)
+    classes = fit_logits.shape[1]
+    readouts = []
+    for (position, name), xf, xt in zip(names, fit_feats, test_feats, strict=False):
+        weight, bias = fit_ridge(xf, fit_y, classes)
+        fit_scores, test_scores = xf @ weight + bias, xt @ weight + bias
+        readouts.append(
+            Readout(
+                position, name, xf.shape[1], weight.numpy(), bias.numpy(), fit_scale(fit_scores, fit_y),
+                _accuracy(test_scores, test_y), _accuracy(fit_scores, fit_y),
+            )
+        )  # fmt: skip
+    position, name = names[-1]
+    exact = _accuracy(test_logits, test_y), _accuracy(fit_logits, fit_y)
+    readouts.append(Readout(position, name, classes, None, None, 1.0, *exact))
+    return Probes(tuple(readouts), len(fit_x), len(test_x))
+
+
+def _accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
+    return float((scores.argmax(1) == y).double().mean()) if len(y) else float("nan")
+
+
+def read_drawing(probes: Probes, model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Every position's class probabilities for one input ``x`` ``(1, 1, 28, 28)``: ``(positions, classes)``.
+
+    The last row is the model's own softmax; the others are the probes'.
+    """
+    feats, logits = features(model, x)
+    rows = []
+    for readout, f in zip(probes.readouts, feats, strict=False):
+        assert readout.weight is not None and readout.bias is not None
+        scores = f @ torch.from_numpy(readout.weight) + torch.from_numpy(readout.bias)
+        rows.append(torch.softmax(scores[0].double() * readout.scale, 0))
+    rows.append(torch.softmax(logits[0].double(), 0))
+    return torch.stack(rows).numpy()
+
+
+# -- a run's probes, fitted once and kept beside it -----------------------------------------
+
+
+def _stamp(run_dir: Path) -> str:
+    """Which weights the probes belong to: weights.pt's size and modification time."""
+    st = (run_dir / "weights.pt").stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def save(probes: Probes, path: Path, stamp: str) -> None:
+    """``probes.npz``: a JSON header (``meta``) and each probe's weight and bias as plain arrays."""
+    meta = {"version": VERSION, "stamp": stamp, **probes.as_dict()}
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    for k, r in enumerate(probes.readouts):
+        if r.weight is not None and r.bias is not None:
+            arrays[f"w{k}"], arrays[f"b{k}"] = r.weight, r.bias
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+
+
+def load(path: Path, stamp: str) -> Probes | None:
+    """The probes saved at ``path`` for weights ``stamp``; None when absent, stale or unreadable."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("version") != VERSION or meta.get("stamp") != stamp:
+                return None
+            readouts = []
+            for k, r in enumerate(meta["readouts"]):
+                has = f"w{k}" in npz.files
+                weight = np.asarray(npz[f"w{k}"], dtype=np.float32) if has else None
+                bias = np.asarray(npz[f"b{k}"], dtype=np.float32) if has else None
+                if weight is not None and bias is not None and weight.shape != (r["features"], len(bias)):
+                    return None
+                readouts.append(
+                    Readout(
+                        str(r["position"]), str(r["name"]), int(r["features"]), weight, bias,
+                        float(r["scale"]), float(r["accuracy"]), float(r["fit_accuracy"]),
+                    )
+                )  # fmt: skip
+        return Probes(tuple(readouts), int(meta["fit_images"]), int(meta["test_images"]))
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return None  # a damaged cache is fitted again
+
+
+def run_probes(
+    run_id: str,
+    runs_dir: PathLike | None = None,
+    data_root: PathLike | None = None,
+    model: nn.Module | None = None,
+) -> Probes:
+    """The run's probes: read from ``probes.npz`` beside it, or fitted now (and saved) when absent or stale.
+
+    ``model``: the run's model when the caller has it loaded already (read
+    only). Raises RunNotFound / CorruptRun when the run cannot be read and
+    DatasetUnavailable when its dataset is not on disk (probes need its
+    training and test images). A cache that cannot be written (a read-only
+    folder) costs a refit next time, nothing more.
+    """
+    info = load_run(run_id, runs_dir)
+    if not info.has_weights:
+        raise CorruptRun(f"Run {info.id} has no trained weights (weights.pt), so no layer can be read out.")
+    stamp = _stamp(info.path)
+    found = load(info.path / FILE, stamp)
+    if found is not None:
+        return found
+    fit_x, fit_y = load_split(info.config.dataset, train=True, root=data_root, download=False).tensors()
+    test_x, test_y = load_split(info.config.dataset, train=False, root=data_root, download=False).tensors()
+    use = load_model(run_id, runs_dir)[0] if model is None else model
+    n, m = FIT_IMAGES, TEST_IMAGES
+    probes = fit_probes(use, fit_x[:n], fit_y[:n], test_x[:m], test_y[:m])
+    with contextlib.suppress(MnistLabError):  # a cache that cannot be written: fitted again next time
+        save(probes, info.path / FILE, stamp)
+    return probes
+
