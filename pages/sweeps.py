@@ -268,14 +268,14 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     if not saved:
         st.caption("No sweep yet.")
         return
-    active = _any_active(saved, registry)
+    active = sweeps.any_active(saved, registry)
 
     @st.fragment(run_every=LIVE_S if active else None)
     def progress_panel() -> None:
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
         for sweep in saved[:10]:
             sweep_row(sweep, registry, root, runs_dir, current)
-        still = _any_active(saved, registry)
+        still = sweeps.any_active(saved, registry)
         if still != active:
             st.rerun()
 
@@ -288,12 +288,6 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         st.caption("A study reproduction: its results are the table above.")
     else:
         sweep_view.render(sweep, runs, key=f"{K}view")
-
-
-def _any_active(saved: list[sweeps.Sweep], registry: JobRegistry) -> bool:
-    """A sweep has queued or running jobs here, or a driver on Ray."""
-    return any(sweeps.sweep_jobs(s, registry) for s in saved) or any(
-        t.running for t in registry.tasks(sweeps.RAY_KIND))
 
 
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,

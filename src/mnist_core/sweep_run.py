@@ -168,6 +168,11 @@ def ray_task(sweep: Sweep, registry: JobRegistry) -> Task | None:
     return registry.task(RAY_KIND, sweep.id)
 
 
+def any_active(saved: Iterable[Sweep], registry: JobRegistry) -> bool:
+    """One of ``saved`` has queued or running jobs in ``registry``, or a driver on Ray runs."""
+    return any(sweep_jobs(s, registry) for s in saved) or any(t.running for t in registry.tasks(RAY_KIND))
+
+
 def stop(sweep: Sweep, registry: JobRegistry) -> int:
     """Stop the sweep's running job, drop its queued ones and stop its Ray driver; finished runs stay.
 

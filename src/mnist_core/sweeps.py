@@ -367,7 +367,8 @@ def point_eta_s(cfg: RunConfig, runs: Sequence[RunInfo], sizes: SplitSizes) -> f
 _ELSEWHERE = {
     "sweep_run": ("sweep_jobs", "submit", "point_name", "RayOutcome", "run_on_ray", "split_for_ray",
                   "stop", "start_on_ray", "ray_task", "RAY_KIND", "Started", "start", "launch",
-                  "launch_study", "TimeEstimate", "time_estimate", "Live", "live", "MAX_MEASURED"),
+                  "launch_study", "TimeEstimate", "time_estimate", "Live", "live", "MAX_MEASURED",
+                  "any_active"),
     "sweep_analysis": ("NOISE_Z", "Cell", "Step", "Effect", "metric_value", "effects", "seed_noise",
                        "point_rows"),
 }

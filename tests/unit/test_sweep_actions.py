@@ -107,6 +107,7 @@ def test_a_sweeps_live_row_measures_only_a_small_set_of_models(
     row = sweeps.live(small, JobRegistry(), [], probe_fn=probe)
     assert row.progress.eta_s == pytest.approx(20.0) and len(asked) == 2
     assert (row.jobs, row.running, row.on_ray, row.ray_error, row.queued) == ([], [], False, None, 0)
+    assert not sweeps.any_active([small], JobRegistry())
     widths = tuple(range(16, 16 + sweep_run.MAX_MEASURED + 1))
     large = sweeps.create(sweeps.grid_configs(TINY, sweeps.GridSpec(width=widths)), "large", runs_dir)
     asked.clear()
