@@ -194,14 +194,8 @@ def sort_rows(rows: Iterable[Mapping[str, Any]], key: str, descending: bool = Fa
 
 
 def table_view(
-    rows: Iterable[Mapping[str, Any]],
-    text: str = "",
-    statuses: Sequence[str] = (),
-    models: Sequence[str] = (),
-    tags: Sequence[str] = (),
-    *,
-    sort: str = "created",
-    descending: bool = True,
+    rows: Iterable[Mapping[str, Any]], text: str = "", statuses: Sequence[str] = (),
+    models: Sequence[str] = (), tags: Sequence[str] = (), *, sort: str = "created", descending: bool = True,
     group: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The Runs table as the user set it: the runs shown (:func:`filter_rows`, then :func:`sort_rows`),

@@ -143,11 +143,7 @@ def split_for_ray(sweep: Sweep, runs: Iterable[RunInfo]) -> tuple[list[Point], l
 
 
 def start_on_ray(
-    sweep: Sweep,
-    registry: JobRegistry,
-    *,
-    address: str | None,
-    runs_dir: PathOrNone = None,
+    sweep: Sweep, registry: JobRegistry, *, address: str | None, runs_dir: PathOrNone = None,
     data_root: PathOrNone = None,
 ) -> Task:
     """:func:`run_on_ray` in the background, as a job of ``registry`` (one per sweep).
@@ -201,13 +197,8 @@ class Started:
 
 
 def start(
-    sweep: Sweep,
-    registry: JobRegistry,
-    *,
-    runs_dir: PathOrNone = None,
-    data_root: PathOrNone = None,
-    on_ray: bool = False,
-    address: str | None = None,
+    sweep: Sweep, registry: JobRegistry, *, runs_dir: PathOrNone = None, data_root: PathOrNone = None,
+    on_ray: bool = False, address: str | None = None,
 ) -> Started:
     """Train the sweep's unfinished points in the background: Start, Resume, and the CLI's local sweep.
 
@@ -314,11 +305,7 @@ class Live:
 
 
 def live(
-    sweep: Sweep,
-    registry: JobRegistry,
-    runs: Sequence[RunInfo],
-    *,
-    data_root: PathOrNone = None,
+    sweep: Sweep, registry: JobRegistry, runs: Sequence[RunInfo], *, data_root: PathOrNone = None,
     probe_fn: ProbeFn | None = None,
 ) -> Live:
     """Progress, time left and the jobs of ``sweep``: its row on the Sweeps page.
