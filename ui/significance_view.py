@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mnist_core import significance
+from mnist_core.calibration import Reliability
 from mnist_core.errors import MnistLabError
-from mnist_core.significance import Comparison, Reliability
+from mnist_core.significance import Comparison
 
 VIEW = "Is the difference real?"
 MAX_RUNS = 20  # each older run costs one pass over the test set the first time

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
+from .calibration import summary_fields
 from .config import RunConfig
 from .data import DataBundle, load_data
 from .energy import EnergyMeter, EnergyReport, warm_up
 from .errors import ConfigError, MnistLabError
 from .metrics import cost_report, evaluate, file_bytes, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
-from .significance import summary_fields
 from .train import ProgressFn, StopFn, TrainResult, train
 
 PathLike = str | os.PathLike[str]

@@ -3,8 +3,8 @@
 Two runs evaluated on the same test images are *paired*: what matters is the
 images one gets right and the other wrong. Every run therefore keeps, in its
 ``summary.json``, which test images it gets right and its calibration
-(:mod:`mnist_core.calibration` writes and reads them; its names are
-re-exported here), and ``test_loss``, the mean negative log-likelihood in nats.
+(:mod:`mnist_core.calibration` writes and reads them; import their names
+from there), and ``test_loss``, the mean negative log-likelihood in nats.
 
 Two runs are compared with McNemar's exact test on their disagreements
 (``scipy.stats.binomtest``) and a paired bootstrap interval of the accuracy
@@ -27,11 +27,7 @@ from scipy.stats import binomtest
 from statsmodels.stats.multitest import multipletests
 
 from . import runs
-from .calibration import FIELDS, Reliability, SignificanceError, unpack_correct
-from .calibration import N_BINS as N_BINS  # re-exported: every import from here still works
-from .calibration import pack_correct as pack_correct
-from .calibration import reliability as reliability
-from .calibration import summary_fields as summary_fields
+from .calibration import FIELDS, Reliability, SignificanceError, summary_fields, unpack_correct
 from .data import load_split
 from .errors import DatasetUnavailable
 from .metrics import evaluate

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import runs, significance
+from mnist_core import calibration, runs, significance
 from mnist_core.runs import write_json
 from tests.support.apptest import open_runs_view
 from tests.support.fakeruns import make_fake_runs
@@ -50,7 +50,7 @@ def test_older_runs_are_measured_and_shown(app_path, run_ids, runs_dir):
     for run_id in chosen:
         summary = runs.load_run(run_id, runs_dir).summary
         path = runs.run_path(run_id, runs_dir) / "summary.json"
-        write_json(path, {k: v for k, v in summary.items() if k not in significance.FIELDS})
+        write_json(path, {k: v for k, v in summary.items() if k not in calibration.FIELDS})
     at = open_view(app_path, chosen)
     assert len(titles(at)) == 2
     assert all("test_correct_bits" in runs.load_run(i, runs_dir).summary for i in chosen)

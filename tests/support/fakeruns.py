@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mnist_core.calibration import pack_correct, reliability
 from mnist_core.config import RunConfig
 from mnist_core.models import build_model
 from mnist_core.runs import RunWriter, write_json, write_torch
-from mnist_core.significance import pack_correct, reliability
 
 PathLike = str | os.PathLike[str]
 WIDTHS = (32, 64, 128, 256, 512, 1024)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from mnist_core import runs
+from mnist_core.calibration import unpack_correct
 from mnist_core.cli import main
-from mnist_core.significance import unpack_correct
 from tests.support.fakeruns import make_fake_runs
 
 

@@ -10,18 +10,11 @@ import pytest
 from scipy.stats import bootstrap
 
 from mnist_core import runs, significance
+from mnist_core.calibration import FIELDS, SignificanceError, pack_correct, reliability, unpack_correct
 from mnist_core.errors import CorruptRun
 from mnist_core.runs import schema as runschema
 from mnist_core.runs import write_json
-from mnist_core.significance import (
-    SignificanceError,
-    against_best,
-    compare_pair,
-    compare_runs,
-    pack_correct,
-    reliability,
-    unpack_correct,
-)
+from mnist_core.significance import against_best, compare_pair, compare_runs
 from tests.support.fakeruns import make_fake_runs
 
 
@@ -197,7 +190,7 @@ def test_fake_runs_carry_the_new_fields(runs_dir):
 
 
 def _without_new_fields(summary):
-    return {k: v for k, v in summary.items() if k not in significance.FIELDS}
+    return {k: v for k, v in summary.items() if k not in FIELDS}
 
 
 def _completed(ids, runs_dir):
