@@ -166,7 +166,7 @@ def prediction_panel(
     method = w.METHOD_LABELS[explain.method_for(model)]
     heat_map = explain.overlay(pixels, heat, SEEN_SCALE)
     why.image(heat_map, caption=f"Why {names[pred.label]}: {method}", width=side)
-    inside_charts.layer_view(model, x, names)  # an expander, computed only while open
+    inside_charts.layer_view(model, x, names, info)  # an expander, computed only while open
     return pred
 
 

@@ -16,13 +16,18 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from mnist_core import probes as core_probes
+from mnist_core.errors import MnistLabError
 from mnist_core.internals import LayerStats
 from mnist_core.internals_drawing import KNOCKOUT, BuildUp, DrawingInside, inspect_drawing
+from mnist_core.probes import Probes
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN
 from ui.charts import title as chart_title
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     import torch
+
+    from mnist_core.runs import RunInfo
 
 TILE_PX = 56  # a weight picture is scaled up (nearest neighbour) to about this size
 COLS = 8
@@ -236,8 +241,14 @@ def build_up_figure(build: BuildUp, names: Sequence[str], label: int) -> go.Figu
     return fig
 
 
-def layer_view(model: torch.nn.Module, x: torch.Tensor, names: Sequence[str]) -> None:
-    """The Draw page's "inside the network" expander, run only while it is open."""
+def layer_view(
+    model: torch.nn.Module, x: torch.Tensor, names: Sequence[str], run: RunInfo | None = None
+) -> None:
+    """The Draw page's "inside the network" expander, run only while it is open.
+
+    ``run``: the saved run ``model`` was loaded from, whose per-layer readouts
+    (:mod:`mnist_core.probes`) show how the answer builds up layer by layer.
+    """
     box = st.expander(
         "Inside the network: this drawing, layer by layer", key=LAYER_VIEW_KEY, on_change="rerun",
         icon=":material/layers:",
@@ -251,6 +262,7 @@ def layer_view(model: torch.nn.Module, x: torch.Tensor, names: Sequence[str]) ->
             st.info(f"This model cannot be shown layer by layer: {exc}")
             return
         show_layers(read, names)
+        readout_view(model, x, names, read.label, run)
 
 
 def show_layers(read: DrawingInside, names: Sequence[str]) -> None:
@@ -289,6 +301,133 @@ def show_layers(read: DrawingInside, names: Sequence[str]) -> None:
         f"The output layer is linear, so each logit is exactly its bias plus one term per input "
         f"(weight x the last hidden layer's output). The strongest terms for {name} are added one by one, "
         f"then the other {max(0, read.build_up.n_inputs - len(read.build_up.units))} together. A plain "
-        "network has no exact 'logits after layer 1': each layer feeds only the next, so reading an "
-        "earlier layer as logits would need a readout trained for it, which this view does not invent."
+        "network has no exact 'logits after layer 1': each layer feeds only the next, so the chart below "
+        "reads every layer with a linear readout fitted for it."
+    )
+
+
+# -- readouts per layer (mnist_core.probes) ----------------------------------------------------
+
+POSITION_LABELS = {"pixels": "pixels (input)", "output": "output (the model)"}
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def run_probes(run_id: str, runs_dir: str, stamp: str) -> Probes | str:
+    """The run's readouts (fitted once, then read from beside the run), or why there are none.
+
+    ``stamp`` (the run's last update) is only the cache key. Shared between
+    sessions, never mutated.
+    """
+    try:
+        return core_probes.run_probes(run_id, runs_dir)
+    except MnistLabError as exc:
+        return str(exc)
+
+
+def probes_of(run_id: str, runs_dir: str, stamp: object) -> Probes | str:
+    with st.spinner("Fitting a readout per layer (once per run)..."):
+        return run_probes(run_id, runs_dir, str(stamp))
+
+
+def _position_label(position: str) -> str:
+    return POSITION_LABELS.get(position, position)
+
+
+def readout_figure(found: Probes, rows: np.ndarray, names: Sequence[str], label: int) -> go.Figure:
+    """Each class's probability as each layer's readout sees it: ``rows`` ``(positions, classes)``."""
+    x = [_position_label(r.position) for r in found.readouts]
+    fig = go.Figure()
+    order = [c for c in range(rows.shape[1]) if c != label] + [label]  # the predicted class last, on top
+    for c in order:
+        mine = c == label
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=rows[:, c], mode="lines+markers", name=html.escape(names[c]),
+                line={"width": 3 if mine else 1, "color": None if mine else "#bbb"},
+                marker={"size": 8 if mine else 4},
+                hovertemplate="%{x}: %{y:.1%}<extra>" + html.escape(names[c]) + "</extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title=chart_title(f"How the probability of {html.escape(names[label])} grows layer by layer"),
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": None, "tickformat": ".0%", "range": [0, 1.05]},
+        xaxis={"type": "category"},
+        legend=LEGEND_BELOW,
+    )
+    return fig
+
+
+def readout_view(
+    model: torch.nn.Module, x: torch.Tensor, names: Sequence[str], label: int, run: RunInfo | None
+) -> None:
+    """The Draw page's layer-by-layer readout of one drawing, or what is missing for it."""
+    if run is None:
+        st.caption("No layer-by-layer readout: this model is not a saved run.")
+        return
+    found = probes_of(run.id, str(run.path.parent), run.updated)
+    if isinstance(found, str):
+        st.info(f"No layer-by-layer readout for this run: {found}")
+        return
+    try:
+        rows = core_probes.read_drawing(found, model, x)
+    except (ValueError, AssertionError) as exc:
+        st.info(f"No layer-by-layer readout for this model: {exc}")
+        return
+    st.plotly_chart(readout_figure(found, rows, names, label), key=f"{LAYER_VIEW_KEY}_readout")
+    accuracies = ", ".join(f"{_position_label(r.position)} {r.accuracy:.0%}" for r in found.readouts)
+    st.caption(
+        "Each point reads one layer's outputs with a linear readout fitted for it on "
+        f"{found.fit_images:,} training images (the last point is the model itself). Their accuracy on "
+        f"{found.test_images:,} test images: {accuracies}. Where the line jumps, that layer made "
+        f"{names[label]} easy to tell apart."
+    )
+
+
+def probe_accuracy_figure(per_run: Mapping[str, Probes]) -> go.Figure:
+    """Per run, the test accuracy of each layer's linear readout, from the pixels to the output."""
+    depth = max((len(p.readouts) - 2 for p in per_run.values()), default=0)
+    axis = [_position_label(p) for p in ["pixels", *(f"layer {k}" for k in range(1, depth + 1)), "output"]]
+    fig = go.Figure()
+    for name, found in per_run.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[_position_label(r.position) for r in found.readouts],
+                y=[r.accuracy for r in found.readouts],
+                mode="lines+markers",
+                name=html.escape(name),
+                customdata=[r.name for r in found.readouts],
+                hovertemplate="%{customdata}: %{y:.1%}<extra>" + html.escape(name) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=chart_title("Accuracy of a linear readout of each layer"),
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": "test accuracy", "tickformat": ".0%"},
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis},
+        legend=LEGEND_BELOW,
+    )
+    return fig
+
+
+def probes_panel(
+    runs_shown: Mapping[str, str], runs_dir: str, stamps: Mapping[str, object], key: str
+) -> None:
+    """The Runs page's Inside view: readout accuracy per layer for the runs shown (label -> run id)."""
+    found = {label: probes_of(i, runs_dir, stamps.get(i, 0)) for label, i in runs_shown.items()}
+    usable = {label: p for label, p in found.items() if not isinstance(p, str)}
+    for label, reason in found.items():
+        if isinstance(reason, str):
+            st.info(f"No readouts per layer for {label}: {reason}")
+    if not usable:
+        return
+    st.plotly_chart(probe_accuracy_figure(usable), key=key)
+    st.caption(
+        "Each layer's outputs read by a linear classifier fitted for it (ridge regression on "
+        f"{core_probes.FIT_IMAGES:,} training images; accuracy on {core_probes.TEST_IMAGES:,} test images). "
+        "The pixels' point is a linear model of the image; the last point is the model itself. A layer "
+        "that raises the line made the digits more linearly separable: that is what depth buys. A flat "
+        "line after the first layer means the later layers added little that a readout can use."
     )

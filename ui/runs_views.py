@@ -272,6 +272,8 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
             f"Saturated: a tanh or sigmoid unit within {internals.SATURATION_MARGIN} of its bound on "
             f"{internals.SATURATED_FRACTION:.0%} of the sample or more."
         )
+    readable = {labels[i]: i for i, r in found.items() if not isinstance(r, str)}
+    inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
 
 
 def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | str) -> None:

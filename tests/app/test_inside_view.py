@@ -39,17 +39,23 @@ def test_two_runs_side_by_side(app_path, run_ids):
     titles = chart_titles(at)
     assert titles.count("Weights per layer") == 2
     assert titles.count(f"Outputs on {N_TEST} test images") == 2
-    assert titles[-1] == "Dead or saturated units per layer"
-    units = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    assert titles[-2:] == ["Dead or saturated units per layer", "Accuracy of a linear readout of each layer"]
+    units = json.loads(at.get("plotly_chart")[-2].proto.spec)["data"]
     assert len(units) == 2  # one bar trace per run
     depth = {r.id: r.config.depth for r in runs.list_runs()}
     assert sorted(len(t["x"]) for t in units) == sorted(depth[i] for i in chosen)  # ReLU hidden layers
+    readouts = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]  # pixels, each layer, the output
+    assert sorted(len(t["y"]) for t in readouts) == sorted(depth[i] + 2 for i in chosen)
+    assert all(0 <= y <= 1 for t in readouts for y in t["y"])
+    for run_id in chosen:  # fitted once, kept beside the run
+        assert (runs.run_path(run_id) / "probes.npz").is_file()
 
 
 def test_without_the_dataset_the_weights_still_show(app_path, run_ids, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
     at = open_inside(app_path, run_ids[:1])
     assert any("No activation statistics" in i.value and "weights are shown" in i.value for i in at.info)
+    assert any("No readouts per layer" in i.value and "MNIST_DATA_DIR" in i.value for i in at.info)
     assert len(at.image) == 1
     assert chart_titles(at) == ["Weights per layer"]
 
@@ -94,7 +100,11 @@ def test_draw_page_layer_view_of_an_mlp(app_path, runs_dir):
     assert f"Units that pushed {predicted} most" in titles
     assert f"Probability of {predicted} with a layer's top units off" in titles
     assert "How the output layer builds the logits" in titles
-    assert any("would need a readout trained for it" in c.value for c in at.caption)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    traces = next(s["data"] for s in specs if "grows layer by layer" in str(s["layout"].get("title")))
+    assert len(traces) == 10 and all(len(t["x"]) == 4 for t in traces)  # pixels, layers 1 and 2, the output
+    assert f"How the probability of {predicted} grows layer by layer" in titles
+    assert any("a linear readout fitted for it on" in c.value for c in at.caption)
 
 
 def test_draw_page_layer_view_of_a_cnn_and_closed_costs_nothing(app_path, runs_dir, monkeypatch):
