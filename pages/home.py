@@ -9,8 +9,9 @@ import streamlit as st
 from mnist_core import data as core_data
 from mnist_core.config import quick_default
 from mnist_core.errors import MnistLabError
-from mnist_core.jobs import Job, JobSnapshot, download_task, start_download
+from mnist_core.jobs import Job, JobSnapshot
 from mnist_core.runs import RunInfo, best_of, default_runs_dir, scan_runs
+from mnist_core.tasks import download_task, start_download
 from ui.live_chart import live_learning_curves
 from ui.shared import (
     job_registry,

@@ -53,7 +53,7 @@ def job_registry() -> JobRegistry:
     """The one job registry of this server process, shared by every tab and session.
 
     It holds every kind of background work: training jobs, dataset downloads
-    (``mnist_core.jobs.start_download``) and sweeps on Ray (``sweeps.start_on_ray``).
+    (``mnist_core.tasks.start_download``) and sweeps on Ray (``sweeps.start_on_ray``).
     """
     return JobRegistry()
 

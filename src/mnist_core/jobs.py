@@ -26,10 +26,7 @@ from typing import Any
 from .config import RunConfig
 from .errors import ConfigError, MnistLabError
 from .pipeline import run_training
-from .tasks import DOWNLOAD_KIND as DOWNLOAD_KIND  # re-exported: jobs.start_download and friends still work
 from .tasks import Task, TaskWork
-from .tasks import download_task as download_task
-from .tasks import start_download as start_download
 from .train import ProgressEvent
 
 PathLike = str | os.PathLike[str]

@@ -312,7 +312,7 @@ def start_search(
     data_root: PathLike | None = None,
 ) -> Any:
     """:func:`run_search` in the background, as the sweep's Ray driver in ``registry`` (a
-    :class:`~mnist_core.jobs.Task`; ``sweeps.stop`` stops it). Its ``error`` names failed trials."""
+    :class:`~mnist_core.tasks.Task`; ``sweeps.stop`` stops it). Its ``error`` names failed trials."""
     from .sweep_run import RAY_KIND
 
     def work(stop_flag: Any) -> str | None:

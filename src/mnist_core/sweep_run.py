@@ -17,9 +17,10 @@ from typing import Any
 from .config import RunConfig
 from .errors import MnistLabError
 from .estimate import ProbeFn, probe_config, run_seconds, split_sizes
-from .jobs import Job, JobRegistry, Task
+from .jobs import Job, JobRegistry
 from .runs import RunInfo, list_runs
 from .sweeps import PathOrNone, Point, Progress, Sweep, _key, create, point_eta_s, points, progress
+from .tasks import Task
 
 RAY_KIND = "ray-sweep"  # the registry's kind of job that drives a sweep's trials on Ray
 MAX_MEASURED = 24  # distinct models a sweep's time left may measure (the study has 15)

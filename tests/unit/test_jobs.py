@@ -141,11 +141,11 @@ def test_a_task_that_raises_fails_with_a_message() -> None:
 
 
 def test_a_download_is_a_task_of_the_registry(tmp_path, monkeypatch) -> None:
-    from mnist_core import data, jobs
+    from mnist_core import data, tasks
 
     fetched: list[tuple[str, bool, str]] = []
     monkeypatch.setattr(data, "load_split",
                         lambda ds, train, root, download: fetched.append((ds, train, root)))
-    task = jobs.start_download(JobRegistry(), "mnist", tmp_path)
+    task = tasks.start_download(JobRegistry(), "mnist", tmp_path)
     assert task.join(timeout=60) and task.state == "completed" and task.error is None
     assert fetched == [("mnist", True, tmp_path), ("mnist", False, tmp_path)]
