@@ -11,7 +11,6 @@ whether the correction generalised beyond the exact pixels.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import handwriting
+from . import handwriting, memory
 from .data import CLASS_NAMES, NORMALIZATION, data_root, load_data
 from .infer import predict_batch
 from .metrics import EvalResult
@@ -111,6 +110,7 @@ def correct(
         name=f"{chain[0].name} · v{len(chain) + 1} ({what})",
         kind=kind,
         details=details,
+        extra=None if result.memory is None else {memory.MEMORY_FILE: result.memory.state()},
     )
     if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
         handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
@@ -123,14 +123,13 @@ def read_redrawings(model: nn.Module, result: Correction, x: torch.Tensor, seed:
     Their seeds are never among those a correction learns its views from.
     """
     fresh = redraw_inputs(x, REDRAWINGS, FRESH_SEED + seed)
-    tuned = copy.deepcopy(model)
-    tuned.load_state_dict(result.state_dict)
+    tuned = result.model(model)  # its weights and its memory, as the saved version reads
     mean, std = NORMALIZATION["mnist"]
     return Redrawn(
         pixels=(fresh[:, 0] * std + mean).clamp(0.0, 1.0).numpy(),
         label=result.labels[0],
         before=tuple(int(v) for v in predict_batch(model, fresh).argmax(1)),
-        after=tuple(int(v) for v in predict_batch(tuned.eval(), fresh).argmax(1)),
+        after=tuple(int(v) for v in predict_batch(tuned, fresh).argmax(1)),
     )
 
 

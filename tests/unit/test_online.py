@@ -20,8 +20,11 @@ from mnist_core.train import train
 
 # A CNN with batch norm, like the quick default model, small enough to train in a second.
 CFG = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
-# The drawing alone (no re-drawn views): the defaults' views are tested on their own below.
-FAST = online.CorrectionSettings(steps=15, lr=1e-3, replay_size=16, replay_weight=1.0, eval_size=0, views=0)
+# Fine-tuning on the drawing alone (no re-drawn views, no memory): the defaults' views are tested on their
+# own below, the memory (the default, without fine-tuning) in test_memory.py.
+FAST = online.CorrectionSettings(
+    steps=15, lr=1e-3, replay_size=16, replay_weight=1.0, eval_size=0, views=0, memory=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +109,8 @@ def test_an_example_already_known_takes_no_step(model, data) -> None:
     probs = predict_batch(model, x_val)
     surest = int(probs.max(1).values.argmax())
     x, label = x_val[surest : surest + 1], int(probs[surest].argmax())
-    result = online.learn(model, x, label, data.train, data.test, online.CorrectionSettings(stop_at=0.5))
+    settings = online.CorrectionSettings(stop_at=0.5, steps=80, memory=False)
+    result = online.learn(model, x, label, data.train, data.test, settings)
     assert result.steps == 0
     assert all(torch.equal(v, result.state_dict[k]) for k, v in model.state_dict().items())
     assert result.flipped == result.fixed == 0
@@ -128,8 +132,8 @@ def test_replay_strategies_need_training_images(model, data) -> None:
     empty = Split(data.train.x, data.train.y, torch.zeros(0, dtype=torch.int64))
     with pytest.raises(ConfigError, match="replay"):
         online.learn(model, x, 3, empty, data.test, online.CorrectionSettings(strategy="distill"))
-    result = online.learn(model, x, a_wrong_label(model, x), empty, data.test,
-                          online.CorrectionSettings(strategy="example", steps=5, stop_at=1.0))  # fmt: skip
+    alone = online.CorrectionSettings(strategy="example", steps=5, stop_at=1.0, memory=False)
+    result = online.learn(model, x, a_wrong_label(model, x), empty, data.test, alone)
     assert result.steps == 5
 
 
@@ -137,7 +141,7 @@ def test_several_examples_at_once(model, data) -> None:
     """The "my handwriting" set: many drawings, each with its own label."""
     x, y = data.val.tensors()
     x, y = x[:6], [(int(v) + 1) % 10 for v in y[:6]]
-    settings = online.CorrectionSettings(steps=30, lr=3e-3, replay_size=16, replay_weight=4.0, views=0)
+    settings = dataclasses.replace(FAST, steps=30, lr=3e-3, replay_weight=4.0)
     result = online.learn(model, x, y, data.train, data.test, settings)
     assert result.labels == tuple(y)
     assert sum(a == t for a, t in zip(result.predicted_after, y, strict=True)) >= 4
@@ -166,7 +170,7 @@ def test_a_sampled_evaluation_does_not_pretend_to_be_the_test_accuracy(model, da
     test = Split(data.train.x, data.train.y.clone(), None)  # the 1000 training images as a "test" split
     test = Split(test.x.repeat(3, 1, 1, 1), test.y.repeat(3), None)  # 3000 images
     x = data.val.tensors()[0][:1]
-    settings = online.CorrectionSettings(steps=3, stop_at=1.0, eval_size=2000)
+    settings = online.CorrectionSettings(steps=3, stop_at=1.0, eval_size=2000, memory=False)
     result = online.learn(model, x, a_wrong_label(model, x), data.train, test, settings)
     assert result.before.n == 2000
     summary = result.summary({"test_accuracy": 0.9})
@@ -196,7 +200,10 @@ def test_a_cached_baseline_is_used_when_it_matches(model, data, monkeypatch: pyt
     ("changes", "field"),
     [
         ({"strategy": "magic"}, "strategy"),
-        ({"steps": 0}, "steps"),
+        ({"steps": -1}, "steps"),
+        ({"reach": 0.0}, "reach"),
+        ({"reach": 1.5}, "reach"),
+        ({"memory": "yes"}, "memory"),
         ({"steps": 2.5}, "steps"),
         ({"lr": 0}, "lr"),
         ({"lr": 2.0}, "lr"),
@@ -217,7 +224,7 @@ def test_settings_are_validated(changes: dict, field: str) -> None:
 
 def test_settings_use_the_run_configs_validators_and_words() -> None:
     """The same integer check was written in config.py and online.py, with two wordings."""
-    with pytest.raises(ConfigError, match=r"5000 is out of range \[1, 1000\]"):
+    with pytest.raises(ConfigError, match=r"5000 is out of range \[0, 1000\]"):
         online.CorrectionSettings(steps=5000)
     with pytest.raises(ConfigError, match=r"expected an integer, got 2\.5"):
         online.CorrectionSettings(steps=2.5)

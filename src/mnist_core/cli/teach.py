@@ -34,9 +34,12 @@ def add_parser(sub: Any) -> None:
     )
     group = teach.add_argument_group("fine-tuning settings")
     for f in dataclasses.fields(CorrectionSettings):
-        kind = type(f.default) if not isinstance(f.default, bool) else None
-        group.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None,
-                           help=f"(default: {f.default})")  # fmt: skip
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):  # --memory / --no-memory
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"(default: {f.default})")  # fmt: skip
+        else:
+            group.add_argument(flag, type=type(f.default), default=None, help=f"(default: {f.default})")
 
 
 def run(args: argparse.Namespace) -> int:

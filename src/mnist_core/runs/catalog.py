@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import memory
 from ..config import RunConfig
 from ..errors import CorruptRun, MnistLabError, RunNotFound
 from ..models import build_model
@@ -139,7 +140,16 @@ def load_model(
         raise CorruptRun(f"{exc} It does not match the run's configuration.") from None
     model = build_model(info.config)
     load_state(model, state, path)
+    memory.attach(model, load_memory(info.path))  # a corrected version's memory of drawings, if any
     return model.to(device).eval(), info.config
+
+
+def load_memory(folder: Path) -> memory.Memory | None:
+    """The run's ``memory.pt`` (:mod:`mnist_core.memory`), checked; None when it has none (older runs)."""
+    path = folder / memory.MEMORY_FILE
+    if not (path.is_symlink() or path.exists()):
+        return None
+    return memory.from_state(read_torch(path, "cpu", memory.max_bytes()), str(path))
 
 
 def load_state(model: nn.Module, state: Any, path: Path) -> None:

@@ -120,11 +120,13 @@ def save_version(
     name: str | None = None,
     kind: str = "correction",
     details: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> RunInfo:
     """Save changed weights of ``parent_id`` as a new, completed run that points back to it.
 
     The parent is never modified: undoing the change is deleting the version.
     ``details`` (JSON) records what was done, e.g. the corrected label.
+    ``extra``: more files of the version by name (``memory.pt``: tensors, see :mod:`mnist_core.memory`).
     The version is written in a staging folder and published with one rename,
     complete and "completed": a crash leaves no half-saved version.
     """
@@ -141,7 +143,7 @@ def save_version(
     files = {
         "config.json": parent.config.to_dict(),
         "weights.pt": {k: v.detach().cpu() for k, v in state_dict.items()},
-        "history.json": history, "summary.json": summary, "run.json": meta,
+        "history.json": history, "summary.json": summary, "run.json": meta, **(extra or {}),
     }
     staging, lock = new_staging(root)
     try:
