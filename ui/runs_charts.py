@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from mnist_core import compare, scaling
+from mnist_core import compare, curves, scaling
 from mnist_core.compare import Grid
 from mnist_core.scaling import Fit
 from mnist_core.seeds import std_key
@@ -197,7 +197,7 @@ def parallel_figure(
     Widths and batch sizes sit on a log2 axis, the learning rate on a log10 one.
     """
     keys = [*settings, *metrics]
-    kept = [r for r in rows if all(compare.number(r.get(k)) is not None for k in keys)]
+    kept = [r for r in rows if all(curves.number(r.get(k)) is not None for k in keys)]
     dims = [_dimension(k, [float(r[k]) for r in kept]) for k in keys]
     colour = [float(r[metrics[-1]]) for r in kept] if metrics else None
     line = (

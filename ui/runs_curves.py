@@ -1,7 +1,7 @@
 """The Runs page's learning curves: loss and accuracy of each picked run, or of hundreds at once.
 
 Not a page (app.py lists the pages). The curve columns come ready from
-``mnist_core.compare.curve_columns``; this module only draws them, in the
+``mnist_core.curves.curve_columns``; this module only draws them, in the
 colours and height of the other Runs charts (``ui.runs_charts``).
 """
 
@@ -15,8 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mnist_core import compare
-from mnist_core.compare import CurveColumns
+from mnist_core.curves import CURVE_AXES, CurveColumns
 from ui.charts import LEGEND_BELOW, TITLE_MARGIN
 from ui.hover import hover_text
 from ui.runs_charts import HEIGHT, color
@@ -38,7 +37,7 @@ def curves_figure(
 ) -> go.Figure:
     """Loss (left) and accuracy (right) of each run against ``x``: lines for training, dashes for validation.
 
-    ``x`` is a key of ``compare.CURVE_AXES``. One legend entry per run, or per
+    ``x`` is a key of ``curves.CURVE_AXES``. One legend entry per run, or per
     seed group: ``groups`` maps a run id to its group's (key, label), and the
     runs of a group share a colour and one legend entry; clicking it hides the
     run (the group) in both panels.
@@ -55,7 +54,7 @@ def curves_figure(
             _run_curves(fig, (key, name, first), cols, rows[run_id], x, colours[key])
     fig.update_yaxes(title_text="cross-entropy", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
-    fig.update_xaxes(title_text=compare.CURVE_AXES[x])
+    fig.update_xaxes(title_text=CURVE_AXES[x])
     fig.update_layout(
         height=HEIGHT + 80,
         # The panels' titles get their own row under the modebar; the legend goes under the plot.

@@ -6,8 +6,7 @@ one function turns either into numpy columns: the running training loss and
 accuracy per step point, and the validation figures per epoch. The x axis is
 in epochs (fractional for step points), so curves of runs with different
 batch sizes line up. A saved run's curve for the Runs page
-(:func:`curve_columns`) also keeps every x axis it offers (:data:`CURVE_AXES`);
-:mod:`mnist_core.compare` re-exports those names.
+(:func:`curve_columns`) also keeps every x axis it offers (:data:`CURVE_AXES`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .compare import number
+from .curves import number
 from .runs import RunInfo
 from .sweeps import AXES, AXIS_LABELS, EARLY_TAG, Sweep, _key, axis_value, order, points
 

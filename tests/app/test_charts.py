@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # ui/ beside app.py, as the app finds it
 
-from mnist_core.curves import Curves
+from mnist_core.curves import Curves, curve_columns
 from ui import charts, runs_charts, runs_curves
 
 
@@ -54,7 +54,7 @@ def _rows(costs: list[float]) -> list[dict]:
 def test_runs_charts_keep_their_titles_clear() -> None:
     rows = _rows([1e4, 1e5])
     _title_is_clear(runs_charts.cost_figure(rows, "parameters", [0, 1]).to_plotly_json()["layout"])
-    curves = {"r0": runs_charts.compare.curve_columns([])}
+    curves = {"r0": curve_columns([])}
     layout = runs_curves.curves_figure(curves, {"r0": rows[0]}).to_plotly_json()["layout"]
     _title_is_clear(layout)
 

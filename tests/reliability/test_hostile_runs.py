@@ -521,7 +521,7 @@ def test_any_json_in_any_file_is_either_a_run_or_a_broken_one(
     runs_dir: Path, file: str, content: Any, merge: bool
 ) -> None:
     """Whatever JSON a file holds: the listing, the tables, the summary and the curve never raise."""
-    from mnist_core import compare, report
+    from mnist_core import compare, curves, report
 
     folder = runs_dir / "20260101-000000-mlp-8-fuzzed"
     if not folder.exists():
@@ -547,6 +547,6 @@ def test_any_json_in_any_file_is_either_a_run_or_a_broken_one(
         assert run.test_accuracy is None or 0.0 <= run.test_accuracy <= 1.0
         runs.best_of([run])
         try:
-            compare.curve_columns(runs.load_history(run.id, runs_dir))
+            curves.curve_columns(runs.load_history(run.id, runs_dir))
         except CorruptRun:
             pass

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from mnist_core import compare, gallery, runs, seeds
+from mnist_core import compare, curves, gallery, runs, seeds
 from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun
 from tests.support.fakeruns import corrupt_run, make_fake_runs
@@ -86,8 +86,8 @@ def test_damaged_summary_values_make_the_run_broken_not_errors(runs_dir):
     runs.write_json(path, {"test_accuracy": "high", "parameters": True, "flops": float("nan"), "macs": 12})
     listed, broken = runs.scan_runs(runs_dir)  # summary.json breaks the schema (issue 29.1)
     assert compare.table(listed) == [] and "test_accuracy" in broken[run_id]
-    assert compare.number("high") is None and compare.number(True) is None  # the table's own guard
-    assert compare.number(float("nan")) is None and compare.number(12) == 12
+    assert curves.number("high") is None and curves.number(True) is None  # the table's own guard
+    assert curves.number(float("nan")) is None and curves.number(12) == 12
 
 
 # -- filter, sort, csv ---------------------------------------------------------------
@@ -229,20 +229,20 @@ def test_curve_columns_from_a_history():
         {"kind": "other"},
         {"kind": "step", "step": "x", "loss": None},
     ]
-    cols = compare.curve_columns(history)
+    cols = curves.curve_columns(history)
     assert cols.train["epoch"][:2].tolist() == [0.5, 1.0]
     assert cols.train["samples"][:2].tolist() == [320, 640] and cols.train["loss"][:2].tolist() == [2.0, 1.0]
     assert math.isnan(cols.train["step"][2]) and math.isnan(cols.train["loss"][2])
     assert cols.val["epoch"].tolist() == [1.0] and cols.val["accuracy"].tolist() == [0.7]
     assert cols.val["elapsed_s"].tolist() == [2.5] and not cols.empty
-    assert compare.curve_columns([]).empty
+    assert curves.curve_columns([]).empty
 
 
 def test_curve_columns_thin_long_histories():
     history = [
         {"kind": "step", "step": i, "epochs": 1, "total_steps": 10_000, "loss": 1.0} for i in range(10_000)
     ]
-    cols = compare.curve_columns(history, max_points=100)
+    cols = curves.curve_columns(history, max_points=100)
     assert len(cols.train["step"]) == 100 and cols.train["step"][-1] == 9999
 
 

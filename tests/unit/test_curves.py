@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_core.curves import learning_curves, merge_history, thin
+from mnist_core.curves import curve_columns, learning_curves, merge_history, thin
 from mnist_core.train import ProgressEvent
 
 
@@ -58,11 +58,9 @@ def test_a_resumed_job_continues_its_saved_curve() -> None:
 
 
 def test_the_train_and_runs_pages_build_one_set_of_curve_columns() -> None:
-    """Built twice (curves.learning_curves, compare.curve_columns): one choked on a damaged field."""
-    from mnist_core import compare
-
+    """Built twice (curves.learning_curves, curves.curve_columns): one choked on a damaged field."""
     saved = [e.to_dict() for e in EVENTS] + [{**EVENTS[3].to_dict(), "step": 17, "loss": "x"}]
-    live, runs_page = learning_curves(saved), compare.curve_columns(saved)
+    live, runs_page = learning_curves(saved), curve_columns(saved)
     assert live.step_x.tolist() == runs_page.train["epoch"].tolist() == [0.5, 1.0, 1.5, 1.7]
     assert np.array_equal(live.step_loss, runs_page.train["loss"], equal_nan=True)
     assert np.isnan(live.step_loss[-1])  # "x" is not a number: a gap, not a crash
