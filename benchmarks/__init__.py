@@ -4,8 +4,11 @@ Not library code: it imports :mod:`mnist_core` and nothing in the library import
 Run it from the repository root with ``python -m benchmarks`` (or ``make bench``);
 ``python -m benchmarks --help`` lists the parts.
 
-- :mod:`benchmarks.bench`: the driver and parts 1-4 (training, the machine's limit,
-  single-image inference, batch throughput);
+- :mod:`benchmarks.bench`: the driver (which parts, the data, the report);
+- :mod:`benchmarks.training`: part 1, our epoch against the blog-style reference;
+- :mod:`benchmarks.limits`: part 2, the machine's matmul and memory limits;
+- :mod:`benchmarks.inference`: parts 3 and 4, single-image inference and throughput;
+- :mod:`benchmarks.timing`: timing helpers the parts share;
 - :mod:`benchmarks.whole_runs`: parts that time whole runs (time to accuracy,
   live-view overhead, memory);
 - :mod:`benchmarks.waits`: parts 8-12, what the user waits on (the quick model, CNN

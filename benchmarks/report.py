@@ -160,6 +160,17 @@ def _cnn_training_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _blog_accuracy_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in results["blog_accuracy"]:
+        verdict = "at least the blog's" if r["at_least_blog"] else "BELOW the blog's"
+        lines.append(f"{r['model']} trained as the blog did ({r['epochs']} epochs, batch {r['batch']}): "
+                     f"test accuracy {r['test_accuracy_pct']:.2f}% against the blog's "
+                     f"{r['blog_accuracy_pct']:.1f}% ({verdict}); {r['epoch_s']:.2f} s per epoch "
+                     f"measured, the blog's laptop {r['blog_epoch_s']:.2f} s")
+    return lines
+
+
 def _cnn_throughput_lines(results: dict[str, Any]) -> list[str]:
     r = results["cnn_throughput"]
     return [f"{r['model']} on the test set ({r['images']} images, metrics.evaluate): {_sides(r)}; "
@@ -193,6 +204,7 @@ _BLOCKS = {
     "training": _training_lines, "gflops": _bound_lines, "inference": _inference_lines,
     "throughput": _throughput_lines, "accuracy": _accuracy_lines, "overhead": _overhead_lines,
     "memory": _memory_lines, "quick_model": _quick_lines, "cnn_training": _cnn_training_lines,
+    "blog_accuracy": _blog_accuracy_lines,
     "cnn_throughput": _cnn_throughput_lines, "correction": _correction_lines, "study": _study_lines,
     "layer_stats": _layer_stats_lines,
 }

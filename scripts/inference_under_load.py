@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ at t
 import numpy as np
 import torch
 
-from benchmarks.bench import canvas_drawing
+from benchmarks.inference import canvas_drawing
 from mnist_core import infer
 from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry

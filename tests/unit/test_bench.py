@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import bench, whole_runs
+from benchmarks import bench, limits, whole_runs
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
 from mnist_core.train import train
@@ -149,9 +149,9 @@ def test_mixed_precision_rows_get_a_bfloat16_bound(monkeypatch: pytest.MonkeyPat
 def test_quick_runs_the_first_four_parts_at_batch_64_only() -> None:
     args = bench.parse_args(["--quick"])
     assert args.parts == [1, 2, 3, 4] and args.batches == [64] and args.repeats == 1
-    assert bench.parse_args([]).parts == list(range(1, 13))
+    assert bench.parse_args([]).parts == list(range(1, 14))  # 13: the per-layer statistics (issue 23)
     with pytest.raises(SystemExit):
-        bench.parse_args(["--parts", "13"])
+        bench.parse_args(["--parts", "14"])
 
 
 def test_report_has_a_line_per_new_part() -> None:
@@ -179,7 +179,7 @@ def test_matmul_limit_is_the_best_burst_not_the_median(monkeypatch: pytest.Monke
     # A neighbour can only slow a burst down, so the fastest burst is the machine's limit.
     # The engine's product (oneDNN's on a CPU) and torch's take turns; the fastest burst of either counts.
     bursts = {"torch": [0.004, 0.002, 0.003], "engine": [0.005, 0.001, 0.006]}
-    monkeypatch.setattr(bench, "timed_in_turn", lambda fns, repeats: {key: bursts[key] for key in fns})
+    monkeypatch.setattr(limits, "timed_in_turn", lambda fns, repeats: {key: bursts[key] for key in fns})
     assert bench.matmul_gflops(size=100, bursts=3, per_burst=2) == pytest.approx(2 * 100**3 * 2 / 0.001 / 1e9)
     bursts["engine"] = [0.005, 0.003, 0.006]
     assert bench.matmul_gflops(size=100, bursts=3, per_burst=2) == pytest.approx(2 * 100**3 * 2 / 0.002 / 1e9)

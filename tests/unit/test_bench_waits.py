@@ -39,6 +39,12 @@ def test_wait_parts_run_against_their_baselines_and_are_reported(
     assert set(results["quick_model"]["test_accuracy"]) == {"fast", "plain"}
     assert [r["model"] for r in results["cnn_training"]] == list(waits.TRAINING_ROWS)
     assert results["cnn_training"][1]["blog_s"] == 6.87  # LeNet-5 on the blog's laptop
+    accuracy = {r["model"]: r for r in results["blog_accuracy"]}  # trained whole, as the blog did
+    assert list(accuracy) == ["MLP-5 784-512-256-120-84-10", "LeNet-5"]
+    lenet = accuracy["LeNet-5"]
+    assert (lenet["epochs"], lenet["batch"], lenet["blog_accuracy_pct"]) == (2, 64, 97.8)
+    assert 0 <= lenet["test_accuracy_pct"] <= 100 and lenet["epoch_s"] > 0
+    assert lenet["at_least_blog"] == (lenet["test_accuracy_pct"] >= 97.8)
     study = results["study"]
     labels = [r["row"] for r in study["rows"]]
     assert labels == ["MLP-5 784-512-256-120-84-10", "LeNet-5"]
@@ -46,5 +52,6 @@ def test_wait_parts_run_against_their_baselines_and_are_reported(
     assert len(corrections) == 3 and all("settings" not in kw and len(a) == 3 for a, kw in corrections)
     assert study["fast_s"] == pytest.approx(sum(r["fast_s"] for r in study["rows"]))
     text = bench.report(results)
-    for words in ("quick model", "LeNet-5", "on the test set", "a correction end to end", "PROJECTED"):
+    for words in ("quick model", "LeNet-5", "on the test set", "a correction end to end", "PROJECTED",
+                  "trained as the blog did"):
         assert words in text

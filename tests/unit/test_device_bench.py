@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import bench
+from benchmarks import bench, training
 from mnist_core import infer
 from mnist_core.config import RunConfig
 from mnist_core.data import load_data
@@ -135,9 +135,9 @@ def test_engine_and_reference_time_an_epoch_on_generated_data(synthetic_data_dir
 
 
 def test_extrapolated_epochs_leave_the_warm_up_steps_out_of_the_clock():
-    assert bench._warm_up(bench.BATCH_ONE_STEPS, 60_000) == bench.WARM_UP_STEPS
-    assert bench._warm_up(5, 29) == 23  # a short epoch: the timed steps are its last ones
-    assert bench._warm_up(30, 29) == 0 and bench._warm_up(None, 29) == 0
+    assert training._warm_up(training.BATCH_ONE_STEPS, 60_000) == training.WARM_UP_STEPS
+    assert training._warm_up(5, 29) == 23  # a short epoch: the timed steps are its last ones
+    assert training._warm_up(30, 29) == 0 and training._warm_up(None, 29) == 0
 
 
 def test_canvas_inference_rows():
@@ -175,9 +175,9 @@ def test_bf16_rows_time_our_engine_in_mixed_precision(synthetic_data_dir, monkey
         calls.append(amp)
         return 2.0 if amp else 3.0
 
-    monkeypatch.setattr(bench, "ours_epoch_s", ours)
-    monkeypatch.setattr(bench, "reference_epoch_s", lambda *a: 6.0)
-    monkeypatch.setattr(bench, "MODELS", {"784-16-10": (16,)})
+    monkeypatch.setattr(training, "ours_epoch_s", ours)  # where bench_training looks them up
+    monkeypatch.setattr(training, "reference_epoch_s", lambda *a: 6.0)
+    monkeypatch.setattr(training, "MODELS", {"784-16-10": (16,)})
     (row,) = bench.bench_training(synthetic_data_dir, [64], repeats=2, bf16=True)
     assert calls == [False, True, False, True] and row["ours_bf16_s"]["median"] == 2.0  # taking turns
     text = bench.report({"data": "d", "threads": 2, "torch": "x", "training": [row]})
