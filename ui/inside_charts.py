@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from mnist_core import layerstats
 from mnist_core import probes as core_probes
 from mnist_core.errors import MnistLabError
 from mnist_core.internals import LayerStats
@@ -430,4 +431,67 @@ def probes_panel(
         "The pixels' point is a linear model of the image; the last point is the model itself. A layer "
         "that raises the line made the digits more linearly separable: that is what depth buys. A flat "
         "line after the first layer means the later layers added little that a readout can use."
+    )
+
+
+# -- what the run recorded while it trained (mnist_core.layerstats) -------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def recorded(run_id: str, runs_dir: str, stamp: str) -> layerstats.Recorded | str | None:
+    """The run's per-layer statistics over its training (``stamp`` is only the cache key)."""
+    try:
+        return layerstats.run_recorded(run_id, runs_dir)
+    except MnistLabError as exc:
+        return str(exc)
+
+
+def gradients_figure(per_run: Mapping[str, layerstats.Recorded]) -> go.Figure:
+    """Per run and weight layer, the median gradient norm recorded while it trained (log scale)."""
+    fig = go.Figure()
+    for name, rec in per_run.items():
+        fig.add_trace(
+            go.Bar(
+                x=[f"layer {k}" if k < len(rec.layers) else "output" for k in range(1, len(rec.layers) + 1)],
+                y=[layer.grad_norm for layer in rec.layers],
+                name=html.escape(name),
+                customdata=[layer.name for layer in rec.layers],
+                hovertemplate="%{customdata}: %{y:.3g}<extra>" + html.escape(name) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=chart_title("Gradient norm per layer while training (median)"),
+        height=HEIGHT,
+        barmode="group",
+        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        yaxis={"title": "weight gradient L2 norm", "type": "log"},
+        xaxis={"type": "category"},
+        legend=LEGEND_BELOW,
+    )
+    return fig
+
+
+def training_stats_panel(
+    runs_shown: Mapping[str, str], runs_dir: str, stamps: Mapping[str, object], key: str
+) -> None:
+    """The Inside view's "recorded while training" part, or, per run, that its history has none."""
+    found = {label: recorded(i, runs_dir, str(stamps.get(i, 0))) for label, i in runs_shown.items()}
+    usable = {label: r for label, r in found.items() if isinstance(r, layerstats.Recorded)}
+    for label, r in found.items():
+        if r is None:
+            st.info(
+                f"{label}: its history has no per-layer training statistics (gradient norms, update ratios, "
+                "dead units). It was trained before they were recorded, or with them off; train it again "
+                "to see them. Everything else here is read from its weights."
+            )
+        elif isinstance(r, str):
+            st.info(f"{label}: its training history cannot be read: {r}")
+    if not usable:
+        return
+    st.plotly_chart(gradients_figure(usable), key=key)
+    points = ", ".join(f"{label} {r.points}" for label, r in usable.items())
+    st.caption(
+        "The L2 norm of each layer's weight gradient on the probed training steps, median over the run "
+        f"(step points with statistics: {points}). Gradients that shrink towards the first layers "
+        "(a deep sigmoid network) leave those layers barely learning."
     )

@@ -274,6 +274,7 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
         )
     readable = {labels[i]: i for i, r in found.items() if not isinstance(r, str)}
     inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
+    inside_charts.training_stats_panel(readable, runs_dir, stamps, key=f"{K}inside_training")
 
 
 def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | str) -> None:

@@ -32,6 +32,8 @@ would exceed it carries no figures (``layers`` is None).
 from __future__ import annotations
 
 import math
+import os
+import statistics
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -205,3 +207,46 @@ class LayerStatsRecorder:
         latest, self.latest = self.latest, None
         self.armed = self.spent <= self.budget * (time.perf_counter() - self.started)
         return None if latest is None else [s.as_dict() for s in latest]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a run's history holds of its per-layer statistics: per layer, the median over the training.
+
+    ``layers``: one :class:`LayerStat` per weight layer (names as recorded),
+    each figure the median of its finite values over the ``points`` step
+    points that carry them. Medians, because a single probed step is noisy.
+    """
+
+    layers: tuple[LayerStat, ...]
+    points: int
+
+
+def recorded(history: list[dict[str, Any]]) -> Recorded | None:
+    """The per-layer statistics recorded in ``history`` (a run's step points); None when it has none.
+
+    A run trained before the statistics existed (or with them off) has no
+    ``layers`` in its points: the views say so instead of drawing nothing.
+    """
+    points = [p["layers"] for p in history if p.get("kind", "step") == "step" and p.get("layers")]
+    if not points:
+        return None
+    names = [layer["name"] for layer in points[-1]]
+    out = []
+    for k, name in enumerate(names):
+        values: dict[str, float | None] = {}
+        for field in FIELDS:
+            found = [
+                float(p[k][field]) for p in points
+                if len(p) > k and isinstance(p[k].get(field), int | float) and math.isfinite(p[k][field])
+            ]  # fmt: skip
+            values[field] = statistics.median(found) if found else None
+        out.append(LayerStat(name=name, **values))  # type: ignore[arg-type]
+    return Recorded(tuple(out), len(points))
+
+
+def run_recorded(run_id: str, runs_dir: str | os.PathLike[str] | None = None) -> Recorded | None:
+    """:func:`recorded` of a saved run's history (RunNotFound / CorruptRun when it cannot be read)."""
+    from .runs import load_history  # here: the training loop imports this module, runs need not load with it
+
+    return recorded(load_history(run_id, runs_dir))

@@ -51,6 +51,24 @@ def test_two_runs_side_by_side(app_path, run_ids):
         assert (runs.run_path(run_id) / "probes.npz").is_file()
 
 
+def test_old_runs_say_what_their_history_lacks_and_new_ones_show_their_gradients(app_path, run_ids, runs_dir):
+    new = untrained_run(runs_dir, RunConfig(hidden=(16, 8)), "recorded")
+    layers = [
+        {"name": name, "grad_norm": g, "update_ratio": 1e-3, "dead_share": 0.1, "saturated_share": None}
+        for name, g in (("layer 1 (784→16)", 0.01), ("layer 2 (16→8)", 0.1), ("output (8→10)", 1.0))
+    ]
+    point = {"kind": "step", "epoch": 1, "step": 1, "loss": 2.3, "train_acc": 0.1, "n": 64, "layers": layers}
+    runs.write_json(runs.run_path(new, runs_dir) / "history.json", [point, point])
+    old = run_ids[0]  # generated before the statistics existed: no "layers" in its points
+    at = open_inside(app_path, [old, new])
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no per-layer training statistics" in i.value and "train it again" in i.value for i in at.info)
+    assert len(at.image) == 2  # both open: the old run's weights are shown all the same
+    assert chart_titles(at)[-1] == "Gradient norm per layer while training (median)"
+    bars = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    assert len(bars) == 1 and bars[0]["x"] == ["layer 1", "layer 2", "output"]
+
+
 def test_without_the_dataset_the_weights_still_show(app_path, run_ids, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "no-data"))
     at = open_inside(app_path, run_ids[:1])

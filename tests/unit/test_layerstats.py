@@ -172,7 +172,7 @@ def test_every_step_point_of_the_history_has_the_layers_and_training_is_unchange
 
 @pytest.mark.parametrize("activation", [nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.GELU()])
 def test_live_statistics_and_the_inside_view_count_the_same_units(activation: nn.Module) -> None:
-    """One definition (mnist_core.layer_units): on the same batch both report the same dead/saturated shares."""
+    """One definition (mnist_core.layer_units): on one batch both give the same dead/saturated shares."""
     from mnist_core import internals
 
     torch.manual_seed(0)
@@ -189,3 +189,25 @@ def test_live_statistics_and_the_inside_view_count_the_same_units(activation: nn
         assert live["dead_share"] is None and live["saturated_share"] is None
     else:
         assert (live["dead_share"] or live["saturated_share"]) == pytest.approx(5 / 16)
+
+
+def test_a_history_summarised_per_layer_and_an_old_one_without_statistics() -> None:
+    def point(grad: float, dead: float | None, with_layers: bool = True) -> dict:
+        layers = [
+            {"name": "layer 1 (4→3)", "grad_norm": grad, "update_ratio": None, "dead_share": dead,
+             "saturated_share": None},
+            {"name": "output (3→2)", "grad_norm": 10 * grad, "update_ratio": 1e-3, "dead_share": None,
+             "saturated_share": None},
+        ]  # fmt: skip
+        return {"kind": "step", "epoch": 1, "loss": 1.0, "train_acc": 0.5, "n": 8,
+                **({"layers": layers} if with_layers else {})}  # fmt: skip
+
+    history = [point(1.0, 0.0), point(3.0, None), {"kind": "epoch", "epoch": 1}, point(2.0, 1.0)]
+    found = layerstats.recorded([point(0.0, 0.0, with_layers=False), *history])
+    assert found is not None and found.points == 3
+    first, out = found.layers
+    assert (first.name, first.grad_norm, first.dead_share) == ("layer 1 (4→3)", 2.0, 0.5)
+    assert first.update_ratio is None
+    assert out.grad_norm == 20.0 and out.update_ratio == 1e-3
+    assert layerstats.recorded([point(1.0, 0.0, with_layers=False)]) is None  # trained before they existed
+    assert layerstats.recorded([]) is None
