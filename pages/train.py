@@ -15,10 +15,10 @@ import streamlit as st
 from mnist_core import data as core_data
 from mnist_core import estimate, report, seeds
 from mnist_core.config import MAX_EPOCHS, RunConfig
+from mnist_core.costs import CostReport
 from mnist_core.device import resolve_device
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
-from mnist_core.metrics import CostReport
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui.shared import SESSION, job_registry, metric_row, probe_fn
 from ui.shell import require_shell

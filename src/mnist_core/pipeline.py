@@ -17,10 +17,11 @@ import torch
 
 from .calibration import summary_fields
 from .config import RunConfig
+from .costs import cost_report, file_bytes
 from .data import DataBundle, load_data
 from .energy import EnergyMeter, EnergyReport, warm_up
 from .errors import ConfigError, MnistLabError
-from .metrics import cost_report, evaluate, file_bytes, latency_report
+from .metrics import evaluate, latency_report
 from .runs import RunInfo, RunWriter, has_checkpoint, load_run, load_train_state
 from .train import ProgressFn, StopFn, TrainResult, train
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import RunConfig
+from .costs import CostReport
 from .estimate import EpochEstimate
 from .jobs import JobSnapshot
-from .metrics import CostReport
 from .runs import RunInfo, resumable
 
 DASH = "—"

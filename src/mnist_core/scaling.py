@@ -38,7 +38,7 @@ from .curves import number
 from .errors import MnistLabError
 
 if TYPE_CHECKING:
-    from .metrics import CostReport
+    from .costs import CostReport
 
 MIN_RUNS = 5
 LEVEL = 0.95

@@ -6,7 +6,7 @@ the cached dataset, or the standard 60 000 when it is not on disk, never
 downloaded), how many steps an epoch takes, which devices this machine
 offers, whether the batch fits the training split, and what the model costs
 (parameters, MACs, FLOPs and weight size, from
-:func:`mnist_core.metrics.cost_report` on a freshly built model). Nothing is
+:func:`mnist_core.costs.cost_report` on a freshly built model). Nothing is
 timed here; :mod:`mnist_core.estimate` turns these into time per epoch and
 re-exports every name, so ``estimate.split_sizes`` and the rest still work.
 """
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from .config import DEVICES, RunConfig
+from .costs import CostReport, cost_report
 from .data import load_split
 from .errors import ConfigError, DatasetUnavailable
-from .metrics import CostReport, cost_report
 from .models import build_model
 
 # Size of the training split of MNIST and Fashion-MNIST, when the files are not here yet.

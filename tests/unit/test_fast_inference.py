@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core import costs, fast, metrics, models
+from mnist_core import costs, fast, models
 from mnist_core import train as train_module
 from mnist_core.config import RunConfig, lenet5, quick_default
 from mnist_core.data import load_data
@@ -100,10 +100,10 @@ def test_costs_are_counted_once_per_architecture(monkeypatch: pytest.MonkeyPatch
     counted: list[int] = []
     real = costs.count_macs
     monkeypatch.setattr(costs, "count_macs", lambda m: counted.append(1) or real(m))
-    first = metrics.cost_report(build_model(RunConfig(hidden=(24, 7))).eval())
-    again = metrics.cost_report(build_model(RunConfig(hidden=(24, 7), seed=5)).eval())  # other weights
+    first = costs.cost_report(build_model(RunConfig(hidden=(24, 7))).eval())
+    again = costs.cost_report(build_model(RunConfig(hidden=(24, 7), seed=5)).eval())  # other weights
     assert again == first and len(counted) == 1
-    other = metrics.cost_report(build_model(RunConfig(hidden=(24, 8))).eval())
+    other = costs.cost_report(build_model(RunConfig(hidden=(24, 8))).eval())
     assert len(counted) == 2 and other.parameters != first.parameters
 
 

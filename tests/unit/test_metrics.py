@@ -13,22 +13,17 @@ import pytest
 import torch
 from torch import nn
 
+from mnist_core.costs import CostReport, cost_report, count_macs, count_parameters, file_bytes, weights_bytes
 from mnist_core.energy import EnergyMeter, EnergyReport
 from mnist_core.errors import ConfigError, MnistLabError
 from mnist_core.metrics import (
-    CostReport,
     EvalResult,
     LatencyReport,
     MetricsInputError,
-    cost_report,
-    count_macs,
-    count_parameters,
     evaluate,
-    file_bytes,
     latency_report,
     measure_latency,
     measure_throughput,
-    weights_bytes,
 )
 
 # ---------------------------------------------------------------- models

@@ -8,8 +8,8 @@ import pytest
 
 from mnist_core import report, runs
 from mnist_core.config import RunConfig
+from mnist_core.costs import CostReport
 from mnist_core.estimate import EpochEstimate
-from mnist_core.metrics import CostReport
 from mnist_core.train import TrainState
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from mnist_core import compare, scaling
 from mnist_core.config import RunConfig
-from mnist_core.metrics import CostReport
+from mnist_core.costs import CostReport
 
 A, B, C = 30.0, 0.5, 0.02
 

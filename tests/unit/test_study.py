@@ -9,8 +9,8 @@ import pytest
 from mnist_core import study, sweeps
 from mnist_core.cli import format_study, main
 from mnist_core.config import RunConfig
+from mnist_core.costs import cost_report
 from mnist_core.errors import ConfigError
-from mnist_core.metrics import cost_report
 from mnist_core.models import build_model
 from mnist_core.runs import RunInfo
 
