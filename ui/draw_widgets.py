@@ -314,12 +314,16 @@ def show_correction(result: dict[str, Any]) -> None:
         delta_color="off",
         delta_arrow="off",
     )
+    remembered = details.get("remembered", 0)  # absent in versions saved before the memory
+    tuned = details["steps_taken"] > 0 or not remembered
     row.metric(
-        "Fine-tuning",
-        f"{details['steps_taken']} steps",
+        "Fine-tuning" if tuned else "Remembered",
+        f"{details['steps_taken']} steps" if tuned else f"{remembered} drawings",
         delta=f"{details['seconds']:.1f} s with both evaluations",
         delta_color="off",
         delta_arrow="off",
+        help="Drawings the version keeps beside the network (yours and their re-drawings, with earlier "
+        f"corrections'): {remembered}. Fine-tuning steps: {details['steps_taken']}.",
     )
     if result.get("redrawn"):
         show_redrawn(result["redrawn"], result["label_name"])

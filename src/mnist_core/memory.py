@@ -79,12 +79,11 @@ class Memory:
         if not bool(hit.any()):
             return logits
         labels = self.labels.to(logits.device)[index[hit]].view(-1, 1)
-        out = logits.float().clone()
+        out = logits.float().clone()  # written out of place: saliency maps take gradients through it
         rows = out[hit]
         others = rows.scatter(1, labels, -math.inf).logsumexp(dim=1, keepdim=True)
         wanted = others + math.log(CONFIDENCE / (1.0 - CONFIDENCE))  # softmax gives the label CONFIDENCE
-        rows.scatter_(1, labels, torch.maximum(rows.gather(1, labels), wanted))
-        out[hit] = rows
+        out[hit] = rows.scatter(1, labels, torch.maximum(rows.gather(1, labels), wanted))
         return out.to(logits.dtype)
 
     def state(self) -> dict[str, torch.Tensor]:

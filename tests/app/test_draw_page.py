@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import handwriting, runs
+from mnist_core import handwriting, online, runs
 from mnist_core.config import RunConfig
 from tests.support.apptest import metrics, no_exception, open_app
 from tests.support.apptest import page_text as texts
@@ -231,6 +231,26 @@ def test_after_a_correction_the_page_shows_how_the_version_reads_ten_redrawings(
     (captions,) = [image.captions for image in at.image if len(image.captions) == 10]
     assert sum(c == f"{truth} ✓" for c in captions) == right
     assert all(c.endswith(("✓", "✗")) for c in captions)
+
+
+def test_a_correction_is_remembered_and_the_page_reads_with_the_memory(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    """The default correction fine-tunes nothing: the version remembers the drawing and reads it right."""
+    at = inject(open_draw(app_path), canvas_png(3))
+    truth = (int(metrics(at)["Prediction"]) + 1) % 10
+    at.button_group(key="draw_true_label").set_value(truth)
+    at = next(b for b in at.run().button if b.label.startswith("Teach it: this is")).click().run()
+    no_exception(at)
+    version = at.selectbox(key="draw_run").value
+    details = runs.load_run(version, runs_dir).meta["details"]
+    remembered = 1 + online.CorrectionSettings().views
+    assert details["steps_taken"] == 0 and details["remembered"] == remembered
+    assert (runs_dir / version / "memory.pt").is_file()
+    shown = metrics(at)
+    assert shown["Remembered"] == f"{remembered} drawings"
+    assert shown["Prediction"] == str(truth), "the page reads the drawing with the version's memory"
+    assert "It now reads your drawing correctly" in texts(at)
 
 
 def test_all_models_compares_every_run(app_path: Path, with_runs) -> None:

@@ -62,6 +62,15 @@ def test_the_nearest_key_within_its_radius_decides_and_a_confident_right_answer_
     assert math.isclose(float(torch.softmax(out[0], 0)[3]), memory.CONFIDENCE, rel_tol=1e-5)
 
 
+def test_gradients_flow_through_a_remembered_input() -> None:
+    """The Draw page's saliency map takes input gradients of the model's output, memory included."""
+    mem = memory.Memory(images(0.0).view(1, -1), torch.tensor([7]), torch.tensor([10.0]))
+    model = memory.attach(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval(), mem)
+    x = images(0.1).requires_grad_(True)
+    torch.log_softmax(model(x), 1)[0, 7].backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_an_empty_memory_changes_nothing_and_attach_replaces_the_memory() -> None:
     model = Constant().eval()
     assert memory.memory_of(model) is None
