@@ -5,10 +5,14 @@ script thread and torch's included), because wall time on a shared 2-core
 machine says more about the neighbours than about the code. Prints the median
 of ``--repeats`` runs of:
 
-1. the core: ``internals.inspect_run`` (Runs page, 2,000 test images) and
-   ``internals_drawing.inspect_drawing`` (Draw page, one drawing);
-2. the whole page script through AppTest: the Runs page's Inside view cold
-   (Streamlit caches cleared) and warm (a rerun), and the Draw page with a
+1. the core: ``internals.inspect_run`` (Runs page, 2,000 test images),
+   ``internals_drawing.inspect_drawing`` (Draw page, one drawing), and
+   ``probes.run_probes`` fitting the readouts per layer (the first time a
+   run is opened: 5,000 training + 2,000 test images) and reading them back
+   from ``probes.npz`` (every later time);
+2. the whole page script through AppTest: the Runs page's Inside view the
+   first time ever (no probes.npz, Streamlit caches cleared), cold (caches
+   cleared, probes.npz kept) and warm (a rerun), and the Draw page with a
    drawing, its layer view open and closed.
 
     MNIST_DATA_DIR=/path/to/data .venv/bin/python scripts/inside_speed.py [--repeats 5]
@@ -53,14 +57,14 @@ def main() -> None:
     if not os.environ.get("MNIST_DATA_DIR"):
         from tests.support.synthetic import write_dataset
 
-        os.environ["MNIST_DATA_DIR"] = str(write_dataset(tmp / "data", n_train=100, n_test=2000))
+        os.environ["MNIST_DATA_DIR"] = str(write_dataset(tmp / "data", n_train=5000, n_test=2000))
     logging.getLogger("streamlit").setLevel(logging.ERROR)
 
     import streamlit as st
     import torch
     from streamlit.testing.v1 import AppTest
 
-    from mnist_core import internals, internals_drawing, runs
+    from mnist_core import internals, internals_drawing, probes, runs
     from mnist_core.config import RunConfig
     from mnist_core.models import build_model
     from tests.support.drawing import canvas_png, inject
@@ -77,6 +81,15 @@ def main() -> None:
     print(f"core  inspect_run (2,000 test images): {whole:.3f} s")
     drawing = cpu_s(lambda: internals_drawing.inspect_drawing(model, x), args.repeats)
     print(f"core  inspect_drawing (one drawing):    {drawing:.3f} s")
+    cache = runs.run_path(run_id) / probes.FILE
+
+    def fit() -> None:
+        cache.unlink(missing_ok=True)
+        probes.run_probes(run_id)
+
+    print(f"core  run_probes, fitted (first time):  {cpu_s(fit, args.repeats):.3f} s")
+    kept = cpu_s(lambda: probes.run_probes(run_id), args.repeats)
+    print(f"core  run_probes, from probes.npz:      {kept:.3f} s")
 
     app = str(ROOT / "app.py")
 
@@ -95,6 +108,11 @@ def main() -> None:
         at.run()
         assert not at.exception and len(at.image) == 1, [e.value for e in at.exception]
 
+    def first() -> None:
+        cache.unlink(missing_ok=True)
+        cold()
+
+    print(f"page  Runs, Inside, first time ever:     {cpu_s(first, args.repeats):.3f} s")
     warm_app = runs_page()
     warm_app.run()
     print(f"page  Runs, Inside, cold:                {cpu_s(cold, args.repeats):.3f} s")

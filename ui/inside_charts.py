@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -38,6 +38,31 @@ HEIGHT = 320
 _NEG = np.array([33, 102, 172], dtype=np.float32)
 _POS = np.array([178, 24, 43], dtype=np.float32)
 _WHITE = np.array([247, 247, 247], dtype=np.float32)
+
+
+def _layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
+    """The layout every chart here shares (title, height, margins, legend below), plus ``layout``."""
+    fig.update_layout(
+        title=chart_title(title), height=HEIGHT, margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+        legend=LEGEND_BELOW, **layout,
+    )  # fmt: skip
+    return fig
+
+
+def _class_lines(
+    fig: go.Figure, x: list[str], values: np.ndarray, names: Sequence[str], label: int, fmt: str
+) -> None:
+    """A line per class over ``x`` (``values`` ``(len(x), classes)``); the predicted class bold, on top."""
+    for c in [c for c in range(values.shape[1]) if c != label] + [label]:
+        mine = c == label
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=values[:, c], mode="lines+markers", name=html.escape(names[c]),
+                line={"width": 3 if mine else 1, "color": None if mine else "#bbb"},
+                marker={"size": 8 if mine else 4},
+                hovertemplate="%{x}: %{y:" + fmt + "}<extra>" + html.escape(names[c]) + "</extra>",
+            )
+        )  # fmt: skip
 
 
 def mosaic(images: np.ndarray, cols: int = COLS) -> np.ndarray:
@@ -92,15 +117,12 @@ def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> g
             )
         )
     y_type = "linear" if which == "weights" else "log"
-    fig.update_layout(
-        title=chart_title(title),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        title,
         xaxis={"title": None},  # the chart's title names the values; a title here would sit under the legend
         yaxis={"title": "share of values", "tickformat": "~%", "type": y_type},
-        legend=LEGEND_BELOW,
     )
-    return fig
 
 
 def units_figure(per_run: Mapping[str, Sequence[LayerStats]]) -> go.Figure:
@@ -126,16 +148,13 @@ def units_figure(per_run: Mapping[str, Sequence[LayerStats]]) -> go.Figure:
                 hovertemplate="%{x}: %{y:.1%} %{customdata}<extra>" + html.escape(name) + "</extra>",
             )
         )
-    fig.update_layout(
-        title=chart_title("Dead or saturated units per layer"),
-        height=HEIGHT,
-        barmode="group",
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        "Dead or saturated units per layer",
         yaxis={"title": "share of the layer's units", "tickformat": ".0%", "rangemode": "tozero"},
         xaxis={"type": "category"},
-        legend=LEGEND_BELOW,
+        barmode="group",
     )
-    return fig
 
 
 # -- the Draw page: one drawing, layer by layer ----------------------------------------------
@@ -177,16 +196,13 @@ def pushes_figure(read: DrawingInside, class_name: str) -> go.Figure:
                 hovertemplate="%{x}: %{y:.3g}<extra></extra>",
             )
         )
-    fig.update_layout(
-        title=chart_title(f"Units that pushed {html.escape(class_name)} most"),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        f"Units that pushed {html.escape(class_name)} most",
         yaxis={"title": f"logit of {html.escape(class_name)} lost without it", "rangemode": "tozero"},
         xaxis={"type": "category", "tickangle": -45},
-        legend=LEGEND_BELOW,
         showlegend=False,
     )
-    return fig
 
 
 def knockout_figure(read: DrawingInside, class_name: str) -> go.Figure:
@@ -205,41 +221,24 @@ def knockout_figure(read: DrawingInside, class_name: str) -> go.Figure:
         )  # fmt: skip
     p = float(read.probabilities[read.label])
     fig.add_hline(y=p, line_dash="dot", line_color="#888", annotation_text=f"all on: {p:.0%}")
-    fig.update_layout(
-        title=chart_title(f"Probability of {html.escape(class_name)} with a layer's top units off"),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        f"Probability of {html.escape(class_name)} with a layer's top units off",
         yaxis={"title": None, "tickformat": ".0%", "range": [0, 1.05]},
         xaxis={"type": "category"},
-        legend=LEGEND_BELOW,
     )
-    return fig
 
 
 def build_up_figure(build: BuildUp, names: Sequence[str], label: int) -> go.Figure:
     """Every class's logit as the output layer adds its bias, then its inputs one by one."""
     fig = go.Figure()
-    for c in range(build.cumulative.shape[1]):
-        mine = c == label
-        fig.add_trace(
-            go.Scatter(
-                x=list(build.steps),
-                y=build.cumulative[:, c],
-                mode="lines+markers" if mine else "lines",
-                name=html.escape(names[c]),
-                line={"width": 3 if mine else 1, "color": None if mine else "#bbb"},
-                hovertemplate="%{x}: %{y:.3g}<extra>" + html.escape(names[c]) + "</extra>",
-            )
-        )
-    fig.update_layout(
-        title=chart_title("How the output layer builds the logits"),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    _class_lines(fig, list(build.steps), build.cumulative, names, label, ".3g")
+    return _layout(
+        fig,
+        "How the output layer builds the logits",
         yaxis={"title": "logit"},
         xaxis={"type": "category"},
-        legend=LEGEND_BELOW,
     )
-    return fig
 
 
 def layer_view(
@@ -338,26 +337,13 @@ def readout_figure(found: Probes, rows: np.ndarray, names: Sequence[str], label:
     """Each class's probability as each layer's readout sees it: ``rows`` ``(positions, classes)``."""
     x = [_position_label(r.position) for r in found.readouts]
     fig = go.Figure()
-    order = [c for c in range(rows.shape[1]) if c != label] + [label]  # the predicted class last, on top
-    for c in order:
-        mine = c == label
-        fig.add_trace(
-            go.Scatter(
-                x=x, y=rows[:, c], mode="lines+markers", name=html.escape(names[c]),
-                line={"width": 3 if mine else 1, "color": None if mine else "#bbb"},
-                marker={"size": 8 if mine else 4},
-                hovertemplate="%{x}: %{y:.1%}<extra>" + html.escape(names[c]) + "</extra>",
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title=chart_title(f"How the probability of {html.escape(names[label])} grows layer by layer"),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    _class_lines(fig, x, rows, names, label, ".1%")
+    return _layout(
+        fig,
+        f"How the probability of {html.escape(names[label])} grows layer by layer",
         yaxis={"title": None, "tickformat": ".0%", "range": [0, 1.05]},
         xaxis={"type": "category"},
-        legend=LEGEND_BELOW,
     )
-    return fig
 
 
 def readout_view(
@@ -402,15 +388,12 @@ def probe_accuracy_figure(per_run: Mapping[str, Probes]) -> go.Figure:
                 hovertemplate="%{customdata}: %{y:.1%}<extra>" + html.escape(name) + "</extra>",
             )
         )
-    fig.update_layout(
-        title=chart_title("Accuracy of a linear readout of each layer"),
-        height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        "Accuracy of a linear readout of each layer",
         yaxis={"title": "test accuracy", "tickformat": ".0%"},
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": axis},
-        legend=LEGEND_BELOW,
     )
-    return fig
 
 
 def probes_panel(
@@ -459,16 +442,13 @@ def gradients_figure(per_run: Mapping[str, layerstats.Recorded]) -> go.Figure:
                 hovertemplate="%{customdata}: %{y:.3g}<extra>" + html.escape(name) + "</extra>",
             )
         )
-    fig.update_layout(
-        title=chart_title("Gradient norm per layer while training (median)"),
-        height=HEIGHT,
-        barmode="group",
-        margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
+    return _layout(
+        fig,
+        "Gradient norm per layer while training (median)",
         yaxis={"title": "weight gradient L2 norm", "type": "log"},
         xaxis={"type": "category"},
-        legend=LEGEND_BELOW,
+        barmode="group",
     )
-    return fig
 
 
 def training_stats_panel(

