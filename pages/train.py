@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_core import data as core_data
-from mnist_core import estimate, report, seeds
+from mnist_core import estimate, report, seeds, sizing
 from mnist_core.config import MAX_EPOCHS, RunConfig
 from mnist_core.costs import CostReport
 from mnist_core.device import resolve_device
@@ -144,7 +144,7 @@ def config_form(root: Path) -> RunConfig | None:
         )
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", persist_state=SESSION)
         device = st.selectbox(
-            "Device", estimate.available_devices(), key="train_device", persist_state=SESSION
+            "Device", sizing.available_devices(), key="train_device", persist_state=SESSION
         )
         st.caption(f"`auto` trains on **{resolve_device('auto')}** on this machine.")
     try:
@@ -205,14 +205,14 @@ def _lr_text(lr: float) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cost(cfg: RunConfig) -> CostReport:
-    return estimate.cost_preview(cfg)
+    return sizing.cost_preview(cfg)
 
 
 def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
     """Size, compute and time of ``cfg``; False (with the reason shown) if it cannot train."""
     try:
-        sizes = estimate.split_sizes(cfg.dataset, cfg.val_fraction, root)
-        estimate.check_fits(cfg, sizes)
+        sizes = sizing.split_sizes(cfg.dataset, cfg.val_fraction, root)
+        sizing.check_fits(cfg, sizes)
         with st.spinner("Measuring the model…"):
             cost = _cost(cfg)
             epoch = estimate.epoch_estimate(cfg, runs, sizes, probe_fn(registry))

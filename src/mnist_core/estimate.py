@@ -2,8 +2,8 @@
 
 The Train page shows this next to its Start button, the Sweeps page for a
 whole grid or study. The sizes it builds on (splits, steps per epoch,
-devices, the model's parameters and MACs) come from :mod:`mnist_core.sizing`
-and are re-exported here. Time per epoch comes from past runs of the same
+devices, the model's parameters and MACs) come from :mod:`mnist_core.sizing`.
+Time per epoch comes from past runs of the same
 model and batch size when there are any (their measured images per second),
 else from a short probe that times a few real training steps on random data,
 scaled by how much longer than its own probe the latest finished run on this
@@ -46,15 +46,7 @@ from .device import resolve_device, synchronize
 from .errors import MnistLabError
 from .models import build_model
 from .runs import RunInfo, write_torch
-from .sizing import (  # re-exported: defined here before the split (issue 25)
-    STANDARD_TRAIN_SIZE,  # noqa: F401
-    SplitSizes,
-    available_devices,  # noqa: F401
-    check_fits,  # noqa: F401
-    cost_preview,
-    split_sizes,  # noqa: F401
-    steps_per_epoch,
-)
+from .sizing import SplitSizes, cost_preview, steps_per_epoch
 from .train import make_optimizer, make_step
 
 # A forward pass costs about a third of a training step (forward + backward + update).

@@ -136,7 +136,7 @@ def run_search(
     :class:`~mnist_core.raytrials.RayConnectError` when no cluster is reached.
     """
     from . import raytrials
-    from .estimate import split_sizes
+    from .sizing import split_sizes
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment tables on the CLI's output
     tune = _import_tune()
@@ -292,7 +292,8 @@ def plan(
 def _estimator(
     runs_dir: PathLike | None, data_root: PathLike | None, probe_fn: ProbeFn | None
 ) -> EpochSeconds:
-    from .estimate import ProbeCache, epoch_estimate, split_sizes
+    from .estimate import ProbeCache, epoch_estimate
+    from .sizing import split_sizes
 
     runs, probe = list_runs(runs_dir), probe_fn or ProbeCache().get
 

@@ -7,8 +7,7 @@ downloaded), how many steps an epoch takes, which devices this machine
 offers, whether the batch fits the training split, and what the model costs
 (parameters, MACs, FLOPs and weight size, from
 :func:`mnist_core.costs.cost_report` on a freshly built model). Nothing is
-timed here; :mod:`mnist_core.estimate` turns these into time per epoch and
-re-exports every name, so ``estimate.split_sizes`` and the rest still work.
+timed here; :mod:`mnist_core.estimate` turns these into time per epoch.
 """
 
 from __future__ import annotations

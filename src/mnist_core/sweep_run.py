@@ -16,9 +16,10 @@ from typing import Any
 
 from .config import RunConfig
 from .errors import MnistLabError
-from .estimate import ProbeFn, probe_config, run_seconds, split_sizes
+from .estimate import ProbeFn, probe_config, run_seconds
 from .jobs import Job, JobRegistry
 from .runs import RunInfo, list_runs
+from .sizing import split_sizes
 from .sweeps import PathOrNone, Point, Progress, Sweep, _key, create, point_eta_s, points, progress
 from .tasks import Task
 

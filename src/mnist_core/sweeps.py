@@ -35,9 +35,10 @@ from typing import Any
 
 from .config import RunConfig
 from .errors import ConfigError, CorruptRun
-from .estimate import SplitSizes, from_past_runs
+from .estimate import from_past_runs
 from .jobs import PathLike
 from .runs import RunInfo, list_sweep_data, load_sweep_data, save_sweep_data
+from .sizing import SplitSizes
 
 TAG_PREFIX = "sweep:"
 EARLY_TAG = "stopped-early"  # a budgeted search's trial stopped by its scheduler: done, not resumable

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core import study, sweeps
 from mnist_core.config import RunConfig
-from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunWriter, list_runs
+from mnist_core.sizing import SplitSizes
 from tests.support import waiting
 
 PAGE = "pages/sweeps.py"

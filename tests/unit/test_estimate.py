@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_core import estimate
+from mnist_core import estimate, sizing
 from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError
 from mnist_core.runs import RunInfo
@@ -22,31 +22,31 @@ def run_info(cfg: RunConfig, status: str = "completed", **summary: object) -> Ru
 
 
 def test_available_devices_start_with_auto_and_include_the_cpu() -> None:
-    devices = estimate.available_devices()
+    devices = sizing.available_devices()
     assert devices[0] == "auto" and "cpu" in devices
 
 
 def test_split_sizes_read_the_dataset_or_assume_the_standard_size(
     synthetic_data_dir: Path, tmp_path: Path
 ) -> None:
-    assert estimate.split_sizes("mnist", 0.1, synthetic_data_dir) == estimate.SplitSizes(900, 100, True)
-    assert estimate.split_sizes("mnist", 0.2, tmp_path) == estimate.SplitSizes(48_000, 12_000, False)
+    assert sizing.split_sizes("mnist", 0.1, synthetic_data_dir) == sizing.SplitSizes(900, 100, True)
+    assert sizing.split_sizes("mnist", 0.2, tmp_path) == sizing.SplitSizes(48_000, 12_000, False)
 
 
 def test_a_batch_larger_than_the_training_set_is_refused_by_name() -> None:
-    sizes = estimate.SplitSizes(900, 100, True)
-    estimate.check_fits(TINY.replace(batch_size=900), sizes)
+    sizes = sizing.SplitSizes(900, 100, True)
+    sizing.check_fits(TINY.replace(batch_size=900), sizes)
     with pytest.raises(ConfigError, match=r"batch_size: 1024 is larger than the training set \(900 images\)"):
-        estimate.check_fits(TINY.replace(batch_size=1024), sizes)
+        sizing.check_fits(TINY.replace(batch_size=1024), sizes)
 
 
 def test_cost_preview_counts_the_mlp_and_refuses_an_impossible_cnn() -> None:
-    cost = estimate.cost_preview(RunConfig(hidden=(32, 32)))
+    cost = sizing.cost_preview(RunConfig(hidden=(32, 32)))
     macs = 784 * 32 + 32 * 32 + 32 * 10
     assert (cost.parameters, cost.macs, cost.flops) == (macs + 32 + 32 + 10, macs, 2 * macs)
     assert cost.weights_bytes == 4 * cost.parameters
     with pytest.raises(ConfigError, match="cnn_channels"):
-        estimate.cost_preview(RunConfig(model="cnn", cnn_style="lenet", cnn_channels=(8, 16, 32)))
+        sizing.cost_preview(RunConfig(model="cnn", cnn_style="lenet", cnn_channels=(8, 16, 32)))
 
 
 def test_speed_key_ignores_what_does_not_change_a_step() -> None:
@@ -61,13 +61,13 @@ def test_speed_key_tells_apart_what_takes_another_training_path(change: dict[str
     """Mixed precision and a non-ReLU activation change a step's time: other past runs do not count."""
     other = TINY.replace(**change)
     assert estimate.speed_key(other) != estimate.speed_key(TINY)
-    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    sizes = sizing.SplitSizes(54_000, 6_000, True)
     assert estimate.from_past_runs(other, [run_info(TINY, samples_per_s=9_000.0)], sizes) is None
     assert estimate.probe_config(other) != estimate.probe_config(TINY)
 
 
 def test_past_runs_give_the_median_speed_of_matching_finished_runs() -> None:
-    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    sizes = sizing.SplitSizes(54_000, 6_000, True)
     runs = [
         run_info(TINY, samples_per_s=9_000.0),
         run_info(TINY.replace(epochs=5), samples_per_s=27_000.0),
@@ -85,10 +85,10 @@ def test_past_runs_give_the_median_speed_of_matching_finished_runs() -> None:
 
 
 def test_probe_times_real_steps() -> None:
-    measured = estimate.probe(TINY, estimate.cost_preview(TINY).macs, budget_s=0.05)
+    measured = estimate.probe(TINY, sizing.cost_preview(TINY).macs, budget_s=0.05)
     assert measured.steps >= 1 and 0 < measured.step_s < 1
     assert measured.batches == "batch 64" and measured.device == "cpu"
-    sizes = estimate.SplitSizes(900, 100, True)
+    sizes = sizing.SplitSizes(900, 100, True)
     epoch = estimate.from_probe(TINY, measured, sizes, busy=True)
     assert 0 < measured.epoch_s < 5  # a checkpoint saved once per epoch, timed
     validation = 100 * measured.step_s / 64 * estimate.FORWARD_SHARE
@@ -141,7 +141,7 @@ def test_a_probe_is_taken_once_and_kept_while_a_run_trains(monkeypatch: pytest.M
 
 def test_the_probe_is_scaled_by_how_long_the_last_run_took_against_its_own_probe() -> None:
     """0.86 s per epoch estimated, 1.8 s measured: the last finished run here shows the ratio."""
-    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    sizes = sizing.SplitSizes(54_000, 6_000, True)
     calls: list[RunConfig] = []
     probe_fn = _fake_probe(0.001, calls)
     other = TINY.replace(hidden=(32,))
@@ -161,7 +161,7 @@ def test_the_probe_is_scaled_by_how_long_the_last_run_took_against_its_own_probe
 
 def test_a_whole_run_is_the_train_pages_epoch_estimate_times_its_epochs() -> None:
     """The Sweeps page wrote its own past-runs-else-probe estimate, without the calibration."""
-    sizes = estimate.SplitSizes(54_000, 6_000, True)
+    sizes = sizing.SplitSizes(54_000, 6_000, True)
     probe_fn = _fake_probe(0.001, [])
     other = TINY.replace(hidden=(32,))
     predicted = estimate.from_probe(other, probe_fn(other), sizes).seconds

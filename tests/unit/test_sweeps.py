@@ -12,9 +12,9 @@ from mnist_core import sweeps
 from mnist_core.cli import main
 from mnist_core.config import RunConfig
 from mnist_core.errors import ConfigError, CorruptRun, RunNotFound
-from mnist_core.estimate import SplitSizes
 from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunInfo, RunWriter, list_runs
+from mnist_core.sizing import SplitSizes
 from tests.support import waiting
 from tests.support.sweeps import RecordingQueue, fake_run
 

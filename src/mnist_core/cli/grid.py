@@ -115,8 +115,8 @@ def format_study(rows: Sequence[dict[str, Any]]) -> str:
 
 def _list_sweeps(args: argparse.Namespace) -> int:
     from .. import sweeps
-    from ..estimate import split_sizes
     from ..runs import list_runs
+    from ..sizing import split_sizes
 
     runs = list_runs(args.runs_dir)
     stopped = []
