@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
 import test_decode_bounds as shapes  # noqa: E402  (the builders and the measuring script)
 
-from mnist_core import images  # noqa: E402
+from mnist_core import imagecheck, images  # noqa: E402
 
 MB = 2**20
 
@@ -84,7 +84,7 @@ def _adam7(side: int) -> list[tuple[int, int]]:
 def png_idat_chunks_at_cap() -> bytes:
     """Just under the chunk cap, each chunk carrying real data (what PIL walks in Python)."""
     stored = 5000 * 5001 + 5 * (5000 * 5001 // 65535 + 1) + 6  # zlib level 0: 5 bytes a block
-    return shapes.blank_png(5000, 5000, level=0, idat_size=-(-stored // (images.MAX_PNG_CHUNKS - 10)))
+    return shapes.blank_png(5000, 5000, level=0, idat_size=-(-stored // (imagecheck.MAX_PNG_CHUNKS - 10)))
 
 
 def png_text_bombs(count: int) -> bytes:
@@ -109,7 +109,7 @@ def repeated_largest_scan(data: bytes, budget: int) -> bytes:
     segments = shapes.jpeg_segments(data)
     scans = [(e - s, s, e) for m, s, e in segments if m == 0xDA]
     size, start, end = max(scans)
-    repeats = min(images.MAX_SCANS - len(scans), (budget - len(data)) // size)
+    repeats = min(imagecheck.MAX_SCANS - len(scans), (budget - len(data)) // size)
     eoi = segments[-1][1]
     return data[:eoi] + data[start:end] * repeats + data[eoi:]
 
