@@ -63,9 +63,9 @@ class RayGate:
 
     def _released(self) -> bool:
         if self.release == "stop":
-            from mnist_core import raytrials
+            from mnist_core import raytask
 
-            return raytrials.stop_requested()
+            return raytask.stop_requested()
         return Path(self.folder, "release").exists()
 
     # -- test side ---------------------------------------------------------------

@@ -43,13 +43,7 @@ from typing import Any
 
 from .config import RunConfig
 from .errors import MnistLabError
-from .raytask import (  # STOP_POLL_S and stop_requested re-exported: defined here before issue 25
-    STOP_POLL_S,  # noqa: F401
-    StopFlag,
-    TrialHook,
-    run_trial,
-    stop_requested,  # noqa: F401
-)
+from .raytask import StopFlag, TrialHook, run_trial
 from .runs import default_runs_dir
 
 PathLike = str | os.PathLike[str]
@@ -221,7 +215,7 @@ def run_trials(
     the dead attempt landed; in a shared folder it resumes the dead attempt's
     run from its checkpoint). ``hook(event)``, when given, runs on the worker
     with each progress event of each trial (it must pickle; tests hold a trial
-    with it, see :func:`stop_requested`).
+    with it, see :func:`mnist_core.raytask.stop_requested`).
     """
     if names is not None and len(names) != len(configs):
         raise ValueError(f"{len(names)} names for {len(configs)} configurations")
