@@ -16,7 +16,7 @@ def test_part_13_pairs_whole_trainings_with_and_without_the_statistics(
     calls: list[bool] = []
     real = layer_stats.train
 
-    def spy(cfg, data, **kw):  # noqa: ANN001, ANN003, ANN202
+    def spy(cfg, data, **kw):
         calls.append(kw["layer_stats"])
         assert cfg.batch_size == 64 and kw.get("should_stop") is None  # whole runs, every epoch
         return real(cfg, data, **kw)
@@ -26,7 +26,8 @@ def test_part_13_pairs_whole_trainings_with_and_without_the_statistics(
     r = results["layer_stats"]
     repeats = r["repeats"]
     assert repeats == 5  # at least five pairs, whatever --repeats says: a median of ratios needs them
-    assert calls[0] is True and sorted(calls[1:]) == [False] * repeats + [True] * repeats  # warm-up, then pairs
+    assert calls[0] is True  # the warm-up
+    assert sorted(calls[1:]) == [False] * repeats + [True] * repeats  # then the pairs
     assert calls[1:3] == [True, False] and calls[3:5] == [False, True]  # the order alternates
     assert len(r["with_cpu_s"]) == len(r["without_wall_s"]) == repeats
     assert r["probed_per_run"] >= 1 and r["target"] == 0.03
