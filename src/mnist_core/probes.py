@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import load_split
-from .errors import CorruptRun, MnistLabError
+from .errors import CorruptRun, DatasetUnavailable, MnistLabError
 from .fsutil import atomic_write
 from .layer_units import activation_after, layer_name, layer_shape, sequence, weight_positions
 from .runs import load_model, load_run
@@ -307,3 +307,13 @@ def run_probes(
         save(probes, info.path / FILE, stamp)
     return probes
 
+
+
+def readouts_or_note(
+    run_id: str, runs_dir: PathLike | None = None, data_root: PathLike | None = None
+) -> tuple[Probes | None, str | None]:
+    """:func:`run_probes`, or None and why not when the dataset is not on disk (for the CLI)."""
+    try:
+        return run_probes(run_id, runs_dir, data_root), None
+    except DatasetUnavailable as exc:
+        return None, f"No readouts per layer: {exc}"

@@ -119,9 +119,12 @@ def test_inspect_run_and_the_cli(runs_dir, capsys):
     assert out["run"] == run.id and out["sample_size"] == 200
     assert [layer["layer"] for layer in out["layers"]] == list(range(1, run.config.depth + 2))
     assert sum(out["layers"][0]["activations"]["counts"]) == 200 * run.config.hidden[0]
+    positions = [r["position"] for r in out["readouts"]["readouts"]]
+    assert positions == ["pixels", *(f"layer {k}" for k in range(1, run.config.depth + 1)), "output"]
     assert main(["inside", run.id]) == 0
     text = capsys.readouterr().out
     assert "dead" in text and "layer 1: linear 784→" in text
+    assert "read out linearly at" in text and "input pixels" in text
 
 
 def test_without_the_dataset_the_weights_are_still_reported(runs_dir, tmp_path, monkeypatch, capsys):
@@ -130,6 +133,9 @@ def test_without_the_dataset_the_weights_are_still_reported(runs_dir, tmp_path, 
     inside = internals.inspect_run(ids[0], runs_dir)
     assert inside.sample_size == 0 and inside.data_note and "MNIST_DATA_DIR" in inside.data_note
     assert inside.first_layer is not None and inside.layers[0].weights.total > 0
+    assert main(["inside", ids[0], "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["readouts"] is None and "MNIST_DATA_DIR" in out["readouts_note"]
 
 
 def test_cli_says_what_to_do_for_an_unknown_run(capsys):

@@ -99,10 +99,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_inside(args: argparse.Namespace) -> int:
     from ..internals import inspect_run
+    from ..probes import readouts_or_note
 
     inside = inspect_run(args.run, args.runs_dir, args.data_dir)
+    found, note = readouts_or_note(args.run, args.runs_dir, args.data_dir)  # fitted once, kept beside the run
     if args.json:
-        print(json.dumps(inside.as_dict(), indent=1, ensure_ascii=False))
+        readouts = {"readouts": None if found is None else found.as_dict(), "readouts_note": note}
+        print(json.dumps({**inside.as_dict(), **readouts}, indent=1, ensure_ascii=False))
         return 0
     if inside.data_note:
         print(inside.data_note)
@@ -119,6 +122,9 @@ def cmd_inside(args: argparse.Namespace) -> int:
     head = ("layer", "weight std", "mean output", "dead", "saturated")
     print(format_table(head, rows, right=(1, 2, 3, 4)))
     print(f"on {inside.sample_size} test images; --json for the histograms and the first-layer order")
+    if found is not None:
+        print(format_table(("read out linearly at", "test accuracy"),
+                           [(r.name, f"{r.accuracy:.1%}") for r in found.readouts], right=(1,)))
     return 0
 
 
