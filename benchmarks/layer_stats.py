@@ -39,11 +39,11 @@ import torch
 import torch.nn.functional as F
 
 from mnist_core.config import RunConfig
-from mnist_core.data import DataBundle, data_root, is_available, load_data
+from mnist_core.data import DataBundle, load_data
 from mnist_core.layerstats import LayerStatsRecorder
 from mnist_core.models import build_model
-from mnist_core.train import PROGRESS_INTERVAL_S, make_optimizer, train
-from tests.support.synthetic import write_dataset
+from mnist_core.train import PROGRESS_INTERVAL_S, train
+from mnist_core.train_step import make_optimizer
 
 TARGET = 0.03  # issue 23: the statistics cost under 3% of training time
 BATCH = 64
@@ -149,11 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="pairs of runs (with, without)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per run")
     args = parser.parse_args(argv)
+    from .bench import dataset_root  # real MNIST, or generated data of its shape
+
     with tempfile.TemporaryDirectory() as tmp:
-        root = data_root()
-        if not is_available("mnist", root):
-            root = Path(tmp)
-            write_dataset(root, n_train=60_000, n_test=10_000)
+        root, _ = dataset_root(Path(tmp))
         result = layer_stats_overhead(root, tuple(args.hidden), args.batch, args.repeats, args.epochs)
     print("\n".join(report_lines(result)))
     print(json.dumps(result, indent=1))
