@@ -47,7 +47,7 @@ from .errors import MnistLabError
 from .models import build_model
 from .runs import RunInfo, write_torch
 from .sizing import SplitSizes, cost_preview, steps_per_epoch
-from .train import make_optimizer, make_step
+from .train_step import make_optimizer, make_step
 
 # A forward pass costs about a third of a training step (forward + backward + update).
 FORWARD_SHARE = 1 / 3

@@ -27,33 +27,18 @@ from .layerstats import LayerStatsRecorder
 from .metrics import evaluate
 from .models import build_model, for_training
 from .runs.state import TrainState  # what the storage saves to resume (mnist_core.runs)
-from .train_step import (  # re-exported: the step's old home
-    AutocastFn,
-    StepFn,
-    autocast_for,
-    autograd_step,
-    make_optimizer,
-    make_scheduler,
-    make_step,
-)
+from .train_step import make_optimizer, make_scheduler, make_step
 
 __all__ = [
     "GATHER_ROWS",
     "PROGRESS_INTERVAL_S",
-    "AutocastFn",
     "CheckpointFn",
     "ProgressEvent",
     "ProgressFn",
-    "StepFn",
     "StopFn",
     "TrainResult",
     "TrainState",
-    "autocast_for",
-    "autograd_step",
     "epoch_permutation",
-    "make_optimizer",
-    "make_scheduler",
-    "make_step",
     "train",
 ]
 

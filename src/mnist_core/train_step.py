@@ -6,7 +6,7 @@ run, :func:`autocast_for` the bfloat16 autocast of ``cfg.amp``, and
 :func:`make_step` the ``(x, y) -> (loss, logits)`` step the loop calls: the
 fast path's (:mod:`mnist_core.fast`) when it is on, else
 :func:`autograd_step`. Nothing here loops, times or reports progress; that is
-:mod:`mnist_core.train`, which re-exports every name here.
+:mod:`mnist_core.train`.
 """
 
 from __future__ import annotations

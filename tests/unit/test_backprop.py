@@ -14,7 +14,7 @@ from mnist_core.config import RunConfig
 from mnist_core.fast import backprop
 from mnist_core.fast.backprop import ONEDNN_LINEAR, SPLIT_MIN, PlainMLP, back_through, direct_step, linear
 from mnist_core.models import build_model
-from mnist_core.train import make_optimizer, make_scheduler, make_step
+from mnist_core.train_step import make_optimizer, make_scheduler, make_step
 
 
 @pytest.fixture(autouse=True)

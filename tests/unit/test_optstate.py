@@ -9,7 +9,7 @@ from mnist_core.config import RunConfig
 from mnist_core.fast import optstate
 from mnist_core.fast.optstate import HEADROOM, flush_subnormal_state, flushing
 from mnist_core.models import build_model
-from mnist_core.train import make_optimizer, make_step
+from mnist_core.train_step import make_optimizer, make_step
 
 
 @pytest.fixture(autouse=True)

@@ -357,7 +357,7 @@ def test_the_train_page_s_largest_model_is_under_the_cap_and_a_16x8192_mlp_is_ov
 )
 def test_real_checkpoints_of_every_optimizer_and_schedule_pass_the_schema(optimizer, schedule, momentum):
     from mnist_core.runs.schema import check_checkpoint
-    from mnist_core.train import make_optimizer, make_scheduler
+    from mnist_core.train_step import make_optimizer, make_scheduler
 
     cfg = RunConfig(model="cnn", cnn_channels=(4,), hidden=(8,), optimizer=optimizer, schedule=schedule,
                     momentum=momentum)

@@ -11,8 +11,9 @@ import torch
 from mnist_core.config import RunConfig, lenet5
 from mnist_core.data import load_data
 from mnist_core.errors import ConfigError
-from mnist_core.train import ProgressEvent, _Batches, epoch_permutation, make_optimizer, train
-from mnist_core.train import autocast_for as train_autocast
+from mnist_core.train import ProgressEvent, _Batches, epoch_permutation, train
+from mnist_core.train_step import autocast_for as train_autocast
+from mnist_core.train_step import make_optimizer
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def _is_parameter(key: str, cfg: RunConfig) -> bool:
 
 def _reference_states(cfg: RunConfig) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """What this configuration's optimizer (after one step) and scheduler write, on a one-weight model."""
-    from ..train import make_optimizer, make_scheduler
+    from ..train_step import make_optimizer, make_scheduler
 
     model = torch.nn.Linear(1, 1, bias=False)
     opt = make_optimizer(cfg, model)
