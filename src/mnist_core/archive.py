@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from . import runs
+from . import memory, runs
 from .config import RunConfig
 from .errors import CorruptRun, MnistLabError, StorageError
 from .fsutil import advice
@@ -288,6 +288,9 @@ def _check_run(folder: Path) -> RunConfig:
         if (folder / "checkpoint.pt").exists():
             ckpt = _read_torch(folder / "checkpoint.pt", schema.checkpoint_bytes_bound(expected))
             schema.check_checkpoint(ckpt, cfg)
+        remembered = folder / memory.MEMORY_FILE  # a corrected version's memory of drawings
+        if remembered.exists():
+            memory.from_state(_read_torch(remembered, memory.max_bytes()), memory.MEMORY_FILE)
     except CorruptRun as exc:
         raise ArchiveError(str(exc)) from exc
     runs.write_json(folder / "config.json", cfg.to_dict())

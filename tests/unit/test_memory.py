@@ -164,3 +164,52 @@ def test_a_corrupt_memory_file_is_refused_with_a_message(parent: runs.RunInfo, r
     torch.save({"keys": torch.zeros(1, 5)}, taught.version.path / memory.MEMORY_FILE)
     with pytest.raises(CorruptRun, match="memory"):
         runs.load_model(taught.version.id, runs_dir)
+
+
+def test_an_exported_version_keeps_its_memory_when_imported(parent: runs.RunInfo, runs_dir: Path) -> None:
+    import io
+    import zipfile
+
+    from mnist_core import archive
+    from mnist_core.data import load_data
+
+    x = load_data().test.tensors()[0][:1]
+    label = (int(predict(runs.load_model(parent.id, runs_dir)[0], x).label) + 1) % 10
+    taught = teach.correct(parent, x, label, MEMORY_ONLY)
+    imported = archive.import_run(archive.export_run(taught.version.id, runs_dir), runs_dir)
+    model, _ = runs.load_model(imported.id, runs_dir)
+    assert len(memory.memory_of(model)) == 5 and predict(model, x).label == label
+    # A zip whose memory.pt is not a memory is refused, naming the file.
+    good = zipfile.ZipFile(io.BytesIO(archive.export_run(taught.version.id, runs_dir)))
+    wrong = io.BytesIO()
+    torch.save({"keys": torch.zeros(1, 5)}, wrong)
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name in good.namelist():
+            zf.writestr(name, wrong.getvalue() if name == memory.MEMORY_FILE else good.read(name))
+    with pytest.raises(archive.ArchiveError, match=r"memory\.pt"):
+        archive.import_run(bad.getvalue(), runs_dir)
+
+
+def test_cli_teach_remembers_by_default_and_can_fine_tune_without_memory(
+    parent: runs.RunInfo, runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from mnist_core.cli import main
+    from tests.support.synthetic import render_digit
+
+    image = tmp_path / "seven.png"
+    Image.fromarray(render_digit(7, np.random.default_rng(0))).save(image)
+    args = ["--runs-dir", str(runs_dir), "teach", parent.id, str(image), "--label", "2"]
+    assert main([*args, "--views", "4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["remembered"] == 5 and out["steps_taken"] == 0 and out["predicted_after"] == 2
+    assert out["settings"]["memory"] is True
+    assert main([*args, "--no-memory", "--steps", "2", "--stop-at", "1.0", "--views", "0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["remembered"] == 0 and out["steps_taken"] == 2 and out["settings"]["memory"] is False
+    assert not (runs_dir / out["version"] / memory.MEMORY_FILE).exists()

@@ -30,7 +30,10 @@ from ..errors import RunNotFound
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a run or sweep id: one plain folder name
 # The files a run folder may hold besides its locks, in the order a reader needs them.
-RUN_FILES = ("config.json", "run.json", "summary.json", "history.json", "weights.pt", "checkpoint.pt")
+RUN_FILES = (
+    "config.json", "run.json", "summary.json", "history.json", "weights.pt", "checkpoint.pt",
+    "memory.pt",  # a corrected version's memory of drawings (mnist_core.memory), if it has one
+)  # fmt: skip
 STAGING_PREFIX = ".staging-"
 DELETED_PREFIX = ".deleted-"
 
