@@ -61,7 +61,7 @@ TEMPERATURE = 2.0  # softens the original model's predictions for distillation
 
 @dataclass(frozen=True)
 class CorrectionSettings:
-    """How a correction fine-tunes the model (defaults measured, see the module doc)."""
+    """How a correction remembers and/or fine-tunes (defaults measured, see the module doc)."""
 
     memory: bool = True  # remember the drawing and its views beside the network (mnist_core.memory)
     reach: float = 0.9  # a remembered key reads inputs within this share of its distance to other classes

@@ -1,10 +1,11 @@
 """Teach it: the user action that corrects a saved run and keeps the result as a new version.
 
 One call for the Draw page and the command line alike (``python -m mnist_core
-teach``): load the run's data, fine-tune a copy on the example(s) with
-:func:`online.learn`, name the version after its lineage, save it with
-:func:`runs.save_version` (the parent is never modified) and keep a corrected
-drawing in the user's handwriting set. After a single drawing, the new
+teach``): load the run's data, correct a copy with :func:`online.learn` (by
+default it remembers the example(s) and their re-drawings beside the network,
+:mod:`memory`; fine-tuning is a setting), name the version after its lineage,
+save it with :func:`runs.save_version` (weights and ``memory.pt``; the parent
+is never modified) and keep a corrected drawing in the user's handwriting set. After a single drawing, the new
 version also reads fresh re-drawings of it (:mod:`redraw`), so the user sees
 whether the correction generalised beyond the exact pixels.
 """
