@@ -35,7 +35,8 @@ from mnist_core.data import clear_cache, load_data
 from mnist_core.jobs import Job
 from mnist_core.metrics import evaluate
 from mnist_core.pipeline import run_training
-from mnist_core.train import TrainState, train
+from mnist_core.runs import TrainState
+from mnist_core.train import train
 
 LIVE_INTERVAL_S = 0.5  # the Train page's fragment redraws twice a second
 

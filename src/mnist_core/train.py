@@ -37,7 +37,6 @@ __all__ = [
     "ProgressFn",
     "StopFn",
     "TrainResult",
-    "TrainState",
     "epoch_permutation",
     "train",
 ]

@@ -33,7 +33,7 @@ from mnist_core.archive import ArchiveError
 from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun
 from mnist_core.models import build_model
-from mnist_core.train import TrainState
+from mnist_core.runs import TrainState
 from mnist_core.train_step import make_optimizer
 from tests.support.saved import zip_of
 

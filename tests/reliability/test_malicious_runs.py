@@ -30,7 +30,7 @@ from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun, MnistLabError
 from mnist_core.jobs import JobRegistry
 from mnist_core.models import build_model
-from mnist_core.train import TrainState
+from mnist_core.runs import TrainState
 
 CFG = RunConfig(hidden=(8,), epochs=2)
 

@@ -89,7 +89,7 @@ def test_export_includes_the_checkpoint_unless_asked_not_to(runs_dir):
     writer = runs.RunWriter.create(CFG, runs_dir)
     model = build_model(CFG)
     opt = torch.optim.Adam(model.parameters())
-    from mnist_core.train import TrainState
+    from mnist_core.runs import TrainState
 
     writer.save_checkpoint(TrainState(1, 0, model.state_dict(), opt.state_dict(), None, 1.0, []))
     with pytest.raises(MnistLabError, match="being trained"):

@@ -10,7 +10,7 @@ from mnist_core import report, runs
 from mnist_core.config import RunConfig
 from mnist_core.costs import CostReport
 from mnist_core.estimate import EpochEstimate
-from mnist_core.train import TrainState
+from mnist_core.runs import TrainState
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from mnist_core import runs
 from mnist_core.config import RunConfig
 from mnist_core.errors import CorruptRun, MnistLabError, RunNotFound
 from mnist_core.models import build_model
-from mnist_core.train import TrainState
+from mnist_core.runs import TrainState
 
 CFG = RunConfig(hidden=(8,))
 
