@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from mnist_core.config import RunConfig
+from mnist_core.costs import count_macs, count_parameters
 from mnist_core.device import synchronize
 from mnist_core.fast.backprop import back_through
 from mnist_core.fast.precision import configure_math
-from mnist_core.metrics import count_macs, count_parameters
 from mnist_core.models import build_model
 
 from .timing import timed, timed_in_turn

@@ -29,7 +29,8 @@ from mnist_core.fast.backprop import PlainMLP
 from mnist_core.fast.precision import configure_math
 from mnist_core.fast.step import buffered_update
 from mnist_core.models import build_model
-from mnist_core.train import make_optimizer, train
+from mnist_core.train import train
+from mnist_core.train_step import make_optimizer
 
 from .timing import timed
 from .whole_runs import median_range

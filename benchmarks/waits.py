@@ -38,9 +38,10 @@ import torch
 
 from mnist_core import fast, study
 from mnist_core.config import RunConfig, lenet5, quick_default
+from mnist_core.costs import cost_report
 from mnist_core.data import load_data
 from mnist_core.infer import preprocess
-from mnist_core.metrics import cost_report, evaluate, latency_report
+from mnist_core.metrics import evaluate, latency_report
 from mnist_core.models import build_model
 from mnist_core.pipeline import run_training
 from mnist_core.teach import correct

@@ -16,7 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from mnist_core import compare, internals, runs, scaling, seeds
+from mnist_core import compare, internals, layer_units, runs, scaling, seeds
+from mnist_core import curves as core_curves
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
 from ui import choices, inside_charts, runs_curves
@@ -34,10 +35,10 @@ MAX_CONFUSIONS = 4
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
-def curve_columns(runs_dir: str, run_id: str, stamp: int) -> compare.CurveColumns | str:
+def curve_columns(runs_dir: str, run_id: str, stamp: int) -> core_curves.CurveColumns | str:
     """The run's curve columns, or the reason its history cannot be read."""
     try:
-        return compare.curve_columns(runs.load_history(run_id, runs_dir))
+        return core_curves.curve_columns(runs.load_history(run_id, runs_dir))
     except MnistLabError as exc:
         return str(exc)
 
@@ -75,12 +76,12 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
 def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
     x = st.columns(3)[0].selectbox(
         "Against",
-        list(compare.CURVE_AXES),
-        format_func=compare.CURVE_AXES.get,
+        list(core_curves.CURVE_AXES),
+        format_func=core_curves.CURVE_AXES.get,
         key=f"{K}curve_x",
         persist_state=SESSION,
     )
-    curves: dict[str, compare.CurveColumns] = {}
+    curves: dict[str, core_curves.CurveColumns] = {}
     for row in rows:
         cols = curve_columns(runs_dir, row["id"], stamps.get(row["id"], 0))
         if isinstance(cols, str):
@@ -269,8 +270,8 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
         st.plotly_chart(inside_charts.units_figure(usable), key=f"{K}inside_units")
         st.caption(
             "Dead: a ReLU unit (a convolution's channel) that no test image of the sample activates. "
-            f"Saturated: a tanh or sigmoid unit within {internals.SATURATION_MARGIN} of its bound on "
-            f"{internals.SATURATED_FRACTION:.0%} of the sample or more."
+            f"Saturated: a tanh or sigmoid unit within {layer_units.SATURATION_MARGIN} of its bound on "
+            f"{layer_units.SATURATED_FRACTION:.0%} of the sample or more."
         )
     readable = {labels[i]: i for i, r in found.items() if not isinstance(r, str)}
     inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")

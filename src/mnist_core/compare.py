@@ -20,9 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .curves import CURVE_AXES as CURVE_AXES  # re-exported: the Runs page's curves live in curves.py
-from .curves import CurveColumns as CurveColumns
-from .curves import curve_columns as curve_columns
 from .curves import number
 from .runs import RunInfo
 from .scaling import train_flops

@@ -9,7 +9,7 @@ users: **MACs** are fvcore's count (one multiply-add counts as one);
 bytes of every parameter and buffer stored as float32. fvcore is imported
 lazily: importing it is slow, and pages that only evaluate should not pay for
 it. Accuracy, latency and throughput (running the model) live in
-:mod:`mnist_core.metrics`, which re-exports everything here.
+:mod:`mnist_core.metrics`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ norm, crops and pooling are exactly what the model does). Per weight layer
 - the histogram of its outputs after the activation that follows it (the
   logits for the last layer) on a sample of test images;
 - the share of dead units (ReLU: never above zero on the whole sample) and of
-  saturated units (tanh / sigmoid: within ``SATURATION_MARGIN`` of a bound on
-  at least ``SATURATED_FRACTION`` of the sample). A convolution's unit is a
+  saturated units (tanh / sigmoid: within ``layer_units.SATURATION_MARGIN`` of
+  a bound on at least ``layer_units.SATURATED_FRACTION`` of the sample). A convolution's unit is a
   channel: dead when no position of any image activates it.
 
 The first layer's weights become pictures: an MLP's hidden unit reads every
@@ -33,7 +33,6 @@ from torch import nn
 
 from .data import load_split
 from .errors import DatasetUnavailable
-from .layer_units import SATURATED_FRACTION as SATURATED_FRACTION  # re-exported for the views' captions
 from .layer_units import (
     SATURATING,
     activation_after,
@@ -48,7 +47,6 @@ from .layer_units import (
     unit_pictures,
     weight_positions,
 )
-from .layer_units import SATURATION_MARGIN as SATURATION_MARGIN
 from .runs import load_model
 
 PathLike = str | os.PathLike[str]

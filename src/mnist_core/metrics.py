@@ -7,9 +7,8 @@ Functions that run the model refuse one in training mode instead of calling
 ``model.eval()`` on it.
 
 What the architecture costs (parameters, MACs, FLOPs, fp32 weight size, the
-per-process :func:`cost_report` cache) lives in :mod:`mnist_core.costs`, and is
-re-exported here so ``from mnist_core.metrics import cost_report`` keeps
-working. **Energy and CO2** come from codecarbon's offline tracker
+per-process :func:`~mnist_core.costs.cost_report` cache) lives in
+:mod:`mnist_core.costs`. **Energy and CO2** come from codecarbon's offline tracker
 (:mod:`mnist_core.energy`).
 """
 
@@ -25,17 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .costs import (  # re-exported: the costs' old home
-    FP32_BYTES,
-    INPUT_SHAPE,
-    CostReport,
-    architecture_key,
-    cost_report,
-    count_macs,
-    count_parameters,
-    file_bytes,
-    weights_bytes,
-)
 from .device import synchronize
 from .errors import MnistLabError
 from .models import for_inference
@@ -43,24 +31,15 @@ from .models import for_inference
 __all__ = [
     "EVAL_BATCH",
     "FAST_EVAL_BATCH",
-    "FP32_BYTES",
-    "INPUT_SHAPE",
     "NUM_CLASSES",
-    "CostReport",
     "EvalResult",
     "LatencyReport",
     "MetricsInputError",
-    "architecture_key",
-    "cost_report",
-    "count_macs",
-    "count_parameters",
     "evaluate",
-    "file_bytes",
     "inference_plan",
     "latency_report",
     "measure_latency",
     "measure_throughput",
-    "weights_bytes",
 ]
 
 NUM_CLASSES = 10

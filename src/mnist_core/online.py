@@ -51,7 +51,7 @@ from .errors import ConfigError
 from .memory import Memory, attach, detach, memory_of, merged, remember
 from .metrics import EvalResult, evaluate
 from .redraw import redraw_inputs
-from .train import make_optimizer
+from .train_step import make_optimizer
 
 STRATEGIES = ("distill", "replay", "example")
 LAYERS = ("all", "last")
