@@ -15,3 +15,8 @@ Run it from the repository root with ``python -m benchmarks`` (or ``make bench``
   training and throughput, a correction, the study), the fast path on against off;
 - :mod:`benchmarks.report`: the results as text.
 """
+
+# mnist_core before torch: it sets GOMP_SPINCOUNT, which OpenMP reads only when torch loads
+# (without it an epoch under load costs ~10x the CPU in spin-waits).
+import mnist_core  # noqa: F401
+
