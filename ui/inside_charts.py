@@ -261,8 +261,26 @@ def layer_view(
         except ValueError as exc:
             st.info(f"This model cannot be shown layer by layer: {exc}")
             return
+        memory_note(read, names)
         show_layers(read, names)
         readout_view(model, x, names, read.label, run)
+
+
+def memory_note(read: DrawingInside, names: Sequence[str]) -> None:
+    """Say so when this version's memory of corrected drawings, not its layers, answered for this drawing."""
+    answer = read.memory
+    if answer is None:
+        return
+    network = names[answer.network_label]
+    st.warning(
+        f"This version remembers this drawing: its memory of {answer.remembered} corrected drawings "
+        f"(your corrections and their re-drawings) answered {names[answer.label]}, not the network's layers. "
+        f"The network alone reads it as {network} "
+        f"({float(answer.network_probabilities[answer.network_label]):.0%}): the layers and unit pushes "
+        "below show that reading; the last step of the logits and readout charts is the model's actual "
+        "answer, the memory's.",
+        icon=":material/bookmark:",
+    )
 
 
 def show_layers(read: DrawingInside, names: Sequence[str]) -> None:

@@ -23,7 +23,12 @@ probability with its top 1, 5 and 25 units switched off together.
 
 Models are read module by module (an ``nn.Sequential``), never through hooks,
 and never switched between train and eval: cached models are shared between
-threads.
+threads. A corrected version also consults a memory of the user's corrected
+drawings (:mod:`mnist_core.memory`, a forward hook on the whole model that
+module-by-module reading skips): when the memory answers for this drawing,
+``DrawingInside.memory`` says so, the logits and probabilities are the
+model's actual output (the memory's), and the layers show how the network
+alone reads the drawing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 from torch import nn
 
 from .layer_units import activation_after, layer_name, layer_shape, sequence, unit_pictures
+from .memory import memory_of
 
 TOP_UNITS = 8  # per layer, the units that pushed the predicted class most
 KNOCKOUT = (1, 5, 25)  # how many of a layer's top units are switched off together
@@ -95,12 +101,30 @@ class BuildUp:
 
 
 @dataclass(frozen=True)
+class MemoryAnswer:
+    """A corrected version's memory answered for this input, not the network's layers.
+
+    ``label``: the remembered drawing's label (the model's answer);
+    ``remembered``: how many drawings the memory holds (corrections and their
+    re-drawings); ``network_label`` and ``network_probabilities`` ``(classes,)``:
+    what the network alone would have said.
+    """
+
+    label: int
+    remembered: int
+    network_label: int
+    network_probabilities: np.ndarray
+
+
+@dataclass(frozen=True)
 class DrawingInside:
     """One input ``(1, 1, 28, 28)`` read by a model, layer by layer.
 
-    ``first_weights``: the first layer's weights of ``layers[0].top`` as pictures
-    ``(K, side, side)`` (MLP) or ``(K, k, k)`` filters (CNN); None without a
-    hidden layer.
+    ``label``, ``logits`` and ``probabilities`` are the model's actual output
+    (with its memory, when it remembers this input: then ``memory`` says so,
+    and ``build_up`` ends with the memory's step). ``first_weights``: the first
+    layer's weights of ``layers[0].top`` as pictures ``(K, side, side)`` (MLP)
+    or ``(K, k, k)`` filters (CNN); None without a hidden layer.
     """
 
     label: int
@@ -109,6 +133,7 @@ class DrawingInside:
     layers: tuple[LayerReading, ...]
     first_weights: np.ndarray | None
     build_up: BuildUp
+    memory: MemoryAnswer | None = None
 
 
 def _run(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
@@ -143,22 +168,49 @@ def inspect_drawing(model: nn.Module, x: torch.Tensor) -> DrawingInside:
         raise ValueError("Layer by layer reading needs a model that ends with its linear output layer.")
     param = next(iter(model.parameters()))
     with torch.inference_mode():
-        h = x.to(param.device, param.dtype)
+        x_in = x.to(param.device, param.dtype)
+        h = x_in
         outputs: dict[int, torch.Tensor] = {}  # module index -> its output
         for i, m in enumerate(modules):
             h = m(h)
             outputs[i] = h
-        logits = h[0].float()
+        network = h[0].float()
+        logits, answer = _with_memory(model, x_in, h)
         label = int(logits.argmax())
         layers = []
         for k, pos in enumerate(positions[:-1], start=1):
             end, activation = activation_after(modules, pos)
-            layers.append(_read_layer(modules, pos, end, activation, outputs[end], logits, label, k))
-        inputs = outputs[positions[-1] - 1] if positions[-1] else x.to(param.device, param.dtype)
+            layers.append(_read_layer(modules, pos, end, activation, outputs[end], network, label, k))
+        inputs = outputs[positions[-1] - 1] if positions[-1] else x_in
         build = _build_up(last, inputs.flatten(1)[0].float(), label)
+    if answer is not None:  # the last step: what the memory made of the network's logits
+        build = BuildUp(
+            (*build.steps, "memory"), build.units,
+            np.concatenate([build.cumulative, logits.cpu().numpy()[None]]), build.n_inputs,
+        )  # fmt: skip
     first = _first_weights(modules[positions[0]], layers[0].top) if layers else None
     probabilities = torch.softmax(logits, 0).cpu().numpy()
-    return DrawingInside(label, logits.cpu().numpy(), probabilities, tuple(layers), first, build)
+    return DrawingInside(label, logits.cpu().numpy(), probabilities, tuple(layers), first, build, answer)
+
+
+def _with_memory(
+    model: nn.Module, x: torch.Tensor, out: torch.Tensor
+) -> tuple[torch.Tensor, MemoryAnswer | None]:
+    """The model's actual logits ``(classes,)`` for input ``x`` ``(1, ...)`` whose network output is ``out``.
+
+    The memory (a forward hook on the whole model, skipped by module-by-module
+    reading) is applied as the model's own forward pass applies it; a
+    :class:`MemoryAnswer` when it answered for this input.
+    """
+    network = out[0].float()
+    memory = memory_of(model)
+    if memory is None or int(memory.nearest(x)[0]) < 0:
+        return network, None
+    actual = memory.apply(x, out)[0].float()
+    answer = MemoryAnswer(
+        int(actual.argmax()), len(memory), int(network.argmax()), torch.softmax(network, 0).cpu().numpy()
+    )
+    return actual, answer
 
 
 def _read_layer(

@@ -41,6 +41,7 @@ from .data import load_split
 from .errors import CorruptRun, DatasetUnavailable, MnistLabError
 from .fsutil import atomic_write
 from .layer_units import activation_after, layer_name, layer_shape, sequence, weight_positions
+from .memory import memory_of
 from .runs import load_model, load_run
 
 PathLike = str | os.PathLike[str]
@@ -218,9 +219,15 @@ def _accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
 def read_drawing(probes: Probes, model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """Every position's class probabilities for one input ``x`` ``(1, 1, 28, 28)``: ``(positions, classes)``.
 
-    The last row is the model's own softmax; the others are the probes'.
+    The last row is the model's own softmax, as the model answers: a
+    corrected version whose memory (:mod:`mnist_core.memory`) remembers the
+    input answers with the memory, which :func:`features` (module by module)
+    skips. The others are the probes' readouts of the network's layers.
     """
     feats, logits = features(model, x)
+    memory = memory_of(model)
+    if memory is not None:
+        logits = memory.apply(x.flatten(1).float(), logits)
     rows = []
     for readout, f in zip(probes.readouts, feats, strict=False):
         assert readout.weight is not None and readout.bias is not None

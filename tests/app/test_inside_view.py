@@ -137,3 +137,20 @@ def test_draw_page_layer_view_of_a_cnn_and_closed_costs_nothing(app_path, runs_d
     assert layer_captions(closed) == []
     assert "How the output layer builds the logits" not in chart_titles(closed)
     assert "Inside the network: this drawing, layer by layer" in [e.label for e in closed.expander]
+
+
+def test_draw_page_layer_view_says_when_the_memory_answered(app_path, runs_dir):
+    import torch
+
+    from mnist_core import memory
+
+    run_id = untrained_run(runs_dir, RunConfig(hidden=(32,)), "remembers")
+    state = {"keys": torch.zeros(1, 784), "labels": torch.tensor([3]), "radius": torch.tensor([1e6])}
+    torch.save(state, runs.run_path(run_id, runs_dir) / memory.MEMORY_FILE)  # every drawing falls within it
+    at = open_draw_with(app_path, run_id, layer_view_open=True)
+    assert at.metric[0].value == "3"  # the page's prediction: the memory's
+    notes = [w.value for w in at.warning if "remembers this drawing" in w.value]
+    assert len(notes) == 1 and "memory of 1 corrected drawings" in notes[0] and "answered 3" in notes[0]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    build = next(s["data"] for s in specs if "builds the logits" in str(s["layout"].get("title")))
+    assert all(t["x"][-1] == "memory" for t in build)

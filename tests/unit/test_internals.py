@@ -265,3 +265,35 @@ def test_reading_a_drawing_leaves_the_model_as_it_was():
     internals_drawing.inspect_drawing(model, torch.rand(1, 1, 2, 2))
     assert not model.training and all(not m._forward_hooks for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def remembering_mlp() -> tuple[nn.Sequential, torch.Tensor, int, int]:
+    """A small MLP, a drawing, the network's answer for it and the other label its memory remembers."""
+    from mnist_core import memory
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    x = torch.randn(1, 1, 28, 28)
+    with torch.inference_mode():
+        network = int(model(x).argmax())
+    taught = (network + 3) % 10
+    kept = memory.Memory(x.reshape(1, -1).clone(), torch.tensor([taught]), torch.tensor([1.0]))
+    memory.attach(model, kept)
+    return model, x, network, taught
+
+
+def test_a_remembered_drawing_is_read_as_the_model_answers_and_says_the_memory_did():
+    model, x, network, taught = remembering_mlp()
+    with torch.inference_mode():
+        actual = model(x)[0]  # through the memory's hook
+    assert int(actual.argmax()) == taught != network
+    read = internals_drawing.inspect_drawing(model, x)
+    assert read.label == taught and np.allclose(read.logits, actual.numpy(), atol=1e-5)
+    assert read.memory is not None and read.memory.label == taught and read.memory.remembered == 1
+    assert read.memory.network_label == network and int(read.memory.network_probabilities.argmax()) == network
+    assert read.build_up.steps[-1] == "memory"
+    assert np.allclose(read.build_up.cumulative[-1], actual.numpy(), atol=1e-5)
+    far = internals_drawing.inspect_drawing(model, x + 5.0)  # outside the radius: the network alone
+    assert far.memory is None and far.build_up.steps[-1] != "memory"
+    with torch.inference_mode():
+        assert far.label == int(model(x + 5.0).argmax())

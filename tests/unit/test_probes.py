@@ -130,3 +130,17 @@ def test_without_the_dataset_probes_say_what_to_do(runs_dir, tmp_path, monkeypat
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nothing"))
     with pytest.raises(DatasetUnavailable, match="MNIST_DATA_DIR"):
         probes.run_probes(run_id, runs_dir)
+
+
+def test_a_remembered_drawing_ends_with_the_memorys_answer() -> None:
+    from mnist_core import memory
+
+    model = xor_net()
+    found = probes.fit_probes(model, *xor(400, 0), *xor(100, 1))
+    x = torch.tensor([1.0, -1.0, 0, 0]).reshape(1, 1, 2, 2)  # the network says class 1
+    memory.attach(model, memory.Memory(x.reshape(1, -1).clone(), torch.tensor([0]), torch.tensor([0.5])))
+    rows = probes.read_drawing(found, model, x)
+    with torch.inference_mode():
+        actual = torch.softmax(model(x)[0].double(), 0).numpy()  # through the memory's hook
+    assert actual.argmax() == 0 and np.allclose(rows[-1], actual)
+    assert rows[1].argmax() == 1  # the hidden layer's readout: the network's own reading
