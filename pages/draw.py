@@ -277,12 +277,13 @@ def settings_panel() -> None:
         )  # fmt: skip
         cols = st.columns(2)
         cols[0].slider(
-            "At most this many fine-tuning steps",
+            "At most this many steps",
             0,
             200,
             DEFAULTS.steps,
             key=SETTING_KEYS["steps"],
             persist_state=SESSION,
+            help="Fine-tuning steps (Adam). 0: no fine-tuning, the memory alone (the default).",
         )
         cols[1].slider(
             "Stop once the right answer has probability", 0.5, 1.0, DEFAULTS.stop_at, 0.05,
