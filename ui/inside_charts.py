@@ -9,6 +9,7 @@ the numbers come ready from ``mnist_core.internals`` and
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -343,7 +344,19 @@ def run_probes(run_id: str, runs_dir: str, stamp: str) -> Probes | str:
 
 
 def probes_of(run_id: str, runs_dir: str, stamp: object) -> Probes | str:
-    with st.spinner("Fitting a readout per layer (once per run)..."):
+    """The run's readouts: read from beside it at once, or fitted now under a spinner that says how long.
+
+    Called where the readouts are drawn, after everything else on the page,
+    so the first time a run is opened the rest shows while they are fitted.
+    """
+    try:
+        found = core_probes.saved(run_id, runs_dir)
+        if found is not None:
+            return found
+        seconds = core_probes.run_fit_seconds(run_id, runs_dir)
+    except MnistLabError as exc:
+        return str(exc)
+    with st.spinner(f"Fitting the readouts per layer (first time for this run, ~{math.ceil(seconds)} s)..."):
         return run_probes(run_id, runs_dir, str(stamp))
 
 

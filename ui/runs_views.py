@@ -274,8 +274,9 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
             f"{layer_units.SATURATED_FRACTION:.0%} of the sample or more."
         )
     readable = {labels[i]: i for i, r in found.items() if not isinstance(r, str)}
-    inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
     inside_charts.training_stats_panel(readable, runs_dir, stamps, key=f"{K}inside_training")
+    # last: the first time a run is opened its readouts are fitted here, with everything else already drawn
+    inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
 
 
 def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | str) -> None:

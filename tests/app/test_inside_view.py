@@ -64,9 +64,51 @@ def test_old_runs_say_what_their_history_lacks_and_new_ones_show_their_gradients
     assert not at.exception, [e.value for e in at.exception]
     assert any("no per-layer training statistics" in i.value and "train it again" in i.value for i in at.info)
     assert len(at.image) == 2  # both open: the old run's weights are shown all the same
-    assert chart_titles(at)[-1] == "Gradient norm per layer while training (median)"
-    bars = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    titles = chart_titles(at)
+    assert titles[-2] == "Gradient norm per layer while training (median)"
+    assert titles[-1] == "Accuracy of a linear readout of each layer"  # last: fitted where it is drawn
+    bars = json.loads(at.get("plotly_chart")[-2].proto.spec)["data"]
     assert len(bars) == 1 and bars[0]["x"] == ["layer 1", "layer 2", "output"]
+
+
+def test_the_readouts_are_fitted_after_everything_else_is_drawn_and_say_so(app_path, run_ids, monkeypatch):
+    import streamlit as st
+
+    import ui.inside_charts as charts
+    from mnist_core import probes
+
+    events: list[str] = []
+
+    def recording(name: str, fn):
+        def wrapped(*args, **kwargs):
+            events.append(name)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(probes, "fit_probes", recording("fit", probes.fit_probes))
+    monkeypatch.setattr(charts, "histograms_figure", recording("histograms", charts.histograms_figure))
+    monkeypatch.setattr(charts, "units_figure", recording("units", charts.units_figure))
+    monkeypatch.setattr(charts, "training_stats_panel", recording("training", charts.training_stats_panel))
+    spinners: list[str] = []
+    spinner = st.spinner
+
+    def noted(text: str = "", *args, **kwargs):
+        spinners.append(text)
+        return spinner(text, *args, **kwargs)
+
+    monkeypatch.setattr(st, "spinner", noted)
+    at = open_inside(app_path, run_ids[:2])
+    assert not at.exception, [e.value for e in at.exception]
+    assert events.count("fit") == 2 and {"histograms", "units", "training"} <= set(events)
+    drawn = max(i for i, e in enumerate(events) if e != "fit")
+    assert events.index("fit") > drawn  # the readouts are drawn last and fitted there
+    fitting = [t for t in spinners if "Fitting the readouts" in t]
+    assert len(fitting) == 2 and all("first time for this run, ~" in t for t in fitting)
+    events.clear()
+    again = open_inside(app_path, run_ids[:2])  # kept beside the runs: read back, no fit and no spinner
+    assert "fit" not in events and chart_titles(again)[-1] == "Accuracy of a linear readout of each layer"
+    assert len([t for t in spinners if "Fitting the readouts" in t]) == 2
 
 
 def test_without_the_dataset_the_weights_still_show(app_path, run_ids, tmp_path, monkeypatch):

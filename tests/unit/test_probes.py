@@ -144,3 +144,25 @@ def test_a_remembered_drawing_ends_with_the_memorys_answer() -> None:
         actual = torch.softmax(model(x)[0].double(), 0).numpy()  # through the memory's hook
     assert actual.argmax() == 0 and np.allclose(rows[-1], actual)
     assert rows[1].argmax() == 1  # the hidden layer's readout: the network's own reading
+
+
+def test_saved_never_fits_and_the_fit_time_is_estimated_from_the_work(runs_dir) -> None:
+    from mnist_core.models import build_model
+
+    run_id = untrained_run(runs_dir, RunConfig(hidden=(16, 8)), "two layers")
+    assert probes.saved(run_id, runs_dir) is None  # nothing beside the run yet, and nothing fitted
+    assert not (runs.run_path(run_id, runs_dir) / probes.FILE).exists()
+    fitted = probes.run_probes(run_id, runs_dir)
+    kept = probes.saved(run_id, runs_dir)
+    assert kept is not None and [r.accuracy for r in kept.readouts] == [r.accuracy for r in fitted.readouts]
+    small = probes.run_fit_seconds(run_id, runs_dir)
+    wide = probes.fit_seconds(build_model(RunConfig(hidden=(1024, 1024, 1024))).eval())
+    assert probes.LOAD_SECONDS < small < 1.0 < wide < 10.0
+    macs = 784 * 1024 + 2 * 1024 * 1024 + 1024 * 10  # the forward pass of one image
+    products = 784**2 + 3 * 1024**2  # one d x d product per position, per fitting image
+    work = macs * (probes.FIT_IMAGES + probes.TEST_IMAGES) + products * probes.FIT_IMAGES
+    assert wide == pytest.approx(probes.LOAD_SECONDS + work / probes.FIT_RATE)
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 26 * 26, 10)).eval()
+    conv_work = (18 * 26 * 26 + 2 * 26 * 26 * 10) * (probes.FIT_IMAGES + probes.TEST_IMAGES)
+    conv_work += (784**2 + (2 * probes.POOL * probes.POOL) ** 2) * probes.FIT_IMAGES
+    assert probes.fit_seconds(conv) == pytest.approx(probes.LOAD_SECONDS + conv_work / probes.FIT_RATE)
