@@ -2,7 +2,9 @@
 
 Run it with ``make run`` or ``streamlit run app.py``. Each page lives in
 pages/ and only wires widgets to ``mnist_core``; the core never imports
-Streamlit.
+Streamlit. ``streamlit run`` imports this file, finds ``app`` (an ``st.App``:
+the pages plus the JSON route the live charts poll, ``ui/live_route.py``) and
+serves it; each session's script run then runs this file as ``__main__``.
 """
 
 # Import pandas fully before any training thread can: codecarbon imports it in a
@@ -12,23 +14,30 @@ import pandas  # noqa: F401
 import streamlit as st
 
 import mnist_core  # noqa: F401  (before any page: it sets GOMP_SPINCOUNT before torch loads)
-from ui import shell
-
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
+from ui import live_route, shell
 
 HOME = "pages/home.py"
-PAGES = [
-    st.Page(HOME, title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/science:"),
-]
 
-page = st.navigation(PAGES)
-shell.opened()  # after a deep link on a fresh server: back to the page the user asked for
-missing = shell.missing_page()
-if missing is None:
-    page.run()
-else:  # Streamlit would show Home without a word
-    shell.page_not_found(missing, HOME)
+
+def main() -> None:
+    st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
+    pages = [
+        st.Page(HOME, title="Home", icon=":material/home:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/science:"),
+    ]
+    page = st.navigation(pages)
+    shell.opened()  # after a deep link on a fresh server: back to the page the user asked for
+    missing = shell.missing_page()
+    if missing is None:
+        page.run()
+    else:  # Streamlit would show Home without a word
+        shell.page_not_found(missing, HOME)
+
+
+if __name__ == "__main__":  # each session's script run (Streamlit and AppTest run this file as __main__)
+    main()
+else:  # `streamlit run app.py` imports this file to find `app`: the server, with the live charts' route
+    app = st.App(__file__, routes=live_route.routes())

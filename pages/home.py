@@ -12,6 +12,7 @@ from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobSnapshot
 from mnist_core.runs import RunInfo, best_of, default_runs_dir, scan_runs
 from mnist_core.tasks import download_task, start_download
+from ui import live_route
 from ui.live_chart import live_learning_curves
 from ui.shared import (
     job_registry,
@@ -22,7 +23,7 @@ from ui.shared import (
     show_progress_bar,
 )
 from ui.shell import require_shell
-from ui.train_jobs import DETAILS_INTERVAL_S, LIVE_INTERVAL_S
+from ui.train_jobs import DETAILS_INTERVAL_S, LIVE_INTERVAL_S, polled_job_curves
 
 DATASET = "mnist"
 DRAW_PAGE, SWEEPS_PAGE = "pages/draw.py", "pages/sweeps.py"
@@ -170,7 +171,8 @@ def _start_quick(root: Path) -> None:
 
 
 def quick_job_panel(job: Job) -> None:
-    """The quick model's run: while it trains, its progress and chart redraw twice a second, its metrics
+    """The quick model's run: while it trains, its chart fetches its new points twice a second
+    (``ui/live_route.py``; without the route a fragment redraws it), its progress and metrics redraw
     every two seconds (each fragment rerun costs the browser; the name and Stop button are drawn once)."""
     snap = job.snapshot()
     st.markdown(f"Quick model: **{job.config.label()}**")
@@ -178,19 +180,24 @@ def quick_job_panel(job: Job) -> None:
         quick_result(snap)
         return
 
-    @st.fragment(run_every=LIVE_INTERVAL_S)
+    polled = live_route.served()  # the chart fetches its own points: no 0.5 s rerun for it
+
+    @st.fragment(run_every=DETAILS_INTERVAL_S if polled else LIVE_INTERVAL_S)
     def progress() -> None:
         snap = job.snapshot()
         if not snap.active:
             st.rerun()  # the job ended: refresh run counts and buttons once
         show_progress_bar(snap)
-        live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
+        if not polled:
+            live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
 
     @st.fragment(run_every=DETAILS_INTERVAL_S)
     def details() -> None:
         show_job_metrics(job.snapshot(), compact=True)
 
     progress()
+    if polled:
+        polled_job_curves(job, f"home_quick_{job.id}", height=220)
     details()
     st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
 

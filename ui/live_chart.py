@@ -201,6 +201,23 @@ def live_chart(key: str, run: str, view: LiveView, points: Sequence[Point], heig
     _component()(key=key, data=data, height="content", on_need_change=partial(_forget, key))
 
 
+def polled_chart(key: str, run: str, view: LiveView, url: str, height: int = HEIGHT) -> None:
+    """Draw ``view`` once per page run; its JS fetches the points from ``url`` and appends them in place.
+
+    ``url`` answers ``?from=N`` with the rows after the N points the chart
+    holds (``ui/live_route.py``), so no rerun is needed to update the chart: it
+    asks twice a second until the run ends. A page rerun sends only the spec
+    (~1 kB): the element keeps what it holds and goes on asking.
+    """
+    spec = {"height": int(height), "panels": [p.as_dict() for p in view.panels]}
+    data: dict[str, Any] = {"run": run, "poll": url, "spec": spec}
+    if not st.session_state.get(LIB_KEY):
+        data["lib"], data["css"] = library()
+        st.session_state[LIB_KEY] = True
+    _sent_state().pop(key, None)  # a fallback redraw under this key would start afresh
+    _component()(key=key, data=data, height="content", on_need_change=partial(_forget, key))
+
+
 # -- learning curves -----------------------------------------------------------------------------
 
 
@@ -259,6 +276,13 @@ def live_learning_curves(key: str, run: str, points: Sequence[Point], height: in
         return False
     live_chart(key, run, learning_curve_view(steps_per_epoch(points)), points, height=height)
     return True
+
+
+def polled_learning_curves(
+    key: str, run: str, url: str, per: float | None = None, height: int = HEIGHT
+) -> None:
+    """The live loss and accuracy chart of a run whose points ``url`` serves (:func:`polled_chart`)."""
+    polled_chart(key, run, learning_curve_view(per), url, height=height)
 
 
 # -- per-layer statistics (mnist_core.layerstats) ------------------------------------------------

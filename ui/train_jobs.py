@@ -7,6 +7,7 @@ polls the jobs twice a second while any is queued or running.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -14,12 +15,19 @@ import streamlit as st
 from mnist_core import data as core_data
 from mnist_core import report
 from mnist_core.config import RunConfig
-from mnist_core.curves import learning_curves, merge_history
+from mnist_core.curves import Point, learning_curves, merge_history
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry, JobSnapshot
 from mnist_core.runs import RunInfo, load_history, load_run
+from ui import live_route
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.live_chart import live_layer_stats, live_learning_curves
+from ui.live_chart import (
+    HEIGHT,
+    live_layer_stats,
+    live_learning_curves,
+    polled_learning_curves,
+    steps_per_epoch,
+)
 from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
 LIVE_INTERVAL_S = 0.5  # redraw of a running job's progress and chart (the issue asks for twice a second)
@@ -124,12 +132,16 @@ def job_panel(
         else:
             st.button("Stop", key=f"train_stop_{job.id}", on_click=job.stop, icon=":material/stop:")
 
-        @st.fragment(run_every=LIVE_INTERVAL_S)
+        polled = live_route.served()  # the chart fetches its own points: no 0.5 s rerun for it
+
+        @st.fragment(run_every=DETAILS_INTERVAL_S if polled else LIVE_INTERVAL_S)
         def progress() -> None:
             if _active_states(registry) != started or job.stop_requested != stopping:
                 st.rerun()  # a job was queued, started, ended or stopped: refresh the page once
             snap = job.snapshot()
             show_progress_bar(snap)
+            if polled:
+                return
             if not live_learning_curves(f"train_live_{job.id}", job.id, _job_points(job, snap, runs_dir)):
                 st.caption(FIRST_POINTS)
 
@@ -141,7 +153,20 @@ def job_panel(
                 st.caption(LAYERS_CAPTION)
 
         progress()
+        if polled:
+            saved = _saved_history(job.resume_id, str(runs_dir), job.id) if job.resume_id is not None else ()
+            polled_job_curves(job, f"train_live_{job.id}", saved)
         details()
+
+
+def polled_job_curves(job: Job, key: str, saved: Sequence[Point] = (), height: int = HEIGHT) -> None:
+    """A running job's live loss and accuracy, drawn once: the chart fetches its points from the route.
+
+    Only where :func:`ui.live_route.served`; ``saved``: the history of the run the job resumes.
+    """
+    live_route.expose(job, saved)
+    points = job.snapshot().events
+    polled_learning_curves(key, job.id, live_route.url(job.id), steps_per_epoch(list(points[:1])), height)
 
 
 def live_job_curves(job: Job, key: str, height: int = 220) -> None:

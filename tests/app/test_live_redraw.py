@@ -1,5 +1,10 @@
 """What the live views redraw twice a second: only the progress bar and the live chart (issue 22).
 
+Served by ``streamlit run`` (``ui/live_route.py``), the chart fetches its own
+points and nothing reruns twice a second: the chart is drawn once per page run
+with no points, the progress bar and metrics every two seconds. Without the
+route (AppTest, a page run on its own) a 0.5 s fragment redraws the chart.
+
 Every element a fragment holds is sent again and redrawn by the browser at each
 of its reruns (a rerun costs the browser ~15 ms before any element): the Train
 page's job panel and the Home page's quick model keep their name and Stop button
@@ -11,6 +16,7 @@ element carries the id of the fragment that drew it, and each fragment's
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -117,4 +123,78 @@ def test_the_quick_models_fast_redraw_holds_only_the_progress_bar_and_the_chart(
     fast, slow = fast_and_slow(sent)
     assert_only_bar_and_chart(fast, "home_quick_")
     assert slow.count("metric") == 4, f"the slower fragment draws {slow}"
+    assert not at.exception
+
+
+def chart_data(sent: Sent, key: str) -> list[dict]:
+    """The data of each ``key`` chart the latest run sent, with the fragment that drew it ('' for none)."""
+    out = []
+    for m in sent.msgs:
+        if m.HasField("delta") and m.delta.WhichOneof("type") == "new_element":
+            el = m.delta.new_element
+            if el.WhichOneof("type") == "bidi_component" and key in el.bidi_component.id:
+                out.append({**json.loads(el.bidi_component.json), "fragment": m.delta.fragment_id})
+    return out
+
+
+def assert_polled(sent: Sent, chart_key: str) -> None:
+    intervals, drawn = sent.by_fragment()
+    assert intervals and min(intervals.values()) >= 2.0, f"a fragment reruns every {intervals} s"
+    slow = [w for items in drawn.values() for w in items]
+    assert "progress" in slow, slow
+    assert not any(w.startswith("bidi_component") and chart_key in w for w in slow), slow
+    charts = chart_data(sent, chart_key)
+    assert len(charts) == 1 and charts[0]["fragment"] == "", "the chart is drawn once, by the page run"
+    data = charts[0]
+    assert data["poll"] == f"/_live/{data['run']}" and "rows" not in data, "its points come from the route"
+    assert [p["title"] for p in data["spec"]["panels"]] == ["Loss", "Accuracy"]
+
+
+@pytest.fixture
+def served(app_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The pages as ``streamlit run`` serves them: with the live charts' route."""
+    monkeypatch.syspath_prepend(str(app_path.parent))
+    from ui import live_route
+
+    monkeypatch.setattr(live_route, "_served", True)
+    yield live_route
+    live_route.forget_all()
+
+
+@pytest.mark.slow
+def test_served_the_train_pages_chart_is_drawn_once_and_polls_nothing_reruns_twice_a_second(
+    app_path: Path, registry: JobRegistry, served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = JobGate(monkeypatch)
+    sent = Sent(monkeypatch)
+    at = open_app(app_path, "pages/train.py", check=True)
+    at.select_slider(key="train_width").set_value(16)
+    at.run()
+    next(b for b in at.button if b.label == "Start training").click()
+    at.run()
+    gate.wait_held()
+    run_until(at, lambda at: any(c.key == "train_live_job-1" for c in at.get("bidi_component")))
+    sent.run(at)
+    assert served.points_since("job-1", 0) is not None, "the page let the route serve its job"
+    gate.release()
+
+    assert_polled(sent, "train_live_job-1")
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_served_the_quick_models_chart_is_drawn_once_and_polls(
+    app_path: Path, registry: JobRegistry, served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = JobGate(monkeypatch, quick_default())
+    sent = Sent(monkeypatch)
+    at = open_app(app_path, check=True)
+    next(b for b in at.button if b.label == "Train a quick default model").click()
+    at.run()
+    gate.wait_held()
+    run_until(at, lambda at: any(c.key.startswith("home_quick_") for c in at.get("bidi_component")))
+    sent.run(at)
+    gate.release()
+
+    assert_polled(sent, "home_quick_")
     assert not at.exception

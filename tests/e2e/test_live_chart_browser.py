@@ -42,9 +42,12 @@ def start_small_run(page: Page) -> None:
 
 
 def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(page: Page) -> None:
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/_live/" in r.url else None)
     start_small_run(page)
 
     first = wait_state(page, "s => s.points >= 4 && s.last > 0")
+    assert any("from=0" in u for u in polls), "the chart fetches its points itself (ui/live_route.py)"
     page.get_by_text("Gradient norm").first.wait_for()  # the per-layer statistics beside the loss
     page.evaluate("() => { document.querySelector('.mnist-live-chart').__testMark = 'same node'; }")
 

@@ -14,6 +14,11 @@
 // how many source points this element had already been sent. A full set (`spec` present) replaces
 // everything. A delta whose `from` is not what this element holds (a remount, a lost message, a new
 // run) is not drawn: the element asks Python for the full set (trigger "need").
+//
+// Polled (data: {run, spec, poll}, no rows; ui/live_route.py): the element fetches its points
+// itself, `GET poll?from=N` every POLL_MS while the job runs (the whole history, thinned, when N
+// is 0), and appends them in place; a page rerun with the same run and spec changes nothing. It
+// stops when the route says the job has ended (or does not know it), and on unmount.
 
 const mnistLiveChart = (() => {
   const MIN_PANEL_PX = 240;
@@ -21,6 +26,7 @@ const mnistLiveChart = (() => {
   const MAX_ROWS = 4000; // rows kept per panel; older ones are thinned beyond this
   const KEEP_RECENT = 1000; // the newest rows are never thinned
   const ASK_AGAIN_MS = 2000;
+  const POLL_MS = 500;
   const mounted = new WeakMap(); // parentElement -> state
 
   function formatValue(panel) {
@@ -191,6 +197,7 @@ const mnistLiveChart = (() => {
   }
 
   function unmount(state) {
+    stopPolling(state);
     state.observer.disconnect();
     document.removeEventListener("mouseup", state.onMouseUp);
     state.panels.forEach((u) => u.destroy());
@@ -255,10 +262,68 @@ const mnistLiveChart = (() => {
     draw(state);
   }
 
+  // -- polled: the element fetches its own points (ui/live_route.py) ------------------------------
+
+  function stopPolling(state) {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  async function poll(state) {
+    if (state.busy || document.hidden || !state.timer) return; // a hidden tab asks for nothing
+    state.busy = true;
+    try {
+      const response = await fetch(state.poll + "?from=" + state.n, { cache: "no-store" });
+      if (!response.ok) {
+        stopPolling(state); // the server does not know this job (restarted): the page shows why
+        return;
+      }
+      const got = await response.json();
+      if (!state.timer) return; // unmounted meanwhile
+      const data = { run: state.run, from: got.from, n: got.n, rows: got.rows };
+      if (got.from === 0) data.spec = state.spec; // the whole history: replaces what is drawn
+      if (got.n > 0 || state.n > 0) receive(state, data, () => {}); // nothing yet: nothing to draw
+      if (!got.active) stopPolling(state);
+    } catch (err) {
+      // a lost connection: the next tick asks again
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function startPolling(state, url) {
+    state.poll = url;
+    state.n = 0;
+    state.timer = setInterval(() => poll(state), POLL_MS);
+    poll(state);
+  }
+
+  function renderPolled(parentElement, data) {
+    let state = mounted.get(parentElement);
+    const text = JSON.stringify(data.spec);
+    if (state && (state.specText !== text || state.run !== data.run || state.poll !== data.poll)) {
+      unmount(state);
+      state = null;
+    }
+    if (!state) {
+      state = mount(parentElement, data.spec);
+      state.run = data.run;
+      mounted.set(parentElement, state);
+      startPolling(state, data.poll);
+    }
+    return () => {
+      const current = mounted.get(parentElement);
+      if (!current) return;
+      unmount(current);
+      mounted.delete(parentElement);
+    };
+  }
+
   function render(component) {
     const { parentElement, data, setTriggerValue } = component;
     const ask = (what) => setTriggerValue("need", what);
     injectCss(data.css);
+    if (data.poll) return renderPolled(parentElement, data);
     let state = mounted.get(parentElement);
     if (data.spec) {
       const text = JSON.stringify(data.spec);
