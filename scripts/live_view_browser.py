@@ -7,8 +7,9 @@ and trains the Train page's default run (MLP 784-512-10, batch 64; ``--epochs``,
 from headless Chromium on the same machine, in turns:
 
 - ``unwatched``: click *Start training*, then leave the page: nothing redraws;
-- ``watched``: stay on the Train page while the run trains: its fragment reruns
-  twice a second and the browser draws the charts;
+- ``watched``: stay on the Train page while the run trains: its live chart
+  fetches its new points twice a second (``ui/live_route.py``) and draws
+  them; a fragment redraws the progress bar and metrics every two seconds;
 - ``watched, 1 thread``: the same on a second server whose torch runs one
   thread (``OMP_NUM_THREADS=1``, what ``torch.set_num_threads(1)`` does), so
   the browser and the server's redraws have a core of their own.
@@ -36,11 +37,13 @@ in, so export the older commit and run its copy the same way::
     git archive ad39ca0 | tar -x -C /tmp/old   # /tmp/old must exist
     MNIST_DATA_DIR=../shared/data .venv/bin/python /tmp/old/scripts/live_view_browser.py --repeats 5
 
-What a redraw costs the browser is mostly Streamlit's, not the chart's: each
+What a redraw costs the browser was mostly Streamlit's, not the chart's: each
 fragment rerun re-renders the whole page's elements and sends every widget's
 state (measured in issue 22: a fragment drawing only a progress bar costs
 ~13 ms of main thread on a near-empty page and ~35 ms on a page as full as
-the Train page; the uPlot chart adds 2-5 ms).
+the Train page; the uPlot chart adds 2-5 ms). Hence the polled chart: no
+rerun per redraw. ``busy_ms_per_redraw`` is all the main thread's busy time
+over the trace (the 2 s fragment's reruns included) per redraw of the chart.
 
 Needs the dev requirements (playwright) and Debian's ``/usr/bin/chromium``, as
 the browser tests do. Without ``MNIST_DATA_DIR`` it trains on generated data.

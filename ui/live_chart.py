@@ -278,11 +278,13 @@ def live_learning_curves(key: str, run: str, points: Sequence[Point], height: in
     return True
 
 
-def polled_learning_curves(
-    key: str, run: str, url: str, per: float | None = None, height: int = HEIGHT
-) -> None:
-    """The live loss and accuracy chart of a run whose points ``url`` serves (:func:`polled_chart`)."""
-    polled_chart(key, run, learning_curve_view(per), url, height=height)
+def polled_learning_curves(key: str, run: str, url: str, height: int = HEIGHT) -> None:
+    """The live loss and accuracy chart of a run whose points ``url`` serves (:func:`polled_chart`).
+
+    Its spec is the same at every page run (the element keeps what it holds):
+    the steps per epoch its hover shows come with the points (``per``).
+    """
+    polled_chart(key, run, learning_curve_view(), url, height=height)
 
 
 # -- per-layer statistics (mnist_core.layerstats) ------------------------------------------------

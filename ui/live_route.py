@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from mnist_core.curves import Point, merge_history
 from mnist_core.jobs import Job
-from ui.live_chart import learning_curve_view, payload
+from ui.live_chart import learning_curve_view, payload, steps_per_epoch
 
 PREFIX = "/_live/"
 MAX_EXPOSED = 64  # jobs remembered; the oldest is forgotten first
@@ -65,10 +65,11 @@ def forget_all() -> None:
 def points_since(job_id: str, start: int) -> dict[str, Any] | None:
     """What ``?from=start`` answers for ``job_id``: None for a job not exposed.
 
-    ``{"from", "n", "rows", "active"}``: the rows of the points after the
-    ``start`` the chart holds, per panel; when ``start`` is 0 or beyond the
+    ``{"from", "n", "rows", "active", "per"}``: the rows of the points after
+    the ``start`` the chart holds, per panel; when ``start`` is 0 or beyond the
     history, the whole history thinned (``from`` 0). ``active`` False: the job
-    has ended and these are its last points.
+    has ended and these are its last points. ``per``: optimizer steps per epoch
+    (for the hover), None before the first point.
     """
     with _lock:
         entry = _jobs.get(job_id)
@@ -85,7 +86,7 @@ def points_since(job_id: str, start: int) -> dict[str, Any] | None:
         start = 0
         rows, _ = payload(None, job_id, view, points)
         rows = rows["rows"]
-    return {"from": start, "n": n, "rows": rows, "active": snap.active}
+    return {"from": start, "n": n, "rows": rows, "active": snap.active, "per": steps_per_epoch(points[:1])}
 
 
 def live_points(request: Request) -> JSONResponse:

@@ -26,7 +26,6 @@ from ui.live_chart import (
     live_layer_stats,
     live_learning_curves,
     polled_learning_curves,
-    steps_per_epoch,
 )
 from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
@@ -165,8 +164,7 @@ def polled_job_curves(job: Job, key: str, saved: Sequence[Point] = (), height: i
     Only where :func:`ui.live_route.served`; ``saved``: the history of the run the job resumes.
     """
     live_route.expose(job, saved)
-    points = job.snapshot().events
-    polled_learning_curves(key, job.id, live_route.url(job.id), steps_per_epoch(list(points[:1])), height)
+    polled_learning_curves(key, job.id, live_route.url(job.id), height=height)  # the same spec every run
 
 
 def live_job_curves(job: Job, key: str, height: int = 220) -> None:

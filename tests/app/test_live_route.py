@@ -67,6 +67,7 @@ def test_the_route_answers_only_the_rows_after_those_the_chart_holds(route) -> N
     assert status == 200
     assert (first["from"], first["n"], first["active"]) == (0, 4, True)
     assert [len(rows) for rows in first["rows"]] == [4, 4]  # loss and accuracy panels
+    assert first["per"] == 8  # steps per epoch, for the hover
 
     job.events += [step(5, loss=0.25), step(6), step(7), step(8), epoch_end(1)]
     status, later = get(route.url("job-7"), "from=4")
@@ -100,6 +101,13 @@ def test_an_unknown_job_or_a_bad_from_is_refused_in_json(route) -> None:
     assert status == 404
     assert "job-404" in body["error"] and "Train page" in body["error"]
     route.expose(FakeJob("job-1", []))
+    assert get(route.url("job-1"), "from=0")[1] == {
+        "from": 0,
+        "n": 0,
+        "rows": [[], []],
+        "active": True,
+        "per": None,
+    }
     status, body = get(route.url("job-1"), "from=soon")
     assert status == 400 and "whole number" in body["error"]
 

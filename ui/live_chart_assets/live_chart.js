@@ -35,8 +35,8 @@ const mnistLiveChart = (() => {
   }
 
   function formatX(panel) {
-    const perX = panel.steps_per_x;
     return (u, v) => {
+      const perX = panel.steps_per_x; // read now: a polled chart learns it with its first points
       if (v == null) return "–";
       const epoch = panel.x_label + " " + v.toFixed(2);
       return perX ? epoch + " · step " + Math.round(v * perX).toLocaleString() : epoch;
@@ -280,6 +280,7 @@ const mnistLiveChart = (() => {
       }
       const got = await response.json();
       if (!state.timer) return; // unmounted meanwhile
+      if (got.per) state.spec.panels.forEach((p) => (p.steps_per_x = got.per));
       const data = { run: state.run, from: got.from, n: got.n, rows: got.rows };
       if (got.from === 0) data.spec = state.spec; // the whole history: replaces what is drawn
       if (got.n > 0 || state.n > 0) receive(state, data, () => {}); // nothing yet: nothing to draw
