@@ -34,10 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
+from . import memory
 from .data import normalize
 from .errors import MnistLabError
 from .fsutil import atomic_write
+from .infer import predict_batch
 from .runs import default_runs_dir
 
 log = logging.getLogger(__name__)
@@ -199,6 +202,45 @@ def tensors(
     pixels = np.stack([load_pixels(s.id, root) for s in samples])
     x = normalize(torch.from_numpy(pixels), dataset).unsqueeze(1)
     return x.contiguous(), torch.tensor([s.label for s in samples], dtype=torch.int64)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A model's reading of the handwriting set, and how much of it the model remembers.
+
+    A corrected version's memory of drawings (:mod:`memory`) reads the drawings
+    it was taught as taught, so its accuracy on the whole set is flattering:
+    ``remembered`` counts them, and ``accuracy_unseen`` is the accuracy on the others.
+    """
+
+    total: int
+    right: int
+    remembered: int = 0  # drawings the model's memory decides (those it was taught, or close to them)
+    right_unseen: int = 0  # right among the drawings it does not remember
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.total if self.total else None
+
+    @property
+    def unseen(self) -> int:
+        return self.total - self.remembered
+
+    @property
+    def accuracy_unseen(self) -> float | None:
+        return self.right_unseen / self.unseen if self.unseen else None
+
+
+def score(model: nn.Module, root: str | os.PathLike[str] | None = None) -> Score:
+    """How ``model`` (in eval mode, with its memory if any) reads the handwriting set in ``root``."""
+    x, y = tensors(root)
+    if len(y) == 0:
+        return Score(0, 0)
+    right = predict_batch(model, x).argmax(1) == y
+    mem = memory.memory_of(model)
+    remembered = torch.zeros_like(right) if mem is None else mem.nearest(x).cpu() >= 0
+    unseen = right & ~remembered
+    return Score(len(y), int(right.sum()), int(remembered.sum()), int(unseen.sum()))
 
 
 def export_zip(root: str | os.PathLike[str] | None = None) -> bytes:

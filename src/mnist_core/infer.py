@@ -36,6 +36,7 @@ from PIL import Image
 
 from .data import NORMALIZATION, normalize
 from .errors import ConfigError, ImageError, NotADigitError
+from .explain import method_for, saliency
 from .images import ImageSource, decode
 from .ink import digit_box, ink_map, refuse_several_digits
 from .notadigit import confidence_warning, refuse_non_digit, stroke_width
@@ -255,6 +256,45 @@ def predict_batch(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not torch.isfinite(probs).all():
         raise ValueError("The model produced NaN or infinite outputs; its weights are probably corrupt.")
     return probs
+
+
+@dataclass(frozen=True, eq=False)
+class Reading:
+    """One image read by one model: the user action "read my drawing" (the Draw page, ``predict``).
+
+    ``x`` is the model input ``(1, 1, 28, 28)`` and ``pixels`` what the model
+    sees, float32 ``(28, 28)`` ink in [0, 1] (shown beside the prediction).
+    ``prediction`` is None when the model cannot read it (NaN outputs, a wrong
+    shape): ``error`` says why, and ``x`` still serves other runs. ``saliency``
+    (the predicted class's map, :func:`explain.saliency`) and its ``method``
+    only when asked for.
+    """
+
+    x: torch.Tensor
+    pixels: np.ndarray
+    prediction: Prediction | None = None
+    saliency: np.ndarray | None = None
+    method: str = ""
+    error: str = ""
+
+
+def read(
+    model: torch.nn.Module, image: ImageSource, dataset: str = "mnist", *, explain: bool = False
+) -> Reading:
+    """Prepare ``image`` for ``dataset`` and read it with ``model`` (in eval mode); one call per drawing.
+
+    Raises :class:`ImageError` (with its message for the user) when the image
+    holds no digit to read; a model that cannot read it is a :class:`Reading`
+    without a prediction, not an exception.
+    """
+    x = preprocess(image, dataset)
+    pixels = to_display(x, dataset).astype(np.float32) / 255.0
+    try:
+        pred = predict(model, x)
+        heat = saliency(model, x, pred.label) if explain else None
+    except ValueError as exc:  # a model that returns NaN or the wrong shape
+        return Reading(x, pixels, error=str(exc))
+    return Reading(x, pixels, pred, heat, method_for(model) if explain else "")
 
 
 # ------------------------------------------------------------------ geometry

@@ -23,8 +23,8 @@ from torch import nn
 from . import handwriting, memory
 from .data import CLASS_NAMES, NORMALIZATION, data_root, load_data
 from .infer import predict_batch
-from .metrics import EvalResult
-from .online import Correction, CorrectionSettings, learn
+from .metrics import EvalResult, evaluate
+from .online import Correction, CorrectionSettings, eval_subset, learn
 from .redraw import redraw_inputs
 from .runs import RunInfo, lineage, load_model, save_version
 
@@ -116,6 +116,23 @@ def correct(
     if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
         handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
     return Taught(saved, parent, result, details, redrawn)
+
+
+def baseline(
+    parent: RunInfo, eval_size: int, *, model: nn.Module | None = None, root: str | None = None
+) -> EvalResult:
+    """``parent``'s accuracy on a correction's evaluation set (``eval_subset(test, eval_size)``).
+
+    What :func:`correct` compares the new version with; the app computes it
+    once per run and passes it back as ``before``.
+    """
+    if model is None:
+        model, cfg = load_model(parent.id, parent.path.parent)
+    else:
+        cfg = parent.config
+    bundle = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, str(root or data_root()))
+    x, y = eval_subset(bundle.test, eval_size)
+    return evaluate(model, x, y)
 
 
 def read_redrawings(model: nn.Module, result: Correction, x: torch.Tensor, seed: int = 0) -> Redrawn:

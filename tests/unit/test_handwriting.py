@@ -138,3 +138,36 @@ def test_bad_samples_are_refused(folder: Path, image: np.ndarray, label, message
         handwriting.add(image, label, folder)
     assert isinstance(error.value, MnistLabError)
     assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_score_says_how_many_drawings_the_memory_remembers_and_the_accuracy_on_the_others(
+    folder: Path,
+) -> None:
+    """Issue 25 audit: a version's memory reads the drawings it was taught as taught, so its accuracy
+    on the whole set reads near 100%; the score counts them and gives the accuracy on the rest."""
+    from torch import nn
+
+    from mnist_core import memory
+
+    for seed, label in enumerate((7, 7, 1, 1)):
+        handwriting.add(pixels(seed), label, folder)
+    x, y = handwriting.tensors(folder)
+
+    class Always(nn.Module):  # reads everything as 1
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(torch.ones(inputs.shape[0], dtype=torch.int64), 10).float() * 5
+
+    plain = handwriting.score(Always().eval(), folder)
+    assert (plain.total, plain.right, plain.remembered, plain.right_unseen) == (4, 2, 0, 2)
+    assert plain.accuracy == plain.accuracy_unseen == 0.5
+    sevens = y == 7  # the version was taught the two 7s: its memory holds them, tightly
+    mem = memory.Memory(x[sevens].reshape(2, -1), y[sevens], torch.full((2,), 1e-3))
+    taught = memory.attach(Always().eval(), mem)
+    score = handwriting.score(taught, folder)
+    assert (score.total, score.right, score.remembered, score.unseen) == (4, 4, 2, 2)
+    assert score.accuracy == 1.0 and score.accuracy_unseen == 1.0  # the two 1s it was not taught
+    wrong_ones = memory.attach(
+        Always().eval(), memory.Memory(x[~sevens].reshape(2, -1), y[~sevens], torch.full((2,), 1e-3))
+    )
+    assert handwriting.score(wrong_ones, folder).accuracy_unseen == 0.0  # the 7s it was not taught: wrong
+    assert handwriting.score(Always().eval(), folder / "empty").accuracy is None

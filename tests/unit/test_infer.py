@@ -586,3 +586,31 @@ def test_components_are_a_flood_fills(density: float) -> None:
         expected, expected_count = _flood_labels(mask)
         assert count == expected_count
         np.testing.assert_array_equal(labels, expected)
+
+
+def test_read_is_one_call_for_the_input_what_the_model_sees_its_prediction_and_why() -> None:
+    """Issue 25: the Draw page reads a drawing with one core call (was preprocess, to_display,
+    predict and saliency from the page)."""
+    model = tiny_model()
+    reading = infer.read(model, canvas(), explain=True)
+    x = infer.preprocess(canvas())
+    assert torch.equal(reading.x, x)
+    np.testing.assert_array_equal(reading.pixels, infer.to_display(x).astype(np.float32) / 255.0)
+    assert reading.prediction is not None and reading.error == ""
+    assert reading.prediction.probabilities == infer.predict(model, x).probabilities
+    assert reading.saliency is not None and reading.saliency.shape == (28, 28)
+    assert reading.method == "gradient"
+    plain = infer.read(model, canvas())
+    assert plain.saliency is None and plain.method == "" and plain.prediction is not None
+
+
+def test_read_keeps_the_input_when_the_model_cannot_read_it_and_refuses_no_digit() -> None:
+    class Broken(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((x.shape[0], 10), float("nan"))
+
+    reading = infer.read(Broken().eval(), canvas(), explain=True)
+    assert reading.prediction is None and "NaN" in reading.error
+    assert tuple(reading.x.shape) == (1, 1, 28, 28)
+    with pytest.raises(ImageError):
+        infer.read(tiny_model(), np.zeros((280, 280), np.uint8))

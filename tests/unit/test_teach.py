@@ -129,3 +129,18 @@ def test_cli_teach_saves_a_version_and_prints_its_figures(
     assert main(["--runs-dir", str(runs_dir), "teach", parent.id, str(image), "--label", "12"]) == 2
     assert main(["--runs-dir", str(runs_dir), "teach", parent.id, "--handwriting", "--views", "-1"]) == 2
     assert "views" in capsys.readouterr().err
+
+
+def test_baseline_is_the_parents_accuracy_that_correct_compares_with(parent: runs.RunInfo) -> None:
+    """Issue 25: the parent's evaluation was loaded and computed in ui/draw_widgets; now the core's."""
+    from mnist_core.data import load_data
+    from mnist_core.metrics import evaluate
+
+    model, _ = runs.load_model(parent.id, parent.path.parent)
+    before = teach.baseline(parent, FAST.eval_size, model=model)
+    x, y = online.eval_subset(load_data().test, FAST.eval_size)
+    assert before.accuracy == evaluate(model, x, y).accuracy
+    assert teach.baseline(parent, FAST.eval_size).accuracy == before.accuracy  # loads the model itself
+    x1, _, label = a_drawing(parent)
+    taught = teach.correct(parent, x1, label, FAST, model=model, before=before)
+    assert taught.details["accuracy_before"] == before.accuracy
