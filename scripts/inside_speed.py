@@ -13,7 +13,11 @@ of ``--repeats`` runs of:
 2. the whole page script through AppTest: the Runs page's Inside view the
    first time ever (no probes.npz, Streamlit caches cleared), cold (caches
    cleared, probes.npz kept) and warm (a rerun), and the Draw page with a
-   drawing, its layer view open and closed.
+   drawing, its layer view open and closed. The first time ever, the page
+   draws everything else before it fits the readouts (last, under a
+   spinner): the CPU time until the fit starts is what the user waits for
+   the rest of the view;
+3. where a fit's time goes: reading the splits, the forward passes, the solves.
 
     MNIST_DATA_DIR=/path/to/data .venv/bin/python scripts/inside_speed.py [--repeats 5]
 
@@ -46,6 +50,28 @@ def cpu_s(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.process_time() - start)
     return statistics.median(times)
+
+
+def profile_fit(model: object, repeats: int) -> None:
+    """Where a fit's CPU time goes: the training split, the forward passes, the ridge solves and scales."""
+    from mnist_core import data, probes
+
+    data.clear_cache()
+    start = time.process_time()
+    fit_x, fit_y = data.load_split("mnist", train=True, download=False).tensors()
+    test_x = data.load_split("mnist", train=False, download=False).x
+    print(f"fit   reading the train and test splits (once per process): {time.process_time() - start:.3f} s")
+    n, m = probes.FIT_IMAGES, probes.TEST_IMAGES
+    passes = cpu_s(lambda: (probes.features(model, fit_x[:n]), probes.features(model, test_x[:m])), repeats)
+    print(f"fit   forward passes ({n:,} + {m:,} images):  {passes:.3f} s")
+    feats = probes.features(model, fit_x[:n])[0]
+
+    def solves() -> None:
+        for f in feats:
+            weight, bias = probes.fit_ridge(f, fit_y[:n], 10)
+            probes.fit_scale(f @ weight + bias, fit_y[:n])
+
+    print(f"fit   ridge solves and scales ({len(feats)} positions): {cpu_s(solves, repeats):.3f} s")
 
 
 def main() -> None:
@@ -88,6 +114,8 @@ def main() -> None:
         probes.run_probes(run_id)
 
     print(f"core  run_probes, fitted (first time):  {cpu_s(fit, args.repeats):.3f} s")
+    print(f"core  probes.fit_seconds (the spinner's estimate): {probes.fit_seconds(model):.1f} s")
+    profile_fit(model, args.repeats)
     kept = cpu_s(lambda: probes.run_probes(run_id), args.repeats)
     print(f"core  run_probes, from probes.npz:      {kept:.3f} s")
 
@@ -113,6 +141,27 @@ def main() -> None:
         cold()
 
     print(f"page  Runs, Inside, first time ever:     {cpu_s(first, args.repeats):.3f} s")
+    fit_probes = probes.fit_probes
+    before_fit: list[float] = []
+
+    def noted(*a: object, **k: object) -> object:
+        before_fit.append(time.process_time() - started[-1])  # everything else is drawn by now
+        return fit_probes(*a, **k)
+
+    started: list[float] = []
+
+    def first_until_fit() -> None:
+        started.append(time.process_time())
+        first()
+
+    probes.fit_probes = noted  # type: ignore[assignment]
+    try:
+        for _ in range(args.repeats):
+            first_until_fit()
+    finally:
+        probes.fit_probes = fit_probes  # type: ignore[assignment]
+    shown = statistics.median(before_fit)
+    print(f"page  Runs, Inside, first time ever, all but the readouts drawn: {shown:.3f} s")
     warm_app = runs_page()
     warm_app.run()
     print(f"page  Runs, Inside, cold:                {cpu_s(cold, args.repeats):.3f} s")

@@ -154,7 +154,8 @@ def fit_ridge(
     ``lambda = ridge * trace(X'X) / d`` (scale-free), so a layer whose outputs
     are large or tiny is treated alike. The products are float32 (centred
     features keep them accurate; 4x faster than float64 for 1,024 units), the
-    ``d x d`` solve float64. ``weight`` ``(d, classes)``.
+    ``d x d`` solve float64 by Cholesky (LU when the matrix is singular: no
+    ridge and a unit that never varies). ``weight`` ``(d, classes)``.
     """
     xf = x.float()
     mean = xf.mean(0)
@@ -164,7 +165,9 @@ def fit_ridge(
     gram = (xc.T @ xc).double()
     lam = ridge * float(gram.diagonal().mean()) + 1e-12
     gram.diagonal().add_(lam)
-    weight = torch.linalg.solve(gram, (xc.T @ (target - target_mean)).double())
+    rhs = (xc.T @ (target - target_mean)).double()
+    factor, info = torch.linalg.cholesky_ex(gram)  # positive definite with the ridge: 3x faster than LU
+    weight = torch.cholesky_solve(rhs, factor) if int(info) == 0 else torch.linalg.solve(gram, rhs)
     bias = target_mean.double() - mean.double() @ weight
     return weight.float(), bias.float()
 

@@ -166,3 +166,20 @@ def test_saved_never_fits_and_the_fit_time_is_estimated_from_the_work(runs_dir) 
     conv_work = (18 * 26 * 26 + 2 * 26 * 26 * 10) * (probes.FIT_IMAGES + probes.TEST_IMAGES)
     conv_work += (784**2 + (2 * probes.POOL * probes.POOL) ** 2) * probes.FIT_IMAGES
     assert probes.fit_seconds(conv) == pytest.approx(probes.LOAD_SECONDS + conv_work / probes.FIT_RATE)
+
+
+def test_ridge_by_cholesky_matches_the_plain_solve_and_a_constant_unit_without_ridge_still_solves() -> None:
+    x, y = clusters(300, 4)
+    flat = x.flatten(1)
+    weight, bias = probes.fit_ridge(flat, y, 3)
+    xc = (flat - flat.mean(0)).double()
+    gram = xc.T @ xc
+    lam = probes.RIDGE * float(gram.diagonal().mean()) + 1e-12
+    target = torch.nn.functional.one_hot(y, 3).double()
+    ridged = gram + lam * torch.eye(4, dtype=torch.float64)
+    exact = torch.linalg.solve(ridged, xc.T @ (target - target.mean(0)))
+    assert torch.allclose(weight.double(), exact, atol=1e-5)
+    with_constant = torch.cat([flat, torch.ones(len(flat), 1)], 1)  # centred: a zero column, singular
+    weight, bias = probes.fit_ridge(with_constant, y, 3, ridge=0.0)
+    assert torch.isfinite(weight).all() and torch.isfinite(bias).all()
+    assert probes._accuracy(with_constant @ weight + bias, y) == 1.0
