@@ -212,6 +212,9 @@ def fit_probes(
             )
         )  # fmt: skip
     position, name = names[-1]
+    memory = memory_of(model)  # the output is the model's answer: a corrected version's memory included
+    if memory is not None:
+        fit_logits, test_logits = memory.apply(fit_x, fit_logits), memory.apply(test_x, test_logits)
     exact = _accuracy(test_logits, test_y), _accuracy(fit_logits, fit_y)
     readouts.append(Readout(position, name, classes, None, None, 1.0, *exact))
     return Probes(tuple(readouts), len(fit_x), len(test_x))

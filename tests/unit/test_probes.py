@@ -183,3 +183,15 @@ def test_ridge_by_cholesky_matches_the_plain_solve_and_a_constant_unit_without_r
     weight, bias = probes.fit_ridge(with_constant, y, 3, ridge=0.0)
     assert torch.isfinite(weight).all() and torch.isfinite(bias).all()
     assert probes._accuracy(with_constant @ weight + bias, y) == 1.0
+
+
+def test_the_output_position_is_measured_as_the_model_answers_with_its_memory() -> None:
+    from mnist_core import memory
+
+    model = xor_net()
+    test_x, test_y = xor(100, 1)
+    wrong = (1 - test_y).clone()  # a memory that remembers every test input with the other label
+    memory.attach(model, memory.Memory(test_x.flatten(1).clone(), wrong, torch.full((100,), 1e-3)))
+    found = probes.fit_probes(model, *xor(400, 0), test_x, test_y)
+    assert found.readouts[-1].accuracy == 0.0  # the model's answers: the memory's, all wrong here
+    assert found.readouts[1].accuracy == 1.0  # the hidden layer's readout: the network's own reading
