@@ -18,15 +18,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_core import explain, handwriting, online, teach
+from mnist_core import explain, handwriting, teach
 from mnist_core.allmodels import Reading
 from mnist_core.config import RunConfig
-from mnist_core.data import CLASS_NAMES, load_data
+from mnist_core.data import CLASS_NAMES, data_root
 from mnist_core.errors import MnistLabError
 from mnist_core.infer import Prediction
-from mnist_core.metrics import EvalResult, evaluate
+from mnist_core.metrics import EvalResult
 from mnist_core.report import percent
-from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model
+from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model, load_run
 from ui.shared import metric_row
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
@@ -122,24 +122,28 @@ def model_of(info: RunInfo) -> tuple[nn.Module, RunConfig]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def baseline(run_id: str, runs_dir: str, updated: str, data_root: str, eval_size: int) -> EvalResult:
-    """The run's accuracy on the correction's evaluation set, computed once per run."""
-    net, cfg = model(run_id, runs_dir, updated)
-    data = load_data(cfg.dataset, cfg.val_fraction, cfg.seed, data_root)
-    x, y = online.eval_subset(data.test, eval_size)
-    return evaluate(net, x, y)
+    """The run's accuracy on the correction's evaluation set (:func:`teach.baseline`), once per run."""
+    net, _ = model(run_id, runs_dir, updated)
+    return teach.baseline(load_run(run_id, runs_dir), eval_size, model=net, root=data_root)
+
+
+def correction_inputs(info: RunInfo, eval_size: int) -> dict[str, Any]:
+    """What a correction (:func:`teach.correct`) can take from the app's caches: the shared model,
+    its baseline evaluation and the data folder."""
+    net, _ = model_of(info)
+    root = str(data_root())
+    before = baseline(info.id, str(info.path.parent), info.updated, root, eval_size)
+    return {"model": net, "before": before, "root": root}
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def handwriting_accuracy(
+def handwriting_score(
     run_id: str, runs_dir: str, updated: str, folder: str, sample_ids: tuple[str, ...]
-) -> float | None:
-    """Accuracy of the run on the "my handwriting" set as it is now (cached by its sample ids)."""
+) -> handwriting.Score:
+    """The run's reading of the "my handwriting" set as it is now (:func:`handwriting.score`)."""
     del sample_ids  # part of the cache key only
-    x, y = handwriting.tensors(folder)
-    if len(y) == 0:
-        return None
     net, _ = model(run_id, runs_dir, updated)
-    return evaluate(net, x, y).accuracy
+    return handwriting.score(net, folder)
 
 
 # -- text ----------------------------------------------------------------------
@@ -373,26 +377,54 @@ def sample_grid(
                     icon=":material/close:", width="stretch")  # fmt: skip
 
 
-def accuracy_table(runs: Sequence[RunInfo], folder: Path, sample_ids: tuple[str, ...]) -> None:
-    """Each MNIST run's accuracy on the "my handwriting" set beside its MNIST test accuracy."""
+def accuracy_rows(
+    runs: Sequence[RunInfo], scores: Callable[[RunInfo], handwriting.Score | None]
+) -> list[dict[str, Any]]:
+    """The table's rows: each MNIST run's accuracy on the set, how many drawings it remembers, and
+    its accuracy on the others (a run's memory reads the drawings it was taught as taught)."""
     rows = []
     for info in runs:
         if info.config.dataset != "mnist":
             continue
-        try:
-            mine = handwriting_accuracy(info.id, str(info.path.parent), info.updated, str(folder), sample_ids)
-        except MnistLabError:
-            mine = None
+        score = scores(info)
         what = (info.meta.get("details") or {}).get("what") if info.meta.get("parent") else ""
-        rows.append({"Run": info.name, "MNIST test accuracy": info.test_accuracy, "My handwriting": mine,
-                     "Correction": what or ""})  # fmt: skip
+        rows.append({
+            "Run": info.name, "MNIST test accuracy": info.test_accuracy,
+            "My handwriting": None if score is None else score.accuracy,
+            "Remembered": None if score is None else f"{score.remembered} of {score.total}",
+            "Not remembered": None if score is None else score.accuracy_unseen,
+            "Correction": what or "",
+        })  # fmt: skip
+    return rows
+
+
+def accuracy_table(runs: Sequence[RunInfo], folder: Path, sample_ids: tuple[str, ...]) -> None:
+    """Each MNIST run's accuracy on the "my handwriting" set beside its MNIST test accuracy."""
+
+    def scores(info: RunInfo) -> handwriting.Score | None:
+        try:
+            return handwriting_score(info.id, str(info.path.parent), info.updated, str(folder), sample_ids)
+        except MnistLabError:
+            return None
+
     st.dataframe(
-        rows, width="stretch", hide_index=True,
+        accuracy_rows(runs, scores), width="stretch", hide_index=True,
+        placeholder="—",
         column_config={
             "MNIST test accuracy": st.column_config.NumberColumn(format="percent"),
             "My handwriting": st.column_config.NumberColumn(format="percent"),
+            "Remembered": st.column_config.TextColumn(
+                help="Drawings of the set the version's memory reads as taught: those it was taught (or "
+                "close to them)."
+            ),
+            "Not remembered": st.column_config.NumberColumn(
+                format="percent", help="Accuracy on the drawings the version does not remember."
+            ),
         },
     )  # fmt: skip
     st.caption(
-        "A version fine-tuned on your handwriting has seen these drawings: its score on them is flattering."
+        "A corrected version remembers the drawings it was taught and reads them as taught, so its score "
+        "on *My handwriting* counts them (see *Remembered*); *Not remembered* is its accuracy on the "
+        "others. A version fine-tuned on your handwriting has seen these drawings too: its score on them "
+        "is flattering."
     )

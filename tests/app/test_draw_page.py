@@ -406,3 +406,26 @@ def test_the_picked_model_stays_picked_when_it_is_renamed_in_another_tab(
     no_exception(at)
     assert at.selectbox(key="draw_run").value == other.id  # not the best run
     assert "renamed elsewhere" in browser.shown_label(at, "draw_run")  # and the browser is sent the new name
+
+
+def test_handwriting_accuracy_says_how_many_drawings_a_version_remembers(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    """Issue 25 audit: a version's memory reads the drawings it was taught as taught, so its score on
+    My handwriting read near 100% with nothing to say why; the table now counts them and scores the rest."""
+    rng = np.random.default_rng(0)
+    for label in range(4):
+        handwriting.add(render_digit(label, rng).astype(np.float32) / 255.0, label)
+    at = open_draw(app_path)
+    table = next(df.value for df in at.dataframe if "My handwriting" in df.value.columns)
+    assert list(table["Remembered"]) == ["0 of 4", "0 of 4"]  # nothing taught yet: the whole set is unseen
+    assert (table["Not remembered"] == table["My handwriting"]).all()
+    button = next(b for b in at.button if b.label.endswith("on my handwriting"))
+    at = button.click().run()
+    no_exception(at)
+    version = runs.load_run(at.selectbox(key="draw_run").value, runs_dir)
+    table = next(df.value for df in at.dataframe if "My handwriting" in df.value.columns)
+    row = table[table["Run"] == version.name].iloc[0]
+    assert row["Remembered"] == "4 of 4" and row["My handwriting"] == 1.0
+    assert np.isnan(row["Not remembered"])  # no drawing it was not taught
+    assert "Not remembered* is its accuracy on the others" in texts(at)
