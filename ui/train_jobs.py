@@ -82,11 +82,14 @@ def live_section(registry: JobRegistry, runs_dir: Path) -> None:
     """Each running job's panel, then the queue.
 
     What a redraw touches is kept small: a job's name and its Stop button are
-    drawn once per page run; a fragment redraws its progress bar and live
-    chart every :data:`LIVE_INTERVAL_S` (the browser's cost of a fragment rerun
-    grows with what it holds), another its metrics and per-layer statistics
-    every :data:`DETAILS_INTERVAL_S`. A job queued, started, ended or asked to
-    stop (from any tab) reruns the page.
+    drawn once per page run. Served by ``streamlit run`` (``ui/live_route.py``),
+    the live chart too: it fetches its new points itself every
+    :data:`LIVE_INTERVAL_S`, and a fragment redraws the progress bar every
+    :data:`DETAILS_INTERVAL_S`; without the route (AppTest) that fragment
+    redraws the bar and the chart every :data:`LIVE_INTERVAL_S` (the browser's
+    cost of a fragment rerun grows with what it holds). Another redraws the
+    metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`. A job
+    queued, started, ended or asked to stop (from any tab) reruns the page.
     """
     started = _active_states(registry)
     running, queued = registry.running(), registry.queued()
