@@ -59,24 +59,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..errors import CorruptRun, ImageError
-    from ..infer import predict, preprocess
+    from ..infer import read
     from ..runs import load_model
 
     model, cfg = load_model(args.run, args.runs_dir)
     results = []
     for path in args.images:
         try:
-            x = preprocess(path, cfg.dataset)  # the path, not its bytes: errors name the file
+            reading = read(model, path, cfg.dataset)  # the path, not its bytes: errors name the file
         except (OSError, ImageError) as exc:
             results.append({"image": str(path), "error": str(exc)})
             continue
-        try:
-            p = predict(model, x)
-        except ValueError as exc:  # NaN/infinite outputs: the run is at fault, not the image
+        p = reading.prediction
+        if p is None:  # NaN/infinite outputs: the run is at fault, not the image
             raise CorruptRun(
-                f"Run {args.run} cannot predict: {exc} Train it again (a lower learning rate avoids "
-                "diverging), or choose another run (python -m mnist_core runs)."
-            ) from exc
+                f"Run {args.run} cannot predict: {reading.error} Train it again (a lower learning rate "
+                "avoids diverging), or choose another run (python -m mnist_core runs)."
+            )
         result = {"image": str(path), "label": p.label, "confidence": p.confidence,
                   "probabilities": list(p.probabilities)}
         results.append(result if p.warning is None else result | {"warning": p.warning})  # unsure
