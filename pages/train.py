@@ -211,14 +211,12 @@ def _cost(cfg: RunConfig) -> CostReport:
 def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
     """Size, compute and time of ``cfg``; False (with the reason shown) if it cannot train."""
     try:
-        sizes = sizing.split_sizes(cfg.dataset, cfg.val_fraction, root)
-        sizing.check_fits(cfg, sizes)
         with st.spinner("Measuring the model…"):
-            cost = _cost(cfg)
-            epoch = estimate.epoch_estimate(cfg, runs, sizes, probe_fn(registry))
+            found = estimate.preview(cfg, runs, probe_fn(registry), root, cost_fn=_cost)
     except MnistLabError as exc:
         st.error(str(exc))
         return False
+    cost, epoch, sizes = found.cost, found.epoch, found.sizes
     items = [*report.cost_items(cost, epoch, cfg.epochs), report.prediction_item(cfg, cost, runs)]
     with metric_row():
         for item in items:

@@ -41,12 +41,13 @@ import torch
 
 from . import fast
 from .config import RunConfig
+from .costs import CostReport
 from .data import augment_batch
 from .device import resolve_device, synchronize
 from .errors import MnistLabError
 from .models import build_model
 from .runs import RunInfo, write_torch
-from .sizing import SplitSizes, cost_preview, steps_per_epoch
+from .sizing import SplitSizes, check_fits, cost_preview, split_sizes, steps_per_epoch
 from .train_step import make_optimizer, make_step
 
 # A forward pass costs about a third of a training step (forward + backward + update).
@@ -365,3 +366,31 @@ class ProbeCache:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a configuration will cost before it trains: the Train page's preview, in one answer."""
+
+    sizes: SplitSizes  # the splits it trains and validates on
+    cost: CostReport  # parameters, MACs, FLOPs, file size
+    epoch: EpochEstimate  # time per epoch and where it comes from
+
+
+def preview(
+    cfg: RunConfig,
+    runs: Sequence[RunInfo],
+    probe_fn: ProbeFn,
+    root: str | Path | None = None,
+    *,
+    cost_fn: Callable[[RunConfig], CostReport] = cost_preview,
+) -> Preview:
+    """Sizes, cost and time per epoch of ``cfg``: one call for the Train page (issue 25).
+
+    Raises :class:`MnistLabError` subclasses with a message for the user when
+    it cannot train (its data is missing, a batch larger than the training
+    split). ``probe_fn`` and ``cost_fn`` may come from the app's caches.
+    """
+    sizes = split_sizes(cfg.dataset, cfg.val_fraction, root)
+    check_fits(cfg, sizes)
+    return Preview(sizes, cost_fn(cfg), epoch_estimate(cfg, runs, sizes, probe_fn))
