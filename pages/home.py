@@ -172,33 +172,43 @@ def _start_quick(root: Path) -> None:
 
 def quick_job_panel(job: Job) -> None:
     """The quick model's run: while it trains, its chart fetches its new points twice a second
-    (``ui/live_route.py``; without the route a fragment redraws it), its progress and metrics redraw
-    every two seconds (each fragment rerun costs the browser; the name and Stop button are drawn once)."""
+    (``ui/live_route.py``) and one fragment redraws its progress and metrics every two seconds; without
+    the route a fragment redraws the progress and chart twice a second, another the metrics (each
+    fragment rerun costs the browser; the name and Stop button are drawn once)."""
     snap = job.snapshot()
     st.markdown(f"Quick model: **{job.config.label()}**")
     if not snap.active:
         quick_result(snap)
         return
 
-    polled = live_route.served()  # the chart fetches its own points: no 0.5 s rerun for it
-
-    @st.fragment(run_every=DETAILS_INTERVAL_S if polled else LIVE_INTERVAL_S)
-    def progress() -> None:
+    def bar() -> None:
         snap = job.snapshot()
         if not snap.active:
             st.rerun()  # the job ended: refresh run counts and buttons once
         show_progress_bar(snap)
-        if not polled:
-            live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
 
-    @st.fragment(run_every=DETAILS_INTERVAL_S)
-    def details() -> None:
-        show_job_metrics(job.snapshot(), compact=True)
-
-    progress()
-    if polled:
+    if live_route.served():  # the chart fetches its own points: one fragment, every 2 s, for the rest
         polled_job_curves(job, f"home_quick_{job.id}", height=220)
-    details()
+
+        @st.fragment(run_every=DETAILS_INTERVAL_S)
+        def progress_and_metrics() -> None:
+            bar()
+            show_job_metrics(job.snapshot(), compact=True)
+
+        progress_and_metrics()
+    else:
+
+        @st.fragment(run_every=LIVE_INTERVAL_S)
+        def progress() -> None:
+            bar()
+            live_learning_curves(f"home_quick_{job.id}", job.id, job.snapshot().events, height=220)
+
+        @st.fragment(run_every=DETAILS_INTERVAL_S)
+        def details() -> None:
+            show_job_metrics(job.snapshot(), compact=True)
+
+        progress()
+        details()
     st.button("Stop", on_click=job.stop, key=f"stop_{job.id}")
 
 

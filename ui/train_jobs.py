@@ -84,12 +84,13 @@ def live_section(registry: JobRegistry, runs_dir: Path) -> None:
     What a redraw touches is kept small: a job's name and its Stop button are
     drawn once per page run. Served by ``streamlit run`` (``ui/live_route.py``),
     the live chart too: it fetches its new points itself every
-    :data:`LIVE_INTERVAL_S`, and a fragment redraws the progress bar every
-    :data:`DETAILS_INTERVAL_S`; without the route (AppTest) that fragment
-    redraws the bar and the chart every :data:`LIVE_INTERVAL_S` (the browser's
-    cost of a fragment rerun grows with what it holds). Another redraws the
-    metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`. A job
-    queued, started, ended or asked to stop (from any tab) reruns the page.
+    :data:`LIVE_INTERVAL_S`, and one fragment under it redraws the progress
+    bar, metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`
+    (each fragment rerun re-renders the page in the browser: ~40 ms on this
+    one). Without the route (AppTest) a fragment redraws the bar and the chart
+    every :data:`LIVE_INTERVAL_S`, another the metrics and per-layer
+    statistics every :data:`DETAILS_INTERVAL_S`. A job queued, started, ended
+    or asked to stop (from any tab) reruns the page.
     """
     started = _active_states(registry)
     running, queued = registry.running(), registry.queued()
@@ -134,30 +135,42 @@ def job_panel(
         else:
             st.button("Stop", key=f"train_stop_{job.id}", on_click=job.stop, icon=":material/stop:")
 
-        polled = live_route.served()  # the chart fetches its own points: no 0.5 s rerun for it
-
-        @st.fragment(run_every=DETAILS_INTERVAL_S if polled else LIVE_INTERVAL_S)
-        def progress() -> None:
+        def bar() -> None:
             if _active_states(registry) != started or job.stop_requested != stopping:
                 st.rerun()  # a job was queued, started, ended or stopped: refresh the page once
-            snap = job.snapshot()
-            show_progress_bar(snap)
-            if polled:
-                return
-            if not live_learning_curves(f"train_live_{job.id}", job.id, _job_points(job, snap, runs_dir)):
-                st.caption(FIRST_POINTS)
+            show_progress_bar(job.snapshot())
 
-        @st.fragment(run_every=DETAILS_INTERVAL_S)
-        def details() -> None:
+        def metrics() -> None:
             snap = job.snapshot()
             show_job_metrics(snap)
             if live_layer_stats(f"train_layers_{job.id}", job.id, _job_points(job, snap, runs_dir)):
                 st.caption(LAYERS_CAPTION)
 
-        progress()
-        if polled:
+        if live_route.served():  # the chart fetches its own points: one fragment, every 2 s, for the rest
             saved = _saved_history(job.resume_id, str(runs_dir), job.id) if job.resume_id is not None else ()
             polled_job_curves(job, f"train_live_{job.id}", saved)
+
+            @st.fragment(run_every=DETAILS_INTERVAL_S)
+            def progress_and_details() -> None:
+                bar()
+                metrics()
+
+            progress_and_details()
+            return
+
+        @st.fragment(run_every=LIVE_INTERVAL_S)
+        def progress() -> None:
+            bar()
+            if not live_learning_curves(
+                f"train_live_{job.id}", job.id, _job_points(job, job.snapshot(), runs_dir)
+            ):
+                st.caption(FIRST_POINTS)
+
+        @st.fragment(run_every=DETAILS_INTERVAL_S)
+        def details() -> None:
+            metrics()
+
+        progress()
         details()
 
 
