@@ -20,7 +20,7 @@ from mnist_core import compare, internals, layer_units, runs, scaling, seeds
 from mnist_core import curves as core_curves
 from mnist_core import data as core_data
 from mnist_core.errors import MnistLabError
-from ui import choices, inside_charts, runs_curves
+from ui import choices, inside_plot, inside_runs, layer_readouts, runs_curves
 from ui import runs_charts as charts
 from ui.runs_manage import K
 from ui.runs_mistakes import details, mistakes_view
@@ -267,16 +267,16 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
     usable = {labels[i]: r.layers for i, r in found.items() if not isinstance(r, str) and r.sample_size}
     if any(layer.dead_share is not None or layer.saturated_share is not None
            for layers in usable.values() for layer in layers):
-        st.plotly_chart(inside_charts.units_figure(usable), key=f"{K}inside_units")
+        st.plotly_chart(inside_runs.units_figure(usable), key=f"{K}inside_units")
         st.caption(
             "Dead: a ReLU unit (a convolution's channel) that no test image of the sample activates. "
             f"Saturated: a tanh or sigmoid unit within {layer_units.SATURATION_MARGIN} of its bound on "
             f"{layer_units.SATURATED_FRACTION:.0%} of the sample or more."
         )
     readable = {labels[i]: i for i, r in found.items() if not isinstance(r, str)}
-    inside_charts.training_stats_panel(readable, runs_dir, stamps, key=f"{K}inside_training")
+    inside_runs.training_stats_panel(readable, runs_dir, stamps, key=f"{K}inside_training")
     # last: the first time a run is opened its readouts are fitted here, with everything else already drawn
-    inside_charts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
+    layer_readouts.probes_panel(readable, runs_dir, stamps, key=f"{K}inside_probes")
 
 
 def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | str) -> None:
@@ -288,17 +288,17 @@ def inside_column(col: Any, name: str, run_id: str, found: internals.Inside | st
     if first is not None and len(first.units):
         what = "hidden units' input weights" if first.kind == "mlp" else "first convolution's filters"
         col.image(
-            inside_charts.mosaic(first.images),
+            inside_plot.mosaic(first.images),
             caption=f"The {len(first.units)} of {first.n_units} {what} with the largest norm, largest first "
             "(red positive, blue negative, each tile to its own scale).",
         )
     col.plotly_chart(
-        inside_charts.histograms_figure(found.layers, "weights", "Weights per layer"),
+        inside_runs.histograms_figure(found.layers, "weights", "Weights per layer"),
         key=f"{K}inside_w_{run_id}",
     )
     if found.sample_size:
         col.plotly_chart(
-            inside_charts.histograms_figure(
+            inside_runs.histograms_figure(
                 found.layers, "activations", f"Outputs on {found.sample_size:,} test images"
             ),
             key=f"{K}inside_a_{run_id}",

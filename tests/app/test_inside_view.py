@@ -74,7 +74,7 @@ def test_old_runs_say_what_their_history_lacks_and_new_ones_show_their_gradients
 def test_the_readouts_are_fitted_after_everything_else_is_drawn_and_say_so(app_path, run_ids, monkeypatch):
     import streamlit as st
 
-    import ui.inside_charts as charts
+    import ui.inside_runs as charts
     from mnist_core import probes
 
     events: list[str] = []

@@ -1,0 +1,155 @@
+"""Charts of the Runs page's "Inside" view: histograms, dead units, what a run recorded while it trained.
+
+``ui.runs_views.inside_view`` lays the view out; the first-layer mosaics
+come from ``ui.inside_plot`` and the readouts per layer from
+``ui.layer_readouts``. Not a page. Drawing only: the numbers come ready from
+``mnist_core.internals`` and ``mnist_core.layerstats``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from mnist_core import layerstats
+from mnist_core.errors import MnistLabError
+from mnist_core.internals import LayerStats
+from ui.inside_plot import layout, per_run
+
+NO_STATS = (
+    "{label}: its history has no per-layer training statistics (gradient norms, update ratios, dead units). "
+    "It was trained before they were recorded, or with them off; train it again to see them. Everything "
+    "else here is read from its weights."
+)
+
+
+def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> go.Figure:
+    """One line per layer: the share of its weights (or outputs) in each bin.
+
+    ``which`` is ``"weights"`` or ``"activations"``; outputs use a log y axis
+    (a ReLU layer's zeros would flatten everything else).
+    """
+    fig = go.Figure()
+    for layer in layers:
+        hist = layer.weights if which == "weights" else layer.activations
+        if hist is None or not hist.total:
+            continue
+        edges = np.asarray(hist.edges)
+        centres = (edges[:-1] + edges[1:]) / 2
+        share = np.asarray(hist.counts, dtype=np.float64) / hist.total
+        fig.add_trace(
+            go.Scatter(
+                x=centres,
+                y=share,
+                mode="lines",
+                line={"shape": "hvh", "width": 1.5},
+                name=html.escape(layer.name),
+                hovertemplate="%{x:.3g}: %{y:.2%}<extra>" + html.escape(layer.name) + "</extra>",
+            )
+        )
+    y_type = "linear" if which == "weights" else "log"
+    return layout(
+        fig,
+        title,
+        xaxis={"title": None},  # the chart's title names the values; a title here would sit under the legend
+        yaxis={"title": "share of values", "tickformat": "~%", "type": y_type},
+    )
+
+
+def units_figure(per_run: Mapping[str, Sequence[LayerStats]]) -> go.Figure:
+    """Per layer and run, the share of dead (ReLU) or saturated (tanh, sigmoid) units; grouped bars."""
+    fig = go.Figure()
+    for name, layers in per_run.items():
+        x, y, what = [], [], []
+        for layer in layers:
+            if layer.dead_share is not None:
+                x.append(f"layer {layer.index}")
+                y.append(layer.dead_share)
+                what.append("dead (ReLU never active)")
+            elif layer.saturated_share is not None:
+                x.append(f"layer {layer.index}")
+                y.append(layer.saturated_share)
+                what.append(f"saturated ({layer.activation})")
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=y,
+                name=html.escape(name),
+                customdata=what,
+                hovertemplate="%{x}: %{y:.1%} %{customdata}<extra>" + html.escape(name) + "</extra>",
+            )
+        )
+    return layout(
+        fig,
+        "Dead or saturated units per layer",
+        yaxis={"title": "share of the layer's units", "tickformat": ".0%", "rangemode": "tozero"},
+        xaxis={"type": "category"},
+        barmode="group",
+    )
+
+
+# -- what the run recorded while it trained (mnist_core.layerstats) -------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def recorded(run_id: str, runs_dir: str, stamp: str) -> layerstats.Recorded | str | None:
+    """The run's per-layer statistics over its training (``stamp`` is only the cache key)."""
+    try:
+        return layerstats.run_recorded(run_id, runs_dir)
+    except MnistLabError as exc:
+        return str(exc)
+
+
+def gradients_figure(per_run: Mapping[str, layerstats.Recorded]) -> go.Figure:
+    """Per run and weight layer, the median gradient norm recorded while it trained (log scale)."""
+    fig = go.Figure()
+    for name, rec in per_run.items():
+        fig.add_trace(
+            go.Bar(
+                x=[f"layer {k}" if k < len(rec.layers) else "output" for k in range(1, len(rec.layers) + 1)],
+                y=[layer.grad_norm for layer in rec.layers],
+                name=html.escape(name),
+                customdata=[layer.name for layer in rec.layers],
+                hovertemplate="%{customdata}: %{y:.3g}<extra>" + html.escape(name) + "</extra>",
+            )
+        )
+    return layout(
+        fig,
+        "Gradient norm per layer while training (median)",
+        yaxis={"title": "weight gradient L2 norm", "type": "log"},
+        xaxis={"type": "category"},
+        barmode="group",
+    )
+
+
+def _no_stats(label: str, reason: str | None) -> str:
+    """Why a run shown has no training statistics: none recorded, or its history unreadable (``reason``)."""
+    return (
+        NO_STATS.format(label=label)
+        if reason is None
+        else f"{label}: its training history cannot be read: {reason}"
+    )
+
+
+def training_stats_panel(
+    runs_shown: Mapping[str, str], runs_dir: str, stamps: Mapping[str, object], key: str
+) -> None:
+    """The Inside view's "recorded while training" part, or, per run, that its history has none."""
+    usable = per_run(
+        runs_shown,
+        lambda run_id: recorded(run_id, runs_dir, str(stamps.get(run_id, 0))),
+        _no_stats,
+    )
+    if not usable:
+        return
+    st.plotly_chart(gradients_figure(usable), key=key)
+    points = ", ".join(f"{label} {r.points}" for label, r in usable.items())
+    st.caption(
+        "The L2 norm of each layer's weight gradient on the probed training steps, median over the run "
+        f"(step points with statistics: {points}). Gradients that shrink towards the first layers "
+        "(a deep sigmoid network) leave those layers barely learning."
+    )
