@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,23 @@ def untrained_run(runs_dir: Path, cfg: RunConfig, name: str, test_accuracy: floa
     runs.write_torch(writer.path / "weights.pt", build_model(cfg).state_dict())
     writer.finish("completed", {"test_accuracy": test_accuracy})
     return writer.id
+
+
+def trained_runs(folder: Path, data_root: Path, configs: Mapping[str, RunConfig]) -> Path:
+    """``folder`` with one run trained on ``data_root`` per config (name -> config), for :func:`copy_runs`."""
+    from mnist_core.pipeline import run_training
+
+    for name, cfg in configs.items():
+        run_training(cfg, runs_dir=folder, data_root=data_root, name=name)
+    return folder
+
+
+def copy_runs(source: Path, runs_dir: Path) -> list[runs.RunInfo]:
+    """Every run folder in ``source`` copied into ``runs_dir`` (trained once, copied per test); its runs."""
+    for run in source.iterdir():
+        if run.is_dir() and not run.name.startswith("."):
+            shutil.copytree(run, runs_dir / run.name)
+    return runs.list_runs(runs_dir)
 
 
 def completed_fake_runs(runs_dir: Path, n: int, seed: int, n_test: int) -> list[str]:

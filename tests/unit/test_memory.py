@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -110,26 +109,8 @@ def test_a_bad_memory_file_is_a_corrupt_run() -> None:
 
 # -- saved with a version, loaded by every reader -----------------------------------------------
 
-TINY = RunConfig(hidden=(16,), epochs=2, batch_size=50, lr=3e-3)
 MEMORY_ONLY = online.CorrectionSettings(views=4)  # the default: no fine-tuning, the memory alone
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
-    from mnist_core.pipeline import run_training
-
-    folder = tmp_path_factory.mktemp("memory-runs")
-    run_training(TINY, runs_dir=folder, data_root=synthetic_data_dir, name="tiny")
-    return folder
-
-
-@pytest.fixture
-def parent(trained: Path, runs_dir: Path) -> runs.RunInfo:
-    for run in trained.iterdir():
-        if run.is_dir() and not run.name.startswith("."):
-            shutil.copytree(run, runs_dir / run.name)
-    (info,) = runs.list_runs(runs_dir)
-    return info
+# ``parent``: the tiny run trained once (tests/unit/conftest.py), copied into this test's runs_dir.
 
 
 def test_a_correction_remembers_and_every_reader_of_the_saved_version_uses_it(

@@ -11,30 +11,11 @@ import pytest
 import torch
 
 from mnist_core import allmodels, handwriting, online, runs, teach
-from mnist_core.config import RunConfig
 from mnist_core.handwriting import HandwritingError
 from mnist_core.infer import predict_batch
 
-TINY = RunConfig(hidden=(16,), epochs=2, batch_size=50, lr=3e-3)
 FAST = online.CorrectionSettings(steps=15, lr=1e-3, replay_size=16, replay_weight=1.0)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
-    from mnist_core.pipeline import run_training
-
-    folder = tmp_path_factory.mktemp("teach-runs")
-    run_training(TINY, runs_dir=folder, data_root=synthetic_data_dir, name="tiny")
-    return folder
-
-
-@pytest.fixture
-def parent(trained: Path, runs_dir: Path) -> runs.RunInfo:
-    for run in trained.iterdir():
-        if run.is_dir() and not run.name.startswith("."):
-            shutil.copytree(run, runs_dir / run.name)
-    (info,) = runs.list_runs(runs_dir)
-    return info
+# ``parent``: the tiny run trained once (tests/unit/conftest.py), copied into this test's runs_dir.
 
 
 def a_drawing(info: runs.RunInfo) -> tuple[torch.Tensor, int, int]:
