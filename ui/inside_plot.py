@@ -55,6 +55,22 @@ def class_lines(
         )  # fmt: skip
 
 
+def run_trace(
+    kind: type[go.Scatter] | type[go.Bar],
+    run: str,
+    x: list[str],
+    y: Sequence[float | None],
+    points: list[str],
+    fmt: str,
+    **style: Any,
+) -> go.Scatter | go.Bar:
+    """One run's line or bars, a point per layer: ``points`` names each in the hover (value as ``fmt``)."""
+    return kind(
+        x=x, y=y, name=html.escape(run), customdata=points,
+        hovertemplate="%{customdata}: %{y:" + fmt + "}<extra>" + html.escape(run) + "</extra>", **style,
+    )  # fmt: skip
+
+
 def diverging(t: np.ndarray) -> np.ndarray:
     """Values in [-1, 1] ``(h, w)`` -> RGB float ``(h, w, 3)``: blue, white at 0, red."""
     t = t[..., None]

@@ -18,7 +18,7 @@ import streamlit as st
 from mnist_core import layerstats
 from mnist_core.errors import MnistLabError
 from mnist_core.internals import LayerStats
-from ui.inside_plot import layout, per_run
+from ui.inside_plot import layout, per_run, run_trace
 
 NO_STATS = (
     "{label}: its history has no per-layer training statistics (gradient norms, update ratios, dead units). "
@@ -108,15 +108,9 @@ def gradients_figure(per_run: Mapping[str, layerstats.Recorded]) -> go.Figure:
     """Per run and weight layer, the median gradient norm recorded while it trained (log scale)."""
     fig = go.Figure()
     for name, rec in per_run.items():
-        fig.add_trace(
-            go.Bar(
-                x=[f"layer {k}" if k < len(rec.layers) else "output" for k in range(1, len(rec.layers) + 1)],
-                y=[layer.grad_norm for layer in rec.layers],
-                name=html.escape(name),
-                customdata=[layer.name for layer in rec.layers],
-                hovertemplate="%{customdata}: %{y:.3g}<extra>" + html.escape(name) + "</extra>",
-            )
-        )
+        x = [f"layer {k}" if k < len(rec.layers) else "output" for k in range(1, len(rec.layers) + 1)]
+        y = [layer.grad_norm for layer in rec.layers]
+        fig.add_trace(run_trace(go.Bar, name, x, y, [layer.name for layer in rec.layers], ".3g"))
     return layout(
         fig,
         "Gradient norm per layer while training (median)",

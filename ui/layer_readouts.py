@@ -20,7 +20,7 @@ import streamlit as st
 from mnist_core import probes as core_probes
 from mnist_core.errors import MnistLabError
 from mnist_core.probes import Probes
-from ui.inside_plot import class_lines, layout, per_run
+from ui.inside_plot import class_lines, layout, per_run, run_trace
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     import torch
@@ -115,16 +115,10 @@ def probe_accuracy_figure(per_run: Mapping[str, Probes]) -> go.Figure:
     axis = [position_label(p) for p in ["pixels", *(f"layer {k}" for k in range(1, depth + 1)), "output"]]
     fig = go.Figure()
     for name, found in per_run.items():
-        fig.add_trace(
-            go.Scatter(
-                x=[position_label(r.position) for r in found.readouts],
-                y=[r.accuracy for r in found.readouts],
-                mode="lines+markers",
-                name=html.escape(name),
-                customdata=[r.name for r in found.readouts],
-                hovertemplate="%{customdata}: %{y:.1%}<extra>" + html.escape(name) + "</extra>",
-            )
-        )
+        x = [position_label(r.position) for r in found.readouts]
+        y = [r.accuracy for r in found.readouts]
+        points = [r.name for r in found.readouts]
+        fig.add_trace(run_trace(go.Scatter, name, x, y, points, ".1%", mode="lines+markers"))
     return layout(
         fig,
         "Accuracy of a linear readout of each layer",
