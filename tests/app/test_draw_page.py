@@ -215,14 +215,20 @@ def test_correction_creates_a_version_keeps_the_drawing_and_undo_removes_it(
     assert "Undone" in texts(at)
 
 
-def test_after_a_correction_the_page_shows_how_the_version_reads_ten_redrawings(
-    app_path: Path, with_runs, runs_dir: Path
-) -> None:
+def teach_a_wrong_label(app_path: Path) -> tuple[AppTest, int]:
+    """Draw a 3, teach the page it is the digit after its prediction; the page after, and that digit."""
     at = inject(open_draw(app_path), canvas_png(3))
     truth = (int(metrics(at)["Prediction"]) + 1) % 10
     at.button_group(key="draw_true_label").set_value(truth)
     at = next(b for b in at.run().button if b.label.startswith("Teach it: this is")).click().run()
     no_exception(at)
+    return at, truth
+
+
+def test_after_a_correction_the_page_shows_how_the_version_reads_ten_redrawings(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    at, truth = teach_a_wrong_label(app_path)
     details = runs.load_run(at.selectbox(key="draw_run").value, runs_dir).meta["details"]
     right, was = details["redrawn_right_after"], details["redrawn_right_before"]
     assert details["redrawn"] == 10 and 0 <= right <= 10
@@ -237,11 +243,7 @@ def test_a_correction_is_remembered_and_the_page_reads_with_the_memory(
     app_path: Path, with_runs, runs_dir: Path
 ) -> None:
     """The default correction fine-tunes nothing: the version remembers the drawing and reads it right."""
-    at = inject(open_draw(app_path), canvas_png(3))
-    truth = (int(metrics(at)["Prediction"]) + 1) % 10
-    at.button_group(key="draw_true_label").set_value(truth)
-    at = next(b for b in at.run().button if b.label.startswith("Teach it: this is")).click().run()
-    no_exception(at)
+    at, truth = teach_a_wrong_label(app_path)
     version = at.selectbox(key="draw_run").value
     details = runs.load_run(version, runs_dir).meta["details"]
     remembered = 1 + online.CorrectionSettings().views
