@@ -23,6 +23,7 @@ from tests.support.apptest import metrics, no_exception, open_app
 from tests.support.apptest import page_text as texts
 from tests.support.drawing import canvas_png, inject, png
 from tests.support.drawing import upload as upload_file
+from tests.support.saved import copy_runs, trained_runs
 from tests.support.synthetic import render_digit
 
 PAGE = "pages/draw.py"
@@ -32,20 +33,13 @@ TINY_MLP = RunConfig(hidden=(32,), epochs=3, batch_size=50, lr=3e-3)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
-    from mnist_core.pipeline import run_training
-
-    folder = tmp_path_factory.mktemp("draw-runs")
-    run_training(TINY_MLP, runs_dir=folder, data_root=synthetic_data_dir, name="tiny mlp")
-    run_training(TINY_CNN, runs_dir=folder, data_root=synthetic_data_dir, name="tiny cnn")
-    return folder
+    configs = {"tiny mlp": TINY_MLP, "tiny cnn": TINY_CNN}
+    return trained_runs(tmp_path_factory.mktemp("draw-runs"), synthetic_data_dir, configs)
 
 
 @pytest.fixture
 def with_runs(trained: Path, runs_dir: Path) -> list[runs.RunInfo]:
-    for run in trained.iterdir():
-        if run.is_dir() and not run.name.startswith("."):
-            shutil.copytree(run, runs_dir / run.name)
-    return runs.list_runs(runs_dir)
+    return copy_runs(trained, runs_dir)
 
 
 def open_draw(app_path: Path) -> AppTest:
