@@ -19,6 +19,7 @@ import streamlit as st
 from mnist_core import allmodels, handwriting, infer, teach
 from mnist_core.errors import ImageError, MnistLabError
 from mnist_core.runs import RunInfo, delete_run
+from ui import draw_cache
 from ui import draw_panels as p
 from ui import draw_widgets as w
 from ui.shared import SESSION, flash, literal, show_flash
@@ -44,7 +45,7 @@ def main() -> None:
 
 def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     try:
-        model, cfg = w.model_of(info)
+        model, cfg = draw_cache.model_of(info)
     except MnistLabError as exc:
         st.error(f"This run's model cannot be loaded: {exc}")
         return
@@ -67,7 +68,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         "All models: read this drawing with every saved run", key=p.COMPARE_KEY, persist_state=SESSION
     )
     if compare and reading is not None:  # preprocessing depends only on the dataset: one input for all
-        readings = allmodels.read_with_every_run(reading.x, runs, cfg.dataset, load=w.model_of)
+        readings = allmodels.read_with_every_run(reading.x, runs, cfg.dataset, load=draw_cache.model_of)
         w.show_comparison(readings, cfg.dataset)
     elif compare:
         st.caption(f"{p.source()} a digit to read it with every saved run.")
@@ -96,7 +97,7 @@ def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -
         return
     try:
         settings = p.current_settings()
-        cached = w.correction_inputs(info, settings.eval_size)
+        cached = draw_cache.correction_inputs(info, settings.eval_size)
         taught = teach.correct(info, x, int(label), settings, drawing=pixels, predicted=predicted, **cached)
     except MnistLabError as exc:
         flash(p.FLASH_KEY, "error", str(exc))
@@ -137,7 +138,7 @@ def _delete_sample(sample_id: str) -> None:
 def _teach_set(info: RunInfo) -> None:
     try:
         settings = p.current_settings()
-        cached = w.correction_inputs(info, settings.eval_size)
+        cached = draw_cache.correction_inputs(info, settings.eval_size)
         taught = teach.correct_handwriting(info, settings, **cached)
     except MnistLabError as exc:
         flash(p.HW_FLASH_KEY, "error", str(exc))

@@ -19,7 +19,7 @@ from streamlit_drawable_canvas import st_canvas
 from mnist_core import explain, handwriting, online
 from mnist_core.errors import MnistLabError
 from mnist_core.runs import RunInfo, best_of, lineage
-from ui import choices, inside_charts
+from ui import choices, draw_cache, inside_charts
 from ui import draw_widgets as w
 from ui.shared import SESSION, literal
 
@@ -61,7 +61,7 @@ def source() -> str:
 def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
     """The run picker (default: the best completed run); None when there is nothing to read with."""
     try:
-        runs = [r for r in w.saved_runs() if r.status in SELECTABLE]
+        runs = [r for r in draw_cache.saved_runs() if r.status in SELECTABLE]
         best = best_of(runs)
     except MnistLabError as exc:
         st.error(str(exc))

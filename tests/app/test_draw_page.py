@@ -341,16 +341,16 @@ def test_a_run_that_cannot_be_loaded_is_tried_once_until_its_folder_changes(
 ) -> None:
     """Issue 29.3: a failed load was not cached, so every visit rebuilt the model before failing."""
     monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds ui/ beside app.py
-    from ui import draw_widgets
+    from ui import draw_cache
 
     calls: list[str] = []
-    real = draw_widgets.load_model
+    real = draw_cache.load_model
 
     def counting(run_id: str, *args, **kwargs):
         calls.append(run_id)
         return real(run_id, *args, **kwargs)
 
-    monkeypatch.setattr(draw_widgets, "load_model", counting)
+    monkeypatch.setattr(draw_cache, "load_model", counting)
     best = runs.best_run()
     weights = runs_dir / best.id / "weights.pt"
     weights.write_bytes(b"not a torch file")
