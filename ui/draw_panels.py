@@ -208,7 +208,10 @@ def correction_panel(
         disabled=label is None or not ready,
         on_click=on_teach if ready else None,
         args=args,
-        help="Fine-tunes a copy of the model and saves it as a new version; the original is kept.",
+        help=(
+            "Saves a new version that remembers this drawing and re-drawings of it (and fine-tunes a "
+            "copy when *Fine-tuning settings* ask for steps); the original is kept."
+        ),
     )
     if not ready:
         st.caption(f"{source()} a digit first; if the model reads it wrong, pick the right answer here.")
