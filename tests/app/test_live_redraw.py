@@ -107,10 +107,8 @@ def test_the_train_pages_fast_redraw_holds_only_the_progress_bar_and_the_chart(
     assert not at.exception
 
 
-@pytest.mark.slow
-def test_the_quick_models_fast_redraw_holds_only_the_progress_bar_and_the_chart(
-    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def watch_the_quick_model(app_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[AppTest, Sent]:
+    """Start the Home page's quick model, held at its first step until one page run has been recorded."""
     gate = JobGate(monkeypatch, quick_default())
     sent = Sent(monkeypatch)
     at = open_app(app_path, check=True)
@@ -120,6 +118,14 @@ def test_the_quick_models_fast_redraw_holds_only_the_progress_bar_and_the_chart(
     run_until(at, lambda at: any(c.key.startswith("home_quick_") for c in at.get("bidi_component")))
     sent.run(at)
     gate.release()
+    return at, sent
+
+
+@pytest.mark.slow
+def test_the_quick_models_fast_redraw_holds_only_the_progress_bar_and_the_chart(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at, sent = watch_the_quick_model(app_path, monkeypatch)
 
     fast, slow = fast_and_slow(sent)
     assert_only_bar_and_chart(fast, "home_quick_")
@@ -188,15 +194,7 @@ def test_served_the_train_pages_chart_is_drawn_once_and_polls_nothing_reruns_twi
 def test_served_the_quick_models_chart_is_drawn_once_and_polls(
     app_path: Path, registry: JobRegistry, served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = JobGate(monkeypatch, quick_default())
-    sent = Sent(monkeypatch)
-    at = open_app(app_path, check=True)
-    next(b for b in at.button if b.label == "Train a quick default model").click()
-    at.run()
-    gate.wait_held()
-    run_until(at, lambda at: any(c.key.startswith("home_quick_") for c in at.get("bidi_component")))
-    sent.run(at)
-    gate.release()
+    at, sent = watch_the_quick_model(app_path, monkeypatch)
 
     assert_polled(sent, "home_quick_")
     assert not at.exception
