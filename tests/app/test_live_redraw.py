@@ -84,21 +84,31 @@ def assert_only_bar_and_chart(fast: list[str], chart_key: str) -> None:
     assert chart_key in next(w for w in fast if w.startswith("bidi_component")), fast
 
 
-@pytest.mark.slow
-def test_the_train_pages_fast_redraw_holds_only_the_progress_bar_and_the_chart(
-    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = JobGate(monkeypatch)  # the job waits at its first progress event: the page shows it training
+def watch_a_small_run(
+    app_path: Path, monkeypatch: pytest.MonkeyPatch, epochs: int | None = None
+) -> tuple[AppTest, Sent, JobGate]:
+    """Start a width-16 MLP on the Train page; it waits at its first progress event (the page shows it
+    training) until the caller releases the gate; the messages of one page run are recorded."""
+    gate = JobGate(monkeypatch)
     sent = Sent(monkeypatch)
     at = open_app(app_path, "pages/train.py", check=True)
     at.select_slider(key="train_width").set_value(16)
-    at.number_input(key="train_epochs").set_value(3)
+    if epochs is not None:
+        at.number_input(key="train_epochs").set_value(epochs)
     at.run()
     next(b for b in at.button if b.label == "Start training").click()
     at.run()
     gate.wait_held()
     run_until(at, lambda at: any(c.key == "train_live_job-1" for c in at.get("bidi_component")))
     sent.run(at)
+    return at, sent, gate
+
+
+@pytest.mark.slow
+def test_the_train_pages_fast_redraw_holds_only_the_progress_bar_and_the_chart(
+    app_path: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at, sent, gate = watch_a_small_run(app_path, monkeypatch, epochs=3)
     gate.release()
 
     fast, slow = fast_and_slow(sent)
@@ -173,16 +183,7 @@ def served(app_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_served_the_train_pages_chart_is_drawn_once_and_polls_nothing_reruns_twice_a_second(
     app_path: Path, registry: JobRegistry, served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = JobGate(monkeypatch)
-    sent = Sent(monkeypatch)
-    at = open_app(app_path, "pages/train.py", check=True)
-    at.select_slider(key="train_width").set_value(16)
-    at.run()
-    next(b for b in at.button if b.label == "Start training").click()
-    at.run()
-    gate.wait_held()
-    run_until(at, lambda at: any(c.key == "train_live_job-1" for c in at.get("bidi_component")))
-    sent.run(at)
+    at, sent, gate = watch_a_small_run(app_path, monkeypatch)
     assert served.points_since("job-1", 0) is not None, "the page let the route serve its job"
     gate.release()
 
