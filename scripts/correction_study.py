@@ -52,6 +52,9 @@ import sys
 import time
 from pathlib import Path
 
+import mnist_core  # noqa: F401  (before torch: it sets GOMP_SPINCOUNT, read when OpenMP loads)
+
+# isort: split
 import numpy as np
 import torch
 from PIL import Image

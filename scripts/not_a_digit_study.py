@@ -64,6 +64,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import mnist_core  # noqa: F401  (before torch: it sets GOMP_SPINCOUNT, read when OpenMP loads)
+
+# isort: split
 import numpy as np
 import torch
 from PIL import Image, ImageDraw

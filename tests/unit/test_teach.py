@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import allmodels, handwriting, online, runs, teach
+from mnist_core import allmodels, handwriting, infer, online, runs, teach
 from mnist_core.handwriting import HandwritingError
 from mnist_core.infer import predict_batch
 
@@ -102,6 +102,10 @@ def test_cli_teach_saves_a_version_and_prints_its_figures(
     assert version.meta["parent"] == parent.id and out["label"] == 2 and out["steps_taken"] == 5
     assert out["settings"]["lr"] == 1e-3 and "accuracy_after" in out and "redrawn_right_after" in out
     assert [s.label for s in handwriting.list_samples()] == [2]
+    # Read as the Draw page reads it (infer.read): the sample keeps what the parent said.
+    model, _ = runs.load_model(parent.id, runs_dir)
+    said = infer.read(model, image).prediction
+    assert said is not None and handwriting.list_samples()[0].predicted == said.label
     # The whole handwriting set (the one drawing kept just now), then the errors a user can make.
     assert main(["--runs-dir", str(runs_dir), "teach", parent.id, "--handwriting", "--steps", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 1

@@ -45,8 +45,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Teach, save the version, print its figures as JSON."""
     from .. import teach
-    from ..infer import preprocess, preprocess_pixels
-    from ..runs import load_run
+    from ..infer import read
+    from ..runs import load_model, load_run
 
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(CorrectionSettings)}
     settings = CorrectionSettings(**{k: v for k, v in changes.items() if v is not None})
@@ -62,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("label", "give an image and its --label (0-9), or --handwriting")
         if not 0 <= args.label <= 9:
             raise ConfigError("label", f"{args.label} is not a digit 0-9")
-        dataset = parent.config.dataset
-        x = preprocess(args.image, dataset)
-        drawing = preprocess_pixels(args.image, dataset) if dataset == "mnist" else None
-        taught = teach.correct(parent, x, args.label, settings, root=root, drawing=drawing)
+        model, cfg = load_model(parent.id, parent.path.parent)
+        reading = read(model, args.image, cfg.dataset)  # as the Draw page reads it: one call
+        drawing = reading.pixels if cfg.dataset == "mnist" else None
+        predicted = reading.prediction.label if reading.prediction is not None else None
+        taught = teach.correct(parent, reading.x, args.label, settings, model=model, root=root,
+                               drawing=drawing, predicted=predicted)  # fmt: skip
     print(json.dumps(report(taught), indent=1))
     return 0
 
