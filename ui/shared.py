@@ -110,10 +110,13 @@ def show_progress_bar(snap: JobSnapshot) -> None:
     st.progress(fraction, text=text)
 
 
-def show_job_metrics(snap: JobSnapshot, compact: bool = False) -> None:
-    """The live metrics of one training job (none while it is queued); ``compact`` leaves out the rate."""
+def job_metric_values(snap: JobSnapshot, compact: bool = False) -> list[tuple[str, str, str | None]]:
+    """(label, value, help) of the live metrics of one job (none while it is queued); ``compact``: no rate.
+
+    Also what the live charts' route answers (``ui/live_route.py``), so both views read the same.
+    """
     if snap.state == "queued":
-        return
+        return []
     values: list[tuple[str, str, str | None]] = [
         ("Loss", "—" if snap.loss is None else f"{snap.loss:.4f}", RECENT_STEPS),
         ("Train accuracy", percent(snap.train_acc), RECENT_STEPS),
@@ -122,6 +125,14 @@ def show_job_metrics(snap: JobSnapshot, compact: bool = False) -> None:
     ]
     if not compact:
         values.append(("Learning rate", "—" if snap.lr is None else f"{snap.lr:.3g}", None))
+    return values
+
+
+def show_job_metrics(snap: JobSnapshot, compact: bool = False) -> None:
+    """The live metrics of one training job (none while it is queued); ``compact`` leaves out the rate."""
+    values = job_metric_values(snap, compact)
+    if not values:
+        return
     with metric_row():
         for label, value, help_text in values:
             st.metric(label, value, help=help_text)
