@@ -70,7 +70,13 @@ def make_step(cfg: RunConfig, model: nn.Module, optimizer: Optimizer, autograd: 
 
 
 def ensure_math(device_type: str = "cpu") -> str:
-    """The process's float32 matmul precision, chosen once: see :func:`.precision.ensure_math`."""
+    """The process's float32 matmul precision, chosen once: see :func:`.precision.ensure_math`.
+
+    On a CPU, also glibc's heap thresholds, once (:func:`.heap.keep_freed_memory`).
+    """
+    from .heap import keep_freed_memory
     from .precision import ensure_math as ensure
 
+    if device_type == "cpu":
+        keep_freed_memory()
     return ensure(device_type)
