@@ -40,4 +40,5 @@ def main() -> None:
 if __name__ == "__main__":  # each session's script run (Streamlit and AppTest run this file as __main__)
     main()
 else:  # `streamlit run app.py` imports this file to find `app`: the server, with the live charts' route
-    app = st.App(__file__, routes=live_route.routes())
+    # st.App mounts its routes as given, not under server.baseUrlPath: the route goes there itself
+    app = st.App(__file__, routes=live_route.routes(st.get_option("server.baseUrlPath")))

@@ -171,37 +171,26 @@ def _start_quick(root: Path) -> None:
 
 
 def quick_job_panel(job: Job) -> None:
-    """The quick model's run: while it trains, its chart fetches its new points twice a second
-    (``ui/live_route.py``) and one fragment redraws its progress and metrics every two seconds; without
-    the route a fragment redraws the progress and chart twice a second, another the metrics (each
-    fragment rerun costs the browser; the name and Stop button are drawn once)."""
+    """The quick model's run. Served by ``streamlit run`` (``ui/live_route.py``), one element draws its
+    progress, metrics and chart from what the route answers twice a second and asks for one rerun when
+    it ends: no fragment reruns. Without the route a fragment redraws the progress and chart twice a
+    second, another the metrics (the name and Stop button are drawn once)."""
     snap = job.snapshot()
     st.markdown(f"Quick model: **{job.config.label()}**")
     if not snap.active:
         quick_result(snap)
         return
-
-    def bar() -> None:
-        snap = job.snapshot()
-        if not snap.active:
-            st.rerun()  # the job ended: refresh run counts and buttons once
-        show_progress_bar(snap)
-
-    if live_route.served():  # the chart fetches its own points: one fragment, every 2 s, for the rest
-        polled_job_curves(job, f"home_quick_{job.id}", height=220)
-
-        @st.fragment(run_every=DETAILS_INTERVAL_S)
-        def progress_and_metrics() -> None:
-            bar()
-            show_job_metrics(job.snapshot(), compact=True)
-
-        progress_and_metrics()
+    if live_route.served():
+        polled_job_curves(job, f"home_quick_{job.id}", job_registry(), height=220, compact=True)
     else:
 
         @st.fragment(run_every=LIVE_INTERVAL_S)
         def progress() -> None:
-            bar()
-            live_learning_curves(f"home_quick_{job.id}", job.id, job.snapshot().events, height=220)
+            snap = job.snapshot()
+            if not snap.active:
+                st.rerun()  # the job ended: refresh run counts and buttons once
+            show_progress_bar(snap)
+            live_learning_curves(f"home_quick_{job.id}", job.id, snap.events, height=220)
 
         @st.fragment(run_every=DETAILS_INTERVAL_S)
         def details() -> None:

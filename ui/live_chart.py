@@ -201,21 +201,54 @@ def live_chart(key: str, run: str, view: LiveView, points: Sequence[Point], heig
     _component()(key=key, data=data, height="content", on_need_change=partial(_forget, key))
 
 
-def polled_chart(key: str, run: str, view: LiveView, url: str, height: int = HEIGHT) -> None:
-    """Draw ``view`` once per page run; its JS fetches the points from ``url`` and appends them in place.
+def _noop() -> None:
+    """A trigger's callback: the trigger itself reruns the page (or the fragment the element is in)."""
 
-    ``url`` answers ``?from=N`` with the rows after the N points the chart
-    holds (``ui/live_route.py``), so no rerun is needed to update the chart: it
-    asks twice a second until the run ends. A page rerun sends only the spec
-    (~1 kB): the element keeps what it holds and goes on asking.
+
+def polled_chart(
+    key: str,
+    run: str,
+    view: LiveView | None,
+    url: str,
+    height: int = HEIGHT,
+    status: bool = False,
+    compact: bool = False,
+    page: str | None = None,
+    caption: str = "",
+    ask: bool = True,
+) -> bool:
+    """Draw a live view once per page run; its JS fetches the points from ``url`` and appends them in place.
+
+    ``url`` (relative to the app: ``ui/live_route.py``) answers ``?from=N``
+    with the rows after the N points the chart holds, and the job's status,
+    so no rerun is needed to update it: it asks twice a second until the run
+    ends. A page rerun sends only the spec (~1 kB): the element keeps what it
+    holds and goes on asking. ``view`` None: the panels come with the first
+    answer that has points (the per-layer statistics). ``status``: the element
+    also draws the progress bar and the metrics (``compact``: no learning
+    rate) above the chart. ``caption``: a caption under it, once it draws.
+
+    When the job has ended, or the route's ``page`` differs from the ``page``
+    given here (a job queued, started or stopped elsewhere), the element sets
+    its trigger ``ended``: the page reruns once (or, inside a fragment, the
+    fragment: True is then returned, so the caller can rerun the page); not with
+    ``ask`` False (a second element of the same job leaves it to the first).
     """
-    spec = {"height": int(height), "panels": [p.as_dict() for p in view.panels]}
-    data: dict[str, Any] = {"run": run, "poll": url, "spec": spec}
+    spec = {"height": int(height), "panels": [p.as_dict() for p in view.panels]} if view is not None else None
+    data: dict[str, Any] = {"run": run, "poll": url, "spec": spec, "height": int(height)}
+    data |= {"status": status, "compact": compact, "page": page, "caption": caption, "ask": ask}
     if not st.session_state.get(LIB_KEY):
         data["lib"], data["css"] = library()
         st.session_state[LIB_KEY] = True
     _sent_state().pop(key, None)  # a fallback redraw under this key would start afresh
-    _component()(key=key, data=data, height="content", on_need_change=partial(_forget, key))
+    result = _component()(
+        key=key,
+        data=data,
+        height="content",
+        on_need_change=partial(_forget, key),
+        on_ended_change=_noop,
+    )
+    return bool(getattr(result, "ended", None))
 
 
 # -- learning curves -----------------------------------------------------------------------------
@@ -278,13 +311,22 @@ def live_learning_curves(key: str, run: str, points: Sequence[Point], height: in
     return True
 
 
-def polled_learning_curves(key: str, run: str, url: str, height: int = HEIGHT) -> None:
-    """The live loss and accuracy chart of a run whose points ``url`` serves (:func:`polled_chart`).
+def polled_learning_curves(
+    key: str, run: str, url: str, height: int = HEIGHT, compact: bool = False, page: str | None = None
+) -> bool:
+    """A run's progress bar, metrics and live loss and accuracy, all served by ``url`` (:func:`polled_chart`).
 
     Its spec is the same at every page run (the element keeps what it holds):
     the steps per epoch its hover shows come with the points (``per``).
     """
-    polled_chart(key, run, learning_curve_view(), url, height=height)
+    return polled_chart(
+        key, run, learning_curve_view(), url, height=height, status=True, compact=compact, page=page
+    )
+
+
+def polled_layer_stats(key: str, run: str, url: str, caption: str = "", height: int = 240) -> bool:
+    """A run's live per-layer statistics from ``url`` (``?view=layers``), drawn from its first such point."""
+    return polled_chart(key, run, None, url, height=height, caption=caption, ask=False)
 
 
 # -- per-layer statistics (mnist_core.layerstats) ------------------------------------------------
@@ -292,7 +334,7 @@ def polled_learning_curves(key: str, run: str, url: str, height: int = HEIGHT) -
 LAYER_COLORS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
 
-def _layers_of(point: Point) -> list[dict[str, Any]] | None:
+def layers_of(point: Point) -> list[dict[str, Any]] | None:
     layers = point.get("layers") if isinstance(point, dict) else getattr(point, "layers", None)
     return layers if isinstance(layers, list) and all(isinstance(s, dict) for s in layers) else None
 
@@ -333,7 +375,7 @@ def layer_stats_view(first: list[dict[str, Any]], per: float | None = None) -> L
         panels.append(Panel(title, chosen, y_label="units", y_range=(0, 1), percent=True, steps_per_x=per))
 
     def rows(points: Sequence[Point]) -> list[list[Row]]:
-        steps = [(p, layers) for p in points if (layers := _layers_of(p)) is not None]
+        steps = [(p, layers) for p in points if (layers := layers_of(p)) is not None]
         x = core_curves.epochs_elapsed([p for p, _ in steps])
         out: list[list[Row]] = [[] for _ in panels]
         for xi, (_, layers) in zip(_round(x), steps, strict=True):
@@ -352,7 +394,7 @@ def layer_stats_view(first: list[dict[str, Any]], per: float | None = None) -> L
 
 def live_layer_stats(key: str, run: str, points: Sequence[Point], height: int = 240) -> bool:
     """The live per-layer statistics of a run's progress ``points``; False (nothing drawn) before any."""
-    first = next((layers for p in points if (layers := _layers_of(p))), None)
+    first = next((layers for p in points if (layers := layers_of(p))), None)
     if first is None:
         return False
     live_chart(key, run, layer_stats_view(first, steps_per_epoch(points)), points, height=height)

@@ -8,6 +8,7 @@ polls the jobs twice a second while any is queued or running.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -25,12 +26,13 @@ from ui.live_chart import (
     HEIGHT,
     live_layer_stats,
     live_learning_curves,
+    polled_layer_stats,
     polled_learning_curves,
 )
 from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
-LIVE_INTERVAL_S = 0.5  # redraw of a running job's progress and chart (the issue asks for twice a second)
-DETAILS_INTERVAL_S = 2.0  # its metrics and per-layer statistics: each fragment rerun costs the browser ~15 ms
+LIVE_INTERVAL_S = 0.5  # without the route: redraw of a running job's progress and chart (twice a second)
+DETAILS_INTERVAL_S = 2.0  # without the route: its metrics and per-layer statistics
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
 RECENT_RUNS = 10
 RUNS_PAGE, DRAW_PAGE = "pages/runs.py", "pages/draw.py"
@@ -83,14 +85,15 @@ def live_section(registry: JobRegistry, runs_dir: Path) -> None:
 
     What a redraw touches is kept small: a job's name and its Stop button are
     drawn once per page run. Served by ``streamlit run`` (``ui/live_route.py``),
-    the live chart too: it fetches its new points itself every
-    :data:`LIVE_INTERVAL_S`, and one fragment under it redraws the progress
-    bar, metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`
-    (each fragment rerun re-renders the page in the browser: ~40 ms on this
-    one). Without the route (AppTest) a fragment redraws the bar and the chart
-    every :data:`LIVE_INTERVAL_S`, another the metrics and per-layer
-    statistics every :data:`DETAILS_INTERVAL_S`. A job queued, started, ended
-    or asked to stop (from any tab) reruns the page.
+    everything else too, and nothing reruns while the job trains: one element
+    draws the progress bar, the metrics and the live chart from what the route
+    answers twice a second, another the per-layer statistics (each fragment
+    rerun would re-render the page in the browser: ~100 ms on this one). When
+    the job ends, or a job is queued, started or asked to stop (from any tab),
+    the element asks for one rerun. Without the route (AppTest) a fragment
+    redraws the bar and the chart every :data:`LIVE_INTERVAL_S`, another the
+    metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`; a job
+    queued, started, ended or asked to stop reruns the page.
     """
     started = _active_states(registry)
     running, queued = registry.running(), registry.queued()
@@ -146,16 +149,11 @@ def job_panel(
             if live_layer_stats(f"train_layers_{job.id}", job.id, _job_points(job, snap, runs_dir)):
                 st.caption(LAYERS_CAPTION)
 
-        if live_route.served():  # the chart fetches its own points: one fragment, every 2 s, for the rest
+        if live_route.served():  # the elements fetch their points and status: no fragment reruns
             saved = _saved_history(job.resume_id, str(runs_dir), job.id) if job.resume_id is not None else ()
-            polled_job_curves(job, f"train_live_{job.id}", saved)
-
-            @st.fragment(run_every=DETAILS_INTERVAL_S)
-            def progress_and_details() -> None:
-                bar()
-                metrics()
-
-            progress_and_details()
+            polled_job_curves(job, f"train_live_{job.id}", registry, saved)
+            layers_url = live_route.url(job.id, view="layers")
+            polled_layer_stats(f"train_layers_{job.id}", job.id, layers_url, caption=LAYERS_CAPTION)
             return
 
         @st.fragment(run_every=LIVE_INTERVAL_S)
@@ -174,13 +172,31 @@ def job_panel(
         details()
 
 
-def polled_job_curves(job: Job, key: str, saved: Sequence[Point] = (), height: int = HEIGHT) -> None:
-    """A running job's live loss and accuracy, drawn once: the chart fetches its points from the route.
+def page_state(registry: JobRegistry) -> str:
+    """What a page shows of the jobs: which are active, their state and run, whether a stop was asked."""
+    return repr([(job.id, job.state, job.run_id, job.stop_requested) for job in registry.active()])
 
-    Only where :func:`ui.live_route.served`; ``saved``: the history of the run the job resumes.
+
+def polled_job_curves(
+    job: Job,
+    key: str,
+    registry: JobRegistry,
+    saved: Sequence[Point] = (),
+    height: int = HEIGHT,
+    compact: bool = False,
+) -> bool:
+    """A running job's progress bar, metrics and live loss and accuracy, served by the route.
+
+    Drawn once per page run: the element fetches its points and status itself
+    and asks for one rerun when the job ends or :func:`page_state` changes
+    (True, in the run of a fragment it is in: the caller reruns the page).
+    Only where :func:`ui.live_route.served`; ``saved``: the history of the run
+    the job resumes.
     """
-    live_route.expose(job, saved)
-    polled_learning_curves(key, job.id, live_route.url(job.id), height=height)  # the same spec every run
+    live_route.expose(job, saved, page=partial(page_state, registry))
+    url = live_route.url(job.id)
+    page = page_state(registry)
+    return polled_learning_curves(key, job.id, url, height=height, compact=compact, page=page)
 
 
 def live_job_curves(job: Job, key: str, height: int = 220) -> None:

@@ -1,9 +1,9 @@
 """What the live views redraw twice a second: only the progress bar and the live chart (issue 22).
 
-Served by ``streamlit run`` (``ui/live_route.py``), the chart fetches its own
-points and nothing reruns twice a second: the chart is drawn once per page run
-with no points, and one fragment redraws the progress bar and metrics every
-two seconds. Without the
+Served by ``streamlit run`` (``ui/live_route.py``), nothing reruns while a job
+trains: one element, drawn once per page run with no points, fetches the
+points and the status and draws the chart, the progress bar and the metrics;
+it asks for one rerun when the job ends. Without the
 route (AppTest, a page run on its own) a 0.5 s fragment redraws the chart.
 
 Every element a fragment holds is sent again and redrawn by the browser at each
@@ -154,18 +154,23 @@ def chart_data(sent: Sent, key: str) -> list[dict]:
     return out
 
 
-def assert_polled(sent: Sent, chart_key: str) -> None:
-    intervals, drawn = sent.by_fragment()
-    assert len(intervals) == 1, f"one fragment (each rerun re-renders the page in the browser): {intervals}"
-    assert min(intervals.values()) >= 2.0, f"a fragment reruns every {intervals} s"
-    slow = [w for items in drawn.values() for w in items]
-    assert "progress" in slow, slow
-    assert not any(w.startswith("bidi_component") and chart_key in w for w in slow), slow
+def assert_polled(sent: Sent, chart_key: str, metrics: int) -> dict:
+    """No fragment at all: one element, drawn by the page run, shows the bar, the metrics and the chart."""
+    intervals, _ = sent.by_fragment()
+    assert not intervals, f"fragments rerun while the job trains: {intervals}"
     charts = chart_data(sent, chart_key)
     assert len(charts) == 1 and charts[0]["fragment"] == "", "the chart is drawn once, by the page run"
     data = charts[0]
-    assert data["poll"] == f"/_live/{data['run']}" and "rows" not in data, "its points come from the route"
+    assert data["poll"] == f"_live/{data['run']}" and "rows" not in data, "its points come from the route"
+    assert data["status"] is True and data["ask"] is True, "it draws the bar and metrics, asks for the rerun"
     assert [p["title"] for p in data["spec"]["panels"]] == ["Loss", "Accuracy"]
+    elements = [m.delta.new_element for m in sent.msgs if m.HasField("delta")
+                and m.delta.WhichOneof("type") == "new_element"]  # fmt: skip
+    kinds = [e.WhichOneof("type") for e in elements]
+    labels = {e.metric.label for e in elements if e.WhichOneof("type") == "metric"}
+    assert "progress" not in kinds and not labels & {"Loss", "Images / s"}, "no st.progress, st.metric beside it"
+    assert data["compact"] is (metrics == 4)
+    return data
 
 
 @pytest.fixture
@@ -187,7 +192,11 @@ def test_served_the_train_pages_chart_is_drawn_once_and_polls_nothing_reruns_twi
     assert served.points_since("job-1", 0) is not None, "the page let the route serve its job"
     gate.release()
 
-    assert_polled(sent, "train_live_job-1")
+    data = assert_polled(sent, "train_live_job-1", metrics=5)
+    assert data["page"] == repr([("job-1", "running", data["page"].split("'")[5], False)])
+    layers = chart_data(sent, "train_layers_job-1")
+    assert len(layers) == 1 and layers[0]["poll"] == "_live/job-1?view=layers" and layers[0]["spec"] is None
+    assert layers[0]["ask"] is False and "per layer" in layers[0]["caption"]
     assert not at.exception
 
 
@@ -197,5 +206,5 @@ def test_served_the_quick_models_chart_is_drawn_once_and_polls(
 ) -> None:
     at, sent = watch_the_quick_model(app_path, monkeypatch)
 
-    assert_polled(sent, "home_quick_")
+    assert_polled(sent, "home_quick_", metrics=4)
     assert not at.exception

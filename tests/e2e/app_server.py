@@ -60,8 +60,9 @@ def running_app(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=own_group
         )
     url = f"http://127.0.0.1:{port}"
+    base = dict(zip(options[::2], options[1::2], strict=False)).get("--server.baseUrlPath", "").strip("/")
     try:
-        _wait_healthy(url, proc, log)
+        _wait_healthy(f"{url}/{base}" if base else url, proc, log)  # its routes live under the base path
         yield url, proc
     finally:
         if proc.poll() is None:

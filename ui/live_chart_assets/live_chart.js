@@ -15,10 +15,12 @@
 // everything. A delta whose `from` is not what this element holds (a remount, a lost message, a new
 // run) is not drawn: the element asks Python for the full set (trigger "need").
 //
-// Polled (data: {run, spec, poll}, no rows; ui/live_route.py): the element fetches its points
-// itself, `GET poll?from=N` every POLL_MS while the job runs (the whole history, thinned, when N
-// is 0), and appends them in place; a page rerun with the same run and spec changes nothing. It
-// stops when the route says the job has ended (or does not know it), and on unmount.
+// Polled (data: {run, poll, spec, status, ...}, no rows; ui/live_route.py): the element fetches its
+// points and the job's status itself, `GET <app base>/_live/<job>?from=N` every POLL_MS while the job
+// runs (the whole history, thinned, when N is 0), appends them in place and redraws its progress bar
+// and metrics; a page rerun with the same run and spec changes nothing. When the route says the job
+// has ended it stops and sets the trigger "ended" (one rerun: the result appears); likewise when what
+// else the page shows of the jobs changed. It stops on unmount, and when the route does not know it.
 
 const mnistLiveChart = (() => {
   const MIN_PANEL_PX = 240;
@@ -197,7 +199,6 @@ const mnistLiveChart = (() => {
   }
 
   function unmount(state) {
-    stopPolling(state);
     state.observer.disconnect();
     document.removeEventListener("mouseup", state.onMouseUp);
     state.panels.forEach((u) => u.destroy());
@@ -262,61 +263,180 @@ const mnistLiveChart = (() => {
     draw(state);
   }
 
-  // -- polled: the element fetches its own points (ui/live_route.py) ------------------------------
+  // -- polled: the element fetches its own points and status (ui/live_route.py) -------------------
+  //
+  // data: {run, poll, spec|null, height, status, compact, page, caption, ask}. `poll` is relative to
+  // the app (`_live/<job>`): it is resolved against the URL the app's own code was loaded from, so the
+  // route is found under server.baseUrlPath too. `status`: draw the progress bar and the metrics
+  // above the chart from each answer. `spec` null: the panels come with the first answer that has
+  // points (`panels`). `ask`: when the job has ended, or the route's `page` differs from the one the
+  // page was drawn with, set the trigger "ended" once: Streamlit reruns the page (or the fragment the
+  // element is in) and the result appears without the user doing anything.
 
-  function stopPolling(state) {
-    if (state.timer) clearInterval(state.timer);
-    state.timer = null;
+  const polled = new WeakMap(); // parentElement -> polled state
+
+  function appBase() {
+    const script = document.querySelector('script[src*="static/js/index."]');
+    if (script && script.src) return script.src.slice(0, script.src.lastIndexOf("static/js/"));
+    return new URL("./", document.baseURI).href;
   }
 
-  async function poll(state) {
-    if (state.busy || document.hidden || !state.timer) return; // a hidden tab asks for nothing
-    state.busy = true;
+  function routeUrl(relative, from, base) {
+    const url = new URL(relative, base || appBase());
+    url.searchParams.set("from", String(from));
+    return url.href;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function mountStatus(parent) {
+    const box = el("div", "mnist-live-status");
+    const progress = el("div", "mnist-live-progress");
+    progress.setAttribute("data-testid", "stProgress");
+    const text = el("p", "mnist-live-progress-text", "");
+    const track = el("div", "mnist-live-track");
+    track.setAttribute("role", "progressbar");
+    track.setAttribute("aria-valuemin", "0");
+    track.setAttribute("aria-valuemax", "100");
+    const fill = el("div", "mnist-live-fill");
+    track.append(fill);
+    progress.append(text, track);
+    const metrics = el("div", "mnist-live-metrics");
+    box.append(progress, metrics);
+    parent.appendChild(box);
+    box.dataset.updates = "0";
+    return { box, text, track, fill, metrics, cells: [] };
+  }
+
+  function metricCell([label, value, help]) {
+    const cell = el("div", "mnist-live-metric");
+    cell.setAttribute("data-testid", "stMetric");
+    const top = el("div", "mnist-live-metric-label");
+    top.setAttribute("data-testid", "stMetricLabel");
+    top.append(el("span", "", label));
+    if (help) {
+      const tip = el("span", "mnist-live-help", "?");
+      tip.title = help;
+      tip.setAttribute("aria-label", help);
+      top.append(tip);
+    }
+    const valueNode = el("div", "mnist-live-metric-value", value);
+    valueNode.setAttribute("data-testid", "stMetricValue");
+    cell.append(top, valueNode);
+    return { cell, label, value: valueNode };
+  }
+
+  function updateStatus(s, status, compact) {
+    if (s.text.textContent !== status.text) s.text.textContent = status.text;
+    const percent = Math.round(1000 * status.fraction) / 10;
+    const width = percent + "%";
+    if (s.fill.style.width !== width) {
+      s.fill.style.width = width;
+      s.track.setAttribute("aria-valuenow", String(percent));
+    }
+    const metrics = compact ? status.metrics.slice(0, 4) : status.metrics; // compact: no learning rate
+    if (s.cells.length !== metrics.length || s.cells.some((c, i) => c.label !== metrics[i][0])) {
+      s.cells = metrics.map(metricCell);
+      s.metrics.replaceChildren(...s.cells.map((c) => c.cell));
+    }
+    metrics.forEach((m, i) => {
+      if (s.cells[i].value.textContent !== m[1]) s.cells[i].value.textContent = m[1];
+    });
+    s.box.dataset.updates = String(Number(s.box.dataset.updates) + 1);
+  }
+
+  function mountPolledChart(p, spec) {
+    p.chart = mount(p.parent, spec);
+    p.chart.run = p.run;
+    if (p.caption) {
+      p.captionNode = el("p", "mnist-live-caption", p.caption);
+      p.parent.appendChild(p.captionNode);
+    }
+  }
+
+  function stopPolling(p) {
+    if (p.timer) clearInterval(p.timer);
+    p.timer = null;
+  }
+
+  function unmountPolled(p) {
+    stopPolling(p);
+    if (p.chart) unmount(p.chart);
+    if (p.statusBox) p.statusBox.box.remove();
+    if (p.captionNode) p.captionNode.remove();
+  }
+
+  function askRerun(p, why) {
+    if (!p.ask || p.asked) return;
+    p.asked = true;
+    p.trigger("ended", { run: p.run, why, at: Date.now() });
+  }
+
+  async function poll(p) {
+    if (p.busy || document.hidden || !p.timer) return; // a hidden tab asks for nothing
+    p.busy = true;
     try {
-      const response = await fetch(state.poll + "?from=" + state.n, { cache: "no-store" });
+      const have = p.chart ? p.chart.n : 0;
+      const response = await fetch(routeUrl(p.url, have, p.base), { cache: "no-store" });
       if (!response.ok) {
-        stopPolling(state); // the server does not know this job (restarted): the page shows why
+        stopPolling(p); // the server does not know this job (restarted): the page shows why
         return;
       }
       const got = await response.json();
-      if (!state.timer) return; // unmounted meanwhile
-      if (got.per) state.spec.panels.forEach((p) => (p.steps_per_x = got.per));
-      const data = { run: state.run, from: got.from, n: got.n, rows: got.rows };
-      if (got.from === 0) data.spec = state.spec; // the whole history: replaces what is drawn
-      if (got.n > 0 || state.n > 0) receive(state, data, () => {}); // nothing yet: nothing to draw
-      if (!got.active) stopPolling(state);
+      if (!p.timer) return; // unmounted meanwhile
+      if (p.statusBox && got.status) updateStatus(p.statusBox, got.status, p.compact);
+      if (!p.chart && got.panels) mountPolledChart(p, { height: p.height, panels: got.panels });
+      if (p.chart) {
+        if (got.per) p.chart.spec.panels.forEach((panel) => (panel.steps_per_x = got.per));
+        const data = { run: p.run, from: got.from, n: got.n, rows: got.rows };
+        if (got.from === 0) data.spec = p.chart.spec; // the whole history: replaces what is drawn
+        if (got.n > 0 || p.chart.n > 0) receive(p.chart, data, () => {}); // nothing yet: nothing to draw
+      }
+      if (!got.active) {
+        stopPolling(p);
+        askRerun(p, "ended");
+      } else if (p.page != null && got.page != null && got.page !== p.page) {
+        askRerun(p, "changed");
+      }
     } catch (err) {
       // a lost connection: the next tick asks again
     } finally {
-      state.busy = false;
+      p.busy = false;
     }
   }
 
-  function startPolling(state, url) {
-    state.poll = url;
-    state.n = 0;
-    state.timer = setInterval(() => poll(state), POLL_MS);
-    poll(state);
-  }
-
-  function renderPolled(parentElement, data) {
-    let state = mounted.get(parentElement);
-    const text = JSON.stringify(data.spec);
-    if (state && (state.specText !== text || state.run !== data.run || state.poll !== data.poll)) {
-      unmount(state);
-      state = null;
+  function renderPolled(parentElement, data, setTriggerValue) {
+    const key = JSON.stringify([data.run, data.poll, data.spec, data.status, data.compact, data.caption]);
+    let p = polled.get(parentElement);
+    if (p && p.key !== key) {
+      unmountPolled(p);
+      p = null;
     }
-    if (!state) {
-      state = mount(parentElement, data.spec);
-      state.run = data.run;
-      mounted.set(parentElement, state);
-      startPolling(state, data.poll);
+    if (!p) {
+      p = {
+        key, parent: parentElement, url: data.poll, base: appBase(), run: data.run, height: data.height,
+        compact: !!data.compact, caption: data.caption || "", ask: data.ask !== false, chart: null,
+        statusBox: data.status ? mountStatus(parentElement) : null, busy: false, timer: null,
+      };
+      if (data.spec) mountPolledChart(p, data.spec);
+      polled.set(parentElement, p);
+      p.timer = setInterval(() => poll(p), POLL_MS);
+      poll(p);
     }
+    // What this page run drew the element with: a rerun that still shows it may ask again later.
+    p.page = data.page == null ? null : data.page;
+    p.trigger = setTriggerValue;
+    p.asked = false;
     return () => {
-      const current = mounted.get(parentElement);
+      const current = polled.get(parentElement);
       if (!current) return;
-      unmount(current);
-      mounted.delete(parentElement);
+      unmountPolled(current);
+      polled.delete(parentElement);
     };
   }
 
@@ -324,7 +444,7 @@ const mnistLiveChart = (() => {
     const { parentElement, data, setTriggerValue } = component;
     const ask = (what) => setTriggerValue("need", what);
     injectCss(data.css);
-    if (data.poll) return renderPolled(parentElement, data);
+    if (data.poll) return renderPolled(parentElement, data, setTriggerValue);
     let state = mounted.get(parentElement);
     if (data.spec) {
       const text = JSON.stringify(data.spec);
@@ -350,5 +470,5 @@ const mnistLiveChart = (() => {
     };
   }
 
-  return { render, append, thin };
+  return { render, append, thin, routeUrl };
 })();
