@@ -19,12 +19,12 @@ from mnist_core import data as core_data
 from mnist_core import raytrials, report, search, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
-from mnist_core.jobs import JobRegistry
+from mnist_core.jobs import Job, JobRegistry
 from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from ui import sweep_view
+from ui import live_route, sweep_view
 from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
-from ui.train_jobs import live_job_curves
+from ui.train_jobs import live_job_curves, polled_job_curves
 
 K = "sweeps_"
 FLASH_KEY = f"{K}flash"
@@ -32,7 +32,10 @@ DEPTHS = list(range(1, 9))
 WIDTHS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 BATCH_SIZES = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-LIVE_S = 1.0
+LIVE_S = 1.0  # without the route: the progress rows, the running run's chart and the study table
+# Served (ui/live_route.py), the running run's chart streams from the route and asks for a rerun of the
+# rows when its run ends; the rows' and the study table's fragments only catch up (ETA, Ray sweeps).
+SERVED_LIVE_S = 10.0
 TABS = ("Reproduce the study", "Grid sweep")
 TAB_KEY, TAB_KEPT = f"{K}tab", f"{K}tab_kept"  # the widget's state, and a copy that outlives a page switch
 EMPTY = "—"  # what a table shows where a value is missing (Streamlit's default is the word "None")
@@ -137,13 +140,28 @@ def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: 
     flash(FLASH_KEY, "success", queued)
 
 
+def _live_s() -> float:
+    """How often a running sweep's fragments rerun: seldom where the running run's chart streams."""
+    return SERVED_LIVE_S if live_route.served() else LIVE_S
+
+
+def _live_curves(job: Job, registry: JobRegistry) -> None:
+    """The running run's live learning curves: from the route (the element asks for a rerun of the rows
+    when the run ends), else redrawn by the rows' fragment."""
+    key = f"{K}live_{job.id}"
+    if live_route.served():
+        polled_job_curves(job, key, registry, height=220, status=False)
+    else:
+        live_job_curves(job, key=key)
+
+
 def study_table(registry: JobRegistry, runs: list[RunInfo], experiments: list[str],
                 saved: list[sweeps.Sweep]) -> None:
-    """Ours beside the published figures, redrawn each second while a study reproduction runs."""
+    """Ours beside the published figures, redrawn while a study reproduction runs (:func:`_live_s`)."""
     studies = [s for s in saved if s.kind == "study"]
     active = any(sweeps.sweep_jobs(s, registry) for s in studies)
 
-    @st.fragment(run_every=LIVE_S if active else None)
+    @st.fragment(run_every=_live_s() if active else None)
     def live_table() -> None:
         current = _runs() if active else runs  # rows fill in as the study's runs finish
         _draw_study_table(study.table(current, experiments or study.EXPERIMENTS, studies=studies))
@@ -270,7 +288,7 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         return
     active = sweeps.any_active(saved, registry)
 
-    @st.fragment(run_every=LIVE_S if active else None)
+    @st.fragment(run_every=_live_s() if active else None)
     def progress_panel() -> None:
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
         for sweep in saved[:10]:
@@ -304,7 +322,7 @@ def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: 
             left.caption(f"ETA {report.seconds(p.eta_s)} ({p.eta_detail}).{doing} Queued: {now.queued}.")
             if running:
                 with left:
-                    live_job_curves(running[0], key=f"{K}live_{running[0].id}")
+                    _live_curves(running[0], registry)
             right.button("Stop", key=f"{K}stop_{sweep.id}", on_click=stop_sweep, args=(sweep, registry))
         elif p.status == "running":  # seen from a run folder: another process trains it
             left.caption("One of its runs is training in another process (such as "

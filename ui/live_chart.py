@@ -312,7 +312,13 @@ def live_learning_curves(key: str, run: str, points: Sequence[Point], height: in
 
 
 def polled_learning_curves(
-    key: str, run: str, url: str, height: int = HEIGHT, compact: bool = False, page: str | None = None
+    key: str,
+    run: str,
+    url: str,
+    height: int = HEIGHT,
+    compact: bool = False,
+    page: str | None = None,
+    status: bool = True,
 ) -> bool:
     """A run's progress bar, metrics and live loss and accuracy, all served by ``url`` (:func:`polled_chart`).
 
@@ -320,7 +326,7 @@ def polled_learning_curves(
     the steps per epoch its hover shows come with the points (``per``).
     """
     return polled_chart(
-        key, run, learning_curve_view(), url, height=height, status=True, compact=compact, page=page
+        key, run, learning_curve_view(), url, height=height, status=status, compact=compact, page=page
     )
 
 

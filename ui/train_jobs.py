@@ -184,8 +184,9 @@ def polled_job_curves(
     saved: Sequence[Point] = (),
     height: int = HEIGHT,
     compact: bool = False,
+    status: bool = True,
 ) -> bool:
-    """A running job's progress bar, metrics and live loss and accuracy, served by the route.
+    """A running job's progress bar and metrics (``status``) and live loss and accuracy, served by the route.
 
     Drawn once per page run: the element fetches its points and status itself
     and asks for one rerun when the job ends or :func:`page_state` changes
@@ -196,7 +197,7 @@ def polled_job_curves(
     live_route.expose(job, saved, page=partial(page_state, registry))
     url = live_route.url(job.id)
     page = page_state(registry)
-    return polled_learning_curves(key, job.id, url, height=height, compact=compact, page=page)
+    return polled_learning_curves(key, job.id, url, height=height, compact=compact, page=page, status=status)
 
 
 def live_job_curves(job: Job, key: str, height: int = 220) -> None:

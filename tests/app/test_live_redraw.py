@@ -27,7 +27,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
-from mnist_core.config import quick_default
+from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry
 from tests.support.apptest import open_app, run_until
 
@@ -207,4 +207,28 @@ def test_served_the_quick_models_chart_is_drawn_once_and_polls(
     at, sent = watch_the_quick_model(app_path, monkeypatch)
 
     assert_polled(sent, "home_quick_", metrics=4)
+    assert not at.exception
+
+
+@pytest.mark.slow
+def test_served_a_running_sweeps_chart_polls_the_route_and_its_fragments_rerun_seldom(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_core import sweeps
+
+    point = RunConfig(hidden=(16,), batch_size=4, epochs=30)
+    gate = JobGate(monkeypatch, point)  # its run trains until the test is done with the page
+    sweeps.launch([point], "served grid", registry, runs_dir=runs_dir)
+    gate.wait_held()
+    sent = Sent(monkeypatch)
+    at = open_app(app_path, "pages/sweeps.py", check=True)
+    sent.run(at)
+    gate.release()
+
+    intervals, _ = sent.by_fragment()
+    assert intervals and min(intervals.values()) >= 10.0, f"the sweep's fragments rerun every {intervals} s"
+    (data,) = chart_data(sent, "sweeps_live_job-1")
+    assert data["poll"] == "_live/job-1" and "rows" not in data, "its points come from the route"
+    assert data["status"] is False and data["ask"] is True  # the row shows the sweep's progress itself
+    assert served.points_since("job-1", 0) is not None
     assert not at.exception
