@@ -62,6 +62,24 @@ def test_fast_logits_match_the_model_as_trained(name: str, fast_switch: None) ->
         assert not any(isinstance(m, nn.BatchNorm2d) for m in engine.modules())
 
 
+@pytest.mark.parametrize("name", [*CNNS, "cropped"])
+def test_fast_conv_stages_run_in_onednn_layout_from_8_images(name: str, fast_switch: None) -> None:
+    """From 8 images a batch runs the conv stages as oneDNN tensors, one image as it is: same logits."""
+    fast.set_enabled(True)
+    cfg = CNNS.get(name) or RunConfig(model="cnn", cnn_channels=(8, 16), hidden=(32,), crop=20)
+    model = trained_like(cfg)
+    engine = for_inference(model)
+    first_conv = next(m for m in engine if isinstance(m, nn.Conv2d))
+    seen: list[bool] = []
+    first_conv.register_forward_hook(lambda _m, args, _o: seen.append(args[0].is_mkldnn))
+    for n in (1, models.ONEDNN_MIN_BATCH - 1, models.ONEDNN_MIN_BATCH, 64):
+        x, _ = images(n)
+        with torch.inference_mode():
+            torch.testing.assert_close(engine(x), model(x), rtol=1e-4, atol=1e-5)
+    assert seen == [False, False, True, True]
+    assert not any(p.requires_grad for p in engine.parameters())
+
+
 @pytest.mark.parametrize("name", ["quick", "lenet-5"])
 def test_fast_evaluation_matches_the_plain_one(name: str, fast_switch: None) -> None:
     model = trained_like(CNNS[name])
