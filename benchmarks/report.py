@@ -185,12 +185,25 @@ def _correction_lines(results: dict[str, Any]) -> list[str]:
 
 def _study_lines(results: dict[str, Any]) -> list[str]:
     r = results["study"]
+    target = r.get("target_s", 60.0)
+    verdict = "met" if r["fast_s"] <= target else "NOT met"
+    threads = f" on {r['threads']} threads" if "threads" in r else ""
     lines = [f"the study without batch-1 rows, PROJECTED from {r['projected_from_steps']} timed steps a row "
-             f"(+ validation, run-end measurements): fast {r['fast_s']:.1f} s, plain {r['plain_s']:.1f} s, "
+             f"(+ validation, run-end measurements): fast{threads} {r['fast_s']:.1f} s "
+             f"(target {target:.0f} s: {verdict}), plain {r['plain_s']:.1f} s, "
              f"the blog's laptop {r['blog_s']:.1f} s"]
+    if "fast_1t_s" in r:
+        lines.append(f"  fast on one thread {r['fast_1t_s']:.1f} s; two rows at once, one thread each "
+                     "(the one-thread rows packed on 2 lanes, a lower bound; "
+                     f"the app trains one row at a time): "
+                     f"{r['two_lanes_1t_s']:.1f} s")
     for row in r["rows"]:
-        blog = f", blog {row['blog_s']:.2f} s" if row.get("blog_s") else ""
-        lines.append(f"  {row['row']:<36} fast {row['fast_s']:6.2f} s, plain {row['plain_s']:6.2f} s{blog}")
+        blog = f", blog {row['blog_s']:6.2f} s" if row.get("blog_s") else ""
+        one = f", 1 thread {row['fast_1t_s']:6.2f} s" if "fast_1t_s" in row else ""
+        epoch = f" (epoch {row['parts']['fast']['epoch_s']:5.2f} s)" if "parts" in row else ""
+        batch = f" b{row['batch']:<4}" if "batch" in row else ""
+        lines.append(f"  {row['row']:<36}{batch} fast {row['fast_s']:6.2f} s{epoch}{one}, "
+                     f"plain {row['plain_s']:6.2f} s{blog}")
     return lines
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import bench, waits
 from mnist_core import fast
@@ -55,3 +56,43 @@ def test_wait_parts_run_against_their_baselines_and_are_reported(
     for words in ("quick model", "LeNet-5", "on the test set", "a correction end to end", "PROJECTED",
                   "trained as the blog did"):
         assert words in text
+
+
+def test_the_study_projection_times_each_row_on_the_process_threads_one_thread_and_plain(
+    synthetic_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Part 12: per row, seconds per side (the training itself is stubbed); totals, lanes, report."""
+    every_row = study_module.rows(batch_one=False)
+    monkeypatch.setattr(study_module, "rows", lambda batch_one: every_row[:3])  # 784-{128,256,512}-10
+    seen: list[tuple[bool, int]] = []
+
+    def epoch_s(cfg: object, batch: int, root: Path, steps: int) -> float:
+        seen.append((fast.enabled(), torch.get_num_threads()))
+        return {(True, 1): 2.0, (False, 1): 4.0}.get(seen[-1], 1.0)  # the fast path on two threads: 1 s
+
+    monkeypatch.setattr(waits, "ours_epoch_s", epoch_s)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = waits.study_projection(synthetic_data_dir, steps=3)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [(True, 2), (True, 1), (False, 2)] * 3  # each row: fast, fast on one thread, plain
+    assert [r["batch"] for r in out["rows"]] == [64, 64, 64]
+    for r in out["rows"]:
+        for side, epoch in (("fast", 1.0), ("fast_1t", 2.0), ("plain", 1.0)):
+            part = r["parts"][side]
+            assert part["epoch_s"] == pytest.approx(0.9 * epoch)  # 90% of the images: the validation split
+            assert r[f"{side}_s"] == pytest.approx(2 * (part["epoch_s"] + part["val_s"]) + part["end_s"])
+    assert out["fast_1t_s"] == pytest.approx(sum(r["fast_1t_s"] for r in out["rows"]))
+    assert out["threads"] == 2 and out["target_s"] == 60.0 and fast._setting is None
+    assert out["two_lanes_1t_s"] == pytest.approx(waits.two_lanes([r["fast_1t_s"] for r in out["rows"]]))
+    text = bench.report({"data": "synthetic", "threads": 2, "torch": torch.__version__, "study": out})
+    assert "fast on 2 threads" in text and "target 60 s: met" in text and "1 thread" in text
+    assert text.count(" b64 ") == 3
+
+
+def test_two_lanes_take_the_longest_first() -> None:
+    assert waits.two_lanes([3.0, 3.0, 2.0, 2.0, 2.0]) == 7.0  # 3 | 3, a 2 onto each, the last 2 onto one
+    assert waits.two_lanes([5.0, 1.0, 1.0]) == 5.0
+    assert waits.two_lanes([]) == 0.0
