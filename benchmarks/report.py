@@ -197,6 +197,10 @@ def _study_lines(results: dict[str, Any]) -> list[str]:
                      "(the one-thread rows packed on 2 lanes, a lower bound; "
                      f"the app trains one row at a time): "
                      f"{r['two_lanes_1t_s']:.1f} s")
+    if "two_lanes_measured_s" in r:
+        lanes = "; ".join(", ".join(row["row"].replace("MLP ", "") for row in lane) for lane in r["lanes"])
+        lines.append(f"  two rows at once, one thread each, MEASURED (two lanes projected at once): "
+                     f"{r['two_lanes_measured_s']:.1f} s (lanes: {lanes})")
     for row in r["rows"]:
         blog = f", blog {row['blog_s']:6.2f} s" if row.get("blog_s") else ""
         one = f", 1 thread {row['fast_1t_s']:6.2f} s" if "fast_1t_s" in row else ""

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -213,8 +214,10 @@ def study_projection(root: Path, steps: int) -> dict[str, Any]:
     ``two_lanes_1t_s`` packs the rows' one-thread times onto two lanes (the
     longest first, each onto the emptier lane): what two rows at once, one
     thread each, would take if they did not slow each other down (they share
-    the memory bus and the L3 cache, so it is a lower bound; the app trains
-    one study row at a time).
+    the memory bus and the L3 cache, so it is a lower bound).
+    ``two_lanes_measured_s`` projects them again that way, two lanes at once
+    (:func:`measured_two_lanes`). The app trains one study row at a time, on
+    the process's threads: the lanes say what training two at once would give.
     """
     data = load_data("mnist", 0.1, 0, root)
     x_val, y_val = data.val.tensors()
@@ -223,16 +226,12 @@ def study_projection(root: Path, steps: int) -> dict[str, Any]:
     distinct: dict[RunConfig, study.Row] = {}
     for row in study.rows(batch_one=False):
         distinct.setdefault(row.config, row)  # MLP 784-512-10 is in two experiments, trained once
+    evaluation = (x_val, y_val, x_test, y_test)
     for cfg, row in distinct.items():
         parts: dict[str, dict[str, float]] = {}
         for side in STUDY_SIDES:
             with fast_path(side != "plain"), threads(1 if side == "fast_1t" else None):
-                epoch = ours_epoch_s(cfg, cfg.batch_size, root, steps) * (1 - cfg.val_fraction)  # of 60k
-                model = build_model(cfg).eval()
-                val_s = _timed(lambda m=model: evaluate(m, x_val, y_val))[0]
-                end_s = _timed(lambda m=model: _run_end(m, x_test, y_test))[0]
-            parts[side] = {"epoch_s": epoch, "val_s": val_s, "end_s": end_s,
-                           "total_s": cfg.epochs * (epoch + val_s) + end_s}
+                parts[side] = _row_seconds(cfg, root, steps, evaluation)
         blog = row.published.time_s
         if blog is not None and row.published.time_kind == "epoch":
             blog *= cfg.epochs
@@ -240,10 +239,70 @@ def study_projection(root: Path, steps: int) -> dict[str, Any]:
                      **{f"{side}_s": parts[side]["total_s"] for side in STUDY_SIDES},
                      "parts": parts, "blog_s": blog})
     total = {side: sum(r[f"{side}_s"] for r in rows) for side in STUDY_SIDES}
+    one_thread = {cfg: r["fast_1t_s"] for cfg, r in zip(distinct, rows, strict=True)}
+    with fast_path(True):
+        lanes = measured_two_lanes(one_thread, lambda cfg: _row_seconds(cfg, root, steps, evaluation))
+    labels = {cfg: row.label for cfg, row in distinct.items()}
     return {"rows": rows, **{f"{side}_s": total[side] for side in STUDY_SIDES},
-            "two_lanes_1t_s": two_lanes([r["fast_1t_s"] for r in rows]),
+            "two_lanes_1t_s": two_lanes(list(one_thread.values())),
+            "two_lanes_measured_s": max(sum(s for _, s in lane) for lane in lanes),
+            "lanes": [[{"row": labels[cfg], "total_s": s} for cfg, s in lane] for lane in lanes],
             "blog_s": sum(r["blog_s"] or 0.0 for r in rows), "projected_from_steps": steps,
             "threads": torch.get_num_threads(), "target_s": STUDY_TARGET_S}
+
+
+def _row_seconds(
+    cfg: RunConfig, root: Path, steps: int, evaluation: tuple[torch.Tensor, ...]
+) -> dict[str, float]:
+    """One row's projection: its epochs from ``steps`` timed steps, validation passes and run-end work."""
+    x_val, y_val, x_test, y_test = evaluation
+    epoch = ours_epoch_s(cfg, cfg.batch_size, root, steps) * (1 - cfg.val_fraction)  # of 60k images
+    model = build_model(cfg).eval()
+    val_s = _timed(lambda: evaluate(model, x_val, y_val))[0]
+    end_s = _timed(lambda: _run_end(model, x_test, y_test))[0]
+    return {"epoch_s": epoch, "val_s": val_s, "end_s": end_s, "total_s": cfg.epochs * (epoch + val_s) + end_s}
+
+
+def measured_two_lanes(
+    one_thread: dict[RunConfig, float], row_seconds: Callable[[RunConfig], dict[str, float]]
+) -> list[list[tuple[RunConfig, float]]]:
+    """Two rows at once, one thread each, measured: each lane's rows and their projected seconds.
+
+    The rows are dealt onto two lanes as :func:`two_lanes` packs their
+    one-thread seconds; each lane is a thread of this process that sets one
+    intra-op thread for itself and projects its rows one after the other
+    (``row_seconds``), while the other lane does the same, so the two share
+    the cores, the memory bus and the interpreter as two study jobs would.
+    """
+    plan: list[list[RunConfig]] = [[], []]
+    load = [0.0, 0.0]
+    for cfg, seconds in sorted(one_thread.items(), key=lambda item: -item[1]):
+        lane = load.index(min(load))
+        plan[lane].append(cfg)
+        load[lane] += seconds
+    out: list[list[tuple[RunConfig, float]]] = [[], []]
+    errors: list[BaseException] = []
+
+    def run(lane: int) -> None:
+        try:
+            torch.set_num_threads(1)  # this thread's own OpenMP setting (and the default of new threads)
+            for cfg in plan[lane]:
+                out[lane].append((cfg, row_seconds(cfg)["total_s"]))
+        except BaseException as err:  # re-raised in the caller
+            errors.append(err)
+
+    before = torch.get_num_threads()
+    workers = [threading.Thread(target=run, args=(lane,), name=f"study-lane-{lane}") for lane in (0, 1)]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        torch.set_num_threads(before)  # the default for threads started later, as it was
+    if errors:
+        raise errors[0]
+    return out
 
 
 def two_lanes(seconds: list[float]) -> float:

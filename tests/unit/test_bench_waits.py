@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from benchmarks import bench, waits
 from mnist_core import fast
 from mnist_core import study as study_module
+from mnist_core.config import RunConfig
 
 
 def test_sides_take_turns_and_the_switch_goes_back_to_the_environment() -> None:
@@ -65,10 +67,17 @@ def test_the_study_projection_times_each_row_on_the_process_threads_one_thread_a
     every_row = study_module.rows(batch_one=False)
     monkeypatch.setattr(study_module, "rows", lambda batch_one: every_row[:3])  # 784-{128,256,512}-10
     seen: list[tuple[bool, int]] = []
+    lanes: list[tuple[str, bool, int]] = []
+    one_thread = {128: 4.0, 256: 2.0, 512: 2.5}  # packed: 128 on lane 0; 512, then 256 on lane 1
 
-    def epoch_s(cfg: object, batch: int, root: Path, steps: int) -> float:
+    def epoch_s(cfg: RunConfig, batch: int, root: Path, steps: int) -> float:
+        if threading.current_thread().name.startswith("study-lane"):
+            lanes.append((threading.current_thread().name, fast.enabled(), torch.get_num_threads()))
+            return 3.0
         seen.append((fast.enabled(), torch.get_num_threads()))
-        return {(True, 1): 2.0, (False, 1): 4.0}.get(seen[-1], 1.0)  # the fast path on two threads: 1 s
+        if seen[-1] == (True, 1):
+            return one_thread[cfg.hidden[0]]
+        return 1.0 if seen[-1][0] else 5.0  # the fast path on two threads; plain
 
     monkeypatch.setattr(waits, "ours_epoch_s", epoch_s)
     before = torch.get_num_threads()
@@ -80,15 +89,24 @@ def test_the_study_projection_times_each_row_on_the_process_threads_one_thread_a
     assert seen == [(True, 2), (True, 1), (False, 2)] * 3  # each row: fast, fast on one thread, plain
     assert [r["batch"] for r in out["rows"]] == [64, 64, 64]
     for r in out["rows"]:
-        for side, epoch in (("fast", 1.0), ("fast_1t", 2.0), ("plain", 1.0)):
+        width = int(r["row"].split("-")[1])  # "MLP 784-128-10"
+        for side, epoch in (("fast", 1.0), ("fast_1t", one_thread[width]), ("plain", 5.0)):
             part = r["parts"][side]
             assert part["epoch_s"] == pytest.approx(0.9 * epoch)  # 90% of the images: the validation split
             assert r[f"{side}_s"] == pytest.approx(2 * (part["epoch_s"] + part["val_s"]) + part["end_s"])
     assert out["fast_1t_s"] == pytest.approx(sum(r["fast_1t_s"] for r in out["rows"]))
     assert out["threads"] == 2 and out["target_s"] == 60.0 and fast._setting is None
     assert out["two_lanes_1t_s"] == pytest.approx(waits.two_lanes([r["fast_1t_s"] for r in out["rows"]]))
+    # the lanes: each row once, on its own thread with one intra-op thread, the fast path on
+    assert sorted(lanes) == [("study-lane-0", True, 1)] + [("study-lane-1", True, 1)] * 2
+    assert [[row["row"] for row in lane] for lane in out["lanes"]] == [
+        ["MLP 784-128-10"], ["MLP 784-512-10", "MLP 784-256-10"]
+    ]
+    sums = [sum(row["total_s"] for row in lane) for lane in out["lanes"]]
+    assert out["two_lanes_measured_s"] == max(sums) and torch.get_num_threads() == before
     text = bench.report({"data": "synthetic", "threads": 2, "torch": torch.__version__, "study": out})
     assert "fast on 2 threads" in text and "target 60 s: met" in text and "1 thread" in text
+    assert "MEASURED" in text
     assert text.count(" b64 ") == 3
 
 
