@@ -7,9 +7,11 @@ and trains the Train page's default run (MLP 784-512-10, batch 64; ``--epochs``,
 from headless Chromium on the same machine, in turns:
 
 - ``unwatched``: click *Start training*, then leave the page: nothing redraws;
-- ``watched``: stay on the Train page while the run trains: its live chart
-  fetches its new points twice a second (``ui/live_route.py``) and draws
-  them; a fragment redraws the progress bar and metrics every two seconds;
+- ``watched``: stay on the Train page while the run trains: its live view
+  fetches its new points and status twice a second (``ui/live_route.py``)
+  and draws the chart, the progress bar and the metrics; the per-layer
+  statistics likewise; no fragment reruns (``ws_msgs`` counts the messages
+  on Streamlit's websocket while it trains: a fragment rerun is two or more);
 - ``watched, 1 thread``: the same on a second server whose torch runs one
   thread (``OMP_NUM_THREADS=1``, what ``torch.set_num_threads(1)`` does), so
   the browser and the server's redraws have a core of their own.
@@ -19,7 +21,10 @@ from headless Chromium on the same machine, in turns:
 
 While a watched run trains, ``--trace-s`` seconds of a Chromium trace give the
 browser main thread's busy time per redraw of the live chart
-(``scripts/live_chart_redraw.py``'s measure: CPU time of the top-level tasks).
+(``scripts/live_chart_redraw.py``'s measure: CPU time of the top-level tasks),
+and per update of the view (one answer of the route: the status each time, the
+chart when there are new points); ``view_js_ms_per_update`` is the part spent
+in the view's own code (live_chart.js: status, chart and uPlot's drawing).
 
 Per run: the training loop's wall time (``train_time_s`` of the run's summary),
 the CPU seconds the browser's processes and the server used meanwhile, and
@@ -41,9 +46,14 @@ What a redraw costs the browser was mostly Streamlit's, not the chart's: each
 fragment rerun re-renders the whole page's elements and sends every widget's
 state (measured in issue 22: a fragment drawing only a progress bar costs
 ~13 ms of main thread on a near-empty page and ~35 ms on a page as full as
-the Train page; the uPlot chart adds 2-5 ms). Hence the polled chart: no
-rerun per redraw. ``busy_ms_per_redraw`` is all the main thread's busy time
-over the trace (the 2 s fragment's reruns included) per redraw of the chart.
+the Train page; the uPlot chart adds 2-5 ms). Hence the polled view: no
+rerun while a job trains. ``busy_ms_per_redraw`` is all the main thread's busy
+time over the trace (anything else the page did included) per redraw of the
+chart; ``busy_ms_per_update`` the same per answer of the route;
+``chart_js_ms_per_redraw`` the JS of both live charts (curves and per-layer
+statistics) per redraw of the first. The progress bar has no CSS transition:
+one of 0.3 s made the main thread draw ~18 frames per update (64 ms a redraw
+instead of 11, measured here under load 4).
 
 Needs the dev requirements (playwright) and Debian's ``/usr/bin/chromium``, as
 the browser tests do. Without ``MNIST_DATA_DIR`` it trains on generated data.
@@ -54,6 +64,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -63,7 +74,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psutil
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocket, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: generated data
@@ -77,9 +88,17 @@ VARIANTS = ("unwatched", "watched", "watched, 1 thread")
 TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
 # The live charts on the page when tracing starts, kept: the run may end (and its charts go) meanwhile.
 KEEP_CHARTS = "() => { window.__charts = [...document.querySelectorAll('.mnist-live-chart')]; }"
-# Redraws of the first (loss and accuracy) and ms all of them spent in their own JS (live_chart.js).
-CHARTS = """() => ({redraws: Number(window.__charts[0].dataset.redraws),
-    ms: window.__charts.reduce((t, e) => t + Number(e.dataset.ms || 0), 0)})"""
+STATUS_TEXT = "() => document.querySelector('.mnist-live-progress-text')?.textContent"  # the progress bar's
+# Redraws of the first (loss and accuracy) and ms all of them spent in their own JS (live_chart.js);
+# the status element's updates (one per answer of the route) and ms (the whole answer, chart included).
+CHARTS = """() => {
+    const charts = [...new Set([...window.__charts, ...document.querySelectorAll('.mnist-live-chart')])];
+    const status = document.querySelector('.mnist-live-status');
+    return {redraws: Number(window.__charts[0].dataset.redraws),
+            ms: charts.reduce((t, e) => t + Number(e.dataset.ms || 0), 0),
+            updates: status ? Number(status.dataset.updates) : 0,
+            view_ms: status ? Number(status.dataset.ms || 0) : 0};
+}"""
 
 
 def browser_cpu_s() -> float:
@@ -111,6 +130,16 @@ def train_once(
     """
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    ws = {"msgs": 0, "counting": False}
+
+    def count(_payload: object) -> None:
+        ws["msgs"] += ws["counting"]
+
+    def watch_socket(socket: WebSocket) -> None:
+        socket.on("framereceived", count)
+        socket.on("framesent", count)
+
+    page.on("websocket", watch_socket)
     try:
         page.goto(f"{url}/train")
         start = page.get_by_role("button", name="Start training")
@@ -123,6 +152,8 @@ def train_once(
         browser_0, server_0 = browser_cpu_s(), process_cpu_s(pid)
         start.click()
         page.get_by_text("Training now").wait_for(timeout=60_000)
+        page.wait_for_timeout(300)  # the page run that the click started ends
+        ws["counting"] = True
         traced: dict[str, float] = {}
         if not watch:
             page.goto("about:blank")
@@ -132,6 +163,7 @@ def train_once(
         while True:
             done = [p for p in runs_dir.iterdir() if p.name not in before and (p / "summary.json").exists()]
             if done:
+                ws["counting"] = False  # from here on: the one rerun that shows the result
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no run finished in {RUN_TIMEOUT_S} s")
@@ -143,27 +175,39 @@ def train_once(
     train_s = summary["train_time_s"]
     return {
         "train_s": train_s, "browser_cpu_s": browser_s, "server_cpu_s": server_s,
-        "browser_cores": browser_s / train_s, **traced,
+        "browser_cores": browser_s / train_s, **traced, **({"ws_msgs": ws["msgs"]} if watch else {}),
     }  # fmt: skip
 
 
 def _trace_redraws(browser: Browser, page: Page, seconds: float) -> dict[str, float]:
-    """Main-thread busy ms per redraw of the live chart over ``seconds`` of a Chromium trace."""
+    """Main-thread busy ms per redraw of the live chart over ``seconds`` of a Chromium trace.
+
+    The trace ends half a second before the progress bar's ETA at the latest:
+    the rerun that shows the result when the run ends is not the live view's.
+    """
     page.locator(".mnist-live-chart").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)  # past the first, full draw
     page.evaluate(KEEP_CHARTS)
     before = page.evaluate(CHARTS)
+    left = re.search(r"about ([\d.]+) s left", page.evaluate(STATUS_TEXT) or "")
+    traced_s = max(1.0, min(seconds, float(left.group(1)) - 0.5)) if left else seconds
     browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
-    page.wait_for_timeout(seconds * 1000)
+    page.wait_for_timeout(traced_s * 1000)
     trace = json.loads(browser.stop_tracing())
     after = page.evaluate(CHARTS)
     redraws = after["redraws"] - before["redraws"]
+    updates = after["updates"] - before["updates"]
     tasks = main_thread_tasks(trace)
     per = (lambda total: total / redraws) if redraws else (lambda _total: float("nan"))
+    per_update = (lambda total: total / updates) if updates else (lambda _total: float("nan"))
     return {
+        "traced_s": traced_s,
         "redraws": redraws,
+        "updates": updates,
         "busy_ms_per_redraw": per(sum(tasks)),
+        "busy_ms_per_update": per_update(sum(tasks)),
         "chart_js_ms_per_redraw": per(after["ms"] - before["ms"]),
+        "view_js_ms_per_update": per_update(after["view_ms"] - before["view_ms"]),
         "longest_task_ms": max(tasks, default=0.0),
     }
 
@@ -174,7 +218,7 @@ def _median_range(values: list[float]) -> str:
 
 COLUMNS = (
     "train_s", "browser_cpu_s", "server_cpu_s", "browser_cores",
-    "busy_ms_per_redraw", "chart_js_ms_per_redraw",
+    "busy_ms_per_redraw", "busy_ms_per_update", "chart_js_ms_per_redraw", "view_js_ms_per_update", "ws_msgs",
 )  # fmt: skip
 
 
@@ -193,6 +237,16 @@ def report(rows: dict[str, list[dict[str, float]]]) -> list[str]:
         lines.append(
             f"{name} / unwatched: {statistics.median(times) / statistics.median(base):.2f}x "
             f"(median of paired ratios {statistics.median(paired):.2f}x, {min(paired):.2f}-{max(paired):.2f})"
+        )
+    watched = rows.get("watched", [])
+    if watched and base:
+        ratio = statistics.median([r["train_s"] / b for r, b in zip(watched, base, strict=True)])
+        cores = statistics.median([r["browser_cores"] for r in watched])
+        busy = [r["busy_ms_per_redraw"] for r in watched if "busy_ms_per_redraw" in r]
+        ms = statistics.median(busy) if busy else float("nan")
+        lines.append(
+            f"targets (watched): training time {ratio:.2f}x unwatched (<= 1.10x), browser {cores:.2f} cores "
+            f"(<= 0.15), {ms:.1f} ms of main thread per chart redraw (< 20 ms)"
         )
     return lines
 

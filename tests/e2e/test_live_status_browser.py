@@ -22,7 +22,7 @@ from app_server import AppDidNotStart, running_app
 from playwright.sync_api import Page, WebSocket
 from train_helpers import start_small_mlp
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -93,6 +93,7 @@ def watch_a_run_to_its_end(page: Page, app_url: str, route: str) -> None:
     assert frames.received > 0, "the websocket is watched"
 
     first = wait_state(page, "s => s.points >= 4 && s.updates >= 2 && s.metrics.length === 5")
+    idle(page)  # the one rerun its first answer asked for (the run's folder got its id) is over
     assert polls and all(u.startswith(route) for u in polls), f"fetched from {route}? {polls[:3]}"
     page.evaluate("""() => { document.querySelector('.mnist-live-status').__testMark = 'status';
                              document.querySelector('.mnist-live-chart').__testMark = 'chart'; }""")

@@ -389,6 +389,7 @@ const mnistLiveChart = (() => {
       }
       const got = await response.json();
       if (!p.timer) return; // unmounted meanwhile
+      const t0 = performance.now();
       if (p.statusBox && got.status) updateStatus(p.statusBox, got.status, p.compact);
       if (!p.chart && got.panels) mountPolledChart(p, { height: p.height, panels: got.panels });
       if (p.chart) {
@@ -396,6 +397,12 @@ const mnistLiveChart = (() => {
         const data = { run: p.run, from: got.from, n: got.n, rows: got.rows };
         if (got.from === 0) data.spec = p.chart.spec; // the whole history: replaces what is drawn
         if (got.n > 0 || p.chart.n > 0) receive(p.chart, data, () => {}); // nothing yet: nothing to draw
+      }
+      if (p.statusBox) {
+        // Main-thread ms spent on this answer, the chart's drawing included: queued after uPlot's
+        // (scripts/live_view_browser.py reads it).
+        const box = p.statusBox.box;
+        queueMicrotask(() => (box.dataset.ms = String(Number(box.dataset.ms || 0) + performance.now() - t0)));
       }
       if (!got.active) {
         stopPolling(p);
