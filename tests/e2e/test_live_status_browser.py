@@ -22,7 +22,7 @@ from app_server import AppDidNotStart, running_app
 from playwright.sync_api import Page, WebSocket
 from train_helpers import start_small_mlp
 
-from tests.support.browser import chromium, idle
+from tests.support.browser import chromium, go_to, idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -150,3 +150,49 @@ def lab_app(tmp_path: Path, runs_dir: Path, synthetic_data_dir: Path) -> Iterato
 def test_under_a_base_url_path_the_live_view_fetches_from_the_route_there(lab_app: tuple[str, Page]) -> None:
     url, page = lab_app
     watch_a_run_to_its_end(page, f"{url}/lab/", f"{url}/lab/_live/job-")
+
+
+def choose(page: Page, label: str, values: list[str]) -> None:
+    """Replace a multiselect's choice by ``values`` (as the Sweeps journey does)."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
+    field = box.locator("input")
+    field.click()
+    while box.locator("[data-tag]").count():
+        field.press("Backspace")
+        idle(page)
+    for value in values:
+        field.click()
+        page.get_by_role("option", name=value, exact=True).click()
+        idle(page)
+    page.keyboard.press("Escape")
+
+
+ASKED = "() => (window.__mnistLiveAsks || []).filter(a => a.why === 'ended').map(a => a.run)"
+POLLED = "() => performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/_live/'))"
+
+
+def test_a_sweeps_running_run_streams_and_its_end_brings_the_next_runs_chart(page: Page) -> None:
+    """The Sweeps page: its running run's chart polls the route; when that run ends the element asks
+    for a rerun of the rows, which then show the next run's chart, polling too."""
+    page.get_by_role("heading", name="MNIST Lab").first.wait_for()
+    idle(page)
+    go_to(page, "Sweeps")
+    page.get_by_role("tab", name="Grid sweep").click()
+    idle(page)
+    epochs = page.get_by_label("Epochs per run")
+    epochs.fill("20")  # MLP 784-16-10 and 784-16-16-10 at batch 4: 5,000 steps each, seconds
+    epochs.press("Enter")
+    idle(page)
+    choose(page, "Widths (units per layer)", ["16"])
+    choose(page, "Batch sizes", ["4"])
+    page.get_by_role("button", name="Start the sweep (2 runs)").click()
+    page.get_by_text("Queued 2 runs of").wait_for()
+
+    page.wait_for_function(f"() => ({ASKED})().length > 0", timeout=240_000)
+    ended = page.evaluate(ASKED)[0]
+    assert any(f"/_live/{ended}?" in u for u in page.evaluate(POLLED)), "the first run's chart polled"
+    # The rows rerun: the next run's chart polls the route in its turn.
+    page.wait_for_function(
+        f"run => ({POLLED})().some(n => !n.includes(run))", arg=f"/_live/{ended}?", timeout=60_000
+    )
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -374,6 +374,7 @@ const mnistLiveChart = (() => {
   function askRerun(p, why) {
     if (!p.ask || p.asked) return;
     p.asked = true;
+    (window.__mnistLiveAsks = window.__mnistLiveAsks || []).push({ run: p.run, why }); // for the browser tests
     p.trigger("ended", { run: p.run, why, at: Date.now() });
   }
 
