@@ -22,19 +22,20 @@ no data gathering, validation or run-end work (part 12 has those).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from mnist_core import study
+from mnist_core import fast, study
 from mnist_core.config import RunConfig
 from mnist_core.fast.backprop import PlainMLP
-from mnist_core.fast.precision import configure_math
 from mnist_core.fast.step import buffered_update
 from mnist_core.models import build_model
 from mnist_core.train_step import make_optimizer
@@ -90,11 +91,22 @@ def row_parts(
     }  # fmt: skip
 
 
+@contextlib.contextmanager
+def fast_on() -> Iterator[None]:
+    """The fast path on for this process while the block runs; then back to the environment."""
+    fast.set_enabled(True)
+    try:
+        yield
+    finally:
+        fast.set_enabled(None)
+
+
 def study_rows(steps: int, gflops: float = PEAK_GFLOPS, gbs: float = PEAK_ADAM_GBS) -> dict[str, Any]:
     """:func:`row_parts` of every distinct MLP row of the study without batch 1, on one thread."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    configure_math("cpu")
+    with fast_on():
+        fast.ensure_math("cpu")  # as a training run sets it: the matmul precision, glibc's heap thresholds
     try:
         labels: dict[RunConfig, str] = {}
         for r in study.rows(batch_one=False):
