@@ -157,22 +157,29 @@ def lenet5(**changes: Any) -> RunConfig:
 
 
 def quick_default() -> RunConfig:
-    """A model that is good for drawing and trains in well under a minute on 2 cores.
+    """A model that is good for drawing and trains in a few seconds on 2 cores.
 
-    A small modern CNN, one epoch with a one-cycle schedule: 98.7% on the MNIST
-    test set in about 9 s of training on a 2-core CPU.
+    A small modern CNN, one epoch with a one-cycle schedule. Its first stage
+    has 8 channels, not 16: that stage's full-size activations are most of a
+    training step's cost (CPU time per image 160 -> 124 us, one thread), and
+    the higher learning rate (5e-3, was 3e-3) keeps the accuracy. Measured
+    by ``scripts/augmentation_study.py --seeds 0 1 2 --variants default
+    c8-32-lr5e-3`` (real MNIST, the same run): test 98.58 / 98.74 / 98.71%
+    against 98.76 / 98.69 / 98.67% for CNN 16-32 at 3e-3; rendered "drawn"
+    digits 79.4 / 81.5 / 79.9% against 78.5 / 80.0 / 81.0%. At 3e-3, 8-32
+    gave 98.48% on seed 0.
     """
     return RunConfig(
         model="cnn",
         cnn_style="modern",
-        cnn_channels=(16, 32),
+        cnn_channels=(8, 32),
         hidden=(128,),
         epochs=1,
         batch_size=128,
-        lr=3e-3,
+        lr=5e-3,
         schedule="onecycle",
-        # Augmentation measured worse here (scripts/augmentation_study.py, 3 seeds, real
-        # MNIST): test 98.59% vs 98.74%, rendered "drawn" digits 75.5% vs 81.1%.
+        # Augmentation measured worse (scripts/augmentation_study.py, 3 seeds, real
+        # MNIST, on CNN 16-32): test 98.59% vs 98.74%, rendered "drawn" digits 75.5% vs 81.1%.
         augment=False,
     )
 

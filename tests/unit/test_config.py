@@ -295,7 +295,7 @@ def test_float_crop_is_rejected_by_the_constructor() -> None:
         (RunConfig(), "MLP 784-512-10 bs64"),
         (RunConfig(hidden=(1024, 1024), crop=20, batch_size=128), "MLP 400-1024-1024-10 bs128"),
         (lenet5(), "LeNet-5 6-16 bs64"),
-        (quick_default(), "CNN 16-32 bs128"),
+        (quick_default(), "CNN 8-32 bs128"),
     ],
 )
 def test_label(cfg: RunConfig, label: str) -> None:
@@ -311,6 +311,9 @@ def test_lenet5_and_quick_default_presets() -> None:
         lenet5(epochs=0)
     quick = quick_default()
     assert quick.model == "cnn" and quick.epochs == 1 and quick.augment is False
+    # The cheaper first stage and its learning rate, chosen together (scripts/augmentation_study.py).
+    assert (quick.cnn_style, quick.cnn_channels, quick.hidden) == ("modern", (8, 32), (128,))
+    assert (quick.batch_size, quick.lr, quick.schedule) == (128, 5e-3, "onecycle")
 
 
 def test_replace_returns_a_changed_copy() -> None:
