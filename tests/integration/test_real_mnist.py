@@ -33,6 +33,6 @@ def test_modern_cnn_two_epochs(runs_dir, real_data_dir):
 
 def test_quick_default_model(runs_dir, real_data_dir):
     info = run_training(quick_default(), runs_dir=runs_dir, data_root=real_data_dir)
-    assert info.summary["test_accuracy"] >= 0.98
+    assert info.summary["test_accuracy"] >= 0.985  # issue 28's target; seeds 0-2 gave 98.58-98.74%
     model, cfg = load_model(info.id, runs_dir)  # usable for drawing straight away
     assert cfg == quick_default() and not model.training
