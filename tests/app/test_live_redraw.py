@@ -168,7 +168,7 @@ def assert_polled(sent: Sent, chart_key: str, metrics: int) -> dict:
                 and m.delta.WhichOneof("type") == "new_element"]  # fmt: skip
     kinds = [e.WhichOneof("type") for e in elements]
     labels = {e.metric.label for e in elements if e.WhichOneof("type") == "metric"}
-    assert "progress" not in kinds and not labels & {"Loss", "Images / s"}, "no st.progress, st.metric beside it"
+    assert "progress" not in kinds and not labels & {"Loss", "Images / s"}, "no st.progress, st.metric too"
     assert data["compact"] is (metrics == 4)
     return data
 

@@ -157,7 +157,7 @@ def test_the_route_answers_the_progress_bar_and_the_metrics_as_the_fragments_dre
     assert status["metrics"] == [list(m) for m in job_metric_values(snap)]
     labels = [m[0] for m in status["metrics"]]
     assert labels == ["Loss", "Train accuracy", "Validation accuracy", "Images / s", "Learning rate"]
-    assert status["metrics"][0][1] == "0.5000" and status["metrics"][2][1] == "90.0%"  # latest step, last epoch
+    assert status["metrics"][0][1] == "0.5000" and status["metrics"][2][1] == "90.0%"  # last step, last epoch
     assert status["state"] == "running"
 
 
@@ -217,7 +217,7 @@ def test_under_a_base_url_path_app_py_mounts_the_route_there(
 
     monkeypatch.setattr(live_route, "_served", False)
     monkeypatch.setattr(config, "_main_script_path", config._main_script_path)
-    config.set_option("server.baseUrlPath", "lab")  # what `streamlit run app.py --server.baseUrlPath lab` sets
+    config.set_option("server.baseUrlPath", "lab")  # as `streamlit run app.py --server.baseUrlPath lab`
     try:
         module = runpy.run_path(str(app_path), run_name="app")
     finally:
