@@ -47,7 +47,8 @@ EVAL_BATCH = 1000  # images a batch when evaluating the model as trained
 # With the fast path's module (CNN 32-64, 10,000 test images, one thread, CPU seconds):
 # batch 128: 1.12, 256: 1.15, 500: 1.81, 1000: 2.18; in oneDNN's layout (issue 28)
 # 128: 0.88, 256: 0.88, 512: 1.36, 1000: 1.76. Smaller batches keep the first
-# convolution's output (100 kB an image) in the caches. 2 threads not compared (a loaded machine).
+# convolution's output (100 kB an image) in the caches. On 2 threads (load 3, best of 6
+# in turns, wall s): 128: 0.51, 256: 0.48, 512: 0.78.
 FAST_EVAL_BATCH = 256
 
 
