@@ -205,6 +205,9 @@ def for_inference(model: nn.Module) -> nn.Module:
             out.append(layer)
     engine = nn.Sequential(*_in_onednn_layout(out)).to(memory_format=torch.channels_last).eval()
     engine.requires_grad_(False)  # inference only: oneDNN's tensors have no autograd
+    for module in engine.modules():  # the copies carry the layers' hooks: a probe of another thread
+        module._forward_hooks.clear()  # (the Inside view's) must not see this pass nor oneDNN's tensors
+        module._forward_pre_hooks.clear()
     engine._forward_hooks.update(model._forward_hooks)  # a corrected version's memory (mnist_core.memory)
     return engine
 

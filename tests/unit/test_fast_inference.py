@@ -80,6 +80,21 @@ def test_fast_conv_stages_run_in_onednn_layout_from_8_images(name: str, fast_swi
     assert not any(p.requires_grad for p in engine.parameters())
 
 
+def test_a_layer_hook_of_the_model_does_not_fire_in_fast_evaluation(fast_switch: None) -> None:
+    """A probe hooked on a layer (the Inside view's, maybe from another thread) sees only its own passes."""
+    fast.set_enabled(True)
+    model = trained_like(quick_default())
+    seen: list[bool] = []
+    conv = next(m for m in model if isinstance(m, nn.Conv2d))  # folded from a copy that keeps its hooks
+    conv.register_forward_hook(lambda _m, _a, out: seen.append(out.is_mkldnn))
+    x, y = images(64)
+    evaluate(model, x, y)
+    assert seen == []
+    with torch.inference_mode():
+        model(x[:2])
+    assert seen == [False]
+
+
 @pytest.mark.parametrize("name", ["quick", "lenet-5"])
 def test_fast_evaluation_matches_the_plain_one(name: str, fast_switch: None) -> None:
     model = trained_like(CNNS[name])
