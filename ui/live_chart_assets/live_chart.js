@@ -77,6 +77,12 @@ const mnistLiveChart = (() => {
             if (key !== "x" || u._mnistApplying) return;
             const xs = u.data[0];
             if (!xs || xs.length === 0) return;
+            // uPlot may call this after setData has returned (its drawing is queued). One x, or
+            // none distinct, has no span: uPlot pads a range around it, which is not a user's zoom.
+            if (!(xs[xs.length - 1] > xs[0])) {
+              u._mnistZoomed = false;
+              return;
+            }
             const sc = u.scales.x;
             const span = Math.max(xs[xs.length - 1] - xs[0], 1e-9);
             const full =
