@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from mnist_core import estimate, report
+from mnist_core import energy, estimate, report
 from mnist_core.config import RunConfig
 from mnist_core.jobs import Job, JobRegistry, JobSnapshot
 
@@ -54,7 +54,10 @@ def job_registry() -> JobRegistry:
 
     It holds every kind of background work: training jobs, dataset downloads
     (``mnist_core.tasks.start_download``) and sweeps on Ray (``sweeps.start_on_ray``).
+    Made on the server's first page run, which also starts codecarbon's slow
+    first start in the background, so the first run a user trains does not wait for it.
     """
+    energy.warm_up()
     return JobRegistry()
 
 

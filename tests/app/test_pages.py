@@ -145,3 +145,15 @@ def test_an_unknown_page_says_so_and_links_home(app_path: Path) -> None:
     assert "does not exist" in page_text(at)
     assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Go to Home", "")]
     assert not at.button, "Home itself is not drawn under the message"
+
+
+def test_the_first_page_run_starts_codecarbons_slow_first_start(
+    app_path: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the app warms codecarbon up (~1.5 s, issue 28): the first run a user trains does not wait."""
+    from mnist_core import energy
+
+    started: list[str] = []
+    monkeypatch.setattr(energy, "warm_up", lambda: started.append("warm_up"))
+    open_app(app_path, check=True)  # Home, no run trained, no button pressed
+    assert started == ["warm_up"]
