@@ -315,3 +315,18 @@ def test_the_cnn_style_box_fits_its_text(app_path: Path) -> None:
     box = at.selectbox(key="train_cnn_style")
     assert box.options == ["Modern", "LeNet-5"] and max(map(len, box.options)) <= 16
     assert "batch norm" in box.help and "tanh" in box.help
+
+
+def test_the_quick_default_models_channels_can_be_chosen(app_path: Path) -> None:
+    """Home trains the quick default (CNN 8-32 since issue 28): the Train page offers its channels too."""
+    from mnist_core.config import quick_default
+
+    at = open_train(app_path)
+    at.radio(key="train_model").set_value("CNN")
+    at.run()
+    assert at.selectbox(key="train_channels").value == "32-64"  # the default stays
+    at.selectbox(key="train_channels").set_value("8-32")
+    at.run()
+    quick = quick_default()
+    assert quick.cnn_channels == (8, 32)
+    assert f"CNN {'-'.join(map(str, quick.cnn_channels))}" in texts(at) and not at.exception
