@@ -124,7 +124,11 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         st.caption(f"The {len(chosen)} runs take about {report.seconds(total.seconds)} in all, one after "
                    "another (each from past runs of the same model and batch size, else a short measurement "
                    "here)"
-                   + (f"; {missing} could not be estimated." if missing else "."))
+                   + (f"; {missing} could not be estimated." if missing else ".")
+                   + (f" {registry.max_concurrent} train at once (Train page, Settings): sooner in all, each "
+                      "row's time measured beside another." if registry.max_concurrent > 1 else
+                      " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then "
+                      "measured beside the other."))
     study_table(registry, runs, experiments, saved or [])
 
 

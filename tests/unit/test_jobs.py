@@ -149,3 +149,49 @@ def test_a_download_is_a_task_of_the_registry(tmp_path, monkeypatch) -> None:
     task = tasks.start_download(JobRegistry(), "mnist", tmp_path)
     assert task.join(timeout=60) and task.state == "completed" and task.error is None
     assert fetched == [("mnist", True, tmp_path), ("mnist", False, tmp_path)]
+
+
+def test_jobs_running_at_once_share_the_threads_instead_of_each_taking_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a 6-thread registry: a job alone trains on 6, two at once on 3 each, and back (issue 28)."""
+    from collections import defaultdict
+
+    import torch
+
+    from mnist_core import jobs
+
+    seen: dict[str, int] = {}
+    release: defaultdict[str, threading.Event] = defaultdict(threading.Event)
+    point = ProgressEvent("step", 1, 1, 1, 10, 4, 1.0, 0.5, 1e-3, 0.1, 40.0, 1.0)
+
+    class Done:
+        status, summary = "completed", {}
+
+    def fake_training(cfg, *, on_start, on_progress, **kwargs):  # a run whose progress events we drive
+        job_id = threading.current_thread().name
+        on_start(f"run-{job_id}")
+        while not release[job_id].wait(0.01):
+            on_progress(point)
+            seen[job_id] = torch.get_num_threads()  # what its steps would train on
+        return Done()
+
+    monkeypatch.setattr(jobs, "run_training", fake_training)
+    before = torch.get_num_threads()
+    registry = JobRegistry(max_concurrent=2, threads=6)
+    try:
+        a = registry.submit(LONG)
+        wait_for(lambda: seen.get(a.id) == 6)
+        b = registry.submit(LONG)
+        wait_for(lambda: seen.get(a.id) == 3 and seen.get(b.id) == 3)  # a follows when b starts
+        c = registry.submit(LONG)
+        assert c.state == "queued" and registry.threads_per_job() == 3
+        release[a.id].set()
+        wait_for(lambda: seen.get(c.id) == 3)  # c took a's slot, beside b
+        release[b.id].set()
+        wait_for(lambda: seen.get(c.id) == 6)  # alone again: all six
+    finally:
+        for job_id in ("job-1", "job-2", "job-3"):
+            release[job_id].set()
+        assert registry.wait(timeout=60)
+        torch.set_num_threads(before)

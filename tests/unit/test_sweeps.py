@@ -135,7 +135,7 @@ def test_the_cli_runs_a_sweep_and_a_resume_trains_nothing_again(
 ) -> None:
     common = ["--runs-dir", str(runs_dir), "--data-dir", str(synthetic_data_dir)]
     code = main([*common, "sweep", "--depths", "1", "2", "--widths", "16", "--epochs", "1",
-                 "--batch-size", "128", "--name", "cli"])
+                 "--batch-size", "128", "--name", "cli", "--at-once", "2"])  # two at once
     out = capsys.readouterr().out
     assert code == 0 and "2/2 runs done, done" in out
     (sweep,) = sweeps.list_sweeps(runs_dir)
@@ -147,6 +147,8 @@ def test_the_cli_runs_a_sweep_and_a_resume_trains_nothing_again(
     assert f"{sweep.id}" in capsys.readouterr().out
     assert main([*common, "sweep", "--widths", "0"]) == 2
     assert "width" in capsys.readouterr().err
+    assert main([*common, "sweep", "--resume", sweep.id, "--at-once", "9"]) == 2
+    assert "max_concurrent: 9 is not an integer in [1, 8]" in capsys.readouterr().err
 
 
 # -- analysis -----------------------------------------------------------------------------

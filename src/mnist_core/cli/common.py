@@ -35,6 +35,9 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
 def sweep_running_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="SWEEP", help="continue a sweep: finished runs are not redone")
     parser.add_argument("--list", action="store_true", help="list saved sweeps and their progress")
+    parser.add_argument("--at-once", type=int, default=1, metavar="N",
+                        help="runs trained at once here, sharing the CPU threads (default: 1; on 2 cores, "
+                        "2 finishes the study sooner, each run's time then measured beside another)")
     parser.add_argument("--ray", action="store_true", help="run the trials on a Ray cluster")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, "
                         "else a local Ray instance)")

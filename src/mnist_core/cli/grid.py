@@ -140,7 +140,8 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
 
     sys.stderr.write(f"sweep {sweep.id}: {len(sweep.configs)} runs\n")
     with ctrl_c_stops("stopping the sweep after this step") as stop:
-        registry = JobRegistry(max_concurrent=1)
+        registry = JobRegistry()
+        registry.set_max_concurrent(args.at_once)  # ConfigError (exit 2 with its message) out of 1-8
         if args.ray:
             try:
                 _run_on_ray(sweep, registry, args, lambda: stop["requested"])
