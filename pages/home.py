@@ -23,7 +23,7 @@ from ui.shared import (
     show_progress_bar,
 )
 from ui.shell import require_shell
-from ui.train_jobs import DETAILS_INTERVAL_S, LIVE_INTERVAL_S, polled_job_curves
+from ui.train_jobs import BEGIN_WAIT_S, DETAILS_INTERVAL_S, LIVE_INTERVAL_S, polled_job_curves
 
 DATASET = "mnist"
 DRAW_PAGE, SWEEPS_PAGE = "pages/draw.py", "pages/sweeps.py"
@@ -165,7 +165,9 @@ def quick_button(root: Path) -> None:
 
 def _start_quick(root: Path) -> None:
     try:
-        job_registry().submit(quick_default(), runs_dir=default_runs_dir(), data_root=root)
+        registry = job_registry()
+        job = registry.submit(quick_default(), runs_dir=default_runs_dir(), data_root=root)
+        registry.wait_begun(job, BEGIN_WAIT_S)  # drawn with its run: no rerun when the run appears
     except MnistLabError as exc:
         st.session_state[QUICK_ERROR_KEY] = str(exc)
 

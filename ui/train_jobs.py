@@ -32,6 +32,9 @@ from ui.live_chart import (
 from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
 LIVE_INTERVAL_S = 0.5  # without the route: redraw of a running job's progress and chart (twice a second)
+# A click that starts a run waits this long for its folder (milliseconds once the data are cached; the
+# first run of a server loads them), so the page draws the run whole instead of rerunning when it appears.
+BEGIN_WAIT_S = 1.0
 DETAILS_INTERVAL_S = 2.0  # without the route: its metrics and per-layer statistics
 IDLE_POLL_S = 3.0  # while nothing trains: notice a run started from another tab
 RECENT_RUNS = 10
@@ -65,10 +68,11 @@ def submit(
     if cfg is None:
         return
     try:
-        registry.submit(cfg, runs_dir=runs_dir, data_root=root, name=name or None, resume_id=resume_id)
+        job = registry.submit(cfg, runs_dir=runs_dir, data_root=root, name=name or None, resume_id=resume_id)
     except MnistLabError as exc:
         st.session_state[ERROR_KEY] = str(exc)
         return
+    registry.wait_begun(job, BEGIN_WAIT_S)  # the page then draws it with its run: no rerun when that appears
     st.session_state.pop(FOCUS_KEY, None)  # show this run's result once it ends
 
 

@@ -92,6 +92,7 @@ class Job:
         self._resume_id = resume_id
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._begun = threading.Event()  # its run folder exists, or it ended without one
         self._state = "queued"
         self._run_id: str | None = resume_id
         self._events: list[ProgressEvent] = []
@@ -186,6 +187,20 @@ class Job:
         ``threads()``: how many CPU threads to train on, asked again at each
         progress event (:meth:`JobRegistry.threads_per_job`); None: as they are.
         """
+        try:
+            self._train(threads)
+        finally:
+            self._begun.set()
+
+    def wait_begun(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the run folder exists or the job has ended; whether it did."""
+        return self._begun.wait(timeout)
+
+    def _begin(self, run_id: str) -> None:
+        self._set(run_id=run_id)
+        self._begun.set()
+
+    def _train(self, threads: Callable[[], int] | None) -> None:
         if self._stop.is_set():
             self._set(state="stopped", finished=time.monotonic())
             return
@@ -196,7 +211,7 @@ class Job:
             info = run_training(
                 None if self._resume_id else self.config,
                 resume_id=self._resume_id,
-                on_start=lambda run_id: self._set(run_id=run_id),
+                on_start=self._begin,
                 on_progress=self._on_progress,
                 should_stop=self._stop.is_set,
                 **self._kwargs,
@@ -311,6 +326,17 @@ class JobRegistry:
                 job = queued.pop(0)
                 self._running.add(job.id)
                 threading.Thread(target=self._work, args=(job,), name=job.id, daemon=True).start()
+
+    def wait_begun(self, job: Job, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for ``job``'s run folder (or its end); False if it waits for a slot.
+
+        A page that queues a run and draws it at once would otherwise draw it
+        without its run id, then rerun a moment later when the id appears: on
+        a warm server (the data cached) the folder exists within milliseconds.
+        """
+        with self._lock:
+            has_slot = job.id in self._running
+        return has_slot and job.wait_begun(timeout)
 
     def threads_per_job(self) -> int:
         """The threads each running job trains on now: :attr:`threads` shared by the jobs running."""

@@ -195,3 +195,41 @@ def test_jobs_running_at_once_share_the_threads_instead_of_each_taking_them_all(
             release[job_id].set()
         assert registry.wait(timeout=60)
         torch.set_num_threads(before)
+
+
+def test_a_page_can_wait_for_a_new_runs_folder_but_never_for_a_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wait_begun: True once the run folder exists or the job ended; False at once for a queued job."""
+    from mnist_core import jobs
+
+    may_start = threading.Event()
+    release = threading.Event()
+
+    class Done:
+        status, summary = "completed", {}
+
+    def fake_training(cfg, *, on_start, **kwargs):
+        if cfg.hidden == (13,):
+            raise MnistLabError("no data here")  # ends before any folder
+        may_start.wait(timeout=60)
+        on_start(f"run-{threading.current_thread().name}")
+        release.wait(timeout=60)
+        return Done()
+
+    monkeypatch.setattr(jobs, "run_training", fake_training)
+    registry = JobRegistry(max_concurrent=1)
+    try:
+        first = registry.submit(LONG)
+        queued = registry.submit(LONG)
+        assert not registry.wait_begun(queued, timeout=0)  # waits for a slot: no waiting on it
+        assert not registry.wait_begun(first, timeout=0.05)  # no folder yet
+        may_start.set()
+        assert registry.wait_begun(first, timeout=30) and first.run_id == f"run-{first.id}"
+        release.set()
+        assert registry.wait(timeout=60)
+        failing = registry.submit(LONG.replace(hidden=(13,)))
+        assert failing.wait_begun(timeout=30)  # it ended: a page waits no longer
+        assert registry.wait(timeout=60) and failing.state == "failed" and failing.run_id is None
+    finally:
+        may_start.set()
+        release.set()
+        registry.wait(timeout=60)
