@@ -76,7 +76,7 @@ def test_quick_model_trains_and_reports_its_accuracy(app_path: Path, runs_dir: P
     # The click's own page run shows the job: training, or already done (the tiny data of the tests
     # train in a fraction of a second once the process is warm).
     shown = bool(at.get("progress")) or "Finished: test accuracy" in page_text(at)
-    assert shown, f"the click.s own run shows neither the running nor the finished job: {page_text(at)}"
+    assert shown, f"the click's own run shows neither the running nor the finished job: {page_text(at)}"
     run_until(at, lambda at: bool(at.error) or "Finished: test accuracy" in page_text(at), timeout_s=120)
     assert not at.error, [e.value for e in at.error]
     text = page_text(at)
