@@ -36,7 +36,8 @@ from starlette.routing import Route
 from mnist_core import report
 from mnist_core.curves import Point, merge_history
 from mnist_core.jobs import Job, JobSnapshot
-from ui.live_chart import layer_stats_view, layers_of, learning_curve_view, payload, steps_per_epoch
+from ui.live_chart import learning_curve_view, payload, steps_per_epoch
+from ui.live_layers import layer_stats_view, layers_of
 from ui.shared import job_metric_values
 
 PREFIX = "/_live/"

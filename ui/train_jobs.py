@@ -22,13 +22,8 @@ from mnist_core.jobs import MAX_CONCURRENT, Job, JobRegistry, JobSnapshot
 from mnist_core.runs import RunInfo, load_history, load_run
 from ui import live_route
 from ui.charts import accuracy_figure, confusion_figure, loss_figure
-from ui.live_chart import (
-    HEIGHT,
-    live_layer_stats,
-    live_learning_curves,
-    polled_layer_stats,
-    polled_learning_curves,
-)
+from ui.live_chart import HEIGHT, live_learning_curves, polled_learning_curves
+from ui.live_layers import live_layer_stats, polled_layer_stats
 from ui.shared import literal, metric_row, show_job_metrics, show_progress_bar
 
 LIVE_INTERVAL_S = 0.5  # without the route: redraw of a running job's progress and chart (twice a second)

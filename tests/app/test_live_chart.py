@@ -120,7 +120,8 @@ def test_the_accuracy_panel_never_goes_past_100_percent_and_hover_knows_the_step
 def test_layer_statistics_one_line_per_layer_and_old_points_without_them() -> None:
     from dataclasses import replace
 
-    from ui.live_chart import layer_stats_view, payload
+    from ui.live_chart import payload
+    from ui.live_layers import layer_stats_view
 
     layers = [
         {
