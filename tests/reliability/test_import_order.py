@@ -1,4 +1,4 @@
-"""pandas is fully imported on the script thread before any training job can start.
+"""pandas is fully imported on the script thread before any other thread imports codecarbon.
 
 The root cause of the old flaky resume AppTest ("partially initialized module
 'pandas'"): a job thread's first ``EnergyMeter`` imports codecarbon, which
@@ -23,24 +23,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 CHECK = r"""
-import json, sys
+import importlib.abc, json, sys
 from streamlit.testing.v1 import AppTest
+
+def pandas_complete():
+    pandas = sys.modules.get("pandas")
+    spec = getattr(pandas, "__spec__", None)
+    return (pandas is not None and not getattr(spec, "_initializing", False)
+            and hasattr(pandas, "DataFrame") and hasattr(pandas, "Series"))
+
+seen = {}
+class Watch(importlib.abc.MetaPathFinder):  # when codecarbon is first imported, on whatever thread
+    def find_spec(self, name, path=None, target=None):
+        if name == "codecarbon" and name not in seen:
+            seen[name] = pandas_complete()
+        return None
+sys.meta_path.insert(0, Watch())
+
 at = AppTest.from_file(sys.argv[1], default_timeout=60)
 at.switch_page("pages/train.py")
 at.run()
-pandas = sys.modules.get("pandas")
-spec = getattr(pandas, "__spec__", None)
+from mnist_core import energy
+energy.warm_up().join(timeout=120)  # codecarbon's warm-up (started when the app opened) has imported it
 print(json.dumps({
     "exception": [str(e.value) for e in at.exception],
-    "pandas_imported": pandas is not None,
-    "pandas_complete": pandas is not None and not getattr(spec, "_initializing", False)
-                       and hasattr(pandas, "DataFrame") and hasattr(pandas, "Series"),
+    "pandas_complete": pandas_complete(),
     "codecarbon_imported": "codecarbon" in sys.modules,
+    "pandas_complete_before_codecarbon": seen.get("codecarbon"),
 }))
 """
 
-
-def test_the_train_page_has_a_complete_pandas_before_any_job_starts(runs_dir: Path) -> None:
+def test_pandas_is_complete_before_any_thread_imports_codecarbon(runs_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
     proc = subprocess.run(
         [sys.executable, "-c", CHECK, str(ROOT / "app.py")], capture_output=True, text=True, timeout=180,
@@ -49,5 +62,7 @@ def test_the_train_page_has_a_complete_pandas_before_any_job_starts(runs_dir: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["exception"] == []
-    assert not result["codecarbon_imported"], "no job ran: pandas must come from the script thread"
-    assert result["pandas_imported"] and result["pandas_complete"], result
+    # The app warms codecarbon up in a background thread when it opens (issue 28): by then the script
+    # thread has imported pandas whole (app.py), so that thread never sees a half-imported one.
+    assert result["codecarbon_imported"] and result["pandas_complete"], result
+    assert result["pandas_complete_before_codecarbon"] is True, result
