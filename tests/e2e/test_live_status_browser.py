@@ -22,7 +22,7 @@ from app_server import AppDidNotStart, running_app
 from playwright.sync_api import Page, WebSocket
 from train_helpers import start_small_mlp
 
-from tests.support.browser import chromium, go_to, idle
+from tests.support.browser import choose, chromium, go_to, idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -150,21 +150,6 @@ def lab_app(tmp_path: Path, runs_dir: Path, synthetic_data_dir: Path) -> Iterato
 def test_under_a_base_url_path_the_live_view_fetches_from_the_route_there(lab_app: tuple[str, Page]) -> None:
     url, page = lab_app
     watch_a_run_to_its_end(page, f"{url}/lab/", f"{url}/lab/_live/job-")
-
-
-def choose(page: Page, label: str, values: list[str]) -> None:
-    """Replace a multiselect's choice by ``values`` (as the Sweeps journey does)."""
-    box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
-    field = box.locator("input")
-    field.click()
-    while box.locator("[data-tag]").count():
-        field.press("Backspace")
-        idle(page)
-    for value in values:
-        field.click()
-        page.get_by_role("option", name=value, exact=True).click()
-        idle(page)
-    page.keyboard.press("Escape")
 
 
 ASKED = "() => (window.__mnistLiveAsks || []).filter(a => a.why === 'ended').map(a => a.run)"

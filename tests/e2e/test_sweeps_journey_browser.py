@@ -24,32 +24,13 @@ from playwright.sync_api import Locator, Page, expect
 from mnist_core import sweeps
 from mnist_core.cli import main
 from mnist_core.runs import list_runs
-from tests.support.browser import go_to, idle
+from tests.support.browser import choose, go_to, idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NO_EXCEPTION = '[data-testid="stException"]'
 WAIT_MS = 240_000  # a condition the page must reach; generous for a loaded 2-core machine
 NAME = "Depth x width"  # the grid's default name (a name typed just before Start could miss it)
-
-
-def multiselect(page: Page, label: str) -> Locator:
-    return page.get_by_test_id("stMultiSelect").filter(has_text=label)
-
-
-def choose(page: Page, label: str, values: list[str]) -> None:
-    """Replace a multiselect's choice by ``values``, picked in this order."""
-    box = multiselect(page, label)
-    field = box.locator("input")
-    field.click()
-    while box.locator("[data-tag]").count():  # Backspace removes the last chip
-        field.press("Backspace")
-        idle(page)
-    for value in values:
-        field.click()
-        page.get_by_role("option", name=value, exact=True).click()
-        idle(page)
-    page.keyboard.press("Escape")
 
 
 def grid_tab(page: Page) -> Locator:

@@ -40,3 +40,18 @@ def go_to(page: Page, title: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
     page.get_by_role("heading", name=title, exact=True).first.wait_for()
     idle(page)
+
+
+def choose(page: Page, label: str, values: list[str]) -> None:
+    """Replace the choice of the multiselect labelled ``label`` by ``values``, picked in this order."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label)
+    field = box.locator("input")
+    field.click()
+    while box.locator("[data-tag]").count():  # Backspace removes the last chip
+        field.press("Backspace")
+        idle(page)
+    for value in values:
+        field.click()
+        page.get_by_role("option", name=value, exact=True).click()
+        idle(page)
+    page.keyboard.press("Escape")
