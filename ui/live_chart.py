@@ -116,11 +116,16 @@ def library() -> tuple[str, str]:
 
 
 @cache
-def _component() -> Any:
+def bootstrap() -> str:
+    """The element's own JS (``bootstrap.js``): keeps the chart's code in ``window``, once per app version."""
     code, css = library()
     version = hashlib.sha256((code + css).encode()).hexdigest()[:12]  # a new app version reloads the code
-    bootstrap = _text("bootstrap.js").replace("LIB_VERSION", version)
-    return st.components.v2.component(COMPONENT_NAME, js=bootstrap, isolate_styles=False)
+    return _text("bootstrap.js").replace("LIB_VERSION", version)
+
+
+@cache
+def _component() -> Any:
+    return st.components.v2.component(COMPONENT_NAME, js=bootstrap(), isolate_styles=False)
 
 
 # -- what a redraw sends (no Streamlit: tested directly) -----------------------------------------
