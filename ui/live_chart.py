@@ -117,7 +117,14 @@ def library() -> tuple[str, str]:
 
 @cache
 def bootstrap() -> str:
-    """The element's own JS (``bootstrap.js``): keeps the chart's code in ``window``, once per app version."""
+    """The element's own JS (``bootstrap.js``): keeps the chart's code in ``window``, once per app version.
+
+    The code comes once per browser session, with the first element a page run
+    draws (:data:`LIB_KEY`). The browser may render the elements of a page run
+    in any order: one rendered before the element that brings the code waits
+    for it and is drawn when it comes. Only when no code has come a second
+    later (a new tab of an old session) does it ask for it (trigger ``need``).
+    """
     code, css = library()
     version = hashlib.sha256((code + css).encode()).hexdigest()[:12]  # a new app version reloads the code
     return _text("bootstrap.js").replace("LIB_VERSION", version)

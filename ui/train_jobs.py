@@ -74,11 +74,6 @@ def submit(
 # -- live view ----------------------------------------------------------------------
 
 
-def _active_states(registry: JobRegistry) -> tuple[tuple[str, str, str | None], ...]:
-    """What the rest of the page shows of the jobs: which are active, their state, their run folder."""
-    return tuple((job.id, job.state, job.run_id) for job in registry.active())
-
-
 def live_section(registry: JobRegistry, runs_dir: Path) -> None:
     """Each running job's panel, then the queue.
 
@@ -94,22 +89,23 @@ def live_section(registry: JobRegistry, runs_dir: Path) -> None:
     metrics and per-layer statistics every :data:`DETAILS_INTERVAL_S`; a job
     queued, started, ended or asked to stop reruns the page.
     """
-    started = _active_states(registry)
+    active = registry.active()
+    started = _state_of(active)
     running, queued = registry.running(), registry.queued()
     for job in running:
         job_panel(job, registry, runs_dir, started)
     if queued:
         queue_panel(queued, len(running))
     if not running:
-        _watch(registry, started)
+        _watch(registry, started, busy=bool(active))
 
 
-def _watch(registry: JobRegistry, started: tuple[tuple[str, str, str | None], ...]) -> None:
+def _watch(registry: JobRegistry, started: str, busy: bool) -> None:
     """No job trains: a fragment that draws nothing and reruns the page once one is queued, starts or ends."""
 
-    @st.fragment(run_every=LIVE_INTERVAL_S if started else IDLE_POLL_S)
+    @st.fragment(run_every=LIVE_INTERVAL_S if busy else IDLE_POLL_S)
     def watch() -> None:
-        if _active_states(registry) != started:
+        if page_state(registry) != started:
             st.rerun()
 
     watch()
@@ -123,9 +119,7 @@ def _job_points(job: Job, snap: JobSnapshot, runs_dir: Path) -> list:
     return points
 
 
-def job_panel(
-    job: Job, registry: JobRegistry, runs_dir: Path, started: tuple[tuple[str, str, str | None], ...]
-) -> None:
+def job_panel(job: Job, registry: JobRegistry, runs_dir: Path, started: str) -> None:
     """A running job: its name and Stop button, then its live progress and details (:func:`live_section`)."""
     stopping = job.stop_requested
     with st.container(border=True):
@@ -138,8 +132,8 @@ def job_panel(
             st.button("Stop", key=f"train_stop_{job.id}", on_click=job.stop, icon=":material/stop:")
 
         def bar() -> None:
-            if _active_states(registry) != started or job.stop_requested != stopping:
-                st.rerun()  # a job was queued, started, ended or stopped: refresh the page once
+            if page_state(registry) != started:
+                st.rerun()  # a job was queued, started, ended or asked to stop: refresh the page once
             show_progress_bar(job.snapshot())
 
         def metrics() -> None:
@@ -172,8 +166,16 @@ def job_panel(
 
 
 def page_state(registry: JobRegistry) -> str:
-    """What a page shows of the jobs: which are active, their state and run, whether a stop was asked."""
-    return repr([(job.id, job.state, job.run_id, job.stop_requested) for job in registry.active()])
+    """What a page shows of the jobs: which are active, their state and run, whether a stop was asked.
+
+    The route answers it (the element asks for a rerun when it changes); the
+    fragments of the fallback compare it too.
+    """
+    return _state_of(registry.active())
+
+
+def _state_of(jobs: Sequence[Job]) -> str:
+    return repr([(job.id, job.state, job.run_id, job.stop_requested) for job in jobs])
 
 
 def polled_job_curves(

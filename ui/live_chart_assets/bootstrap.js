@@ -1,55 +1,32 @@
-// The only JS sent with every redraw of a live chart (ui/live_chart.py). The chart's code (uPlot and
-// live_chart.js) comes once per browser session in `data.lib`, with the first element a page run
-// draws, and is kept in `window`.
-//
-// The browser may render the elements of one page run in any order: an element that comes before
-// the one that brings the code waits for it (it is drawn when the code arrives). Only when no code
-// has come a second later (a new tab of an old session) does it ask Python for it (trigger "need").
+// Sent with every redraw: keep it short. The chart's code comes once in `data.lib`; an element
+// rendered before it waits for it, then asks for it (ui/live_chart.py, bootstrap).
 const LIB = "__mnistLiveChart_" + "LIB_VERSION";
-const WAIT_MS = 1000;
-
-function waiting() {
-  // parentElement -> {component (the latest args), timer, cleanup}
-  return (window[LIB + "_waiting"] = window[LIB + "_waiting"] || new Map());
-}
-
-function drawWaiting(except) {
-  const queue = waiting();
-  for (const [parent, w] of [...queue]) {
-    if (parent === except) continue; // drawn by its own call, with its newer args
-    queue.delete(parent);
-    clearTimeout(w.timer);
-    w.cleanup = window[LIB].render(w.component);
-  }
-}
+const queue = (window[LIB + "_waiting"] = window[LIB + "_waiting"] || new Map()); // parent -> waiter
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
+  const { data, parentElement: parent, setTriggerValue } = component;
   if (!window[LIB] && data.lib) {
     window[LIB] = new Function(data.lib + "\nreturn mnistLiveChart;")();
-    drawWaiting(parentElement);
-  }
-  const queue = waiting();
-  if (window[LIB]) {
-    const mine = queue.get(parentElement);
-    if (mine) {
-      queue.delete(parentElement);
-      clearTimeout(mine.timer);
+    for (const [other, w] of [...queue]) {
+      if (other === parent) continue;
+      queue.delete(other);
+      clearTimeout(w.timer);
+      w.cleanup = window[LIB].render(w.component);
     }
+  }
+  let w = queue.get(parent);
+  if (window[LIB]) {
+    if (w) clearTimeout(w.timer), queue.delete(parent);
     return window[LIB].render(component);
   }
-  let w = queue.get(parentElement);
-  if (w) {
-    w.component = component; // drawn again before the code came: draw the latest args
-  } else {
+  if (w) w.component = component;
+  else {
     w = { component, cleanup: null };
-    w.timer = setTimeout(() => {
-      if (!window[LIB] && queue.get(parentElement) === w) setTriggerValue("need", { lib: true, run: data.run });
-    }, WAIT_MS);
-    queue.set(parentElement, w);
+    w.timer = setTimeout(() => queue.get(parent) === w && setTriggerValue("need", { lib: true, run: data.run }), 1000);
+    queue.set(parent, w);
   }
   return () => {
-    if (queue.get(parentElement) === w) queue.delete(parentElement);
+    if (queue.get(parent) === w) queue.delete(parent);
     clearTimeout(w.timer);
     if (w.cleanup) w.cleanup();
   };
