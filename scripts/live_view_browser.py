@@ -28,7 +28,11 @@ in the view's own code (live_chart.js: status, chart and uPlot's drawing).
 
 Per run: the training loop's wall time (``train_time_s`` of the run's summary),
 the CPU seconds the browser's processes and the server used meanwhile, and
-the browser's CPU in cores (its CPU seconds over the run's wall time).
+the browser's CPU in cores (its CPU seconds over the run's wall time:
+``browser_cores``, which includes the page run the click starts; and
+``watch_cores``, from the end of that page run to the end of the run, only
+the live view: the target's figure). A Chromium trace costs the browser CPU
+too: for ``watch_cores`` without it, ``--trace-s 0``.
 Medians (min-max) over the repeats, the ratios to the unwatched run, and the
 load average: on a loaded machine the absolute figures say little; the
 targets (watched <= 1.10x, browser <= 0.15 cores, < 20 ms a redraw) are for a
@@ -154,6 +158,7 @@ def train_once(
         page.get_by_text("Training now").wait_for(timeout=60_000)
         page.wait_for_timeout(300)  # the page run that the click started ends
         ws["counting"] = True
+        watch_0, watch_cpu_0 = time.monotonic(), browser_cpu_s()  # from here on: only the live view
         traced: dict[str, float] = {}
         if not watch:
             page.goto("about:blank")
@@ -169,13 +174,15 @@ def train_once(
                 raise RuntimeError(f"no run finished in {RUN_TIMEOUT_S} s")
             time.sleep(0.2)
         browser_s, server_s = browser_cpu_s() - browser_0, process_cpu_s(pid) - server_0
+        watch_cores = (browser_cpu_s() - watch_cpu_0) / (time.monotonic() - watch_0)
     finally:
         page.close()
     summary = json.loads((done[0] / "summary.json").read_text())
     train_s = summary["train_time_s"]
     return {
         "train_s": train_s, "browser_cpu_s": browser_s, "server_cpu_s": server_s,
-        "browser_cores": browser_s / train_s, **traced, **({"ws_msgs": ws["msgs"]} if watch else {}),
+        "browser_cores": browser_s / train_s, "watch_cores": watch_cores, **traced,
+        **({"ws_msgs": ws["msgs"]} if watch else {}),
     }  # fmt: skip
 
 
@@ -217,7 +224,7 @@ def _median_range(values: list[float]) -> str:
 
 
 COLUMNS = (
-    "train_s", "browser_cpu_s", "server_cpu_s", "browser_cores",
+    "train_s", "browser_cpu_s", "server_cpu_s", "browser_cores", "watch_cores",
     "busy_ms_per_redraw", "busy_ms_per_update", "chart_js_ms_per_redraw", "view_js_ms_per_update", "ws_msgs",
 )  # fmt: skip
 
@@ -241,12 +248,12 @@ def report(rows: dict[str, list[dict[str, float]]]) -> list[str]:
     watched = rows.get("watched", [])
     if watched and base:
         ratio = statistics.median([r["train_s"] / b for r, b in zip(watched, base, strict=True)])
-        cores = statistics.median([r["browser_cores"] for r in watched])
+        cores = statistics.median([r["watch_cores"] for r in watched])
         busy = [r["busy_ms_per_redraw"] for r in watched if "busy_ms_per_redraw" in r]
         ms = statistics.median(busy) if busy else float("nan")
         lines.append(
             f"targets (watched): training time {ratio:.2f}x unwatched (<= 1.10x), browser {cores:.2f} cores "
-            f"(<= 0.15), {ms:.1f} ms of main thread per chart redraw (< 20 ms)"
+            f"while watching (<= 0.15), {ms:.1f} ms of main thread per chart redraw (< 20 ms)"
         )
     return lines
 
