@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page
-from train_helpers import start_small_mlp
+from train_helpers import drag_zoom, start_small_mlp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,21 +51,11 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     page.get_by_text("Gradient norm").first.wait_for()  # the per-layer statistics beside the loss
     page.evaluate("() => { document.querySelector('.mnist-live-chart').__testMark = 'same node'; }")
 
-    # A user's drag-zoom over the middle of the loss chart.
-    page.set_viewport_size({"width": 1280, "height": 1600})  # the whole live view on screen, nothing moves it
-    over = page.locator(".mnist-live-chart .mnist-live-panel").first.locator(".u-over")
-    over.scroll_into_view_if_needed()
-    box = over.bounding_box()
-    assert box is not None
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + 0.2 * box["width"], y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 0.35 * box["width"], y, steps=3)
-    # A user's drag lasts longer than a redraw: let one arrive while the button is held.
+    # A user's drag-zoom over the middle of the loss chart; a redraw arrives while the button is held.
     received = "() => Number(document.querySelector('.mnist-live-chart').dataset.received || 0)"
-    page.wait_for_function(f"n => ({received})() > n", arg=page.evaluate(received), timeout=30_000)
-    page.mouse.move(box["x"] + 0.5 * box["width"], y, steps=3)
-    page.mouse.up()
+    over = drag_zoom(
+        page, 1600, lambda: page.wait_for_function(f"n => ({received})() > n", arg=page.evaluate(received))
+    )
     zoomed = wait_state(page, "(s, last) => s.max < last * 0.9", arg=first["last"], timeout=30_000)
     assert zoomed["mark"] == "same node"
 
@@ -85,7 +75,9 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     assert reset["max"] == pytest.approx(reset["last"], rel=1e-6)
 
     # Hovering shows the epoch, the step and the value.
-    page.mouse.move(box["x"] + 0.5 * box["width"], y)
+    box = over.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
     legend = page.locator(".mnist-live-chart .mnist-live-panel").first.locator(".u-legend")
     assert "step" in legend.inner_text() and "epoch" in legend.inner_text()
 

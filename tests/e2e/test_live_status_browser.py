@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from app_server import AppDidNotStart, running_app
 from playwright.sync_api import Page, WebSocket
-from train_helpers import start_small_mlp
+from train_helpers import drag_zoom, start_small_mlp
 
 from tests.support.browser import choose, chromium, go_to, idle
 
@@ -68,20 +68,6 @@ def wait_state(page: Page, condition: str, arg: object = None, timeout: float = 
     check = f"arg => {{ const s = ({STATE})(); return s && ({condition})(s, arg) && s; }}"
     handle = page.wait_for_function(check, arg=arg, timeout=timeout)
     return handle.json_value()
-
-
-def drag_zoom(page: Page) -> None:
-    """A user's drag over the middle of the loss panel."""
-    page.set_viewport_size({"width": 1280, "height": 1800})  # the whole live view on screen
-    over = page.locator(".mnist-live-chart .mnist-live-panel").first.locator(".u-over")
-    over.scroll_into_view_if_needed()
-    box = over.bounding_box()
-    assert box is not None
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + 0.2 * box["width"], y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 0.45 * box["width"], y, steps=4)
-    page.mouse.up()
 
 
 def watch_a_run_to_its_end(page: Page, app_url: str, route: str) -> None:
