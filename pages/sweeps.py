@@ -103,33 +103,39 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     batch_one = c2.checkbox("Include the batch-size-1 rows", value=True, key=f"{K}batch_one",
                             persist_state=SESSION)
     long_rows = [c for c in study.configs(experiments) if study.is_batch_one(c)]
-    if long_rows:
-        with c2, st.spinner("Estimating the batch-size-1 rows…"):
-            eta = sweeps.time_estimate(long_rows, runs, root, probe_fn(registry))
-        if eta.first_error:
-            c2.caption(f"Cannot estimate the batch-size-1 rows: {eta.first_error}")
-        else:
-            c2.caption(f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
-                       "(one step per image). Leave them out for a quick table.")
+    long_note = c2.empty() if long_rows else None
     chosen = study.configs(experiments, batch_one=batch_one)
     st.button(
         f"Reproduce the study ({len(chosen)} runs)", type="primary", disabled=not chosen,
         on_click=start_study, args=(registry, root, runs_dir, tuple(experiments), batch_one),
         key=f"{K}start_study",
     )
-    if chosen:
-        with st.spinner("Estimating the time of each run…"):
+    total_note = st.empty() if chosen else None
+    # The table first: the estimates may time configurations no past run shows (a few seconds on a
+    # first visit), and fill their places above it when they are ready.
+    study_table(registry, runs, experiments, saved or [])
+    if long_note is not None:
+        with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
+            eta = sweeps.time_estimate(long_rows, runs, root, probe_fn(registry))
+        long_note.caption(
+            f"Cannot estimate the batch-size-1 rows: {eta.first_error}" if eta.first_error else
+            f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
+            "(one step per image). Leave them out for a quick table."
+        )
+    if total_note is not None:
+        with total_note.container(), st.spinner("Estimating the time of each run…"):
             total = sweeps.time_estimate(chosen, runs, root, probe_fn(registry))
         missing = total.unknown
-        st.caption(f"The {len(chosen)} runs take about {report.seconds(total.seconds)} in all, one after "
-                   "another (each from past runs of the same model and batch size, else a short measurement "
-                   "here)"
-                   + (f"; {missing} could not be estimated." if missing else ".")
-                   + (f" {registry.max_concurrent} train at once (Train page, Settings): sooner in all, each "
-                      "row's time measured beside another." if registry.max_concurrent > 1 else
-                      " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then "
-                      "measured beside the other."))
-    study_table(registry, runs, experiments, saved or [])
+        total_note.caption(
+            f"The {len(chosen)} runs take about {report.seconds(total.seconds)} in all, one after "
+            "another (each from past runs of the same model and batch size, else a short measurement "
+            "here)"
+            + (f"; {missing} could not be estimated." if missing else ".")
+            + (f" {registry.max_concurrent} train at once (Train page, Settings): sooner in all, each "
+               "row's time measured beside another." if registry.max_concurrent > 1 else
+               " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then "
+               "measured beside the other.")
+        )
 
 
 def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: tuple[str, ...],
