@@ -37,6 +37,9 @@ window.draw = (id, data) => {{
 window.ready = true;
 </script></body></html>"""
 
+# A timer set after the element's (1 s) with a longer delay fires after it (timers run in order of
+# their deadlines): from then on, whatever the element would ask, it has asked.
+PAST_THE_WAIT = "() => new Promise((done) => setTimeout(done, 1100))"
 CHARTS = "id => document.querySelectorAll('#' + id + ' .mnist-live-chart').length"
 
 
@@ -72,7 +75,7 @@ def test_an_element_rendered_before_the_one_bringing_the_code_is_drawn_when_it_c
         assert page.evaluate(CHARTS, "a") == 1
         assert page.evaluate(CHARTS, "b") == 1, "the element that waited for the code was never drawn"
         # Nothing asked Python for the code it did get (no needless rerun), even after the wait.
-        page.wait_for_timeout(1500)
+        page.evaluate(PAST_THE_WAIT)
         assert page.evaluate("() => window.asked") == []
 
 
@@ -82,7 +85,7 @@ def test_an_element_that_no_code_comes_for_asks_python_for_it_once_and_a_removed
         page.evaluate("d => window.draw('a', d)", data(with_code=False))
         page.evaluate("d => window.draw('b', d)", data(with_code=False))
         page.evaluate("() => window.cleanups.b()")  # b left the page before any code came
-        page.wait_for_function("() => window.asked.length > 0")
+        page.evaluate(PAST_THE_WAIT)
         assert page.evaluate("() => window.asked") == [
             {"id": "a", "name": "need", "value": {"lib": True, "run": "run-1"}}
         ]
