@@ -24,7 +24,7 @@ from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import live_route, sweep_view
 from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
-from ui.train_jobs import live_job_curves, polled_job_curves
+from ui.train_jobs import live_job_curves, page_state, polled_job_curves
 
 K = "sweeps_"
 FLASH_KEY = f"{K}flash"
@@ -34,7 +34,7 @@ BATCH_SIZES = [1, 4, 16, 32, 64, 128, 256, 512, 1024]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 LIVE_S = 1.0  # without the route: the progress rows, the running run's chart and the study table
 # Served (ui/live_route.py), the running run's chart streams from the route and asks for a rerun of the
-# rows when its run ends; the rows' and the study table's fragments only catch up (ETA, Ray sweeps).
+# rows when its run ends, which rerun the page; the fragments' timers only catch up (ETA, Ray sweeps).
 SERVED_LIVE_S = 10.0
 TABS = ("Reproduce the study", "Grid sweep")
 TAB_KEY, TAB_KEPT = f"{K}tab", f"{K}tab_kept"  # the widget's state, and a copy that outlives a page switch
@@ -297,15 +297,17 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         st.caption("No sweep yet.")
         return
     active = sweeps.any_active(saved, registry)
+    jobs = page_state(registry)
 
     @st.fragment(run_every=_live_s() if active else None)
     def progress_panel() -> None:
+        # A run ended or started (the running run's element asks for this fragment's rerun when it
+        # does), or a sweep stopped or ended: the whole page, so the study table shows the row now.
+        if page_state(registry) != jobs or sweeps.any_active(saved, registry) != active:
+            st.rerun()
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
         for sweep in saved[:10]:
             sweep_row(sweep, registry, root, runs_dir, current)
-        still = sweeps.any_active(saved, registry)
-        if still != active:
-            st.rerun()
 
     progress_panel()
     # Short enough for a phone (390 px cut the whole id short); the id's tail tells same-named sweeps apart.
