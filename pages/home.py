@@ -165,9 +165,9 @@ def quick_button(root: Path) -> None:
 
 def _start_quick(root: Path) -> None:
     try:
-        registry = job_registry()
-        job = registry.submit(quick_default(), runs_dir=default_runs_dir(), data_root=root)
-        registry.wait_begun(job, BEGIN_WAIT_S)  # drawn with its run: no rerun when the run appears
+        job_registry().submit(  # drawn with its run: no rerun when the run appears
+            quick_default(), runs_dir=default_runs_dir(), data_root=root, begin_wait=BEGIN_WAIT_S
+        )
     except MnistLabError as exc:
         st.session_state[QUICK_ERROR_KEY] = str(exc)
 

@@ -62,12 +62,14 @@ def submit(
     """Button callback: queue a new run or the resumption of one."""
     if cfg is None:
         return
-    try:
-        job = registry.submit(cfg, runs_dir=runs_dir, data_root=root, name=name or None, resume_id=resume_id)
+    try:  # the page then draws it with its run: no rerun when that appears
+        registry.submit(
+            cfg, runs_dir=runs_dir, data_root=root, name=name or None, resume_id=resume_id,
+            begin_wait=BEGIN_WAIT_S,
+        )
     except MnistLabError as exc:
         st.session_state[ERROR_KEY] = str(exc)
         return
-    registry.wait_begun(job, BEGIN_WAIT_S)  # the page then draws it with its run: no rerun when that appears
     st.session_state.pop(FOCUS_KEY, None)  # show this run's result once it ends
 
 

@@ -271,10 +271,13 @@ class JobRegistry:
         name: str | None = None,
         resume_id: str | None = None,
         tags: tuple[str, ...] = (),
+        begin_wait: float = 0.0,
     ) -> Job:
         """Queue a run (or the resumption of ``resume_id``); it starts when a slot is free.
 
         Refuses to resume a run that a queued or running job of this registry already trains.
+        ``begin_wait``: when it starts at once, wait up to that many seconds for its run folder
+        (:meth:`wait_begun`), so the page that queued it can draw it with its run id.
         """
         if resume_id is not None and self.job_for_run(resume_id) is not None:
             raise MnistLabError(f"Run {resume_id} is already queued or training.")
@@ -282,6 +285,8 @@ class JobRegistry:
             job = Job(f"job-{next(self._ids)}", cfg, runs_dir, data_root, name, resume_id, tags)
             self._jobs.append(job)
         self._fill_slots()
+        if begin_wait > 0:
+            self.wait_begun(job, begin_wait)
         return job
 
     def jobs(self) -> list[Job]:

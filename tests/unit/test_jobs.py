@@ -228,6 +228,9 @@ def test_a_page_can_wait_for_a_new_runs_folder_but_never_for_a_slot(monkeypatch:
         assert registry.wait(timeout=60)
         failing = registry.submit(LONG.replace(hidden=(13,)))
         assert failing.wait_begun(timeout=30)  # it ended: a page waits no longer
+        assert registry.wait(timeout=60)
+        drawn = registry.submit(LONG, begin_wait=30)  # what a page's click does: submit, then wait
+        assert drawn.run_id == f"run-{drawn.id}"
         assert registry.wait(timeout=60) and failing.state == "failed" and failing.run_id is None
     finally:
         may_start.set()
