@@ -9,6 +9,7 @@ charts. A sweep's runs are normal runs tagged ``sweep:<id>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,13 @@ def main() -> None:
     study_tab, grid_tab = st.tabs(list(TABS), key=TAB_KEY, default=st.session_state.get(TAB_KEPT),
                                   on_change=_keep_tab)
     with study_tab:
-        study_section(registry, root, runs_dir, runs, saved)
+        estimates = study_section(registry, root, runs_dir, runs, saved)
     with grid_tab:
         grid_section(registry, root, runs_dir, runs)
     saved_section(registry, root, runs_dir, runs, saved)
+    # Last: they may time configurations no past run shows (a few seconds on a first visit), and fill
+    # their places in the study tab, so the table, the grid and the sweeps' progress never wait for them.
+    estimates()
 
 
 def _keep_tab() -> None:
@@ -88,7 +92,8 @@ def _runs() -> list[RunInfo]:
 
 
 def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo],
-                  saved: list[sweeps.Sweep] | None) -> None:
+                  saved: list[sweeps.Sweep] | None) -> Callable[[], None]:
+    """The study's choices, button and table; returns what fills in its time estimates, to call last."""
     st.markdown(
         "The blog's four experiments with its settings (2 epochs, Adam at 1e-3, its batch sizes, "
         "10% validation split), trained here and shown beside its published figures. "
@@ -111,31 +116,42 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         key=f"{K}start_study",
     )
     total_note = st.empty() if chosen else None
-    # The table first: the estimates may time configurations no past run shows (a few seconds on a
-    # first visit), and fill their places above it when they are ready.
     study_table(registry, runs, experiments, saved or [])
-    if long_note is not None:
-        with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
-            eta = sweeps.time_estimate(long_rows, runs, root, probe_fn(registry))
-        long_note.caption(
-            f"Cannot estimate the batch-size-1 rows: {eta.first_error}" if eta.first_error else
-            f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
-            "(one step per image). Leave them out for a quick table."
-        )
-    if total_note is not None:
-        with total_note.container(), st.spinner("Estimating the time of each run…"):
-            total = sweeps.time_estimate(chosen, runs, root, probe_fn(registry))
-        missing = total.unknown
-        total_note.caption(
-            f"The {len(chosen)} runs take about {report.seconds(total.seconds)} in all, one after "
-            "another (each from past runs of the same model and batch size, else a short measurement "
-            "here)"
-            + (f"; {missing} could not be estimated." if missing else ".")
-            + (f" {registry.max_concurrent} train at once (Train page, Settings): sooner in all, each "
-               "row's time measured beside another." if registry.max_concurrent > 1 else
-               " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then "
-               "measured beside the other.")
-        )
+    probes = probe_fn(registry, wait_idle=True)  # a probe beside a study's run would change its time
+
+    def estimates() -> None:
+        if long_note is not None:
+            with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
+                eta = sweeps.time_estimate(long_rows, runs, root, probes)
+            long_note.caption(
+                f"Cannot estimate the batch-size-1 rows: {eta.first_error}" if eta.first_error else
+                f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
+                "(one step per image). Leave them out for a quick table."
+            )
+        if total_note is not None:
+            with total_note.container(), st.spinner("Estimating the time of each run…"):
+                total = sweeps.time_estimate(chosen, runs, root, probes)
+            total_note.caption(_total_caption(len(chosen), total, registry.max_concurrent))
+
+    return estimates
+
+
+def _total_caption(n: int, total: sweeps.TimeEstimate, at_once: int) -> str:
+    at_once_note = (
+        f" {at_once} train at once (Train page, Settings): sooner in all, each row's time measured beside "
+        "another." if at_once > 1 else
+        " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then measured "
+        "beside the other."
+    )
+    why = f": {total.first_error}" if total.first_error else ""
+    if total.unknown == n:
+        return f"The time of the {n} runs is not known yet{why}."
+    which = f"{n - total.unknown} of the {n} runs take" if total.unknown else f"The {n} runs take"
+    return (
+        f"{which} about {report.seconds(total.seconds)} in all, one after another (each from past runs "
+        "of the same model and batch size, else a short measurement here)"
+        + (f"; the other {total.unknown} are not estimated{why}." if total.unknown else ".") + at_once_note
+    )
 
 
 def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: tuple[str, ...],
@@ -322,7 +338,7 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
 
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,
               runs: list[RunInfo]) -> None:
-    now = sweeps.live(sweep, registry, runs, data_root=root, probe_fn=probe_fn(registry))
+    now = sweeps.live(sweep, registry, runs, data_root=root, probe_fn=probe_fn(registry, wait_idle=True))
     p, jobs, running, on_ray = now.progress, now.jobs, now.running, now.on_ray
     with st.container(border=True):
         left, right = st.columns([4, 1])

@@ -67,13 +67,14 @@ def _probes() -> estimate.ProbeCache:
     return estimate.ProbeCache()
 
 
-def probe_fn(registry: JobRegistry) -> estimate.ProbeFn:
+def probe_fn(registry: JobRegistry, *, wait_idle: bool = False) -> estimate.ProbeFn:
     """How the Train and Sweeps pages time a configuration: the server's probes, taken once.
 
     A probe taken while a run of ``registry`` trains is marked busy (re-taken once nothing trains).
+    ``wait_idle`` (the Sweeps page): none is taken while a run trains, whose time it would change.
     """
     busy = bool(registry.running())
-    return lambda cfg: _probes().get(cfg, busy)
+    return lambda cfg: _probes().get(cfg, busy, wait_idle=wait_idle)
 
 
 # -- renderers ----------------------------------------------------------------

@@ -68,3 +68,7 @@ class StorageError(MnistLabError, OSError):
 
 class NotADigitError(EmptyImageError):
     """There is ink, but its shape is not a digit's: a tap, a blob, a scribble, a dash (no digit to read)."""
+
+
+class ProbeDeferred(MnistLabError):
+    """A configuration is not timed now: a run trains here, and the probe would slow it (and its time)."""

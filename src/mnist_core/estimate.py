@@ -44,7 +44,7 @@ from .config import RunConfig
 from .costs import CostReport
 from .data import augment_batch
 from .device import resolve_device, synchronize
-from .errors import MnistLabError
+from .errors import MnistLabError, ProbeDeferred
 from .models import build_model
 from .runs import RunInfo, write_torch
 from .sizing import SplitSizes, check_fits, cost_preview, split_sizes, steps_per_epoch
@@ -352,12 +352,21 @@ class ProbeCache:
         self._lock = threading.Lock()
         self._probes: dict[RunConfig, Probe] = {}
 
-    def get(self, cfg: RunConfig, busy: bool = False) -> Probe:
+    def get(self, cfg: RunConfig, busy: bool = False, *, wait_idle: bool = False) -> Probe:
+        """The probe of ``cfg``'s model and batch size, taken now if this process has none.
+
+        ``busy``: a run trains here. With ``wait_idle`` nothing is measured
+        then (:class:`ProbeDeferred`): a sweep's runs are timed for its table,
+        and a probe beside one would slow it and change its figure.
+        """
         key = probe_config(cfg)
         with self._lock:
             known = self._probes.get(key)
         if known is not None and (busy or not known.busy):
             return known
+        if busy and wait_idle:
+            raise ProbeDeferred("not timed while a run trains here (it would slow that run); "
+                                "estimated once nothing trains")
         measured = dataclasses.replace(probe(key, cost_preview(key).macs), busy=busy)
         with self._lock:
             self._probes[key] = measured

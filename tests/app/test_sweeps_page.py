@@ -81,6 +81,48 @@ def test_the_study_table_shows_the_published_figures_beside_ours(
         job.stop()
 
 
+def test_nothing_is_timed_beside_a_running_run_and_the_sweeps_progress_never_waits_for_it(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study clicked before its estimates were ready: they timed 13 models beside its first run.
+
+    That slowed the run whose time the table reports, and the progress rows waited ~5 s for them.
+    """
+    from mnist_core import estimate
+
+    point = RunConfig(hidden=(16,), batch_size=4, epochs=30)
+    gate = JobGate(monkeypatch, point)  # it trains until the test is done with the page
+    sweeps.launch([point], "running grid", registry, runs_dir=runs_dir)
+    gate.wait_held()
+    timed: list[RunConfig] = []
+    monkeypatch.setattr(estimate, "probe", lambda cfg, macs=None: timed.append(cfg))  # any call is a failure
+    calls: list[str] = []
+
+    def recorded(name: str):
+        original = getattr(sweeps, name)
+
+        def call(*args, **kwargs):
+            timing = len(args) > 3 or kwargs.get("probe_fn") is not None  # the grid's estimate never times
+            calls.append(name if name == "live" or timing else "past runs only")
+            return original(*args, **kwargs)
+
+        return call
+
+    for name in ("live", "time_estimate"):  # the sweeps' progress rows, the study's estimates
+        monkeypatch.setattr(sweeps, name, recorded(name))
+    try:
+        at = open_page(app_path)
+    finally:
+        gate.release()
+    assert timed == []
+    captions = " ".join(c.value for c in at.caption)
+    assert "The time of the 15 runs is not known yet: not timed while a run trains here" in captions
+    assert "Cannot estimate the batch-size-1 rows: not timed while a run trains here" in captions
+    assert any("running grid" in m.value and "0/1 runs done" in m.value for m in at.markdown)
+    # The progress rows were drawn before the estimates were worked out: they never wait for them.
+    assert calls.index("live") < calls.index("time_estimate") and calls.count("time_estimate") == 2, calls
+
+
 def tab_index(at: AppTest) -> int:
     """The tab the server tells the browser to show (st.tabs with a key track it)."""
     def walk(node):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_core import estimate, sizing
+from mnist_core import estimate, sizing, sweeps
 from mnist_core.config import RunConfig
-from mnist_core.errors import ConfigError
+from mnist_core.errors import ConfigError, ProbeDeferred
 from mnist_core.runs import RunInfo
 
 TINY = RunConfig(hidden=(16,), batch_size=64)
@@ -137,6 +137,30 @@ def test_a_probe_is_taken_once_and_kept_while_a_run_trains(monkeypatch: pytest.M
     assert busy_only.busy and cache.get(TINY.replace(batch_size=32), busy=True) == busy_only
     assert not cache.get(TINY.replace(batch_size=32)).busy  # re-taken once idle
     assert len(taken) == 3
+
+
+def test_a_sweeps_probe_waits_until_nothing_trains_and_the_estimate_says_so(monkeypatch, tmp_path) -> None:
+    """The Sweeps page times nothing beside a run: the probe would slow it and change its row's time."""
+    taken: list[RunConfig] = []
+
+    def probe(cfg: RunConfig, macs: int) -> estimate.Probe:
+        taken.append(cfg)
+        return estimate.Probe(step_s=0.001, steps=10, device="cpu", batches="batch 64")
+
+    monkeypatch.setattr(estimate, "probe", probe)
+    cache = estimate.ProbeCache()
+    known = cache.get(TINY)
+    assert cache.get(TINY, busy=True, wait_idle=True) == known  # measured before: still given
+    other = TINY.replace(batch_size=32)
+    with pytest.raises(ProbeDeferred, match="while a run trains"):
+        cache.get(other, busy=True, wait_idle=True)
+    assert taken == [estimate.probe_config(TINY)]  # nothing measured while busy
+    sizes = sizing.split_sizes(TINY.dataset, TINY.val_fraction, tmp_path)
+    busy = lambda c: cache.get(c, True, wait_idle=True)  # noqa: E731
+    found = sweeps.time_estimate([TINY, other], [], tmp_path, probe_fn=busy)
+    assert found.unknown == 1 and "while a run trains" in (found.first_error or "")
+    assert found.seconds == pytest.approx(estimate.run_seconds(TINY, [], sizes, cache.get))
+    assert not cache.get(other, wait_idle=True).busy and len(taken) == 2  # idle again: measured
 
 
 def test_the_probe_is_scaled_by_how_long_the_last_run_took_against_its_own_probe() -> None:
