@@ -82,7 +82,8 @@ def read(model: torch.nn.Module, image: Any, dataset: str) -> infer.Reading | No
     try:
         return infer.read(model, image, dataset, explain=True)
     except ImageError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        message = exc.for_source("photo" if p.source() == "Upload" else "drawing")
+        st.warning(message, icon=":material/warning:")
         return None
 
 

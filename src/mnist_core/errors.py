@@ -32,7 +32,21 @@ class CorruptRun(MnistLabError):
 
 
 class ImageError(MnistLabError, ValueError):
-    """An image cannot be turned into a digit for the model."""
+    """An image cannot be turned into a digit for the model.
+
+    ``str()`` says what is wrong and what to do for a drawing and a photo
+    alike (the command line's message). Where the advice differs, ``drawing``
+    and ``photo`` say it for one of them: :meth:`for_source`.
+    """
+
+    def __init__(self, message: str, *, drawing: str | None = None, photo: str | None = None) -> None:
+        super().__init__(message)
+        self.drawing, self.photo = drawing, photo
+
+    def for_source(self, source: str) -> str:
+        """The message for a ``"drawing"`` (the canvas) or a ``"photo"`` (an upload)."""
+        own = {"drawing": self.drawing, "photo": self.photo}.get(source)
+        return own or str(self)
 
 
 class EmptyImageError(ImageError):

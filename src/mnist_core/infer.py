@@ -110,9 +110,9 @@ def preprocess_pixels(image: ImageSource, dataset: str = "mnist", *, digit_check
     height, width = patch.shape
     compact = min(height, width) > max(height, width) / 2
     if geometry.strokes and compact and float(patch.mean()) > MAX_SOLID_FILL:
-        raise NotADigitError(
-            "This does not look like a digit: it is a filled shape, not a line. Draw the digit with a line."
-        )
+        what = "This does not look like a digit: it is a filled shape, not a line. "
+        raise NotADigitError(what + "Draw the digit with a line.", photo=what + "Photograph a digit written "
+                             "with a pen or a marker.")
     pixels = _place(patch, geometry)
     if geometry.strokes and digit_check:
         refuse_non_digit(pixels)  # a tap, a scribble, a dash: NotADigitError

@@ -60,9 +60,11 @@ def digit_box(ink: np.ndarray, scale: int = 1) -> tuple[tuple[int, int, int, int
     """
     share, blobs = _remove_specks(ink)
     if share < MIN_MAIN_BLOB:
+        what = "No single digit found: the image looks like scattered specks or texture. "
         raise EmptyImageError(
-            "No single digit found: the image looks like scattered specks or texture. "
-            "Draw or photograph one digit on a plain background."
+            what + "Draw or photograph one digit on a plain background.",
+            drawing=what + "Clear the canvas and draw one digit.",
+            photo=what + "Photograph one digit on plain paper.",
         )
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
@@ -70,8 +72,12 @@ def digit_box(ink: np.ndarray, scale: int = 1) -> tuple[tuple[int, int, int, int
     side = (max(bottom - top, right - left) - 1) * scale + 1
     strong = np.count_nonzero(ink > 0.5) * scale * scale
     if side < max(2.0, MIN_DIGIT_FRACTION * max(ink.shape) * scale) or strong < MIN_INK_PIXELS:
+        drawing = "The stroke is too small to be a digit: draw the digit larger, filling most of the canvas"
         raise EmptyImageError(
-            "The stroke is too small to be a digit: draw the digit larger, filling most of the canvas."
+            drawing + " (or crop the photo close around the digit).",
+            drawing=drawing + ".",
+            photo="The digit is too small in this picture: crop the photo close around the digit, so that "
+                  "it fills most of the picture.",
         )
     return (top, bottom, left, right), blobs
 
@@ -231,9 +237,12 @@ def _clean(signal: np.ndarray, noise: float) -> np.ndarray:
     """
     peak = _top_mean(signal)
     if not peak >= max(MIN_CONTRAST, NOISE_SIGMAS * noise):
+        what = "There is no digit to read: the image is blank or has too little contrast. "
         raise EmptyImageError(
-            "There is no digit to read: the image is blank or has too little contrast. "
-            "Draw a digit first (or upload a sharper, evenly lit photo)."
+            what + "Draw a digit first (or upload a sharper, evenly lit photo).",
+            drawing=what + "Draw a digit first.",
+            photo=what + "Upload a sharper, evenly lit photo of a dark digit on light paper (or a light "
+                         "one on dark).",
         )
     threshold = min(max(_otsu(signal), 0.2 * peak), 0.8 * peak)
     level = float(np.median(signal[signal > threshold]))
@@ -355,7 +364,9 @@ def refuse_several_digits(blobs: list[Blob]) -> None:
     for (_, right_a, top_a, bottom_a), (left_b, _, top_b, bottom_b) in pairwise(tall):
         shared_rows = min(bottom_a, bottom_b) - max(top_a, top_b)
         if left_b >= right_a and shared_rows >= 0.5 * min(bottom_a - top_a, bottom_b - top_b):
+            what = f"This looks like {len(tall)} digits side by side; the model reads one digit at a time. "
             raise SeveralDigitsError(
-                f"This looks like {len(tall)} digits side by side; the model reads one digit at a time. "
-                "Clear the canvas and draw a single digit (or crop the photo to one digit)."
+                what + "Clear the canvas and draw a single digit (or crop the photo to one digit).",
+                drawing=what + "Clear the canvas and draw a single digit.",
+                photo=what + "Crop the photo to one digit.",
             )

@@ -97,24 +97,40 @@ def ink_shape(pixels: np.ndarray) -> InkShape:
     )
 
 
-def shape_problem(shape: InkShape) -> str | None:
-    """Why ``shape`` is not a digit's (the end of a sentence), or None when it may be one."""
+@dataclass(frozen=True)
+class Problem:
+    """Why an ink shape is not a digit's, and what to do on the canvas or with a photo."""
+
+    what: str  # the end of the sentence "This does not look like a digit: ..."
+    drawing: str
+    photo: str
+
+    def message(self, advice: str) -> str:
+        return f"This does not look like a digit: {self.what} {advice}"
+
+
+def shape_problem(shape: InkShape) -> Problem | None:
+    """Why ``shape`` is not a digit's, or None when it may be one."""
     thick_and_round = shape.stroke_width > THICK_STROKE_WIDTH and shape.flatness >= 1  # a dragged tap
     if shape.stroke_width > MAX_STROKE_WIDTH or thick_and_round:
-        return (
-            "it is a dot or a blob, not a line (its strokes are as thick as a third of its size). "
-            "Draw the digit larger, with a line, or choose a thinner stroke."
+        return Problem(
+            "it is a dot or a blob, not a line (its strokes are as thick as a third of its size).",
+            "Draw the digit larger, with a line, or choose a thinner stroke.",
+            "Photograph a digit written with a pen, filling most of the picture.",
         )
     if shape.coverage > MAX_COVERAGE:
-        return (
+        return Problem(
             f"there is too much ink for a digit (it covers {shape.coverage:.0%} of the picture the model "
             f"sees; handwritten digits cover at most {MAX_COVERAGE:.0%}), like a scribble or a filled "
-            "shape. Draw one digit with a few plain strokes."
+            "shape.",
+            "Draw one digit with a few plain strokes.",
+            "Photograph one handwritten digit on plain paper.",
         )
     if shape.flatness > MAX_FLATNESS:
-        return (
-            f"it is {shape.flatness:.1f} times wider than tall, like a dash or a horizontal line. "
-            "Draw one digit, 0 to 9."
+        return Problem(
+            f"it is {shape.flatness:.1f} times wider than tall, like a dash or a horizontal line.",
+            "Draw one digit, 0 to 9.",
+            "Photograph one digit, 0 to 9.",
         )
     return None
 
@@ -123,7 +139,8 @@ def refuse_non_digit(pixels: np.ndarray) -> None:
     """Raise :class:`NotADigitError` when the ink in ``pixels`` (float ``(28, 28)``) is not digit-shaped."""
     problem = shape_problem(ink_shape(pixels))
     if problem is not None:
-        raise NotADigitError(f"This does not look like a digit: {problem}")
+        drawing = problem.message(problem.drawing)
+        raise NotADigitError(drawing, drawing=drawing, photo=problem.message(problem.photo))
 
 
 def confidence_warning(confidence: float) -> str | None:

@@ -118,6 +118,24 @@ def test_blank_or_tiny_drawing_gives_a_message_not_a_prediction(
     assert not at.get("plotly_chart")
 
 
+def test_a_blank_upload_is_told_about_photos_and_a_blank_drawing_about_the_canvas(
+    app_path: Path, with_runs
+) -> None:
+    """An upload of a blank page was told "Draw a digit first"."""
+    blank = png(np.full((300, 400), 235, np.uint8))  # an evenly lit sheet of paper
+    drawn = inject(open_draw(app_path), png(np.zeros((280, 280, 4), np.uint8)))
+    uploaded = upload_file(open_draw(app_path), "page.png", blank)
+    for at in (drawn, uploaded):
+        no_exception(at)
+        assert "Prediction" not in metrics(at)
+    said_drawn = "\n".join(w.value for w in drawn.warning)
+    said_uploaded = "\n".join(w.value for w in uploaded.warning)
+    assert "no digit to read" in said_drawn and "Draw a digit first." in said_drawn
+    assert "photo" not in said_drawn
+    assert "no digit to read" in said_uploaded and "Upload a sharper, evenly lit photo" in said_uploaded
+    assert "Draw" not in said_uploaded and "canvas" not in said_uploaded
+
+
 def two_digits_png() -> bytes:
     """Dark ink on white paper: a 4 and a 7 side by side."""
     image = Image.new("L", (600, 300), 255)

@@ -121,13 +121,42 @@ def test_a_blank_canvas_is_refused():
         infer.preprocess(np.zeros((SIDE, SIDE, 4), np.uint8))
 
 
+def _two_digits() -> np.ndarray:
+    return canvas([(30, 40), (120, 40), (60, 245)], [(200, 30), (200, 250)])  # a 7 and a 1 side by side
+
+
+REFUSED = {
+    **NOT_DIGITS,
+    "a blank image": np.zeros((SIDE, SIDE, 4), np.uint8),
+    "scattered specks": canvas(*[[(30 + 40 * i, 30 + 40 * j)] for i in range(6) for j in range(6)], width=8),
+    "a tiny stroke": canvas([(140, 140), (141, 141)], width=2),
+    "two digits": _two_digits(),
+    "a filled square": np.pad(np.full((100, 100, 4), 255, np.uint8), ((90, 90), (90, 90), (0, 0))),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_a_refusal_tells_a_drawing_and_a_photo_what_to_do_in_their_own_words(name):
+    """An upload was told "Draw a digit first", "filling most of the canvas", "a thinner stroke"."""
+    with pytest.raises(ImageError) as info:
+        infer.preprocess(REFUSED[name])
+    error = info.value
+    drawing, photo = error.for_source("drawing"), error.for_source("photo")
+    assert drawing != photo
+    for words in ("canvas", "draw", "thinner stroke"):
+        assert words not in photo.lower(), photo
+    assert "photo" not in drawing.lower(), drawing
+
+
 def test_each_rule_names_its_reason():
     tap = notadigit.ink_shape(infer.preprocess_pixels(NOT_DIGITS["a tap"], digit_check=False))
     scribble = notadigit.ink_shape(infer.preprocess_pixels(NOT_DIGITS["a dense scribble"], digit_check=False))
     dash = notadigit.ink_shape(infer.preprocess_pixels(NOT_DIGITS["a dash"], digit_check=False))
-    assert tap.stroke_width > notadigit.MAX_STROKE_WIDTH and "dot" in notadigit.shape_problem(tap)
-    assert scribble.coverage > notadigit.MAX_COVERAGE and "too much ink" in notadigit.shape_problem(scribble)
-    assert dash.flatness > notadigit.MAX_FLATNESS and "wider than tall" in notadigit.shape_problem(dash)
+    problems = {name: notadigit.shape_problem(shape).what for name, shape in
+                (("tap", tap), ("scribble", scribble), ("dash", dash))}
+    assert tap.stroke_width > notadigit.MAX_STROKE_WIDTH and "dot" in problems["tap"]
+    assert scribble.coverage > notadigit.MAX_COVERAGE and "too much ink" in problems["scribble"]
+    assert dash.flatness > notadigit.MAX_FLATNESS and "wider than tall" in problems["dash"]
 
 
 def test_a_28x28_mnist_like_digit_is_accepted_as_it_is():
