@@ -79,10 +79,11 @@ def read(model: torch.nn.Module, image: Any, dataset: str) -> infer.Reading | No
     if image is None:
         p.nothing_to_read()
         return None
+    drawn = p.source() == "Draw"
     try:
-        return infer.read(model, image, dataset, explain=True)
+        return infer.read(model, image, dataset, explain=True, drawn=drawn)
     except ImageError as exc:
-        message = exc.for_source("photo" if p.source() == "Upload" else "drawing")
+        message = exc.for_source("drawing" if drawn else "photo")
         st.warning(message, icon=":material/warning:")
         return None
 

@@ -38,7 +38,7 @@ from .data import NORMALIZATION, normalize
 from .errors import ConfigError, ImageError, NotADigitError
 from .explain import method_for, saliency
 from .images import ImageSource, decode
-from .ink import digit_box, ink_map, refuse_several_digits
+from .ink import digit_box, ink_map, refuse_several_digits, refuse_small_drawing
 from .notadigit import confidence_warning, refuse_non_digit, stroke_width
 
 MAX_SOLID_FILL = 0.75  # a compact shape whose box is filled more than this is a blob, not a stroke
@@ -77,7 +77,7 @@ _GEOMETRY = {
 # ---------------------------------------------------------------- public API
 
 
-def preprocess(image: ImageSource, dataset: str = "mnist") -> torch.Tensor:
+def preprocess(image: ImageSource, dataset: str = "mnist", *, drawn: bool = False) -> torch.Tensor:
     """The model input for ``image``: float32 ``(1, 1, 28, 28)``, normalised as in training.
 
     ``image`` may be a numpy array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``
@@ -86,19 +86,23 @@ def preprocess(image: ImageSource, dataset: str = "mnist") -> torch.Tensor:
     :class:`EmptyImageError` when there is no digit to see,
     :class:`NotADigitError` when the ink is not shaped like a digit (a tap, a
     scribble, a dash) and :class:`InvalidImageError` when the input cannot be
-    read.
+    read. ``drawn``: the image is a drawing on the Draw page's canvas, where
+    a digit spans at least :data:`~.ink.MIN_DRAWN_FRACTION` of it (a smaller
+    mark is a flick of the pen; a photo's digit may be small in it).
     """
-    pixels = preprocess_pixels(image, dataset)
+    pixels = preprocess_pixels(image, dataset, drawn=drawn)
     return normalize(torch.from_numpy(pixels), dataset).reshape(1, 1, 28, 28)
 
 
-def preprocess_pixels(image: ImageSource, dataset: str = "mnist", *, digit_check: bool = True) -> np.ndarray:
+def preprocess_pixels(
+    image: ImageSource, dataset: str = "mnist", *, digit_check: bool = True, drawn: bool = False
+) -> np.ndarray:
     """What the model sees, before normalisation: float32 ``(28, 28)`` ink in [0, 1].
 
     White (1) is ink, black (0) background, framed like the dataset's own
     images. Shown in the UI so users understand a surprising prediction.
     ``digit_check=False`` skips :func:`notadigit.refuse_non_digit` (for
-    ``scripts/not_a_digit_study.py``, which measures it).
+    ``scripts/not_a_digit_study.py``, which measures it). ``drawn``: as in :func:`preprocess`.
     """
     geometry = _geometry(dataset)
     gray, alpha = decode(image)
@@ -116,6 +120,8 @@ def preprocess_pixels(image: ImageSource, dataset: str = "mnist", *, digit_check
     pixels = _place(patch, geometry)
     if geometry.strokes and digit_check:
         refuse_non_digit(pixels)  # a tap, a scribble, a dash: NotADigitError
+    if drawn:  # after the shape rules: a tap is a dot, whatever its size
+        refuse_small_drawing(box, factor, max(gray.shape))
     return pixels
 
 
@@ -279,15 +285,16 @@ class Reading:
 
 
 def read(
-    model: torch.nn.Module, image: ImageSource, dataset: str = "mnist", *, explain: bool = False
+    model: torch.nn.Module, image: ImageSource, dataset: str = "mnist", *, explain: bool = False,
+    drawn: bool = False,
 ) -> Reading:
     """Prepare ``image`` for ``dataset`` and read it with ``model`` (in eval mode); one call per drawing.
 
     Raises :class:`ImageError` (with its message for the user) when the image
     holds no digit to read; a model that cannot read it is a :class:`Reading`
-    without a prediction, not an exception.
+    without a prediction, not an exception. ``drawn``: a canvas drawing (:func:`preprocess`).
     """
-    x = preprocess(image, dataset)
+    x = preprocess(image, dataset, drawn=drawn)
     pixels = to_display(x, dataset).astype(np.float32) / 255.0
     try:
         pred = predict(model, x)

@@ -34,6 +34,10 @@ from .errors import EmptyImageError, SeveralDigitsError
 MIN_CONTRAST = 0.15  # ink must differ from the background by this much (0..1 scale)
 NOISE_SIGMAS = 6.0  # ... and by this many times the pixel noise
 MIN_DIGIT_FRACTION = 0.02  # a digit's bounding box spans at least this share of the larger side
+# ... of a drawing on the Draw page's canvas: the smallest drawn digits measured were 18% of it, a flick
+# of a 6 px pen 4-12 px long (a 6x10 blob read as an 8 with 71%) is 4-6%.
+MIN_DRAWN_FRACTION = 0.08
+TOO_SMALL = "The stroke is too small to be a digit: draw the digit larger, filling most of the canvas"
 MIN_INK_PIXELS = 4  # fewer strong ink pixels than this is a dot, not a digit
 SPECK_FRACTION = 0.05  # blobs lighter than this share of the largest blob are noise
 MIN_MAIN_BLOB = 0.25  # the largest blob holds at least this share of all ink (else: specks, texture)
@@ -68,18 +72,33 @@ def digit_box(ink: np.ndarray, scale: int = 1) -> tuple[tuple[int, int, int, int
         )
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    # n reduced pixels span between (n - 2) * scale + 2 and n * scale original ones: take the middle.
-    side = (max(bottom - top, right - left) - 1) * scale + 1
+    side = _side((top, bottom, left, right), scale)
     strong = np.count_nonzero(ink > 0.5) * scale * scale
     if side < max(2.0, MIN_DIGIT_FRACTION * max(ink.shape) * scale) or strong < MIN_INK_PIXELS:
-        drawing = "The stroke is too small to be a digit: draw the digit larger, filling most of the canvas"
         raise EmptyImageError(
-            drawing + " (or crop the photo close around the digit).",
-            drawing=drawing + ".",
+            TOO_SMALL + " (or crop the photo close around the digit).",
+            drawing=TOO_SMALL + ".",
             photo="The digit is too small in this picture: crop the photo close around the digit, so that "
                   "it fills most of the picture.",
         )
     return (top, bottom, left, right), blobs
+
+
+def _side(box: tuple[int, int, int, int], scale: int) -> int:
+    """The larger side of ``box``, in original pixels (``scale`` of them per pixel of the box's image)."""
+    top, bottom, left, right = box
+    # n reduced pixels span between (n - 2) * scale + 2 and n * scale original ones: take the middle.
+    return (max(bottom - top, right - left) - 1) * scale + 1
+
+
+def refuse_small_drawing(box: tuple[int, int, int, int], scale: int, image_side: int) -> None:
+    """A canvas drawing whose digit (``box``, as :func:`digit_box` gives it) is a flick of the pen.
+
+    The whole canvas is the frame the user draws in: a digit spans at least
+    :data:`MIN_DRAWN_FRACTION` of its side ``image_side``. A photo's digit may be small in it.
+    """
+    if _side(box, scale) < MIN_DRAWN_FRACTION * image_side:
+        raise EmptyImageError(TOO_SMALL + ".")
 
 
 def _ink_signal(gray: np.ndarray, alpha: np.ndarray | None, strokes: bool) -> tuple[np.ndarray, float]:

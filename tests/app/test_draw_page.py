@@ -105,8 +105,9 @@ def test_clear_gives_a_clean_canvas(app_path: Path, with_runs) -> None:
         (png(np.pad(np.full((4, 4, 4), 255, np.uint8), ((138, 138), (138, 138), (0, 0)))), "too small"),
         (png(np.where((((np.indices((280, 280, 4)) - 140)[:2] ** 2).sum(0) < 100), 255, 0).astype(np.uint8)),
          "does not look like a digit"),  # a single tap: a dot of the brush's width (issue 21 item 3)
-    ],
-    ids=["erased", "tiny-scribble", "tap"],
+        (png(np.pad(np.full((16, 6, 4), 255, np.uint8), ((132, 132), (137, 137), (0, 0)))), "too small"),
+    ],  # the last: a flick of the thinnest pen (6 px, dragged 10 px down), once read as a digit
+    ids=["erased", "tiny-scribble", "tap", "flick"],
 )
 def test_blank_or_tiny_drawing_gives_a_message_not_a_prediction(
     app_path: Path, with_runs, data, message

@@ -148,6 +148,22 @@ def test_a_refusal_tells_a_drawing_and_a_photo_what_to_do_in_their_own_words(nam
     assert "photo" not in drawing.lower(), drawing
 
 
+@pytest.mark.parametrize("drag", [4, 8, 12])  # not 0: a tap, a dot whatever its size
+def test_a_flick_of_the_thin_pen_on_the_canvas_is_too_small_to_be_a_digit(drag):
+    """A 6 px pen dragged 4 px (a 6x10 blob) was read as an 8 with 71%: no shape rule tells it from a "1"."""
+    flick = canvas([(140, 140), (140, 140 + drag)], width=6)
+    with pytest.raises(EmptyImageError, match="too small") as info:
+        infer.preprocess(flick, drawn=True)
+    assert "draw the digit larger" in info.value.for_source("drawing")
+
+
+def test_the_smallest_digits_drawn_on_the_canvas_are_still_read():
+    """The canvas' floor sits below the smallest digits a user draws (50 px of 280, the study's)."""
+    smallest = {**SMALL_DIGITS, "1, 56 px tall, thinnest pen": canvas([(140, 100), (140, 150)], width=6)}
+    for name, image in smallest.items():
+        assert infer.preprocess(image, drawn=True).shape == (1, 1, 28, 28), name
+
+
 def test_each_rule_names_its_reason():
     tap = notadigit.ink_shape(infer.preprocess_pixels(NOT_DIGITS["a tap"], digit_check=False))
     scribble = notadigit.ink_shape(infer.preprocess_pixels(NOT_DIGITS["a dense scribble"], digit_check=False))
