@@ -13,7 +13,7 @@ serves it; each session's script run then runs this file as ``__main__``.
 import pandas  # noqa: F401
 import streamlit as st
 
-import mnist_core  # noqa: F401  (before any page: it sets GOMP_SPINCOUNT before torch loads)
+import mnist_core  # noqa: F401  (before any page: it sets how OpenMP threads wait before torch loads)
 from ui import live_route, shell
 
 HOME = "pages/home.py"

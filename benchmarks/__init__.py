@@ -16,7 +16,7 @@ Run it from the repository root with ``python -m benchmarks`` (or ``make bench``
 - :mod:`benchmarks.report`: the results as text.
 """
 
-# mnist_core before torch: it sets GOMP_SPINCOUNT, which OpenMP reads only when torch loads
+# mnist_core before torch: it sets how OpenMP threads wait, which OpenMP reads only when torch loads
 # (without it an epoch under load costs ~10x the CPU in spin-waits).
 import mnist_core  # noqa: F401
 

@@ -52,7 +52,7 @@ import sys
 import time
 from pathlib import Path
 
-import mnist_core  # noqa: F401  (before torch: it sets GOMP_SPINCOUNT, read when OpenMP loads)
+import mnist_core  # noqa: F401  (before torch: it sets how OpenMP threads wait, read when OpenMP loads)
 
 # isort: split
 import numpy as np

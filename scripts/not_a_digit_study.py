@@ -70,7 +70,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import mnist_core  # noqa: F401  (before torch: it sets GOMP_SPINCOUNT, read when OpenMP loads)
+import mnist_core  # noqa: F401  (before torch: it sets how OpenMP threads wait, read when OpenMP loads)
 
 # isort: split
 import numpy as np
