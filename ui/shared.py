@@ -73,8 +73,7 @@ def probe_fn(registry: JobRegistry, *, wait_idle: bool = False) -> estimate.Prob
     A probe taken while a run of ``registry`` trains is marked busy (re-taken once nothing trains).
     ``wait_idle`` (the Sweeps page): none is taken while a run trains, whose time it would change.
     """
-    busy = bool(registry.running())
-    return lambda cfg: _probes().get(cfg, busy, wait_idle=wait_idle)
+    return lambda cfg: _probes().get(cfg, bool(registry.running()), wait_idle=wait_idle)  # busy: now
 
 
 # -- renderers ----------------------------------------------------------------
