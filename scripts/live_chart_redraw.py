@@ -69,6 +69,7 @@ def main_thread_tasks(trace: dict, field: str = "tdur") -> list[float]:
 def measure_once(root: Path, epochs: int, seconds: float, data_dir: str) -> dict[str, float]:
     sys.path.insert(0, str(root / "tests" / "e2e"))
     from app_server import CHROMIUM, CHROMIUM_ARGS, running_app
+    from train_helpers import start_training
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         runs_dir = Path(tmp) / "runs"
@@ -79,12 +80,7 @@ def measure_once(root: Path, epochs: int, seconds: float, data_dir: str) -> dict
             page.goto(f"{url}/train")
             page.get_by_role("button", name="Start training").wait_for()
             page.evaluate(COUNT_PLOTLY)
-            field = page.get_by_label("Epochs")
-            field.fill(str(epochs))
-            field.press("Enter")
-            page.get_by_text(f"{epochs} epochs (est.)").wait_for()
-            page.get_by_role("button", name="Start training").click()
-            page.get_by_text("Training now").wait_for()
+            start_training(page, epochs)
             page.locator(".mnist-live-chart, .js-plotly-plot").first.wait_for()
             page.wait_for_timeout(2000)  # past the first draws
             before = page.evaluate(REDRAWS)
