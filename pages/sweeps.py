@@ -123,8 +123,9 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         if long_note is not None:
             with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
                 eta = sweeps.time_estimate(long_rows, runs, root, probes)
+            why = (eta.first_error or "").rstrip(".")
             long_note.caption(
-                f"Cannot estimate the batch-size-1 rows: {eta.first_error}" if eta.first_error else
+                f"Cannot estimate the batch-size-1 rows: {why}." if why else
                 f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
                 "(one step per image). Leave them out for a quick table."
             )
@@ -143,7 +144,7 @@ def _total_caption(n: int, total: sweeps.TimeEstimate, at_once: int) -> str:
         " Two at once (Train page, Settings) finish sooner on 2 cores; each row's time is then measured "
         "beside the other."
     )
-    why = f": {total.first_error}" if total.first_error else ""
+    why = f": {total.first_error.rstrip('.')}" if total.first_error else ""  # the sentence ends here
     if total.unknown == n:
         return f"The time of the {n} runs is not known yet{why}."
     which = f"{n - total.unknown} of the {n} runs take" if total.unknown else f"The {n} runs take"

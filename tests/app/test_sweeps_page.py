@@ -118,6 +118,7 @@ def test_nothing_is_timed_beside_a_running_run_and_the_sweeps_progress_never_wai
     captions = " ".join(c.value for c in at.caption)
     assert "The time of the 15 runs is not known yet: not timed while a run trains here" in captions
     assert "Cannot estimate the batch-size-1 rows: not timed while a run trains here" in captions
+    assert "once nothing trains." in captions and ".." not in captions  # each a sentence, one full stop
     assert any("running grid" in m.value and "0/1 runs done" in m.value for m in at.markdown)
     # The progress rows were drawn before the estimates were worked out: they never wait for them.
     assert calls.index("live") < calls.index("time_estimate") and calls.count("time_estimate") == 2, calls
