@@ -186,7 +186,7 @@ def study_table(registry: JobRegistry, runs: list[RunInfo], experiments: list[st
                 saved: list[sweeps.Sweep]) -> None:
     """Ours beside the published figures, redrawn while a study reproduction runs (:func:`_live_s`)."""
     studies = [s for s in saved if s.kind == "study"]
-    active = any(sweeps.sweep_jobs(s, registry) for s in studies)
+    active = sweeps.any_active(studies, registry, runs)  # with the runs: see saved_section
 
     @st.fragment(run_every=_live_s() if active else None)
     def live_table() -> None:
@@ -313,16 +313,18 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     if not saved:
         st.caption("No sweep yet.")
         return
-    active = sweeps.any_active(saved, registry)
+    # With the runs drawn: one listed "running" just before its job ended (a Stop) keeps the rows
+    # polling until they see it end, instead of showing it running, with no Stop, for good.
+    active = sweeps.any_active(saved, registry, runs)
     jobs = page_state(registry)
 
     @st.fragment(run_every=_live_s() if active else None)
     def progress_panel() -> None:
         # A run ended or started (the running run's element asks for this fragment's rerun when it
         # does), or a sweep stopped or ended: the whole page, so the study table shows the row now.
-        if page_state(registry) != jobs or sweeps.any_active(saved, registry) != active:
-            st.rerun()
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
+        if page_state(registry) != jobs or sweeps.any_active(saved, registry, current) != active:
+            st.rerun()
         for sweep in saved[:10]:
             sweep_row(sweep, registry, root, runs_dir, current)
 

@@ -166,9 +166,19 @@ def ray_task(sweep: Sweep, registry: JobRegistry) -> Task | None:
     return registry.task(RAY_KIND, sweep.id)
 
 
-def any_active(saved: Iterable[Sweep], registry: JobRegistry) -> bool:
-    """One of ``saved`` has queued or running jobs in ``registry``, or a driver on Ray runs."""
-    return any(sweep_jobs(s, registry) for s in saved) or any(t.running for t in registry.tasks(RAY_KIND))
+def any_active(saved: Iterable[Sweep], registry: JobRegistry, runs: Iterable[RunInfo] = ()) -> bool:
+    """One of ``saved`` has queued or running jobs in ``registry``, a driver on Ray runs, or one of
+    its runs in ``runs`` reads "running".
+
+    A page that stops polling when this turns False must pass the runs it draws: a run listed
+    "running" just before its job ended here (a Stop, the sweep's last run) would otherwise stay
+    "running" on the page with nothing left to redraw it, as would a run that another process trains.
+    """
+    saved = list(saved)
+    if any(sweep_jobs(s, registry) for s in saved) or any(t.running for t in registry.tasks(RAY_KIND)):
+        return True
+    runs = list(runs)
+    return any(p.state == "running" for s in saved for p in points(s, runs))
 
 
 def stop(sweep: Sweep, registry: JobRegistry) -> int:

@@ -18,55 +18,17 @@ element carries the id of the fragment that drew it, and each fragment's
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from job_gate import JobGate
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.config import RunConfig, quick_default
 from mnist_core.jobs import JobRegistry
-from tests.support.apptest import open_app, run_until
+from tests.support.apptest import Sent, open_app, run_until
 
 FAST_S = 0.5
-
-
-class Sent:
-    """The messages of the latest script run (test's process: AppTest runs the page in a thread)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.msgs: list[ForwardMsg] = []
-        original = ForwardMsgQueue.enqueue
-
-        def enqueue(queue: ForwardMsgQueue, msg: ForwardMsg) -> None:
-            self.msgs.append(msg)
-            original(queue, msg)
-
-        monkeypatch.setattr(ForwardMsgQueue, "enqueue", enqueue)
-
-    def run(self, at: AppTest) -> AppTest:
-        self.msgs.clear()
-        return at.run()
-
-    def by_fragment(self) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Each fragment's rerun interval, and what it draws: element types, ``bidi_component:<key id>``."""
-        intervals = {
-            m.auto_rerun.fragment_id: m.auto_rerun.interval for m in self.msgs if m.HasField("auto_rerun")
-        }
-        drawn: dict[str, list[str]] = defaultdict(list)
-        for m in self.msgs:
-            if not m.HasField("delta") or not m.delta.fragment_id:
-                continue
-            delta = m.delta
-            kind = delta.WhichOneof("type")
-            what = delta.new_element.WhichOneof("type") if kind == "new_element" else kind
-            if what == "bidi_component":
-                what += ":" + delta.new_element.bidi_component.id
-            drawn[delta.fragment_id].append(what)
-        return intervals, drawn
 
 
 def fast_and_slow(sent: Sent) -> tuple[list[str], list[str]]:

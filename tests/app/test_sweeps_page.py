@@ -14,6 +14,7 @@ from mnist_core.jobs import JobRegistry
 from mnist_core.runs import RunWriter, list_runs
 from mnist_core.sizing import SplitSizes
 from tests.support import waiting
+from tests.support.apptest import Sent
 
 PAGE = "pages/sweeps.py"
 SIZES = SplitSizes(900, 100, True)
@@ -122,6 +123,85 @@ def test_nothing_is_timed_beside_a_running_run_and_the_sweeps_progress_never_wai
     assert any("running grid" in m.value and "0/1 runs done" in m.value for m in at.markdown)
     # The progress rows were drawn before the estimates were worked out: they never wait for them.
     assert calls.index("live") < calls.index("time_estimate") and calls.count("time_estimate") == 2, calls
+
+
+def row_text(at: AppTest, name: str) -> str:
+    """A saved sweep's row, its name unquoted: "name · 0/1 runs done · running"."""
+    (row,) = [m.value for m in at.markdown if m.value.startswith(f"`{name}` · ")]
+    return row.replace(f"`{name}`", name, 1)
+
+
+def polling(sent: Sent) -> list[float]:
+    """The intervals of the fragments that rerun on a timer, from the page run ``sent`` recorded."""
+    intervals, _ = sent.by_fragment()
+    return sorted(i for i in intervals.values() if i > 0)
+
+
+def test_a_run_that_ends_while_the_page_is_drawn_is_seen_ending_not_left_running(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI run caught a stopped study whose row read "running", with no Stop button, for good.
+
+    The page listed the runs while the stopped run was still ending, then asked the registry
+    whether the sweep had jobs once it had ended: the rows stopped polling with the old listing.
+    Reproduced here in that order: the job ends between the listing and the rest of the page run.
+    """
+    from mnist_core import runs as core_runs
+
+    point = RunConfig(hidden=(16,), batch_size=4, epochs=30)
+    gate = JobGate(monkeypatch, point)  # it trains until the listing below lets it stop
+    sweeps.launch([point], "ending grid", registry, runs_dir=runs_dir)
+    gate.wait_held()
+    (job,) = registry.jobs()
+    try:
+        at = open_page(app_path)
+    except BaseException:
+        gate.release()
+        raise
+    assert row_text(at, "ending grid") == "ending grid · 0/1 runs done · running"
+    original = core_runs.list_runs
+
+    def list_then_end(*args, **kwargs):
+        listed = original(*args, **kwargs)
+        monkeypatch.setattr(core_runs, "list_runs", original)  # once
+        job.stop()
+        gate.release()
+        assert registry.wait(timeout=60)  # ended, and its folder says "stopped"
+        return listed
+
+    monkeypatch.setattr(core_runs, "list_runs", list_then_end)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    listed = original(runs_dir)
+    assert [r.status for r in listed] == ["stopped"] and job.state == "stopped"
+    assert row_text(at, "ending grid") == "ending grid · 0/1 runs done · stopped"
+    assert not any("another process" in c.value for c in at.caption)
+    assert at.button(key=f"sweeps_resume_{sweeps.list_sweeps(runs_dir)[0].id}")
+    sent = Sent(monkeypatch)
+    sent.run(at)
+    assert polling(sent) == []  # it has seen the run end: nothing reruns on a timer any more
+
+
+def test_a_sweep_trained_by_another_process_is_followed_until_its_run_ends(
+    app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """None of its runs is in this server's queue: its run folder says "running" (`sweep` in a shell)."""
+    row = next(r for r in study.ROWS if r.label == "MLP 784-512-10")
+    other = sweeps.create([row.config], "Reproduce the study", runs_dir, axes={}, kind="study")
+    writer = RunWriter.create(row.config, runs_dir, tags=(other.tag,))  # locked, as by a live process
+    sent = Sent(monkeypatch)
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page(PAGE)
+    sent.run(at)
+    assert not at.exception, [e.value for e in at.exception]
+    assert row_text(at, "Reproduce the study") == "Reproduce the study · 0/1 runs done · running"
+    assert any("training in another process" in c.value for c in at.caption)
+    assert polling(sent) == [1.0, 1.0]  # the study table and the sweeps' rows follow it
+    writer.finish("stopped")
+    sent.run(at)
+    assert row_text(at, "Reproduce the study") == "Reproduce the study · 0/1 runs done · stopped"
+    assert polling(sent) == []
+    assert not registry.jobs()
 
 
 def tab_index(at: AppTest) -> int:

@@ -7,11 +7,14 @@ app_path``); pytest then offers it to their tests like any fixture.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +114,38 @@ def open_runs_view(app_path: Path | str, view: str, chosen: list[str], **state: 
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     return at
+
+
+class Sent:
+    """The messages of the latest script run (test's process: AppTest runs the page in a thread)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.msgs: list[ForwardMsg] = []
+        original = ForwardMsgQueue.enqueue
+
+        def enqueue(queue: ForwardMsgQueue, msg: ForwardMsg) -> None:
+            self.msgs.append(msg)
+            original(queue, msg)
+
+        monkeypatch.setattr(ForwardMsgQueue, "enqueue", enqueue)
+
+    def run(self, at: AppTest) -> AppTest:
+        self.msgs.clear()
+        return at.run()
+
+    def by_fragment(self) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Each fragment's rerun interval, and what it draws: element types, ``bidi_component:<key id>``."""
+        intervals = {
+            m.auto_rerun.fragment_id: m.auto_rerun.interval for m in self.msgs if m.HasField("auto_rerun")
+        }
+        drawn: dict[str, list[str]] = defaultdict(list)
+        for m in self.msgs:
+            if not m.HasField("delta") or not m.delta.fragment_id:
+                continue
+            delta = m.delta
+            kind = delta.WhichOneof("type")
+            what = delta.new_element.WhichOneof("type") if kind == "new_element" else kind
+            if what == "bidi_component":
+                what += ":" + delta.new_element.bidi_component.id
+            drawn[delta.fragment_id].append(what)
+        return intervals, drawn
