@@ -78,8 +78,13 @@ def _check_jpeg(data: bytes) -> None:
     frame: tuple[int, bytes] | None = None
     while at + 1 < len(data):
         if data[at] != 0xFF or data[at + 1] == 0xFF:  # junk or fill bytes: skip to the next marker
-            found = _NEXT_MARKER.search(data, at)
+            # Before the first scan, look no further than the stray bytes still allowed (+2: the marker
+            # itself): a file of 20 MB of fill is refused after 64 KiB, not after a walk through all of it.
+            stop = at + MAX_JPEG_JUNK - junk + 2 if scans == 0 else len(data)
+            found = _NEXT_MARKER.search(data, at, stop)
             if found is None:
+                if stop < len(data):
+                    raise _slow_jpeg(f"more than {MAX_JPEG_JUNK:,} stray bytes between its markers")
                 break
             if scans == 0:
                 junk += found.start() - at
