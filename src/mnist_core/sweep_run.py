@@ -20,7 +20,7 @@ from .estimate import ProbeFn, probe_config, run_seconds
 from .jobs import Job, JobRegistry
 from .runs import RunInfo, list_runs
 from .sizing import split_sizes
-from .sweeps import PathOrNone, Point, Progress, Sweep, _key, create, point_eta_s, points, progress
+from .sweeps import PathOrNone, Point, Progress, Sweep, _key, create, point_eta_s, points, progress, states
 from .tasks import Task
 
 RAY_KIND = "ray-sweep"  # the registry's kind of job that drives a sweep's trials on Ray
@@ -177,8 +177,7 @@ def any_active(saved: Iterable[Sweep], registry: JobRegistry, runs: Iterable[Run
     saved = list(saved)
     if any(sweep_jobs(s, registry) for s in saved) or any(t.running for t in registry.tasks(RAY_KIND)):
         return True
-    runs = list(runs)
-    return any(p.state == "running" for s in saved for p in points(s, runs))
+    return "running" in states(saved, runs)
 
 
 def stop(sweep: Sweep, registry: JobRegistry) -> int:

@@ -265,6 +265,12 @@ def points(sweep: Sweep, runs: Iterable[RunInfo]) -> list[Point]:
     return out
 
 
+def states(saved: Iterable[Sweep], runs: Iterable[RunInfo]) -> tuple[str, ...]:
+    """Every point's state, sweep after sweep: two differ once a run starts or ends, whoever trains it."""
+    runs = list(runs)
+    return tuple(p.state for sweep in saved for p in points(sweep, runs))
+
+
 def _state(run: RunInfo | None) -> str:
     if run is None:
         return "todo"

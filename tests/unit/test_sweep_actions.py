@@ -115,6 +115,24 @@ def test_a_sweeps_live_row_measures_only_a_small_set_of_models(
     assert asked == [] and row.progress.eta_s is None  # past runs only, and there are none
 
 
+def test_a_sweep_is_active_while_one_of_its_runs_reads_running_whoever_trains_it(runs_dir: Path) -> None:
+    """Another process, or a job of this one that has just ended: the page must keep polling."""
+    configs = sweeps.grid_configs(TINY, sweeps.GridSpec(width=(16, 32)))
+    grid = sweeps.create(configs, "grid", runs_dir)
+    other = sweeps.create([TINY], "other", runs_dir)
+    first_running = [fake_run(configs[0], grid.tag, 0.0, 1, status="running")]
+    assert sweeps.states([grid, other], first_running) == ("running", "todo", "todo")
+    assert sweeps.any_active([grid], JobRegistry(), first_running)
+    assert not sweeps.any_active([other], JobRegistry(), first_running)  # not its run
+    assert not sweeps.any_active([grid], JobRegistry())  # the registry alone knows nothing of it
+    done = fake_run(configs[0], grid.tag, 0.9, 1)
+    first_done = [done, fake_run(configs[1], grid.tag, 0.0, 2, status="running")]
+    assert sweeps.states([grid], first_done) == ("done", "running")  # differs: the page redraws its charts
+    ended = [done, fake_run(configs[1], grid.tag, 0.0, 2, status="stopped")]
+    assert sweeps.states([grid], ended) == ("done", "resumable")
+    assert not sweeps.any_active([grid], JobRegistry(), ended)
+
+
 def test_search_launch_plans_under_the_budget_with_the_apps_probes_then_starts(
     runs_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
