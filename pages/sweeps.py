@@ -316,17 +316,20 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     # With the runs drawn: one listed "running" just before its job ended (a Stop) keeps the rows
     # polling until they see it end, instead of showing it running, with no Stop, for good.
     active = sweeps.any_active(saved, registry, runs)
-    jobs, states = page_state(registry), sweeps.states(saved, runs)
+    first: list[tuple[str, tuple[str, ...]]] = []  # what the panel's first run saw, in this page run
 
     @st.fragment(run_every=_live_s() if active else None)
     def progress_panel() -> None:
-        # A run ended or started, here (the running run's element asks for this fragment's rerun when
-        # it does) or in another process, or a sweep stopped or ended: the whole page, so the study
-        # table and the sweep's charts show the run now.
+        # From its second run on: a run started or ended, here (the running run's element asks for
+        # this fragment's rerun when it does) or in another process, or the sweeps stopped or ended:
+        # the whole page, so the study table and the sweep's charts show it. Never at the first run,
+        # inside the page run: a job that starts meanwhile (a click's) would rerun it and lose the
+        # click's message, and the rows are drawn from a fresh listing anyway.
         current = _runs() if active else runs  # only a live panel needs a fresh listing each second
-        if (page_state(registry), sweeps.states(saved, current)) != (jobs, states) or (
-            sweeps.any_active(saved, registry, current) != active
-        ):
+        seen = (page_state(registry), sweeps.states(saved, current))
+        if not first:
+            first.append(seen)
+        elif seen != first[0] or sweeps.any_active(saved, registry, current) != active:
             st.rerun()
         for sweep in saved[:10]:
             sweep_row(sweep, registry, root, runs_dir, current)
