@@ -25,7 +25,7 @@ from mnist_core.runs import RunInfo, default_runs_dir, list_runs
 from ui import live_route, sweep_view
 from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
-from ui.train_jobs import live_job_curves, page_state, polled_job_curves
+from ui.train_jobs import IDLE_POLL_S, live_job_curves, page_state, polled_job_curves
 
 K = "sweeps_"
 FLASH_KEY = f"{K}flash"
@@ -310,6 +310,8 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     st.subheader("Sweeps")
     if saved is None:
         return  # the error is already on the page
+    if not sweeps.any_active(saved, registry, runs):
+        _watch_idle(registry, runs_dir, saved, runs)
     if not saved:
         st.caption("No sweep yet.")
         return
@@ -343,6 +345,29 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         st.caption("A study reproduction: its results are the table above.")
     else:
         sweep_view.render(sweep, runs, key=f"{K}view")
+
+
+def _watch_idle(registry: JobRegistry, runs_dir: Path, saved: list[sweeps.Sweep],
+                runs: list[RunInfo]) -> None:
+    """Nothing of the sweeps trains: a fragment that draws nothing and reruns the page once a sweep
+    appears or one of its runs starts (``python -m mnist_core sweep`` beside the app, another tab)."""
+    drawn = ([s.id for s in saved], sweeps.states(saved, runs))
+    ticked: list[bool] = []  # empty at its first run, inside the page run: a rerun there loses messages
+
+    @st.fragment(run_every=IDLE_POLL_S)
+    def watch() -> None:
+        if not ticked:
+            ticked.append(True)
+            return
+        try:
+            now = sweeps.list_sweeps(runs_dir)
+            seen = ([s.id for s in now], sweeps.states(now, list_runs()))
+        except OSError:
+            return  # the page run that follows says why
+        if seen != drawn or sweeps.any_active(now, registry):
+            st.rerun()
+
+    watch()
 
 
 def sweep_row(sweep: sweeps.Sweep, registry: JobRegistry, root: Path, runs_dir: Path,

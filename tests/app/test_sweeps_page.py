@@ -137,6 +137,13 @@ def polling(sent: Sent) -> list[float]:
     return sorted(i for i in intervals.values() if i > 0)
 
 
+def idle_poll_s() -> float:
+    """How often an idle page looks for a sweep or run started elsewhere (the CLI, another tab)."""
+    from ui.train_jobs import IDLE_POLL_S  # ui/ is on the path once the registry fixture has run
+
+    return IDLE_POLL_S
+
+
 def test_a_run_that_ends_while_the_page_is_drawn_is_seen_ending_not_left_running(
     app_path: Path, runs_dir: Path, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,7 +186,7 @@ def test_a_run_that_ends_while_the_page_is_drawn_is_seen_ending_not_left_running
     assert at.button(key=f"sweeps_resume_{sweeps.list_sweeps(runs_dir)[0].id}")
     sent = Sent(monkeypatch)
     sent.run(at)
-    assert polling(sent) == []  # it has seen the run end: nothing reruns on a timer any more
+    assert polling(sent) == [idle_poll_s()]  # it has seen the run end: only the idle watch is left
 
 
 def test_a_sweep_trained_by_another_process_is_followed_until_its_run_ends(
@@ -200,7 +207,7 @@ def test_a_sweep_trained_by_another_process_is_followed_until_its_run_ends(
     writer.finish("stopped")
     sent.run(at)
     assert row_text(at, "Reproduce the study") == "Reproduce the study · 0/1 runs done · stopped"
-    assert polling(sent) == []
+    assert polling(sent) == [idle_poll_s()]  # no longer the rows nor the table: a watch for new sweeps
     assert not registry.jobs()
 
 

@@ -139,3 +139,32 @@ def test_the_study_table_fills_in_while_the_study_runs(page: Page, artifacts_dir
     except Exception:
         page.screenshot(path=str(artifacts_dir / "sweeps-study-live-failed.png"), full_page=True)
         raise
+
+
+def test_a_sweep_started_on_the_command_line_shows_on_the_open_page_and_is_followed(
+    page: Page, runs_dir: Path, artifacts_dir: Path
+) -> None:
+    """The page is open and idle; a sweep and its running run appear on disk, written by another
+    process (this test, as `python -m mnist_core sweep` would): no reload, no click."""
+    from mnist_core.config import RunConfig
+    from mnist_core.runs import RunWriter
+
+    page.get_by_role("heading", name="MNIST Lab").first.wait_for()
+    idle(page)
+    go_to(page, "Sweeps")
+    page.get_by_text("No sweep yet.").wait_for()
+    cfg = RunConfig(hidden=(16,), epochs=1)
+    sweep = sweeps.create([cfg], "from the shell", runs_dir)
+    writer = RunWriter.create(cfg, runs_dir, tags=(sweep.tag,))  # locked by this process: "running"
+    try:
+        row_says(page, "from the shell", r"0/1 runs done · running")
+        expect(page.get_by_text("training in another process")).to_be_visible()
+        writer.finish("stopped")
+        row_says(page, "from the shell", r"0/1 runs done · stopped")
+        expect(page.get_by_role("button", name="Resume", exact=True)).to_be_visible()
+    except Exception:
+        page.screenshot(path=str(artifacts_dir / "sweeps-from-the-shell-failed.png"), full_page=True)
+        raise
+    finally:
+        writer.release()
+    assert page.locator(NO_EXCEPTION).count() == 0
