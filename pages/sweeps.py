@@ -21,7 +21,7 @@ from mnist_core import raytrials, report, search, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry
-from mnist_core.runs import RunInfo, default_runs_dir, list_runs
+from mnist_core.runs import RunInfo, default_runs_dir, list_runs, scan_runs
 from ui import live_route, sweep_view
 from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
@@ -361,7 +361,7 @@ def _watch_idle(registry: JobRegistry, runs_dir: Path, saved: list[sweeps.Sweep]
             return
         try:
             now = sweeps.list_sweeps(runs_dir)
-            seen = ([s.id for s in now], sweeps.states(now, list_runs()))
+            seen = ([s.id for s in now], sweeps.states(now, scan_runs()[0]))  # quiet: no warning each time
         except OSError:
             return  # the page run that follows says why
         if seen != drawn or sweeps.any_active(now, registry):
