@@ -310,14 +310,14 @@ def saved_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     st.subheader("Sweeps")
     if saved is None:
         return  # the error is already on the page
-    if not sweeps.any_active(saved, registry, runs):
+    # With the runs drawn: one listed "running" just before its job ended (a Stop) keeps the rows
+    # polling until they see it end, instead of showing it running, with no Stop, for good.
+    active = sweeps.any_active(saved, registry, runs)
+    if not active:
         _watch_idle(registry, runs_dir, saved, runs)
     if not saved:
         st.caption("No sweep yet.")
         return
-    # With the runs drawn: one listed "running" just before its job ended (a Stop) keeps the rows
-    # polling until they see it end, instead of showing it running, with no Stop, for good.
-    active = sweeps.any_active(saved, registry, runs)
     first: list[tuple[str, tuple[str, ...]]] = []  # what the panel's first run saw, in this page run
 
     @st.fragment(run_every=_live_s() if active else None)
