@@ -5,7 +5,7 @@ draws what it returns. Reading a drawing is ``infer.read`` (the input, what
 the model sees, the prediction and its saliency map); Teach it is
 ``teach.correct`` (fine-tune or remember, save a version, keep the drawing),
 Fine-tune on my handwriting ``teach.correct_handwriting``, All models
-``allmodels.read_with_every_run``, Undo ``runs.delete_run``. Teaching runs in
+``allmodels.read_with_every_run``, Undo ``teach.undo``. Teaching runs in
 the button's ``on_click`` callback, so the page drawn after the click
 already uses the new version.
 """
@@ -18,7 +18,7 @@ import streamlit as st
 
 from mnist_core import allmodels, handwriting, infer, teach
 from mnist_core.errors import ImageError, MnistLabError
-from mnist_core.runs import RunInfo, delete_run
+from mnist_core.runs import RunInfo
 from ui import draw_cache
 from ui import draw_panels as p
 from ui import draw_widgets as w
@@ -51,7 +51,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         return
     left, right = p.canvas_and_result()
     with left:
-        image, what = p.input_panel(on_clear=_clear_canvas)
+        image, what = p.input_panel()
     with right:
         reading = read(model, image, cfg.dataset)
         if reading is not None:
@@ -60,7 +60,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     show_flash(p.FLASH_KEY)
     result = st.session_state.get(p.RESULT_KEY)
     if result is not None and result["id"] == info.id:  # the version on show is the one just made
-        p.show_result(result, on_undo=_undo)
+        p.show_result(result, on_undo=_undo, drawn=None if reading is None else p.drawing_id(reading.pixels))
     st.divider()
     # Drawn in every run, with or without something to read: a toggle missing from one run (a new
     # upload first clears the old file) came back at its default in the browser, off (issue 21.5).
@@ -88,14 +88,21 @@ def read(model: torch.nn.Module, image: Any, dataset: str) -> infer.Reading | No
         return None
 
 
-def _clear_canvas() -> None:
-    st.session_state[p.COUNTER_KEY] = st.session_state.get(p.COUNTER_KEY, 0) + 1  # a new key: a clean canvas
-
-
 def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -> None:
     """on_click: correct a copy and save it as a version (teach.correct), switch to the version."""
     label = st.session_state.get(p.LABEL_KEY)
     if label is None:
+        return
+    # A second click before the page came back (a double click, or another answer picked at once)
+    # is sent with the same run and drawing: one version, not two siblings.
+    drawing = p.drawing_id(pixels)
+    made = st.session_state.setdefault(p.TAUGHT_KEY, {}).setdefault(drawing, {})  # parent id -> version id
+    for parent in [k for k, v in made.items() if not (info.path.parent / v).is_dir()]:
+        del made[parent]  # that version was deleted since (Runs page): the drawing may be taught again
+    if info.id in made or info.id in made.values():  # taught from this run, or this run is that version
+        st.session_state[p.RUN_KEY] = made.get(info.id, info.id)
+        flash(p.FLASH_KEY, "info", "This drawing is already taught: the version that learned it is on show. "
+              "To teach it again (another answer, other settings), undo that correction first.")
         return
     try:
         settings = p.current_settings()
@@ -104,19 +111,24 @@ def _teach(info: RunInfo, x: torch.Tensor, pixels: np.ndarray, predicted: int) -
     except MnistLabError as exc:
         flash(p.FLASH_KEY, "error", str(exc))
         return
-    st.session_state[p.RESULT_KEY] = w.correction_result(taught)
+    made[info.id] = taught.version.id
+    st.session_state[p.RESULT_KEY] = w.correction_result(taught) | {"drawing": drawing}
     st.session_state[p.RUN_KEY] = taught.version.id  # the page now reads with the corrected model
+    st.session_state[p.LABEL_KEY] = None  # answered: the button waits for the next answer
 
 
-def _undo(version_id: str, parent_id: str) -> None:
+def _undo(version_id: str, parent_id: str, sample_id: str | None = None) -> None:
     try:
-        delete_run(version_id)
+        teach.undo(version_id, sample_id)
     except MnistLabError as exc:
         flash(p.FLASH_KEY, "error", str(exc))
         return
+    for made in st.session_state.get(p.TAUGHT_KEY, {}).values():
+        for parent in [k for k, v in made.items() if v == version_id]:
+            del made[parent]  # its drawing may be taught again
     st.session_state.pop(p.RESULT_KEY, None)
     st.session_state[p.RUN_KEY] = parent_id
-    flash(p.FLASH_KEY, "info", "Undone: the corrected version is deleted; back to the original.")
+    flash(p.FLASH_KEY, "info", "Undone: the version and the drawing it kept are gone; back to the original.")
 
 
 def handwriting_tab(info: RunInfo, runs: list[RunInfo]) -> None:

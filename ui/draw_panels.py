@@ -9,6 +9,7 @@ the panels own their widgets.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import explain, handwriting, online
 from mnist_core.errors import MnistLabError
+from mnist_core.images import MAX_FILE_BYTES
 from mnist_core.runs import RunInfo, best_of, lineage
 from ui import choices, draw_cache, inside_charts
 from ui import draw_widgets as w
@@ -32,6 +34,12 @@ K = "draw_"  # session-state key prefix of the Draw page
 RUN_KEY, SOURCE_KEY, STROKE_KEY, COUNTER_KEY = f"{K}run", f"{K}source", f"{K}stroke", f"{K}canvas_n"
 LABEL_KEY, COMPARE_KEY, UPLOAD_KEY = f"{K}true_label", f"{K}compare", f"{K}upload"
 RESULT_KEY, FLASH_KEY, HW_FLASH_KEY = f"{K}last_correction", f"{K}flash", f"{K}handwriting_flash"
+# Not widgets: what the page keeps of the input across a switch to another page (or Draw <-> Upload),
+# which unmounts the canvas and the uploader and drops their values.
+DRAWING_KEY = f"{K}kept_drawing"  # the last drawing: canvas key, fabric.js objects, image
+INITIAL_KEY = f"{K}canvas_initial"  # (canvas key, the drawing it was mounted with)
+KEPT_UPLOAD_KEY, HELD_KEY = f"{K}kept_upload", f"{K}upload_held"  # last upload; whether the widget holds it
+LABEL_FOR_KEY, TAUGHT_KEY = f"{K}label_for", f"{K}taught"  # the drawing the answer is for; drawings taught
 SETTING_KEYS = {
     name: f"{K}setting_{name}"
     for name in ("memory", "strategy", "steps", "stop_at", "lr", "replay_size", "views")
@@ -48,6 +56,17 @@ DEFAULTS = online.CorrectionSettings()
 
 def canvas_key() -> str:
     return f"{K}canvas_{st.session_state.get(COUNTER_KEY, 0)}"
+
+
+def drawing_id(pixels: Any) -> str:
+    """What tells one input from another: a digest of what the model sees (28x28), whatever the model."""
+    return hashlib.sha1(pixels.tobytes()).hexdigest()[:16]
+
+
+def clear_canvas() -> None:
+    """on_click of Clear: a new key (a clean canvas), and the kept drawing is dropped."""
+    st.session_state[COUNTER_KEY] = st.session_state.get(COUNTER_KEY, 0) + 1
+    st.session_state.pop(DRAWING_KEY, None)
 
 
 def source() -> str:
@@ -92,6 +111,7 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
         list(labels),
         format_func=choices.labeller(labels),
         key=RUN_KEY,
+        persist_state=SESSION,  # after a correction, back from Runs: still the corrected version
         help="Any saved run; the best completed one is picked first. Corrections are saved as new versions.",
     )
     info = by_id[run_id]
@@ -114,8 +134,13 @@ def canvas_and_result() -> tuple[Any, Any]:
     return left, row.container(width="stretch")
 
 
-def input_panel(on_clear: Callable[[], None]) -> tuple[Any, str]:
-    """The canvas (or the file uploader): what to read (or None) and how to name it."""
+def input_panel() -> tuple[Any, str]:
+    """The canvas (or the file uploader): what to read (or None) and how to name it.
+
+    Each keeps its input when the user goes to another page, or to the other
+    input, and comes back: the drawing is drawn again on the new canvas, the
+    upload is read again until it is removed or replaced.
+    """
     controls = st.container(horizontal=True, vertical_alignment="center", gap="xsmall")
     with controls:
         chosen = st.segmented_control(
@@ -123,34 +148,74 @@ def input_panel(on_clear: Callable[[], None]) -> tuple[Any, str]:
             required=True, label_visibility="collapsed",
         )  # fmt: skip
     if chosen == "Upload":
-        upload = st.file_uploader(
-            "A photo or scan of one handwritten digit (PNG or JPEG)",
-            type=["png", "jpg", "jpeg"],
-            key=UPLOAD_KEY,
-            help="Dark ink on light paper or the reverse, any size; transparency is fine.",
-        )
-        return upload, "" if upload is None else f"the upload {upload.name}"
+        return _upload()
     with controls:  # one short row: on a phone the canvas, then the prediction, fit on one screen
         with st.popover("Pen", help="Stroke width"):
             stroke = st.slider(
                 "Stroke width", 6, 40, 20, key=STROKE_KEY, persist_state=SESSION,
                 help="Thick strokes read best: draw one digit, large.",
             )  # fmt: skip
-        st.button("Clear", on_click=on_clear, help="A clean canvas")
+        st.button("Clear", on_click=clear_canvas, help="A clean canvas")
     # The canvas comes last, so that a phone shows the prediction right under it (it was below the
     # fold), after room for its toolbar, which floats 2.65rem above it (it covered the slider).
     st.space(TOOLBAR_ROOM)
+    key = canvas_key()
+    kept = st.session_state.get(DRAWING_KEY)
+    if kept is not None and kept["canvas"] != key:
+        kept = None
+    if key not in st.session_state:  # mounted now (first visit, back from another page or from Upload)
+        st.session_state[INITIAL_KEY] = (key, None if kept is None else kept["json"])
+    mounted_key, initial = st.session_state.get(INITIAL_KEY, (None, None))
+    # The same initial drawing for as long as this canvas lives: a new one would be drawn over the user's.
     result = st_canvas(
         stroke_width=stroke,
         stroke_color="#000000",
         height=CANVAS_SIDE,
         width=CANVAS_SIDE,
         drawing_mode="freedraw",
+        initial_drawing=initial if mounted_key == key else None,
         return_image_data=True,
-        key=canvas_key(),
+        key=key,
     )
-    strokes = len((result.json_data or {}).get("objects") or [])
-    return result.image_data, f"your drawing ({strokes} stroke{'' if strokes == 1 else 's'})"
+    image, raw = result.image_data, result.json_data
+    restored = mounted_key == key and initial is not None
+    if image is None and kept is not None and restored:
+        image = kept["image"]  # drawn again, not yet sent back: the image it was sent as before
+    if restored:  # the canvas's own reset goes back to the drawing it was mounted with
+        st.caption("Your drawing from before, drawn again. **Clear** starts a new one.")
+    if image is not None:
+        st.session_state[DRAWING_KEY] = {"canvas": key, "json": raw, "image": image}
+    strokes = len((raw or {}).get("objects") or [])
+    return image, f"your drawing ({strokes} stroke{'' if strokes == 1 else 's'})"
+
+
+def _upload() -> tuple[Any, str]:
+    """The file uploader, or the file it held before it was unmounted, until it is removed or replaced."""
+    mounted_now = UPLOAD_KEY not in st.session_state
+    upload = st.file_uploader(
+        "A photo or scan of one handwritten digit (PNG or JPEG)",
+        type=["png", "jpg", "jpeg"],
+        key=UPLOAD_KEY,
+        max_upload_size=MAX_FILE_BYTES >> 20,  # MB: what the reading takes, not Streamlit's 200
+        help="Dark ink on light paper or the reverse, any size; transparency is fine.",
+    )
+    if upload is not None:
+        st.session_state[KEPT_UPLOAD_KEY] = (upload.name, upload.getvalue())
+        st.session_state[HELD_KEY] = True
+        return upload, f"the upload {upload.name}"
+    if mounted_now:
+        st.session_state[HELD_KEY] = False  # empty because it was unmounted: the kept file stays
+    elif st.session_state.get(HELD_KEY):  # it held the file and now holds none: the user removed it
+        st.session_state.pop(KEPT_UPLOAD_KEY, None)
+        st.session_state[HELD_KEY] = False
+    kept = st.session_state.get(KEPT_UPLOAD_KEY)
+    if kept is None:
+        return None, ""
+    name, data = kept
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.caption(f"Reading {literal(name)}, uploaded before. Upload another file to read it instead.")
+    row.button("Remove", key=f"{K}forget_upload", on_click=st.session_state.pop, args=(KEPT_UPLOAD_KEY, None))
+    return data, f"the upload {name}"
 
 
 def nothing_to_read() -> None:
@@ -193,6 +258,10 @@ def correction_panel(
     st.subheader("Wrong? Teach it")
     ready = reading is not None and reading.prediction is not None
     names = w.class_names(dataset)
+    drawn = drawing_id(reading.pixels) if ready and reading is not None else None
+    if st.session_state.get(LABEL_FOR_KEY) != drawn:  # another drawing: no answer is picked for it yet
+        st.session_state[LABEL_KEY] = None
+        st.session_state[LABEL_FOR_KEY] = drawn
     label = st.segmented_control(
         "The right answer", list(range(10)), format_func=lambda i: names[i], key=LABEL_KEY, disabled=not ready
     )
@@ -278,8 +347,26 @@ def current_settings() -> online.CorrectionSettings:
     return online.CorrectionSettings(**values)
 
 
-def show_result(result: dict[str, Any], on_undo: Callable[[str, str], None]) -> None:
-    """The last correction (:func:`ui.draw_widgets.correction_result`), its figures and Undo."""
+def show_result(result: dict[str, Any], on_undo: Callable[..., None], drawn: str | None) -> None:
+    """The last correction (:func:`ui.draw_widgets.correction_result`), its figures and Undo.
+
+    ``drawn``: the :func:`drawing_id` of the input on show. Once it is another
+    drawing than the one taught, the figures (about that one) give way to a line
+    saying which version reads, and Undo.
+    """
+    undo = {
+        "label": "Undo this correction", "icon": ":material/undo:", "on_click": on_undo,
+        "args": (result["id"], result["parent"], result.get("sample")),
+        "help": "Deletes the new version, and the drawing it kept in My handwriting.",
+    }  # fmt: skip
+    taught = result.get("drawing")
+    if taught is not None and drawn != taught:
+        st.caption(
+            f"Reading with {literal(result['name'])}, which your last correction saved "
+            f"(of another drawing); {literal(result['parent_name'])} is unchanged."
+        )
+        st.button(**undo)
+        return
     details = result["details"]
     learned = details.get("predicted_after") == details.get("label") if "label" in details else None
     verdict = (
@@ -297,13 +384,7 @@ def show_result(result: dict[str, Any], on_undo: Callable[[str, str], None]) -> 
         icon=":material/check_circle:",
     )
     w.show_correction(result)
-    st.button(
-        "Undo this correction",
-        icon=":material/undo:",
-        on_click=on_undo,
-        args=(result["id"], result["parent"]),
-        help="Deletes the new version (the drawing stays in My handwriting).",
-    )
+    st.button(**undo)
 
 
 # -- my handwriting --------------------------------------------------------------------

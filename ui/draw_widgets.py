@@ -97,7 +97,9 @@ def show_prediction(pred: Prediction, dataset: str) -> None:
         st.metric("Inference time", f"{pred.seconds * 1000:.2f} ms")
     if pred.warning:  # unsure: it may not be a digit (mnist_core.notadigit)
         st.warning(pred.warning, icon=":material/help:")
-    st.plotly_chart(probability_chart(pred, dataset), width="stretch", key="draw_probabilities")
+    # No toolbar: nothing to zoom in ten bars, and on a phone it covered the tallest bar's label.
+    chart = probability_chart(pred, dataset)
+    st.plotly_chart(chart, width="stretch", key="draw_probabilities", config={"displayModeBar": False})
 
 
 # -- all models ------------------------------------------------------------------
@@ -173,6 +175,7 @@ def correction_result(taught: teach.Taught) -> dict[str, Any]:
     return {
         "id": taught.version.id, "name": taught.version.name, "parent": taught.parent.id,
         "parent_name": taught.parent.name, "details": details,
+        "sample": None if taught.sample is None else taught.sample.id,
         "label_name": "" if label is None else names[label],
         "redrawn": None if taught.redrawn is None else {
             "pixels": taught.redrawn.pixels, "before": list(taught.redrawn.before),

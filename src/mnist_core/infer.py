@@ -41,6 +41,7 @@ from .images import ImageSource, decode
 from .ink import digit_box, ink_map, refuse_several_digits, refuse_small_drawing
 from .notadigit import confidence_warning, refuse_non_digit, stroke_width
 
+MAX_DRAWN_COVER = 0.6  # share of the canvas inked; a 0 as large as the canvas with the widest pen covers 0.37
 MAX_SOLID_FILL = 0.75  # a compact shape whose box is filled more than this is a blob, not a stroke
 _OVERSAMPLE = 4  # stroke width is measured and adjusted at 4x the final resolution
 # Images are analysed (ink, blobs, box) area-averaged to at most about this side: a 280x280
@@ -106,6 +107,10 @@ def preprocess_pixels(
     """
     geometry = _geometry(dataset)
     gray, alpha = decode(image)
+    if drawn and alpha is not None and float(np.mean(alpha > 0.5)) > MAX_DRAWN_COVER:
+        # Ink everywhere leaves no background to tell it from: it would be called blank.
+        raise NotADigitError("This does not look like a digit: the canvas is almost all ink. Clear it and "
+                             "draw one digit with a line.")
     factor = math.ceil(max(gray.shape) / ANALYSIS_SIDE)
     crop, box = _digit_crop(_reduce(gray, factor), _reduce(alpha, factor), geometry, factor)
     if factor > 1 and max(crop.shape) < _DETAIL * geometry.box:

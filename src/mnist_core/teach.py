@@ -12,7 +12,9 @@ whether the correction generalised beyond the exact pixels.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from .infer import predict_batch
 from .metrics import EvalResult, evaluate
 from .online import Correction, CorrectionSettings, eval_subset, learn
 from .redraw import redraw_inputs
-from .runs import RunInfo, lineage, load_model, save_version
+from .runs import RunInfo, delete_run, lineage, load_model, save_version
 
 MAX_TAUGHT = 256  # at most this many images (drawings and their views) learned per step from a set
 REDRAWINGS = 10  # re-drawings of a taught drawing read after the correction (0: none)
@@ -42,6 +44,7 @@ class Taught:
     correction: Correction
     details: dict[str, Any]  # as saved in the version's meta: the figures, the settings and ``what``
     redrawn: Redrawn | None = None  # one MNIST drawing: how the version reads re-drawings of it
+    sample: handwriting.Sample | None = None  # the drawing kept in the handwriting set, if one was
 
 
 @dataclass(frozen=True)
@@ -113,9 +116,28 @@ def correct(
         details=details,
         extra=None if result.memory is None else {memory.MEMORY_FILE: result.memory.state()},
     )
+    sample = None
     if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
-        handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
-    return Taught(saved, parent, result, details, redrawn)
+        sample = handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
+    return Taught(saved, parent, result, details, redrawn, sample)
+
+
+def undo(
+    version_id: str,
+    sample_id: str | None = None,
+    runs_dir: str | os.PathLike[str] | None = None,
+    handwriting_root: str | os.PathLike[str] | None = None,
+) -> None:
+    """Take a correction back: delete its version and the drawing it kept (:attr:`Taught.sample`).
+
+    An undone correction was a mistake (a wrong answer picked, a click too
+    many), so its drawing leaves the handwriting set too, where it would
+    teach the same mistake again. A sample already deleted by hand is fine.
+    """
+    delete_run(version_id, runs_dir)
+    if sample_id is not None:
+        with contextlib.suppress(handwriting.HandwritingError):
+            handwriting.delete(sample_id, handwriting_root)
 
 
 def baseline(

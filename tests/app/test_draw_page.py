@@ -444,3 +444,151 @@ def test_handwriting_accuracy_says_how_many_drawings_a_version_remembers(
     assert row["Remembered"] == "4 of 4" and row["My handwriting"] == 1.0
     assert np.isnan(row["Not remembered"])  # no drawing it was not taught
     assert "Not remembered* is its accuracy on the others" in texts(at)
+
+
+# -- the seams of a first hour on the Draw page (answers, double clicks, coming back) ------------------
+
+
+def pick_answer(at: AppTest, label: int) -> AppTest:
+    at.button_group(key="draw_true_label").set_value(label)
+    return at.run()
+
+
+def teach_button(at: AppTest):
+    return next(b for b in at.button if b.label.startswith("Teach it"))
+
+
+def test_an_answer_picked_for_one_drawing_is_not_kept_for_the_next(app_path: Path, with_runs) -> None:
+    """An answer picked and not taught stayed picked under the next drawing: one click taught a 3 as a 1."""
+    at = pick_answer(inject(open_draw(app_path), canvas_png(3)), 1)
+    assert teach_button(at).label == "Teach it: this is 1" and not teach_button(at).disabled
+    at = inject(at, canvas_png(7, seed=2))  # another drawing
+    no_exception(at)
+    assert at.button_group(key="draw_true_label").value is None
+    assert teach_button(at).disabled and teach_button(at).label == "Teach it"
+    at = pick_answer(at, 4)  # the same drawing again (any rerun): the answer stays
+    at = at.run()
+    assert at.button_group(key="draw_true_label").value == 4
+
+
+def test_after_teaching_the_answer_is_cleared_and_another_drawing_hides_the_figures(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    at, _ = teach_a_wrong_label(app_path)
+    version = at.selectbox(key="draw_run").value
+    assert at.button_group(key="draw_true_label").value is None
+    assert teach_button(at).disabled, "a second click cannot teach the drawing again"
+    assert "Saved as a new version" in texts(at)
+    at = inject(at, canvas_png(5, seed=3))  # a new drawing, read by the version
+    no_exception(at)
+    assert at.selectbox(key="draw_run").value == version
+    shown = texts(at)
+    assert "Saved as a new version" not in shown and "It now reads your drawing" not in shown
+    assert "which your last correction saved (of another drawing)" in shown
+    assert any(b.label == "Undo this correction" for b in at.button)
+    assert "P(" not in "".join(metrics(at)), "the figures of the taught drawing are not shown under this one"
+
+
+def test_teaching_one_drawing_twice_makes_one_version(app_path: Path, with_runs, runs_dir: Path) -> None:
+    """A double click (or a second answer picked at once) reached the server twice with the same run and
+    drawing: two sibling versions were saved. The callback is called here as the second click calls it."""
+    at = inject(open_draw(app_path), canvas_png(3))
+    parent = at.selectbox(key="draw_run").value
+    truth = (int(metrics(at)["Prediction"]) + 1) % 10
+    at = pick_answer(at, truth)
+    at = teach_button(at).click().run()
+    no_exception(at)
+    version = at.selectbox(key="draw_run").value
+    assert version != parent
+    # The second click: the browser still shows the answer, and the click goes to the parent's button.
+    at.selectbox(key="draw_run").set_value(parent)
+    at = pick_answer(at.run(), (truth + 1) % 10)
+    at = teach_button(at).click().run()
+    no_exception(at)
+    children = [r for r in runs.list_runs(runs_dir) if r.meta.get("parent") == parent]
+    assert [r.id for r in children] == [version]
+    assert at.selectbox(key="draw_run").value == version, "the version that learned it is on show"
+    assert "This drawing is already taught" in texts(at)
+    assert len(handwriting.list_samples()) == 1
+
+
+def test_undo_also_removes_the_drawing_from_my_handwriting(app_path: Path, with_runs, runs_dir: Path) -> None:
+    at, truth = teach_a_wrong_label(app_path)
+    assert [s.label for s in handwriting.list_samples()] == [truth]
+    at = next(b for b in at.button if b.label == "Undo this correction").click().run()
+    no_exception(at)
+    assert handwriting.list_samples() == []
+    # Undone, the same drawing may be taught again (another answer).
+    parent = at.selectbox(key="draw_run").value
+    at = teach_button(pick_answer(at, (truth + 1) % 10)).click().run()
+    no_exception(at)
+    assert at.selectbox(key="draw_run").value != parent
+    assert "Saved as a new version" in texts(at)
+
+
+def test_the_model_and_the_drawing_are_still_there_after_another_page(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    """Draw -> Runs -> Draw showed the best run again (not the corrected version) and a blank canvas."""
+    at, truth = teach_a_wrong_label(app_path)
+    version = at.selectbox(key="draw_run").value
+    before = metrics(at)["Prediction"]
+    at.switch_page("pages/runs.py")
+    no_exception(at.run())
+    at.switch_page(PAGE)
+    at = at.run()
+    no_exception(at)
+    assert at.selectbox(key="draw_run").value == version
+    assert metrics(at)["Prediction"] == before == str(truth)
+    assert "reading your drawing" in texts(at)
+
+
+def test_draw_and_upload_each_keep_their_input_when_the_user_switches_between_them(
+    app_path: Path, with_runs
+) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    drawn = metrics(at)["Prediction"]
+    at = upload(pick_source(at, "Upload"), "seven.jpg", 7, 1)
+    assert "reading the upload seven.jpg" in texts(at)
+    uploaded = metrics(at)["Prediction"]
+    at = pick_source(at, "Draw")
+    no_exception(at)
+    assert metrics(at)["Prediction"] == drawn and "reading your drawing" in texts(at)
+    at = pick_source(at, "Upload")
+    no_exception(at)
+    assert metrics(at)["Prediction"] == uploaded
+    assert "Reading `seven.jpg`, uploaded before" in texts(at)
+    at = next(b for b in at.button if b.label == "Remove").click().run()
+    no_exception(at)
+    assert "Prediction" not in metrics(at)
+    assert "uploaded before" not in texts(at)
+    at = pick_source(at, "Upload")  # removed with the uploader's own X: gone for good too
+    at = upload(at, "three.jpg", 3, 2)
+    at = upload(at, None)
+    no_exception(at)
+    assert "Prediction" not in metrics(at) and "uploaded before" not in texts(at)
+
+
+def test_clear_forgets_the_kept_drawing(app_path: Path, with_runs) -> None:
+    at = inject(open_draw(app_path), canvas_png(3))
+    at = next(b for b in at.button if b.label == "Clear").click().run()
+    at = pick_source(pick_source(at, "Upload"), "Draw")
+    no_exception(at)
+    assert "Prediction" not in metrics(at)
+    assert "Draw a digit on the canvas" in texts(at)
+
+
+def pick_source(at: AppTest, source: str) -> AppTest:
+    at.button_group(key="draw_source").set_value(source)
+    return at.run()
+
+
+def test_a_canvas_covered_in_ink_is_not_called_blank(app_path: Path, with_runs) -> None:
+    """A canvas scribbled over until 80% of it was ink was told "the image is blank"."""
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[20:270, 10:260, 3] = 255
+    at = inject(open_draw(app_path), png(rgba))
+    no_exception(at)
+    said = "\n".join(w.value for w in at.warning)
+    assert "almost all ink" in said and "blank" not in said
+    assert "Prediction" not in metrics(at)

@@ -9,6 +9,7 @@ real MNIST are checked in ``test_draw_quality_browser.py``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,4 +149,64 @@ def test_layout_nothing_overlaps_or_is_cut_and_the_prediction_is_by_the_canvas(
     assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     assert cut_short(page) == []
     page.screenshot(path=str(artifacts_dir / f"{name}-my-handwriting.png"), full_page=True)
+    draw.no_exception()
+
+
+def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` (the canvas sits in a shadow root, out of ``wait_for_function``'s reach)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+def go_to(page: Page, name: str) -> None:
+    """The sidebar link to page ``name`` (the laptop layout: the sidebar is open)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    page.get_by_role("heading", name=name).first.wait_for()
+
+
+def test_a_first_hour_on_draw_keeps_the_model_the_drawing_and_one_answer_per_drawing(
+    tiny_run: runs.RunInfo, page: Page, server: str, runs_dir: Path, tmp_path: Path
+) -> None:
+    """The seams a new user met: an answer picked for one drawing taught the next; a double click on
+    Teach it saved two versions; Draw -> Runs -> Draw came back to the original model and a blank
+    canvas; Draw -> Upload -> Draw erased the drawing."""
+    draw = DrawPage(page, server)
+    draw.open()
+    draw.draw(DIGITS[2][0])
+    drawn = draw.ink()
+    truth = (int(draw.metric("Prediction")) + 1) % 10
+    answers = page.get_by_test_id("stButtonGroup").filter(has_text="The right answer")
+    answers.get_by_text(str(truth), exact=True).click()
+    page.get_by_role("button", name=f"Teach it: this is {truth}").dblclick()
+    page.get_by_text("Saved as a new version").wait_for(timeout=120_000)
+    draw.idle()
+    [version] = versions_of(runs_dir, tiny_run.id)
+    assert len(handwriting.list_samples()) == 1
+    teach = page.get_by_role("button", name="Teach it", exact=True)
+    assert teach.is_disabled(), "taught: the answer is cleared"
+    # Another page and back: the version still reads the same drawing, still on the canvas.
+    go_to(page, "Runs")
+    go_to(page, "Draw")
+    draw.canvas.wait_for()
+    page.get_by_text(f"{version.name} reading your drawing (1 stroke)").wait_for()
+    assert version.name in draw.selected_run()
+    wait_until(lambda: draw.ink() == drawn, "the drawing is drawn again on the new canvas")
+    # Upload and back to Draw: the drawing again.
+    draw.upload(photo(tmp_path, 7, 1))
+    page.get_by_test_id("stButtonGroup").filter(has_text="Input").get_by_text("Draw").click()
+    page.get_by_text(f"{version.name} reading your drawing (1 stroke)").wait_for()
+    draw.idle()
+    # An answer picked for one drawing is not kept for the next.
+    answers.get_by_text(str((truth + 1) % 10), exact=True).click()
+    page.get_by_role("button", name=f"Teach it: this is {(truth + 1) % 10}").wait_for()
+    page.get_by_text("Your drawing from before, drawn again").wait_for()
+    page.get_by_role("button", name="Clear", exact=True).click()  # the toolbar's reset goes back to it
+    page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(state="detached")
+    draw.idle()
+    draw.draw(DIGITS[7][0])
+    draw.idle()
+    assert teach.is_disabled()
+    assert versions_of(runs_dir, tiny_run.id) == [version]
     draw.no_exception()
