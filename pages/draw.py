@@ -12,6 +12,7 @@ already uses the new version.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -53,7 +54,7 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
     with left:
         image, what = p.input_panel()
     with right:
-        reading = read(model, image, cfg.dataset)
+        reading = read(model, image, cfg.dataset, info)
         if reading is not None:
             p.show_reading(info, model, cfg.dataset, reading, what)
     p.correction_panel(info, reading, cfg.dataset, on_teach=_teach)
@@ -74,14 +75,15 @@ def draw_tab(info: RunInfo, runs: list[RunInfo]) -> None:
         st.caption(f"{p.source()} a digit to read it with every saved run.")
 
 
-def read(model: torch.nn.Module, image: Any, dataset: str) -> infer.Reading | None:
+def read(model: torch.nn.Module, image: Any, dataset: str, info: RunInfo) -> infer.Reading | None:
     """The model's reading of the drawing (one core call), or None with a message saying why not."""
     if image is None:
         p.nothing_to_read()
         return None
     drawn = p.source() == "Draw"
     try:
-        return infer.read(model, image, dataset, explain=True, drawn=drawn)
+        novelty = functools.partial(draw_cache.novelty_of, info)  # built for the first digit read
+        return infer.read(model, image, dataset, explain=True, drawn=drawn, novelty=novelty)
     except ImageError as exc:
         message = exc.for_source("drawing" if drawn else "photo")
         st.warning(message, icon=":material/warning:")

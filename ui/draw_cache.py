@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from mnist_core import handwriting, teach
+from mnist_core import handwriting, novelty, teach
 from mnist_core.config import RunConfig
 from mnist_core.data import data_root
 from mnist_core.errors import MnistLabError
@@ -99,6 +99,17 @@ def baseline(run_id: str, runs_dir: str, updated: str, data_root: str, eval_size
     """The run's accuracy on the correction's evaluation set (:func:`teach.baseline`), once per run."""
     net, _ = model(run_id, runs_dir, updated)
     return teach.baseline(load_run(run_id, runs_dir), eval_size, model=net, root=data_root)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Comparing with the digits the model learned from…")
+def _novelty(run_id: str, runs_dir: str, updated: str, root: str) -> novelty.NoveltyIndex | None:
+    net, cfg = model(run_id, runs_dir, updated)
+    return novelty.for_run(net, cfg, root)
+
+
+def novelty_of(info: RunInfo) -> novelty.NoveltyIndex | None:
+    """The run's :class:`~mnist_core.novelty.NoveltyIndex`, built once per run (about a second)."""
+    return _novelty(info.id, str(info.path.parent), info.updated, str(data_root()))
 
 
 def correction_inputs(info: RunInfo, eval_size: int) -> dict[str, Any]:

@@ -26,9 +26,12 @@ raise :class:`InvalidImageError`. Garbage is never turned into a tensor.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +43,9 @@ from .explain import method_for, saliency
 from .images import ImageSource, decode
 from .ink import digit_box, ink_map, refuse_several_digits, refuse_small_drawing
 from .notadigit import confidence_warning, refuse_non_digit, stroke_width
+
+if TYPE_CHECKING:
+    from .novelty import NoveltyIndex
 
 MAX_DRAWN_COVER = 0.6  # share of the canvas inked; a 0 as large as the canvas with the widest pen covers 0.37
 MAX_SOLID_FILL = 0.75  # a compact shape whose box is filled more than this is a blob, not a stroke
@@ -291,18 +297,26 @@ class Reading:
 
 def read(
     model: torch.nn.Module, image: ImageSource, dataset: str = "mnist", *, explain: bool = False,
-    drawn: bool = False,
+    drawn: bool = False, novelty: Callable[[], NoveltyIndex | None] | None = None,
 ) -> Reading:
     """Prepare ``image`` for ``dataset`` and read it with ``model`` (in eval mode); one call per drawing.
 
     Raises :class:`ImageError` (with its message for the user) when the image
     holds no digit to read; a model that cannot read it is a :class:`Reading`
     without a prediction, not an exception. ``drawn``: a canvas drawing (:func:`preprocess`).
+    ``novelty`` gives the model's :class:`~.novelty.NoveltyIndex` (called once
+    the image holds a digit to read, as building one takes a second); an input
+    unlike the digits it learned from then gets its warning (instead of the
+    confidence one).
     """
     x = preprocess(image, dataset, drawn=drawn)
     pixels = to_display(x, dataset).astype(np.float32) / 255.0
     try:
         pred = predict(model, x)
+        index = novelty() if novelty is not None else None
+        unlike = index.warning(model, x) if index is not None else None
+        if unlike is not None:
+            pred = dataclasses.replace(pred, warning=unlike)
         heat = saliency(model, x, pred.label) if explain else None
     except ValueError as exc:  # a model that returns NaN or the wrong shape
         return Reading(x, pixels, error=str(exc))

@@ -592,3 +592,34 @@ def test_a_canvas_covered_in_ink_is_not_called_blank(app_path: Path, with_runs) 
     said = "\n".join(w.value for w in at.warning)
     assert "almost all ink" in said and "blank" not in said
     assert "Prediction" not in metrics(at)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, 2.0], ids=["beyond", "within"])
+def test_a_drawing_unlike_the_training_digits_is_read_with_a_warning(
+    app_path: Path, with_runs, monkeypatch: pytest.MonkeyPatch, threshold: float
+) -> None:
+    """The page reads with the run's novelty index (built from its own data here): beyond its threshold,
+    the prediction comes with the novelty warning; within it, with none."""
+    import dataclasses
+
+    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds ui/ beside app.py
+    from ui import draw_cache
+
+    real = draw_cache.novelty_of
+    built: list[float] = []
+
+    def moved(info):
+        index = real(info)
+        assert index is not None, "the index builds on the run's own data"
+        built.append(index.threshold)
+        return dataclasses.replace(index, threshold=threshold)
+
+    monkeypatch.setattr(draw_cache, "novelty_of", moved)
+    at = inject(open_draw(app_path), canvas_png(3))
+    no_exception(at)
+    assert "Prediction" in metrics(at) and built and 0.0 <= built[0] <= 2.0
+    said = [w.value for w in at.warning]
+    if threshold < 0:
+        assert any("does not look much like the digits the model learned from" in w for w in said), said
+    else:
+        assert not any("does not look much like" in w for w in said), said
