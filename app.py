@@ -7,6 +7,8 @@ the pages plus the JSON route the live charts poll, ``ui/live_route.py``) and
 serves it; each session's script run then runs this file as ``__main__``.
 """
 
+from pathlib import Path
+
 # Import pandas fully before any training thread can: codecarbon imports it in a
 # worker thread, and plotly (on the script thread) takes a half-imported pandas
 # from sys.modules ("partially initialized module 'pandas'"), a rare crash.
@@ -17,10 +19,12 @@ import mnist_core  # noqa: F401  (before any page: it sets how OpenMP threads wa
 from ui import live_route, shell
 
 HOME = "pages/home.py"
+ICON = str(Path(__file__).with_name("ui") / "assets" / "icon.png")
 
 
 def main() -> None:
-    st.set_page_config(page_title="MNIST Lab", page_icon=":material/edit:", layout="wide")
+    # A local file: a Material icon as the favicon is fetched from fonts.gstatic.com (none offline).
+    st.set_page_config(page_title="MNIST Lab", page_icon=ICON, layout="wide")
     pages = [
         st.Page(HOME, title="Home", icon=":material/home:", default=True),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),

@@ -219,6 +219,9 @@ def _upload() -> tuple[Any, str]:
 
 
 def nothing_to_read() -> None:
+    if source() == "Upload":
+        st.info("Upload a photo or a scan of one handwritten digit: the prediction appears when it arrives.")
+        return
     st.info(
         "Draw a digit on the canvas (or upload one): the prediction appears when the stroke ends. "
         "Draw one digit, large; the toolbar above the canvas has undo, redo and reset."

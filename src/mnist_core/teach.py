@@ -28,7 +28,7 @@ from .infer import predict_batch
 from .metrics import EvalResult, evaluate
 from .online import Correction, CorrectionSettings, eval_subset, learn
 from .redraw import redraw_inputs
-from .runs import RunInfo, delete_run, lineage, load_model, save_version
+from .runs import RunInfo, delete_run, lineage, list_runs, load_model, save_version
 
 MAX_TAUGHT = 256  # at most this many images (drawings and their views) learned per step from a set
 REDRAWINGS = 10  # re-drawings of a taught drawing read after the correction (0: none)
@@ -100,7 +100,8 @@ def correct(
     result = learn(model, x, labels, bundle.train, bundle.test, settings, before=before, dataset=cfg.dataset)
     what = what or _what(result.labels, cfg.dataset)
     chain = lineage(parent.id, parent.path.parent)
-    details = result.details() | {"what": what}
+    version = next_version(chain[0].id, parent.path.parent)
+    details = result.details() | {"what": what, "version_number": version}
     redrawn = None
     if len(result.labels) == 1 and cfg.dataset == "mnist" and REDRAWINGS:
         redrawn = read_redrawings(model, result, x, settings.seed)
@@ -111,7 +112,7 @@ def correct(
         result.state_dict,
         result.summary(parent.summary),
         parent.path.parent,
-        name=f"{chain[0].name} · v{len(chain) + 1} ({what})",
+        name=f"{chain[0].name} · v{version} ({what})",
         kind=kind,
         details=details,
         extra=None if result.memory is None else {memory.MEMORY_FILE: result.memory.state()},
@@ -120,6 +121,30 @@ def correct(
     if drawing is not None and len(result.labels) == 1 and cfg.dataset == "mnist":
         sample = handwriting.add(drawing, result.labels[0], run_id=parent.id, predicted=predicted)
     return Taught(saved, parent, result, details, redrawn, sample)
+
+
+def next_version(root_id: str, runs_dir: str | os.PathLike[str] | None = None) -> int:
+    """The number of the next version of run ``root_id``: one more than any of its versions has.
+
+    Siblings count too (two corrections of the same run were both "v2"): a
+    version's number is in its details, or, for one saved before it was,
+    its depth in the lineage (the original is v1).
+    """
+    runs = {r.id: r for r in list_runs(runs_dir)}
+    numbers = [1]
+    for run in runs.values():
+        depth, current, seen = 1, run, {run.id}
+        while current.id != root_id:
+            parent = current.meta.get("parent")
+            if not isinstance(parent, str) or parent in seen or parent not in runs:
+                break
+            depth, current = depth + 1, runs[parent]
+            seen.add(parent)
+        if current.id == root_id:
+            details = run.meta.get("details")
+            stored = details.get("version_number") if isinstance(details, dict) else None
+            numbers.append(stored if isinstance(stored, int) and not isinstance(stored, bool) else depth)
+    return max(numbers) + 1
 
 
 def undo(

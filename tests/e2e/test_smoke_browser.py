@@ -50,3 +50,20 @@ def test_quick_model_trains_in_the_browser(page: Page) -> None:
     assert page.get_by_text("1 saved run").count() >= 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "quick-model-done.png"), full_page=True)
+
+
+def test_no_page_asks_the_internet_for_anything(server: str, blank_page: Page) -> None:
+    """The app works offline: the favicon was a Material icon, fetched from fonts.gstatic.com on every
+    page load (ERR_NAME_NOT_RESOLVED offline, 23 times in a first hour)."""
+    asked: list[str] = []
+    blank_page.on("request", lambda request: asked.append(request.url))
+    blank_page.goto(server)
+    _wait_idle(blank_page)
+    for name in ("Train", "Runs", "Draw", "Sweeps", "Home"):
+        blank_page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+        blank_page.get_by_role("heading", name="MNIST Lab" if name == "Home" else name).first.wait_for()
+    _wait_idle(blank_page)
+    local = server.rstrip("/")
+    assert [u for u in asked if not u.startswith((local, "data:", "blob:"))] == []
+    icon = blank_page.locator("link[rel~='icon']").first.get_attribute("href")
+    assert icon is not None and (icon.startswith(local) or not icon.startswith("http")), icon

@@ -44,6 +44,27 @@ def test_correct_saves_a_named_version_and_keeps_the_drawing(parent: runs.RunInf
     again = teach.correct(version, x, label, FAST)
     assert again.version.name == f"tiny · v3 (taught {label})"
     assert len(handwriting.list_samples()) == 1  # no drawing given: nothing kept
+    # A second correction of the original (a sibling of v2) is v4, not a second "v2".
+    sibling = teach.correct(parent, x, predicted, FAST)
+    assert sibling.version.name == f"tiny · v4 (taught {predicted})"
+    assert sibling.details["version_number"] == 4
+
+
+def test_undo_deletes_the_version_and_the_drawing_it_kept(parent: runs.RunInfo, runs_dir: Path) -> None:
+    x, predicted, label = a_drawing(parent)
+    taught = teach.correct(parent, x, label, FAST, drawing=np.full((28, 28), 0.5, np.float32),
+                           predicted=predicted)  # fmt: skip
+    assert taught.sample is not None and [s.id for s in handwriting.list_samples()] == [taught.sample.id]
+    handwriting.add(np.full((28, 28), 0.25, np.float32), 3)  # another drawing: it stays
+    teach.undo(taught.version.id, taught.sample.id, runs_dir)
+    assert not (runs_dir / taught.version.id).exists()
+    assert [s.label for s in handwriting.list_samples()] == [3]
+    # A sample deleted by hand meanwhile is fine.
+    again = teach.correct(parent, x, label, FAST, drawing=np.full((28, 28), 0.5, np.float32))
+    assert again.sample is not None
+    handwriting.delete(again.sample.id)
+    teach.undo(again.version.id, again.sample.id, runs_dir)
+    assert not (runs_dir / again.version.id).exists()
 
 
 def test_correct_handwriting_teaches_the_whole_set(parent: runs.RunInfo, runs_dir: Path) -> None:
