@@ -113,7 +113,7 @@ def comparison_rows(readings: Sequence[Reading], dataset: str) -> list[dict[str,
         row: dict[str, Any] = {"Run": info.name, "Test accuracy": info.test_accuracy, "Prediction": None,
                                "Confidence": None, "Probabilities": None}  # fmt: skip
         if pred is None:
-            rows.append(row | {"Run": f"{info.name} (cannot be read)"})
+            rows.append(row | {"Run": f"{info.name} (cannot read it: {reading.error or 'no prediction'})"})
             continue
         row |= {"Prediction": class_names(dataset)[pred.label], "Confidence": pred.confidence,
                 "Probabilities": list(pred.probabilities)}  # fmt: skip
@@ -126,29 +126,36 @@ def comparison_frame(rows: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, str 
     frame = pd.DataFrame(rows)
     votes = Counter(r["Prediction"] for r in rows if r["Prediction"] is not None)
     majority = votes.most_common(1)[0][0] if votes else None
-    frame["Agrees"] = [r["Prediction"] == majority for r in rows]
+    # A run that could not read the drawing neither agrees nor disagrees: it is counted apart.
+    frame["Agrees"] = [None if r["Prediction"] is None else r["Prediction"] == majority for r in rows]
     return frame, majority
 
 
 def show_comparison(readings: Sequence[Reading], dataset: str) -> None:
     """Every run's reading of the drawing side by side; runs against the majority in red."""
     frame, majority = comparison_frame(comparison_rows(readings, dataset))
-    disagree = int((~frame["Agrees"]).sum())
     if majority is None:
         st.warning("No run could read this drawing.")
         return
+    agree = int((frame["Agrees"] == True).sum())  # noqa: E712  (None: could not read it)
+    disagree = int((frame["Agrees"] == False).sum())  # noqa: E712
+    unread = len(frame) - agree - disagree
+    read = agree + disagree
     if disagree:
         st.markdown(
-            f"**{len(frame) - disagree} of {len(frame)} runs** read **{majority}**; "
-            f":red[**{disagree} disagree**] (highlighted)."
+            f"**{agree} of {read} runs** read **{majority}**; :red[**{disagree} disagree**] (highlighted)."
         )
-    elif len(frame) == 1:
-        st.markdown(f"The one saved run reads **{majority}**.")
+    elif read == 1:
+        st.markdown(f"The one run that could read it reads **{majority}**." if unread else
+                    f"The one saved run reads **{majority}**.")  # fmt: skip
     else:
-        st.markdown(f"All **{len(frame)} runs** read **{majority}**.")
+        st.markdown(f"All **{read} runs** read **{majority}**.")
+    if unread:
+        runs_word = "runs" if unread > 1 else "run"
+        st.caption(f"{unread} {runs_word} could not read it: the reason is beside the name.")
 
     def highlight(row: pd.Series) -> list[str]:
-        return [DISAGREE_STYLE if not row["Agrees"] else ""] * len(row)
+        return [DISAGREE_STYLE if row["Agrees"] is False else ""] * len(row)
 
     st.dataframe(
         frame.style.apply(highlight, axis=1),

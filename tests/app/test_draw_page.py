@@ -623,3 +623,21 @@ def test_a_drawing_unlike_the_training_digits_is_read_with_a_warning(
         assert any("does not look much like the digits the model learned from" in w for w in said), said
     else:
         assert not any("does not look much like" in w for w in said), said
+
+
+def test_all_models_counts_a_run_that_cannot_read_apart_and_says_why(
+    app_path: Path, with_runs, runs_dir: Path
+) -> None:
+    """A run with broken weights was counted as one that disagreed, with no reason given."""
+    broken = next(r for r in with_runs if r.id != runs.best_run().id)
+    (runs_dir / broken.id / "weights.pt").write_bytes(b"not a torch file")
+    at = inject(open_draw(app_path), canvas_png(5))
+    at.toggle(key="draw_compare").set_value(True)
+    at = at.run()
+    no_exception(at)
+    shown = texts(at)
+    assert "The one run that could read it reads" in shown and "disagree" not in shown
+    assert "1 run could not read it" in shown
+    frame = at.dataframe[0].value
+    (name,) = [n for n in frame["Run"] if "cannot read it:" in n]
+    assert name.startswith(broken.name) and len(name) > len(broken.name) + len(" (cannot read it: )")
