@@ -156,13 +156,29 @@ def grid_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, in
     cost = c1.selectbox(
         "Cost", compare.COSTS, format_func=compare.label, key=f"{K}grid_cost", persist_state=SESSION
     )
-    agg = c2.selectbox("Per cell", ("best", "mean", "min", "max"), key=f"{K}grid_agg", persist_state=SESSION)
+    agg = c2.selectbox(
+        "Per cell", ("best", "mean", "min", "max"), key=f"{K}grid_agg", persist_state=SESSION,
+        help="best: the run with the highest test accuracy in each cell, in both maps (its cost on the "
+        "right); mean, min, max: over every run of the cell, each map on its own.",
+    )  # fmt: skip
+    # "best" is one run a cell: the cost map shows the cost of the run whose accuracy is on the left.
+    cells = compare.best_per_cell(mlps) if agg == "best" else mlps
     left, right = st.columns(2)
-    acc = compare.grid(mlps, "test_accuracy", agg=agg)
+    acc = compare.grid(cells, "test_accuracy", agg=agg)
     left.plotly_chart(charts.grid_figure(acc, "test_accuracy", agg), key=f"{K}grid_acc")
     right.plotly_chart(
-        charts.grid_figure(compare.grid(mlps, cost, agg=agg), cost, agg), key=f"{K}grid_cost_chart"
+        charts.grid_figure(compare.grid(cells, cost, agg=agg), cost, agg), key=f"{K}grid_cost_chart"
     )
+    mixed = compare.varying_settings(mlps)
+    unfinished = sum(r.get("status") != "completed" for r in mlps)
+    if mixed or unfinished:
+        beside = ", ".join(compare.label(k).lower() for k in mixed)
+        parts = [f"these runs also differ in {beside}" if mixed else "",
+                 f"{unfinished} did not finish (stopped or interrupted)" if unfinished else ""]  # fmt: skip
+        st.caption(
+            "Not depth and width alone: " + "; ".join(p for p in parts if p) + ". Pick runs that differ only "
+            "in their shape (or use *Group seeds* and a sweep) to read the maps as the effect of the shape."
+        )
     cnns = [r for r in rows if r["model"] != "mlp"]
     if cnns:
         st.caption(f"{len(cnns)} CNN run(s) left out: depth and width are MLP settings.")

@@ -297,6 +297,33 @@ def grid(
     return Grid(xs, ys, z, counts, ids)
 
 
+def best_per_cell(
+    rows: Sequence[Mapping[str, Any]], by: str = "test_accuracy", x: str = "depth", y: str = "width"
+) -> list[Mapping[str, Any]]:
+    """The run with the best ``by`` in each (x, y) cell (the first of equals): one run a cell.
+
+    Grids of any value over these rows describe the same run in a cell, so an
+    accuracy map and a cost map side by side never pair one run's accuracy
+    with another's cost. Rows missing x, y or ``by`` are left out.
+    """
+    better = max if by in HIGHER_IS_BETTER else min
+    cells: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row.get(x) is not None and row.get(y) is not None and number(row.get(by)) is not None:
+            cells.setdefault((row[x], row[y]), []).append(row)
+    return [better(members, key=lambda r: number(r.get(by))) for members in cells.values()]
+
+
+SETTINGS_BESIDE_SHAPE = ("batch_size", "epochs", "lr", "optimizer", "schedule", "dropout", "dataset")
+
+
+def varying_settings(
+    rows: Sequence[Mapping[str, Any]], keys: Sequence[str] = SETTINGS_BESIDE_SHAPE
+) -> list[str]:
+    """Which of ``keys`` differ among ``rows``: what a depth x width map mixes in besides the shape."""
+    return [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
+
+
 def _aggregator(value: str, agg: str) -> Any:
     if agg == "best":
         return max if value in HIGHER_IS_BETTER else min

@@ -185,6 +185,23 @@ def test_grid_best_is_max_for_accuracy_and_min_for_cost():
         compare.grid(rows, "train_time_s", agg="median")
 
 
+def test_best_per_cell_keeps_one_run_a_cell_so_both_maps_describe_it():
+    """The accuracy map showed one run's 95.27% and the time map another run's 1.1 s in the same cell."""
+    rows = [
+        _row("fast", depth=1, width=64, test_accuracy=0.9409, train_time_s=1.1, batch_size=128),
+        _row("slow", depth=1, width=64, test_accuracy=0.9527, train_time_s=30.0, batch_size=1),
+        _row("alone", depth=2, width=128, test_accuracy=0.97, train_time_s=2.0, batch_size=128),
+        _row("none", depth=2, width=64, test_accuracy=None, train_time_s=1.0, batch_size=128),
+    ]
+    cells = compare.best_per_cell(rows)
+    assert sorted(r["id"] for r in cells) == ["alone", "slow"]
+    acc, cost = compare.grid(cells, "test_accuracy"), compare.grid(cells, "train_time_s")
+    assert acc.z == [[0.9527, None], [None, 0.97]] and cost.z == [[30.0, None], [None, 2.0]]
+    assert cost.run_ids[0][0] == acc.run_ids[0][0] == ["slow"]
+    assert compare.varying_settings(rows) == ["batch_size"]
+    assert compare.varying_settings(cells[:1]) == []
+
+
 # -- curves ------------------------------------------------------------------------------
 
 
