@@ -22,6 +22,8 @@ DASH = "—"
 MACS_HELP = "Multiply-accumulates for one 28x28 image, counted by fvcore (one multiply-add = 1)."
 FLOPS_HELP = "Floating-point operations for one image: 2 x MACs, the convention most blog posts quote."
 TOO_FEW = "too few runs"  # a metric's value: "not enough runs to predict" is cut short on a phone
+TOO_VAGUE = "too uncertain"  # the fit's 95% interval is wider than MAX_INTERVAL
+MAX_INTERVAL = 0.2  # accuracy (20 points): a wider interval is no prediction
 WEIGHTS_HELP = "Every parameter and buffer stored as float32: what inference loads."
 
 
@@ -189,6 +191,11 @@ def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -
         if interval is not None
         else "The fit cannot bound its error here."
     )
+    vague = interval is None or interval[1] - interval[0] > MAX_INTERVAL
+    if vague:  # "57.0% -57.0/+43.0" is no prediction: say so, not a number
+        value = TOO_VAGUE
+        bounds += (f" Wider than {MAX_INTERVAL:.0%}: no figure is given. Train sizes near this one "
+                   "(or more runs of this family) to narrow it.")  # fmt: skip
     return Item(
         "Predicted accuracy",
         value,

@@ -197,15 +197,19 @@ def fit_points(
 def comparable(
     rows: Iterable[Mapping[str, Any]], family: str, dataset: str, axis: str
 ) -> list[tuple[float, float]]:
-    """(size, test error) of the completed rows of ``family`` on ``dataset`` that have both."""
-    out = []
+    """(size, test error) of the completed rows of ``family`` on ``dataset`` that have both.
+
+    A point repeated exactly (an imported copy of a run, a folder copied by
+    hand) counts once: a copy is not a second measurement.
+    """
+    out: dict[tuple[float, float], None] = {}
     for row in rows:
         if row.get("status") != "completed" or row.get("dataset") != dataset or row_family(row) != family:
             continue
         x, acc = number(row.get(axis)), number(row.get("test_accuracy"))
         if x is not None and x > 0 and acc is not None:
-            out.append((float(x), 1.0 - float(acc)))
-    return out
+            out[(float(x), 1.0 - float(acc))] = None
+    return list(out)
 
 
 def fit_rows(rows: Iterable[Mapping[str, Any]], family: str, dataset: str, axis: str = "parameters") -> Fit:

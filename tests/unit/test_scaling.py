@@ -86,3 +86,32 @@ def test_training_flops_count_forward_and_backward_over_the_images_seen():
     assert scaling.train_flops(813056, 0.1, 2) == 3 * 813056 * 54_000 * 2
     assert scaling.train_flops(None, 0.1, 2) is None and scaling.train_flops(10, 0.1, 0) is None
     assert "train_flops" in compare.COSTS
+
+
+def test_an_exact_copy_of_a_run_is_one_point_not_two():
+    """An imported copy of a run counted twice in the fit (and a corrupt copy too)."""
+    rows = [_row(i, n, 1 - float(_law(n))) for i, n in enumerate(SIZES)]
+    copies = [dict(rows[0], id="copy-a"), dict(rows[0], id="copy-b")]
+    assert scaling.comparable(rows + copies, "mlp", "mnist", "parameters") == scaling.comparable(
+        rows, "mlp", "mnist", "parameters"
+    )
+
+
+def test_a_prediction_whose_interval_spans_more_than_20_points_gives_no_figure(monkeypatch):
+    """With width 16 and batch 8 the Train page said "57.0% -57.0/+43.0" (an interval of 0 to 100%)."""
+    from mnist_core import report
+
+    gen = np.random.default_rng(0)
+    sizes = [27_600, 40_000, 55_000, 80_000, 118_000]
+    rows = [_row(i, n, float(gen.uniform(0.5, 0.99))) for i, n in enumerate(sizes)]  # no law: a wide fit
+    cost = CostReport(parameters=12_730, macs=12_704, flops=25_408, weights_bytes=1)
+    interval = scaling.fit_rows(rows, "mlp", "mnist").predict(cost.parameters).accuracy_interval
+    assert interval is None or interval[1] - interval[0] > report.MAX_INTERVAL
+    monkeypatch.setattr(compare, "table", lambda _runs: rows)  # the saved runs, as the preview reads them
+    item = report.prediction_item(RunConfig(hidden=(16,), batch_size=8), cost, [])
+    assert item.value == report.TOO_VAGUE
+    assert "no figure is given" in (item.help or "")
+    narrow = [_row(i, n, 1 - float(_law(n))) for i, n in enumerate(SIZES)]  # a law fitted tightly: a figure
+    monkeypatch.setattr(compare, "table", lambda _runs: narrow)
+    item = report.prediction_item(RunConfig(), CostReport(407050, 406528, 813056, 1), [])
+    assert item.value != report.TOO_VAGUE and item.value.endswith(tuple("0123456789"))
