@@ -265,10 +265,14 @@ def result_section(registry: JobRegistry, runs_dir: Path, runs: list[RunInfo] | 
         return
     try:
         run = load_run(run_id, runs_dir)
-        history = load_history(run_id, runs_dir)
     except MnistLabError as exc:
         st.error(str(exc))
         return
+    try:
+        history = load_history(run_id, runs_dir)
+    except MnistLabError as exc:  # the figures and the confusion matrix are in summary.json: still shown
+        st.warning(f"{exc} The learning curves cannot be drawn; the figures below are the run's own.")
+        history = []
     st.subheader(f"Result: {literal(run.name)}")
     st.caption(
         f"Run `{run.id}` · {run.config.label()} · {run.status} · "
@@ -288,6 +292,9 @@ def result_section(registry: JobRegistry, runs_dir: Path, runs: list[RunInfo] | 
         )
     elif run.status == "stopped":
         st.info("Stopped before the end, with the weights it had then. Resume it from the list of runs.")
+    stuck = report.did_not_learn(run, history) if run.status in ("completed", "stopped") else None
+    if stuck is not None:
+        st.warning(stuck, icon=":material/trending_flat:")
     if run.summary and run.status in ("completed", "stopped"):
         items = report.summary_items(run.summary, [r.summary for r in (runs or [])[:RECENT_RUNS]])
         for row in range(0, len(items), 4):

@@ -8,7 +8,7 @@ conventions behind MACs/FLOPs and energy are stated in each item's help.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,31 @@ def spread(value: float, interval: tuple[float, float]) -> str:
     if abs(up - down) < 0.1:
         return f"±{max(down, up):.1f}"
     return f"-{down:.1f}/+{up:.1f}"
+
+
+CHANCE_MARGIN = 0.1  # accuracy within this of chance (1 / classes): the network learned next to nothing
+
+
+def did_not_learn(run: RunInfo, history: Sequence[Mapping[str, Any]] = ()) -> str | None:
+    """Why a finished run's accuracy is no better than guessing, in words a learner can act on; else None.
+
+    A run at chance (10% on 10 classes; a loss that became NaN ends there too)
+    most often diverged: its learning rate was too high for its optimizer and
+    batch size.
+    """
+    acc = _number(run.summary.get("test_accuracy"))
+    nan_loss = any(isinstance(h.get("loss"), float) and not math.isfinite(h["loss"]) for h in history)
+    classes = 10
+    if acc is None or acc > 1 / classes + CHANCE_MARGIN:
+        return None
+    cfg = run.config
+    what = f"its test accuracy, {acc:.1%}, is what guessing scores"
+    if nan_loss:
+        what += ", and its loss became NaN"
+    return (
+        f"This network did not learn: {what} (1 in {classes}). With a learning rate of {cfg.lr:g} "
+        f"({cfg.optimizer}, batch {cfg.batch_size}) training most likely diverged: try one 10x smaller."
+    )
 
 
 def prediction_item(cfg: RunConfig, cost: CostReport, runs: Iterable[RunInfo]) -> Item:

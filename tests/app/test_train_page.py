@@ -330,3 +330,38 @@ def test_the_quick_default_models_channels_can_be_chosen(app_path: Path) -> None
     quick = quick_default()
     assert quick.cnn_channels == (8, 32)
     assert f"CNN {'-'.join(map(str, quick.cnn_channels))}" in texts(at) and not at.exception
+
+
+def _finished_run(runs_dir: Path, accuracy: float, lr: float = 1.0) -> str:
+    """A run folder as a finished run leaves it (summary, checkpoint with its history), without training."""
+    writer = runs.RunWriter.create(RunConfig(hidden=(16,), lr=lr, batch_size=256, epochs=1), runs_dir)
+    point = {"kind": "epoch", "epoch": 1, "step": 10, "loss": 2.31, "train_acc": 0.1}
+    writer.save_checkpoint(runs.TrainState(1, 0, {}, {}, None, 1.0, [point]))
+    writer.finish("completed", {"epochs_done": 1, "test_accuracy": accuracy, "train_time_s": 1.0})
+    return writer.id
+
+
+def test_a_run_that_did_not_learn_says_so_and_what_to_try(app_path: Path, runs_dir: Path) -> None:
+    """Learning rate 1: 10.10%, a confusion matrix all "3", and nothing said why."""
+    run_id = _finished_run(runs_dir, 0.101)
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page("pages/train.py")
+    at.session_state["train_focus"] = run_id
+    at.run()
+    apptest.no_exception(at)
+    said = [w.value for w in at.warning]
+    assert any("This network did not learn" in w and "try one 10x smaller" in w for w in said), said
+
+
+def test_a_run_whose_history_is_broken_still_shows_its_figures(app_path: Path, runs_dir: Path) -> None:
+    """Show on a run with a broken history.json showed only the error: not its name, not its accuracy."""
+    run_id = _finished_run(runs_dir, 0.95, lr=1e-3)
+    (runs_dir / run_id / "history.json").write_text("{ not json")
+    at = AppTest.from_file(str(app_path), default_timeout=60)
+    at.switch_page("pages/train.py")
+    at.session_state["train_focus"] = run_id
+    at.run()
+    apptest.no_exception(at)
+    assert any("The learning curves cannot be drawn" in w.value for w in at.warning)
+    assert metrics(at)["Test accuracy"] == "95.00%"
+    assert any(run_id in c.value for c in at.caption)

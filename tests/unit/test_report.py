@@ -113,3 +113,26 @@ def test_runs_with_a_resumable_status_resume(runs_dir: Path) -> None:
 )
 def test_a_predicted_accuracy_shows_its_interval_without_passing_100_percent(value, interval, text) -> None:
     assert report.spread(value, interval) == text
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "losses", "said"),
+    [
+        (0.1010, [2.3, 2.31], "its test accuracy, 10.1%, is what guessing scores"),
+        (0.0980, [2.1, float("nan")], "9.8%, is what guessing scores, and its loss became NaN"),
+        (0.9520, [0.3, 0.2], None),
+        (0.2100, [1.9], None),  # poor, but it learned something
+    ],
+)
+def test_a_run_at_chance_says_it_did_not_learn_and_what_to_try(runs_dir: Path, accuracy, losses, said):
+    """A run at learning rate 1 finished at 10.10%, the confusion matrix all "3", and nothing said why."""
+    writer = runs.RunWriter.create(RunConfig(hidden=(16,), lr=1.0, batch_size=256, epochs=1), runs_dir)
+    writer.finish("completed", {"epochs_done": 1, "test_accuracy": accuracy})
+    run = runs.load_run(writer.id, runs_dir)
+    history = [{"kind": "step", "loss": loss} for loss in losses]
+    message = report.did_not_learn(run, history)
+    if said is None:
+        assert message is None
+    else:
+        assert message is not None and said in message
+        assert "learning rate of 1 (adam, batch 256)" in message and "10x smaller" in message
