@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_core import significance
+from mnist_core import seeds, significance
 from mnist_core.calibration import Reliability
 from mnist_core.errors import MnistLabError
 from mnist_core.significance import Comparison
@@ -62,23 +62,60 @@ def significance_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping
         st.error(f"These runs cannot be compared: {found}")
         return
     st.caption(INTRO)
-    verdicts(found)
+    siblings = across_seeds(usable)
+    verdicts(found, siblings)
     st.markdown("**Calibration**: how often each run is right when it says it is x% sure.")
     reliability_grid(found)
 
 
-def verdicts(found: Comparison) -> None:
-    """One line per run against the best: the difference, its interval, p after Holm, the verdict."""
+def across_seeds(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Configurations picked with 2+ seeds, tested against each other over their seeds (Welch, Holm).
+
+    Drawn first, as it answers the question a learner asks ("is this width
+    better?"); returns run id -> its configuration's label, for the runs of
+    such configurations, so the per-model lines can say when two runs are
+    seeds of one configuration.
+    """
+    groups = [g for g in seeds.group_rows(rows, ["test_accuracy"]) if (g.get(seeds.N_KEY) or 1) > 1]
+    by_id = {r["id"]: r for r in rows}
+    accuracies = {g["name"]: [by_id[i]["test_accuracy"] for i in g["run_ids"]] for g in groups}
+    tests = significance.compare_configurations(accuracies)
+    if tests:
+        st.markdown("**Across seeds**: is one configuration better than another, seed noise included?")
+        for test in tests:
+            icon = ":material/check_circle:" if test.real else ":material/balance:"
+            st.markdown(f"{icon} {_md(test.verdict)}")
+        st.markdown("**These trained models**, image by image:")
+    return {i: g["name"] for g in groups for i in g["run_ids"]}
+
+
+def verdicts(found: Comparison, siblings: Mapping[str, str] | None = None) -> None:
+    """One line per run against the best: the difference, its interval, p after Holm, the verdict.
+
+    ``siblings``: run id -> its configuration, for runs picked with other seeds of it; a line
+    comparing two seeds of one configuration says so.
+    """
     best = found.tests[0].a
+    config_of = {rec.label: (siblings or {}).get(rec.id) for rec in found.records}
     for test in found.tests:
         icon = ":material/check_circle:" if test.real else ":material/balance:"
-        st.markdown(f"{icon} {_md(test.verdict)}")
-    st.dataframe(verdict_frame(found), hide_index=True, width="stretch", placeholder="—")
+        same = config_of.get(test.a) is not None and config_of.get(test.a) == config_of.get(test.b)
+        note = " — two seeds of one configuration: this is seed noise, not a better setting" if same else ""
+        st.markdown(f"{icon} {_md(test.verdict)}{note}")
+    st.dataframe(
+        verdict_frame(found), hide_index=True, width="stretch", placeholder="—",
+        column_config={"p (Holm)": st.column_config.NumberColumn(format="%.2g")},  # 1.5e-19, not 0.0000…
+    )  # fmt: skip
     st.caption(
         f"Best run: {_md(best)}. Difference in points of accuracy (run minus best); p-values after Holm's "
         "correction over the comparisons shown. NLL is the mean test cross-entropy; ECE the expected "
         "calibration error over 15 confidence bins."
     )
+
+
+# The verdict beside the name (it was off screen at 1280 px), then the test, then the figures.
+VERDICT_COLUMNS = ("Run", "Verdict", "vs best (points)", "95% interval", "p (Holm)", "Only best right",
+                   "Only this right", "Accuracy (%)", "Test NLL", "ECE (%)")  # fmt: skip
 
 
 def verdict_frame(found: Comparison) -> pd.DataFrame:
@@ -99,7 +136,7 @@ def verdict_frame(found: Comparison) -> pd.DataFrame:
             "p (Holm)": None if test is None else test.p_adjusted,
             "Verdict": "best" if test is None else ("real" if test.real else "within noise"),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows)[list(VERDICT_COLUMNS)]
 
 
 def reliability_grid(found: Comparison) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, ttest_ind
 from statsmodels.stats.multitest import multipletests
 
 from . import runs
@@ -156,6 +156,68 @@ def against_best(correct: Mapping[str, np.ndarray], *, alpha: float = ALPHA, see
         PairTest(**{**t.__dict__, "p_adjusted": float(p), "real": bool(r)})
         for t, p, r in zip(tests, adjusted, reject, strict=True)
     ]
+
+
+# -- configurations, across their seeds --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigTest:
+    """Configuration ``b`` against ``a`` (the best mean), over their seeds' test accuracies.
+
+    Welch's t-test (unequal variances) on the per-seed accuracies: it asks
+    whether retraining either configuration with other seeds would keep the
+    gap, which the per-model tests above cannot. ``p_adjusted`` after Holm.
+    """
+
+    a: str
+    b: str
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    diff: float  # mean_b - mean_a
+    p_value: float
+    p_adjusted: float
+    real: bool
+
+    @property
+    def verdict(self) -> str:
+        better, worse = (self.b, self.a) if self.diff > 0 else (self.a, self.b)
+        what = "real across seeds" if self.real else "within seed noise"
+        return (
+            f"{better} is better than {worse} by {_points(abs(self.diff))} points on average over their "
+            f"seeds ({self.n_a} and {self.n_b}): {what} ({_p(self.p_adjusted)}, Welch)"
+        )
+
+
+def compare_configurations(
+    accuracies: Mapping[str, Sequence[float]], *, alpha: float = ALPHA
+) -> list[ConfigTest]:
+    """Each configuration with 2+ seeds against the best such one (highest mean), Holm-corrected.
+
+    ``accuracies``: configuration label -> the test accuracy of each seed.
+    Configurations with fewer than two seeds are left out (no spread to test
+    against); fewer than two left: an empty list.
+    """
+    groups = {k: [float(v) for v in vs] for k, vs in accuracies.items() if len(vs) >= 2}
+    if len(groups) < 2:
+        return []
+    best = max(groups, key=lambda k: float(np.mean(groups[k])))
+    raw = []
+    for name, values in groups.items():
+        if name == best:
+            continue
+        a, b = np.asarray(groups[best]), np.asarray(values)
+        same = np.ptp(np.concatenate([a, b])) == 0  # no spread at all: t is undefined, nothing differs
+        p = 1.0 if same else float(ttest_ind(b, a, equal_var=False).pvalue)
+        raw.append((name, a, b, p if math.isfinite(p) else 1.0))
+    reject, adjusted, _, _ = multipletests([r[3] for r in raw], alpha=alpha, method="holm")
+    return [
+        ConfigTest(best, name, len(a), len(b), float(a.mean()), float(b.mean()), float(b.mean() - a.mean()),
+                   p, float(adj), bool(rej))
+        for (name, a, b, p), adj, rej in zip(raw, adjusted, reject, strict=True)
+    ]  # fmt: skip
 
 
 def is_finite(value: Any) -> bool:

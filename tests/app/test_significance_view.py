@@ -72,3 +72,37 @@ def test_runs_on_different_test_sets_are_refused_with_a_reason(app_path, run_ids
     at.run()
     assert not at.exception
     assert any("different sizes" in e.value for e in at.error)
+
+
+def _seed_of(runs_dir: Path, run_id: str, seed: int, accuracy: float) -> str:
+    """A copy of ``run_id`` as another seed of its configuration, with its own test accuracy."""
+    import shutil
+
+    copy = f"{run_id}-s{seed}"
+    shutil.copytree(runs_dir / run_id, runs_dir / copy)
+    meta = json.loads((runs_dir / copy / "run.json").read_text())
+    write_json(runs_dir / copy / "run.json", meta | {"id": copy, "name": f"{meta['name']} s{seed}"})
+    config = json.loads((runs_dir / copy / "config.json").read_text())
+    write_json(runs_dir / copy / "config.json", config | {"seed": seed})
+    summary = json.loads((runs_dir / copy / "summary.json").read_text())
+    write_json(runs_dir / copy / "summary.json", summary | {"test_accuracy": accuracy})
+    return copy
+
+
+def test_seeds_of_one_configuration_are_tested_across_seeds_and_not_called_a_better_setting(
+    app_path, run_ids, runs_dir
+):
+    """Two seeds of one configuration were reported as one being "real"ly better than the other."""
+    a, b = run_ids[:2]
+    acc_a = runs.load_run(a, runs_dir).summary["test_accuracy"]
+    acc_b = runs.load_run(b, runs_dir).summary["test_accuracy"]
+    chosen = [a, _seed_of(runs_dir, a, 101, acc_a + 0.001), b, _seed_of(runs_dir, b, 101, acc_b - 0.001)]
+    at = open_view(app_path, chosen)
+    assert not at.exception, [e.value for e in at.exception]
+    said = [m.value for m in at.markdown]
+    assert any("Across seeds" in m for m in said), said
+    assert sum("2 and 2" in m and ("real across seeds" in m or "within seed noise" in m) for m in said) == 1, said
+    if acc_a != acc_b:
+        assert any("two seeds of one configuration" in m for m in said)
+    columns = list(at.dataframe[-1].value.columns)
+    assert columns.index("Verdict") < columns.index("Accuracy (%)")

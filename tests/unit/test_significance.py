@@ -265,3 +265,24 @@ def test_two_seeds_on_real_mnist(runs_dir, real_data_dir):
     assert test.n == 10_000 and len(runs.load_run(ids[0], runs_dir).summary["test_correct_bits"]) == 1668
     assert test.low <= test.diff <= test.high and test.only_a + test.only_b > 0
     assert all(r.reliability is not None and r.reliability.ece < 0.1 for r in found.records)
+
+
+# -- configurations across seeds ------------------------------------------------------------
+
+
+def test_configurations_are_compared_over_their_seeds_with_welch_and_holm():
+    tests = significance.compare_configurations({
+        "w512": [0.975, 0.976, 0.974],
+        "w256": [0.968, 0.969, 0.967],  # 0.7 points lower, spread 0.1: real
+        "w300": [0.973, 0.978, 0.972],  # 0.1 lower with a wide spread: seed noise
+        "alone": [0.99],  # one seed: no spread to test against
+    })  # fmt: skip
+    by_b = {t.b: t for t in tests}
+    assert set(by_b) == {"w256", "w300"} and all(t.a == "w512" for t in tests)
+    assert by_b["w256"].real and by_b["w256"].diff == pytest.approx(-0.007)
+    assert not by_b["w300"].real
+    assert by_b["w256"].p_adjusted >= by_b["w256"].p_value  # Holm never lowers a p-value
+    assert "real across seeds" in by_b["w256"].verdict and "within seed noise" in by_b["w300"].verdict
+    assert significance.compare_configurations({"a": [0.9, 0.91], "b": [0.95]}) == []
+    same = significance.compare_configurations({"a": [0.9, 0.9], "b": [0.9, 0.9]})
+    assert [t.p_value for t in same] == [1.0] and not same[0].real
