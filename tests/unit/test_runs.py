@@ -136,6 +136,31 @@ def test_list_runs_newest_first_and_skips_broken(runs_dir, caplog):
     assert set(broken) == {"broken-json", "not-an-object", "bad-config"}
     assert "hidden" in broken["bad-config"]
     assert runs.best_run(runs_dir).id == second
+    # Pages list the runs on every rerun: each broken folder is logged once per reason, not each time.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mnist_core.runs"):
+        runs.list_runs(runs_dir)
+        runs.list_runs(runs_dir)
+        (runs_dir / "broken-json" / "run.json").write_text("[3]")  # broken another way: said once more
+        runs.list_runs(runs_dir)
+    assert [m for m in caplog.messages if "Skipping broken run" in m] == [
+        f"Skipping broken run folder {runs_dir / 'broken-json'}: {runs.broken_runs(runs_dir)['broken-json']}"
+    ]
+
+
+def test_the_folder_state_sees_a_file_edited_in_place(runs_dir):
+    """A history.json overwritten in place (not renamed in) left the folder's mtime, the cache key, as it was:
+    the Runs page kept drawing the old curves."""
+    run_id = _completed_run(runs_dir, accuracy=0.9)
+    before = runs.folder_state(runs_dir)
+    folder = runs_dir / run_id
+    stamp = folder.stat().st_mtime_ns
+    history = folder / "history.json"
+    history.write_text("{ not json")  # in place
+    os.utime(history, ns=(stamp + 10**9, stamp + 10**9))  # a second later, whatever the clock's grain
+    os.utime(folder, ns=(stamp, stamp))  # the folder itself unchanged, as after an in-place edit
+    assert runs.folder_state(runs_dir) != before
+    assert dict(runs.folder_state(runs_dir))[run_id] == stamp + 10**9
 
 
 def test_list_runs_of_missing_folder_is_empty(tmp_path):

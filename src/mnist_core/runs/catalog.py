@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,11 +229,24 @@ def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+_warned: set[tuple[str, str]] = set()  # (folder, reason) already logged by this process
+_warned_lock = threading.Lock()
+
+
 def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
-    """Every readable run, newest first; broken folders are skipped with a warning."""
+    """Every readable run, newest first; broken folders are skipped with a warning.
+
+    The warning is logged once per folder and reason in a process: pages list
+    the runs on every rerun (108 identical lines in ten minutes, before).
+    """
     good, broken = scan_runs(runs_dir)
     for name, reason in broken.items():
-        log.warning("Skipping broken run folder %s: %s", runs_root(runs_dir) / name, reason)
+        folder = str(runs_root(runs_dir) / name)
+        with _warned_lock:
+            new = (folder, reason) not in _warned
+            _warned.add((folder, reason))
+        if new:
+            log.warning("Skipping broken run folder %s: %s", folder, reason)
     return good
 
 
@@ -259,9 +273,11 @@ def best_of(runs: list[RunInfo]) -> RunInfo | None:
 def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[str, int], ...]:
     """A cheap fingerprint that changes whenever a run is added, removed or written.
 
-    Every write is a temp file renamed inside the run's folder, which updates the
-    folder's mtime; so the (name, mtime) of each entry is enough, without
-    reading any file. Use it as a cache key for listings.
+    Every write of ours is a temp file renamed inside the run's folder, which
+    updates the folder's mtime; a file edited in place (by hand, by another
+    tool) updates only its own. So each entry's stamp is the latest mtime of
+    the folder and its files, without reading any file (a stat each). Use it
+    as a cache key for listings.
     """
     root = runs_root(runs_dir)
     state = []
@@ -270,10 +286,22 @@ def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[
             for e in entries:
                 if e.name.startswith(".") or not _entry_is_dir(e):
                     continue
-                try:
-                    state.append((e.name, e.stat().st_mtime_ns))
-                except OSError:  # removed meanwhile, or a dangling link
-                    state.append((e.name, 0))
+                state.append((e.name, _latest_mtime(e)))
     except OSError:
         return ()
     return tuple(sorted(state))
+
+
+def _latest_mtime(folder: os.DirEntry[str]) -> int:
+    """The latest mtime (ns) of ``folder`` and the files in it; 0 when it is gone or a dangling link."""
+    try:
+        latest = folder.stat().st_mtime_ns
+        with os.scandir(folder.path) as files:
+            for f in files:
+                try:
+                    latest = max(latest, f.stat(follow_symlinks=False).st_mtime_ns)
+                except OSError:  # removed meanwhile
+                    continue
+    except OSError:
+        return 0
+    return latest
