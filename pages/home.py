@@ -15,6 +15,7 @@ from mnist_core.tasks import download_task, start_download
 from ui import live_route
 from ui.live_chart import live_learning_curves
 from ui.shared import (
+    broken_caption,
     job_registry,
     latest_job,
     literal,
@@ -126,9 +127,7 @@ def runs_section(root: Path, listing: tuple[list[RunInfo], dict[str, str]] | str
     completed = [run for run in runs if run.status == "completed"]
     noun = "run" if len(runs) == 1 else "runs"
     st.markdown(f"**{len(runs)} saved {noun}** ({len(completed)} completed) in `{default_runs_dir()}`.")
-    if broken:
-        folders = "folder" if len(broken) == 1 else "folders"
-        st.caption(f"{len(broken)} broken run {folders} left out: the Runs page says what is wrong.")
+    broken_caption(broken)
 
     job = latest_job(job_registry().jobs(), quick_default())
     snap = job.snapshot() if job is not None else None

@@ -21,9 +21,9 @@ from mnist_core import raytrials, report, search, study, sweeps
 from mnist_core.config import RunConfig
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import Job, JobRegistry
-from mnist_core.runs import RunInfo, default_runs_dir, list_runs, scan_runs
+from mnist_core.runs import RunInfo, default_runs_dir, scan_runs
 from ui import live_route, sweep_view
-from ui.shared import SESSION, flash, job_registry, literal, probe_fn, show_flash
+from ui.shared import SESSION, broken_caption, flash, job_registry, literal, probe_fn, show_flash
 from ui.shell import require_shell
 from ui.train_jobs import IDLE_POLL_S, live_job_curves, page_state, polled_job_curves
 
@@ -52,7 +52,7 @@ def main() -> None:
     )
     registry, root, runs_dir = job_registry(), core_data.data_root(), default_runs_dir()
     show_flash(FLASH_KEY)
-    runs = _runs()
+    runs = _runs(say_broken=True)
     saved = _saved(runs_dir)
     # Tabs that track their state (key + on_change): a message shown above them, or a rerun
     # after Stop, would otherwise bring the user back to the first tab.
@@ -80,12 +80,16 @@ def _saved(runs_dir: Path) -> list[sweeps.Sweep] | None:
         return None
 
 
-def _runs() -> list[RunInfo]:
+def _runs(*, say_broken: bool = False) -> list[RunInfo]:
+    """The readable runs; ``say_broken``: a line says how many broken folders are left out."""
     try:
-        return list_runs()
+        good, broken = scan_runs()
     except OSError as exc:
         st.error(f"Cannot read the checkpoints folder: {exc}")
         return []
+    if say_broken:
+        broken_caption(broken)
+    return good
 
 
 # -- the study --------------------------------------------------------------------------------

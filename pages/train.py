@@ -19,8 +19,8 @@ from mnist_core.costs import CostReport
 from mnist_core.device import resolve_device
 from mnist_core.errors import MnistLabError
 from mnist_core.jobs import JobRegistry
-from mnist_core.runs import RunInfo, default_runs_dir, list_runs
-from ui.shared import SESSION, job_registry, metric_row, probe_fn
+from mnist_core.runs import RunInfo, default_runs_dir, scan_runs
+from ui.shared import SESSION, broken_caption, job_registry, metric_row, probe_fn
 from ui.shell import require_shell
 from ui.train_jobs import ERROR_KEY, live_section, result_section, runs_section, submit
 
@@ -230,10 +230,12 @@ def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[R
 
 def _runs() -> list[RunInfo]:
     try:
-        return list_runs()
+        good, broken = scan_runs()
     except MnistLabError as exc:
         st.error(str(exc))
         return []
+    broken_caption(broken)
+    return good
 
 
 def _repeat(

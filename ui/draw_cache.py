@@ -19,22 +19,28 @@ from mnist_core.config import RunConfig
 from mnist_core.data import data_root
 from mnist_core.errors import MnistLabError
 from mnist_core.metrics import EvalResult
-from mnist_core.runs import RunInfo, default_runs_dir, folder_state, list_runs, load_model, load_run
+from mnist_core.runs import RunInfo, default_runs_dir, folder_state, load_model, load_run, scan_runs
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     from torch import nn
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _listing(runs_dir: str, state: tuple[tuple[str, int], ...]) -> list[RunInfo]:
+def _listing(runs_dir: str, state: tuple[tuple[str, int], ...]) -> tuple[list[RunInfo], dict[str, str]]:
     del state  # part of the cache key only
-    return list_runs(runs_dir)
+    return scan_runs(runs_dir)
 
 
 def saved_runs() -> list[RunInfo]:
     """Every readable run, newest first; re-read only when the checkpoints folder changed."""
     root = default_runs_dir()
-    return _listing(str(root), folder_state(root))
+    return _listing(str(root), folder_state(root))[0]
+
+
+def broken_folders() -> dict[str, str]:
+    """The folders :func:`saved_runs` left out as broken, with the reason (from the same cached listing)."""
+    root = default_runs_dir()
+    return _listing(str(root), folder_state(root))[1]
 
 
 class ModelUnavailable(MnistLabError):

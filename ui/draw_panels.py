@@ -23,7 +23,7 @@ from mnist_core.images import MAX_FILE_BYTES
 from mnist_core.runs import RunInfo, best_of, lineage
 from ui import choices, draw_cache, inside_charts
 from ui import draw_widgets as w
-from ui.shared import SESSION, literal
+from ui.shared import SESSION, broken_caption, literal
 
 if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP first
     import torch
@@ -85,6 +85,7 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
     except MnistLabError as exc:
         st.error(str(exc))
         return None, []
+    broken_caption(draw_cache.broken_folders())
     if not runs:
         st.info(
             "No saved model yet. Train one first: the quick default model on the Home page "

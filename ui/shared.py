@@ -6,6 +6,8 @@ checkpoints itself: it wires Streamlit widgets to ``mnist_core`` calls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -77,6 +79,13 @@ def probe_fn(registry: JobRegistry, *, wait_idle: bool = False) -> estimate.Prob
 
 
 # -- renderers ----------------------------------------------------------------
+
+
+def broken_caption(broken: Mapping[str, str]) -> None:
+    """One line under a page's runs: how many folders are left out as broken (the Runs page says why)."""
+    if broken:
+        folders = "folder" if len(broken) == 1 else "folders"
+        st.caption(f"{len(broken)} broken run {folders} left out: the Runs page says what is wrong.")
 
 
 def percent(value: float | None) -> str:

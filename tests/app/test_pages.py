@@ -160,3 +160,15 @@ def test_the_first_page_run_starts_codecarbons_slow_first_start(
     monkeypatch.setattr(energy, "warm_up", lambda: started.append("warm_up"))
     open_app(app_path, check=True)  # Home, no run trained, no button pressed
     assert started == ["warm_up"]
+
+
+@pytest.mark.parametrize("page", [None, "pages/train.py", "pages/draw.py", "pages/sweeps.py"])
+def test_every_page_that_lists_runs_says_how_many_broken_folders_it_left_out(
+    app_path: Path, runs_dir: Path, page: str | None
+) -> None:
+    """Train, Draw and Sweeps left broken folders out without a word (only Home and Runs said so)."""
+    for name in ("garbage-config", "garbage-run"):
+        (runs_dir / name).mkdir(parents=True)
+        (runs_dir / name / "run.json").write_text("{ not json")
+    at = open_app(app_path, page, timeout=60, check=True)
+    assert "2 broken run folders left out: the Runs page says what is wrong." in page_text(at)

@@ -166,20 +166,20 @@ def test_a_run_that_ends_while_the_page_is_drawn_is_seen_ending_not_left_running
         gate.release()
         raise
     assert row_text(at, "ending grid") == "ending grid · 0/1 runs done · running"
-    original = core_runs.list_runs
+    original = core_runs.scan_runs
 
     def list_then_end(*args, **kwargs):
         listed = original(*args, **kwargs)
-        monkeypatch.setattr(core_runs, "list_runs", original)  # once
+        monkeypatch.setattr(core_runs, "scan_runs", original)  # once: the page's listing
         job.stop()
         gate.release()
         assert registry.wait(timeout=60)  # ended, and its folder says "stopped"
         return listed
 
-    monkeypatch.setattr(core_runs, "list_runs", list_then_end)
+    monkeypatch.setattr(core_runs, "scan_runs", list_then_end)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    listed = original(runs_dir)
+    listed = core_runs.list_runs(runs_dir)
     assert [r.status for r in listed] == ["stopped"] and job.state == "stopped"
     assert row_text(at, "ending grid") == "ending grid · 0/1 runs done · stopped"
     assert not any("another process" in c.value for c in at.caption)
