@@ -40,7 +40,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(
-    runs_dir: Path, data_dir: Path, log: Path, *options: str, own_group: bool = False
+    runs_dir: Path, data_dir: Path, log: Path, *options: str, own_group: bool = False, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``streamlit run app.py`` from the repository root, on ``runs_dir`` and ``data_dir``: URL and process.
 
@@ -49,7 +49,7 @@ def running_app(
     on exit the group is killed, otherwise the server is terminated.
     """
     env = {**os.environ, "MNIST_LAB_CHECKPOINTS": str(runs_dir), "MNIST_DATA_DIR": str(data_dir)}
-    port = free_port()
+    port = port or free_port()  # a given port: a server restarted where an open tab will find it again
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),

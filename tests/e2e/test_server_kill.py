@@ -16,12 +16,12 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 import torch
-from app_server import CHROMIUM, CHROMIUM_ARGS, running_app
+from app_server import CHROMIUM, CHROMIUM_ARGS, free_port, running_app
 from playwright.sync_api import Page, sync_playwright
 from train_helpers import start_training
 
@@ -139,3 +139,34 @@ def test_sigkill_mid_training_then_restart_lists_it_interrupted_and_it_resumes(
             "completed"
         ).wait_for()
         assert page.locator(f".st-key-train_resume_{run_id} button").count() == 0
+
+
+def test_a_tab_left_open_across_a_restart_shows_the_run_interrupted_without_a_click(
+    tmp_path: Path, runs_dir: Path, synthetic_data_dir: Path
+) -> None:
+    """The tab open while the server was killed and restarted said "Training now ... 2.7 s left", with a
+    Stop button, for good: its live element stopped polling when the new server did not know the job."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+    log = tmp_path / "streamlit.log"
+    port = free_port()
+    with ExitStack() as stack:
+        server = running_app(runs_dir, synthetic_data_dir, log, own_group=True, port=port)
+        url, proc = stack.enter_context(server)
+        page = stack.enter_context(_browser_page(url))
+        _start_a_run(page)
+        page.get_by_text("Training now").first.wait_for()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(
+            _epochs_in_history(p) for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        stack.enter_context(running_app(runs_dir, synthetic_data_dir, log, own_group=True, port=port))
+        # The same tab, untouched: it reconnects, and the page shows the run as it is now.
+        (folder,) = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        row = page.get_by_test_id("stHorizontalBlock").filter(has_text=folder.name).last
+        row.get_by_text("interrupted").wait_for(timeout=90_000)
+        page.get_by_text("Training now").wait_for(state="detached", timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0

@@ -20,7 +20,8 @@
 // runs (the whole history, thinned, when N is 0), appends them in place and redraws its progress bar
 // and metrics; a page rerun with the same run and spec changes nothing. When the route says the job
 // has ended it stops and sets the trigger "ended" (one rerun: the result appears); likewise when what
-// else the page shows of the jobs changed. It stops on unmount, and when the route does not know it.
+// else the page shows of the jobs changed. When the route no longer knows the job (a restarted
+// server) the page loads again, and shows the run interrupted. It stops on unmount.
 
 const mnistLiveChart = (() => {
   const MIN_PANEL_PX = 240;
@@ -390,10 +391,20 @@ const mnistLiveChart = (() => {
     try {
       const have = p.chart ? p.chart.n : 0;
       const response = await fetch(routeUrl(p.url, have, p.base), { cache: "no-store" });
-      if (!response.ok) {
-        stopPolling(p); // the server does not know this job (restarted): the page shows why
+      if (response.status === 404) {
+        // The server does not know this job any more: it was restarted, and the run is interrupted.
+        // A tab left open said "Training now" for good. A rerun cannot help (the new server has none of
+        // this page's fragments): the page loads again, from the server as it is now. Only after this
+        // element had answers, so that a route that never knew the job cannot reload in a loop.
+        stopPolling(p);
+        if (p.known) {
+          (window.__mnistLiveAsks = window.__mnistLiveAsks || []).push({ run: p.run, why: "reload" });
+          window.location.reload();
+        }
         return;
       }
+      if (!response.ok) return; // a server still starting, a proxy's error: the next tick asks again
+      p.known = true;
       const got = await response.json();
       if (!p.timer) return; // unmounted meanwhile
       const t0 = performance.now();
