@@ -127,7 +127,7 @@ def job_panel(job: Job, registry: JobRegistry, runs_dir: Path, started: str) -> 
     with st.container(border=True):
         snap = job.snapshot()
         run = f" · run `{snap.run_id}`" if snap.run_id else ""
-        st.markdown(f"**Training now: {snap.label}**{run}")
+        st.markdown(f"**Training now:** {literal(snap.label)}{run}")
         if stopping:
             st.caption("Stopping after the current step…")
         else:
@@ -232,7 +232,7 @@ def queue_panel(queued: list[Job], n_running: int) -> None:
             f"(they start in this order when a slot is free; {n_running} training now)"
         )
         for position, job in enumerate(queued, start=1):
-            what = f"resume `{job.resume_id}`" if job.resume_id else job.config.label()
+            what = f"resume `{job.resume_id}`" if job.resume_id else literal(job.title)
             text_col, button_col = st.columns([5, 1], vertical_alignment="center")
             text_col.markdown(f"{position}. {what}")
             button_col.button("Cancel", key=f"train_cancel_{job.id}", on_click=job.stop)

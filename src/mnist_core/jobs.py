@@ -135,6 +135,15 @@ class Job:
         """The run this job continues, or None for a new run."""
         return self._resume_id
 
+    @property
+    def title(self) -> str:
+        """What the pages call it: the name the user typed, with the architecture when the name lacks it."""
+        label = self.config.label()
+        name = self._kwargs.get("name")
+        if not name or label in name:
+            return name or label
+        return f"{name} ({label})"
+
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             events = tuple(self._events)
@@ -153,7 +162,7 @@ class Job:
         return JobSnapshot(
             phase=_phase(state, last, cfg.epochs), resuming=self._resume_id is not None,
             stopping=self._stop.is_set(),
-            id=self.id, label=cfg.label(), state=state, run_id=run_id,
+            id=self.id, label=self.title, state=state, run_id=run_id,
             epoch=last.epoch if last else 0, epochs=cfg.epochs, step=last.step if last else 0,
             total_steps=total, fraction=min(1.0, last.step / total) if last and total else 0.0,
             loss=recent.loss if recent else None, train_acc=recent.train_acc if recent else None,

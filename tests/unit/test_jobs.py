@@ -236,3 +236,18 @@ def test_a_page_can_wait_for_a_new_runs_folder_but_never_for_a_slot(monkeypatch:
         may_start.set()
         release.set()
         registry.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        (None, "MLP 784-64-10 bs1"),
+        ("A-1x64-bs1", "A-1x64-bs1 (MLP 784-64-10 bs1)"),  # the name typed on the Train page, and what it is
+        ("Reproduce the study: MLP 784-64-10 bs1 seed 0", "Reproduce the study: MLP 784-64-10 bs1 seed 0"),
+    ],
+)
+def test_a_job_is_called_by_the_name_the_user_gave_it(tmp_path: Path, name: str | None, title: str) -> None:
+    """The live panel and the queue said "Training now: MLP 784-64-10 bs1" for a run named A-1x64-bs1."""
+    job = Job("job-1", RunConfig(hidden=(64,), batch_size=1), tmp_path, tmp_path, name=name)
+    assert job.title == title
+    assert job.snapshot().label == title
