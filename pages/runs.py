@@ -5,8 +5,9 @@ turns them into rows; the page shows the table, the picker and the saved
 sweeps (``ui/sweep_view.py``), and ``ui/runs_views.py`` (the comparison
 charts) and ``ui/runs_manage.py`` (rename, tag, export, delete, import) do
 the rest. The listing is cached by
-the checkpoints folder's fingerprint (``runs.folder_state``, one ``stat`` per
-run), so a widget click does not re-read 500 folders.
+the checkpoints folder's fingerprint (``runs.folder_state``, a ``stat`` per
+run folder and per file in it: a file edited in place counts), so a widget
+click does not re-read 500 folders.
 """
 
 from __future__ import annotations
