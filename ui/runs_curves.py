@@ -34,13 +34,15 @@ def curves_figure(
     rows: Mapping[str, Mapping[str, Any]],
     x: str = "epoch",
     groups: Mapping[str, tuple[str, str]] | None = None,
+    log_x: bool = False,
 ) -> go.Figure:
     """Loss (left) and accuracy (right) of each run against ``x``: lines for training, dashes for validation.
 
     ``x`` is a key of ``curves.CURVE_AXES``. One legend entry per run, or per
     seed group: ``groups`` maps a run id to its group's (key, label), and the
     runs of a group share a colour and one legend entry; clicking it hides the
-    run (the group) in both panels.
+    run (the group) in both panels. ``log_x``: a log x axis (steps or images of
+    a batch-1 run beside a batch-256 one: 50,000 against 211, which is a sliver on a linear axis).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     if len(curves) > MAX_CURVE_TRACES:
@@ -54,7 +56,7 @@ def curves_figure(
             _run_curves(fig, (key, name, first), cols, rows[run_id], x, colours[key])
     fig.update_yaxes(title_text="cross-entropy", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
-    fig.update_xaxes(title_text=CURVE_AXES[x])
+    fig.update_xaxes(title_text=CURVE_AXES[x], type="log" if log_x else "linear")
     fig.update_layout(
         height=HEIGHT + 80,
         # The panels' titles get their own row under the modebar; the legend goes under the plot.

@@ -74,13 +74,18 @@ def charts_section(rows: list[dict[str, Any]], runs_dir: Path, stamps: Mapping[s
 
 
 def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, int]) -> None:
-    x = st.columns(3)[0].selectbox(
+    against, log = st.columns(3, vertical_alignment="bottom")[:2]
+    x = against.selectbox(
         "Against",
         list(core_curves.CURVE_AXES),
         format_func=core_curves.CURVE_AXES.get,
         key=f"{K}curve_x",
         persist_state=SESSION,
     )
+    log_x = log.checkbox(
+        "Log x axis", key=f"{K}curve_logx", persist_state=SESSION,
+        help="For runs of very different lengths: a batch-1 run takes 50,000 steps an epoch, batch 256 211.",
+    )  # fmt: skip
     curves: dict[str, core_curves.CurveColumns] = {}
     for row in rows:
         cols = curve_columns(runs_dir, row["id"], stamps.get(row["id"], 0))
@@ -91,7 +96,7 @@ def curves_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
     if not curves:
         st.info("None of these runs has a learning curve yet.")
         return
-    fig = runs_curves.curves_figure(curves, {r["id"]: r for r in rows}, x, seed_groups(rows))
+    fig = runs_curves.curves_figure(curves, {r["id"]: r for r in rows}, x, seed_groups(rows), log_x=log_x)
     st.plotly_chart(fig, key=f"{K}curves")
     if len(curves) > runs_curves.MAX_CURVE_TRACES:
         st.caption(f"{len(curves)} runs: drawn as one line per series; hover a line for its run.")

@@ -101,3 +101,13 @@ def test_the_train_and_runs_pages_draw_one_confusion_figure() -> None:
         assert np.asarray(heat.text).tolist() == matrix  # every count is written
     assert "Confusion matrix (test set)" in train.layout.title.text
     assert "run &lt;b&gt;a&lt;/b&gt;" in runs.layout.title.text
+
+
+def test_learning_curves_can_take_a_log_x_axis() -> None:
+    """A batch-256 run (211 steps) was a sliver at x = 0 beside a batch-1 run (50,000 steps)."""
+    rows = _rows([1e4])
+    curves = {"r0": curve_columns([])}
+    linear = runs_curves.curves_figure(curves, {"r0": rows[0]}, "step").to_plotly_json()["layout"]
+    log = runs_curves.curves_figure(curves, {"r0": rows[0]}, "step", log_x=True).to_plotly_json()["layout"]
+    assert linear["xaxis"]["type"] == linear["xaxis2"]["type"] == "linear"
+    assert log["xaxis"]["type"] == log["xaxis2"]["type"] == "log"
