@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mnist_core import seeds, significance
+from mnist_core import significance
 from mnist_core.calibration import Reliability
 from mnist_core.errors import MnistLabError
 from mnist_core.significance import Comparison
@@ -69,24 +69,20 @@ def significance_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping
 
 
 def across_seeds(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Configurations picked with 2+ seeds, tested against each other over their seeds (Welch, Holm).
+    """Configurations picked with 2+ seeds, tested over their seeds (:func:`significance.across_seeds`).
 
     Drawn first, as it answers the question a learner asks ("is this width
-    better?"); returns run id -> its configuration's label, for the runs of
-    such configurations, so the per-model lines can say when two runs are
-    seeds of one configuration.
+    better?"); returns run id -> its configuration's label, so the per-model
+    lines can say when two runs are seeds of one configuration.
     """
-    groups = [g for g in seeds.group_rows(rows, ["test_accuracy"]) if (g.get(seeds.N_KEY) or 1) > 1]
-    by_id = {r["id"]: r for r in rows}
-    accuracies = {g["name"]: [by_id[i]["test_accuracy"] for i in g["run_ids"]] for g in groups}
-    tests = significance.compare_configurations(accuracies)
-    if tests:
+    found = significance.across_seeds(rows)
+    if found.tests:
         st.markdown("**Across seeds**: is one configuration better than another, seed noise included?")
-        for test in tests:
+        for test in found.tests:
             icon = ":material/check_circle:" if test.real else ":material/balance:"
             st.markdown(f"{icon} {_md(test.verdict)}")
         st.markdown("**These trained models**, image by image:")
-    return {i: g["name"] for g in groups for i in g["run_ids"]}
+    return found.config_of
 
 
 def verdicts(found: Comparison, siblings: Mapping[str, str] | None = None) -> None:

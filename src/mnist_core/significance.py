@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import binomtest, ttest_ind
 from statsmodels.stats.multitest import multipletests
 
-from . import runs
+from . import runs, seeds
 from .calibration import FIELDS, Reliability, SignificanceError, summary_fields, unpack_correct
 from .data import load_split
 from .errors import DatasetUnavailable
@@ -218,6 +218,35 @@ def compare_configurations(
                    p, float(adj), bool(rej))
         for (name, a, b, p), adj, rej in zip(raw, adjusted, reject, strict=True)
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SeedGroups:
+    """The picked runs' configurations with 2+ seeds: their tests, and which run belongs to which."""
+
+    tests: list[ConfigTest]
+    config_of: dict[str, str]  # run id -> its configuration's label, for the runs of such configurations
+
+
+def across_seeds(rows: Sequence[Mapping[str, Any]]) -> SeedGroups:
+    """Group the table rows ``rows`` by configuration (:func:`seeds.group_rows`) and test the groups.
+
+    The user action "is this configuration better, seed noise included?": the
+    Runs page's first answer when runs of a configuration were picked with
+    several seeds (:func:`compare_configurations` over their test accuracies).
+    """
+    groups = [g for g in seeds.group_rows(rows, ["test_accuracy"]) if (g.get(seeds.N_KEY) or 1) > 1]
+    names = [str(g["name"]) for g in groups]
+    # Two configurations may share a name (the same shape at two learning rates): tell them apart.
+    labels = [
+        name if names.count(name) == 1 else f"{name} · {group.get(seeds.GROUP_KEY)}"
+        for name, group in zip(names, groups, strict=True)
+    ]
+    by_id = {r["id"]: r for r in rows}
+    members = {label: group["run_ids"] for label, group in zip(labels, groups, strict=True)}
+    accuracies = {label: [by_id[i]["test_accuracy"] for i in ids] for label, ids in members.items()}
+    config_of = {i: label for label, ids in members.items() for i in ids}
+    return SeedGroups(compare_configurations(accuracies), config_of)
 
 
 def is_finite(value: Any) -> bool:

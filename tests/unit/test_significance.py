@@ -286,3 +286,17 @@ def test_configurations_are_compared_over_their_seeds_with_welch_and_holm():
     assert significance.compare_configurations({"a": [0.9, 0.91], "b": [0.95]}) == []
     same = significance.compare_configurations({"a": [0.9, 0.9], "b": [0.9, 0.9]})
     assert [t.p_value for t in same] == [1.0] and not same[0].real
+
+
+def test_across_seeds_groups_the_table_rows_and_tells_same_named_configurations_apart():
+    def row(run_id, seed, acc, lr):
+        return {"id": run_id, "name": "MLP 784-32-10 bs128", "status": "completed", "seed": seed,
+                "group": f"g-lr{lr}", "test_accuracy": acc}  # fmt: skip
+
+    rows = [row("a0", 0, 0.930, 1e-3), row("a1", 1, 0.931, 1e-3), row("b0", 0, 0.900, 1e-1),
+            row("b1", 1, 0.902, 1e-1), row("c0", 0, 0.95, 3e-3)]  # fmt: skip
+    found = significance.across_seeds(rows)
+    assert set(found.config_of) == {"a0", "a1", "b0", "b1"}  # c0 has one seed: no group
+    assert found.config_of["a0"] == found.config_of["a1"] != found.config_of["b0"]
+    (test,) = found.tests
+    assert test.a == found.config_of["a0"] and test.b == found.config_of["b0"] and test.n_a == test.n_b == 2
