@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from mnist_core import compare, runs
-from mnist_core.runs import write_json
 from tests.support.apptest import no_exception, open_runs_view, page_text
-from tests.support.saved import completed_fake_runs
+from tests.support.saved import completed_fake_runs, variant_of
 
 N_TEST = 200  # the generated dataset's test split (tests/conftest.py)
 
@@ -42,14 +40,8 @@ def test_best_shows_one_run_a_cell_in_both_maps_and_says_what_else_differs(app_p
 
 def slower_and_better_twin(runs_dir: Path, run_id: str) -> str:
     """A copy of ``run_id`` (same depth and width) at batch 1: more accurate, 30x slower. Its id."""
-    twin = f"{run_id}-bs1"
-    shutil.copytree(runs_dir / run_id, runs_dir / twin)
     info = runs.load_run(run_id, runs_dir)
-    meta = json.loads((runs_dir / twin / "run.json").read_text())
-    write_json(runs_dir / twin / "run.json", meta | {"id": twin, "name": f"{info.name} bs1"})
-    config = json.loads((runs_dir / twin / "config.json").read_text())
-    write_json(runs_dir / twin / "config.json", config | {"batch_size": 1})
-    summary = info.summary | {"test_accuracy": min(1.0, info.summary["test_accuracy"] + 0.05),
-                              "train_time_s": 30 * info.summary["train_time_s"]}  # fmt: skip
-    write_json(runs_dir / twin / "summary.json", summary)
-    return twin
+    summary = {"test_accuracy": min(1.0, info.summary["test_accuracy"] + 0.05),
+               "train_time_s": 30 * info.summary["train_time_s"]}  # fmt: skip
+    name = f"{info.name} bs1"
+    return variant_of(runs_dir, run_id, "bs1", name=name, config={"batch_size": 1}, summary=summary)

@@ -12,7 +12,7 @@ from mnist_core import calibration, runs, significance
 from mnist_core.runs import write_json
 from tests.support.apptest import open_runs_view
 from tests.support.fakeruns import make_fake_runs
-from tests.support.saved import completed_fake_runs
+from tests.support.saved import completed_fake_runs, variant_of
 
 PAGE = "pages/runs.py"
 VIEW = "Is the difference real?"
@@ -76,17 +76,9 @@ def test_runs_on_different_test_sets_are_refused_with_a_reason(app_path, run_ids
 
 def _seed_of(runs_dir: Path, run_id: str, seed: int, accuracy: float) -> str:
     """A copy of ``run_id`` as another seed of its configuration, with its own test accuracy."""
-    import shutil
-
-    copy = f"{run_id}-s{seed}"
-    shutil.copytree(runs_dir / run_id, runs_dir / copy)
-    meta = json.loads((runs_dir / copy / "run.json").read_text())
-    write_json(runs_dir / copy / "run.json", meta | {"id": copy, "name": f"{meta['name']} s{seed}"})
-    config = json.loads((runs_dir / copy / "config.json").read_text())
-    write_json(runs_dir / copy / "config.json", config | {"seed": seed})
-    summary = json.loads((runs_dir / copy / "summary.json").read_text())
-    write_json(runs_dir / copy / "summary.json", summary | {"test_accuracy": accuracy})
-    return copy
+    name = f"{runs.load_run(run_id, runs_dir).name} s{seed}"
+    return variant_of(runs_dir, run_id, f"s{seed}", name=name, config={"seed": seed},
+                      summary={"test_accuracy": accuracy})  # fmt: skip
 
 
 def test_seeds_of_one_configuration_are_tested_across_seeds_and_not_called_a_better_setting(

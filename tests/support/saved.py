@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 from collections.abc import Mapping
@@ -46,6 +47,19 @@ def completed_fake_runs(runs_dir: Path, n: int, seed: int, n_test: int) -> list[
     """The completed ones of ``n`` generated runs with (untrained, at most 64 wide) weights, oldest first."""
     ids = make_fake_runs(runs_dir, n, seed=seed, n_test=n_test, weights=True, max_width=64)
     return [r.id for r in runs.list_runs(runs_dir) if r.id in ids and r.status == "completed"]
+
+
+def variant_of(runs_dir: Path, run_id: str, suffix: str, *, name: str, config: Mapping[str, object],
+               summary: Mapping[str, object]) -> str:
+    """A copy of ``run_id`` (new id ``<run_id>-<suffix>``) with ``name`` and some config and summary values
+    changed: another seed, another batch size, another accuracy, without training. Its id."""
+    copy = f"{run_id}-{suffix}"
+    shutil.copytree(runs_dir / run_id, runs_dir / copy)
+    folder = runs_dir / copy
+    for file, changes in (("run.json", {"id": copy, "name": name}), ("config.json", config),
+                          ("summary.json", summary)):  # fmt: skip
+        runs.write_json(folder / file, json.loads((folder / file).read_text()) | dict(changes))
+    return copy
 
 
 def zip_of(files: Mapping[str, bytes]) -> bytes:
