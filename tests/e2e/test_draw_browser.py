@@ -204,7 +204,8 @@ def test_a_first_hour_on_draw_keeps_the_model_the_drawing_and_one_answer_per_dra
     page.get_by_text("Your drawing from before, drawn again").wait_for()
     page.get_by_role("button", name="Clear", exact=True).click()  # the toolbar's reset goes back to it
     page.get_by_test_id("stMetric").filter(has_text="Prediction").wait_for(state="detached")
-    draw.idle()
+    draw.idle()  # until the old canvas, stale beside the new one, is gone
+    assert draw.ink() == 0, "Clear: a clean canvas"
     draw.draw(DIGITS[7][0])
     draw.idle()
     assert teach.is_disabled()

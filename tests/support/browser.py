@@ -10,10 +10,13 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.app_server import CHROMIUM, CHROMIUM_ARGS
 
-# True once no script run is going on: the status widget is gone, or no longer says "Running".
+# True once no script run is going on: the status widget is gone, or no longer says "Running", and no
+# element is left stale. A short run never shows the widget, and the elements it has not drawn again
+# (a canvas under its old key, beside the new one) stay on the page, stale, until it ends.
 IDLE = (
-    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-    " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
+    "() => (!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+    " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running'))"
+    " && !document.querySelector('[data-stale=\"true\"]')"
 )
 
 
