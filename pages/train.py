@@ -101,7 +101,12 @@ def config_form(root: Path) -> RunConfig | None:
         batch = st.select_slider(
             "Batch size", BATCH_SIZES, value=64, key="train_batch", persist_state=SESSION
         )
-        epochs = st.number_input("Epochs", 1, MAX_EPOCHS, 2, key="train_epochs", persist_state=SESSION)
+        # No range on the field itself: the browser turned 5000 red and quietly kept the old value, which
+        # Start then trained. Out of range, the configuration's own message says so and Start is off.
+        epochs = st.number_input(
+            "Epochs", value=2, step=1, key="train_epochs", persist_state=SESSION,
+            help=f"Passes over the training set, from 1 to {MAX_EPOCHS}.",
+        )  # fmt: skip
         lr = st.select_slider(
             "Learning rate (log scale)",
             LEARNING_RATES,

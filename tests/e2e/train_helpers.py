@@ -9,7 +9,7 @@ from playwright.sync_api import Locator, Page
 
 def start_training(page: Page, epochs: int) -> None:
     """Type ``epochs`` into the Train page, wait for its estimate, click Start and wait for the run."""
-    field = page.get_by_label("Epochs")
+    field = page.get_by_role("spinbutton", name="Epochs")
     field.fill(str(epochs))
     field.press("Enter")
     page.get_by_text(f"{epochs} epochs (est.)").wait_for()
