@@ -22,9 +22,9 @@ import streamlit as st
 from mnist_core import compare, runs, seeds, sweeps
 from mnist_core.errors import MnistLabError
 from ui import choices, sweep_view
-from ui.runs_manage import FLASH_KEY, K, import_section, manage_section
+from ui.runs_manage import K, import_section, leftover_messages, manage_section
 from ui.runs_views import charts_section
-from ui.shared import SESSION, literal, show_flash
+from ui.shared import SESSION, literal
 from ui.shell import require_shell
 
 SELECT_KEY = f"{K}selected"
@@ -84,7 +84,6 @@ def main() -> None:
     st.title("Runs")
     st.markdown(INTRO)
     runs_dir = runs.default_runs_dir()
-    show_flash(FLASH_KEY)
     try:
         state = runs.folder_state(runs_dir)
         rows, broken = listing(str(runs_dir), state)
@@ -95,6 +94,7 @@ def main() -> None:
     stamps = dict(state)
     broken_section(broken)
     if not rows:
+        leftover_messages()  # the last run was just deleted: its section is gone
         st.info(f"No runs in `{runs_dir}` yet. Train one on the Train page, or import a run below.")
         import_section(runs_dir)
         return

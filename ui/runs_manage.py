@@ -17,10 +17,28 @@ import streamlit as st
 from mnist_core import archive, compare, runs
 from mnist_core.errors import MnistLabError
 from ui import choices
-from ui.shared import flash, literal
+from ui.shared import flash, literal, show_flash
 
 K = "runs_"  # session-state key prefix of the Runs page (here, ui/runs_views.py, pages/runs.py)
-FLASH_KEY, CONFIRM_KEY, UPLOAD_N_KEY = f"{K}flash", f"{K}confirm_delete", f"{K}upload_n"
+CONFIRM_KEY, UPLOAD_N_KEY = f"{K}confirm_delete", f"{K}upload_n"
+# Each section's messages are drawn in it, and its expander keeps its state by key: a message at the
+# top of the page moved everything below it, and the expander the user had just used closed.
+EDIT, DELETE, IMPORT = f"{K}edit_section", f"{K}delete_section", f"{K}import_section"
+FLASH_KEYS = {section: f"{section}_flash" for section in (EDIT, DELETE, IMPORT)}
+
+
+def section(title: str, key: str, icon: str) -> Any:
+    """An expander that stays as the user left it, whatever appears above it, with its messages at the top."""
+    box = st.expander(title, key=key, icon=icon, on_change="rerun")
+    with box:
+        show_flash(FLASH_KEYS[key])
+    return box
+
+
+def leftover_messages() -> None:
+    """The messages of the sections a page without runs does not draw (the last one was just deleted)."""
+    for key in (EDIT, DELETE):
+        show_flash(FLASH_KEYS[key])
 
 
 # -- rename, tag, annotate, export, delete -----------------------------------------------
@@ -29,13 +47,14 @@ FLASH_KEY, CONFIRM_KEY, UPLOAD_N_KEY = f"{K}flash", f"{K}confirm_delete", f"{K}u
 def manage_section(rows: list[dict[str, Any]], selected: list[str], runs_dir: Path) -> None:
     by_id = {r["id"]: r for r in rows}
     labels = choices.run_labels(by_id[i] for i in (selected or by_id))
-    with st.expander("Rename, tag, annotate, export", icon=":material/edit:"):
+    with section("Rename, tag, annotate, export", EDIT, ":material/edit:"):
         choices.sync_single(f"{K}focus", labels)  # the run just renamed stays in the form
         run_id = st.selectbox("Run", list(labels), format_func=choices.labeller(labels), key=f"{K}focus")
         if run_id is not None:
             edit_form(by_id[run_id], compare.all_tags(rows), runs_dir)
             export_button(by_id[run_id], runs_dir)
-    with st.expander(f"Delete the selected runs ({len(selected)})", icon=":material/delete:"):
+    # One label whatever the selection: a keyed expander whose label changes is a new one, closed.
+    with section("Delete the selected runs", DELETE, ":material/delete:"):
         delete_controls([by_id[i] for i in selected], runs_dir)
 
 
@@ -66,9 +85,9 @@ def _save_meta(run_id: str, runs_dir: Path) -> None:
             notes=state[f"{K}notes_{run_id}"],
         )
     except MnistLabError as exc:
-        flash(FLASH_KEY, "error", str(exc))
+        flash(FLASH_KEYS[EDIT], "error", str(exc))
     else:
-        flash(FLASH_KEY, "success", f"Saved the name, tags and notes of {run_id}.")
+        flash(FLASH_KEYS[EDIT], "success", f"Saved the name, tags and notes of {run_id}.")
 
 
 def export_button(row: Mapping[str, Any], runs_dir: Path) -> None:
@@ -122,13 +141,13 @@ def _delete(ids: list[str], runs_dir: Path) -> None:
     st.session_state[CONFIRM_KEY] = []
     done, errors = runs.delete_runs(ids, runs_dir)
     for error in errors:
-        flash(FLASH_KEY, "error", error)
+        flash(FLASH_KEYS[DELETE], "error", error)
     if done:
-        flash(FLASH_KEY, "success", f"Deleted {done} run{'s' if done != 1 else ''}.")
+        flash(FLASH_KEYS[DELETE], "success", f"Deleted {done} run{'s' if done != 1 else ''}.")
 
 
 def import_section(runs_dir: Path) -> None:
-    with st.expander("Import a run (.zip)", icon=":material/upload:"):
+    with section("Import a run (.zip)", IMPORT, ":material/upload:"):
         st.caption(
             "A zip exported from this page. It is checked before anything is written: only a run's "
             "files, a valid configuration, and weights that are plain tensors of that model."
@@ -147,7 +166,7 @@ def _import(key: str, runs_dir: Path) -> None:
     try:
         info = archive.import_run(uploaded, runs_dir)  # an UploadedFile is a seekable BytesIO
     except MnistLabError as exc:
-        flash(FLASH_KEY, "error", f"Not imported: {exc}")
+        flash(FLASH_KEYS[IMPORT], "error", f"Not imported: {exc}")
     else:
-        flash(FLASH_KEY, "success", f"Imported {literal(info.name)} as {info.id}.")
+        flash(FLASH_KEYS[IMPORT], "success", f"Imported {literal(info.name)} as {info.id}.")
     st.session_state[UPLOAD_N_KEY] = st.session_state.get(UPLOAD_N_KEY, 0) + 1  # a fresh, empty uploader

@@ -74,3 +74,57 @@ def test_select_two_runs_and_see_both_curves(
     page.set_viewport_size({"width": 1400, "height": 1900})  # the app scrolls inside; show the charts too
     page.locator(".js-plotly-plot").first.wait_for()
     page.screenshot(path=str(artifacts_dir / "runs-two-curves.png"))
+
+
+def _section(page: Page, title: str):
+    """The Runs page's expander whose summary starts with ``title``."""
+    return page.get_by_test_id("stExpander").filter(has=page.locator("summary", has_text=title))
+
+
+def _is_open(section) -> bool:
+    return section.locator("details").get_attribute("open") is not None
+
+
+def test_rename_delete_and_import_answer_in_their_section_which_stays_open(
+    two_runs: list[runs.RunInfo], page: Page, runs_dir: Path, tmp_path: Path
+) -> None:
+    """The messages of rename, delete and import were drawn at the top of the page, out of sight, and
+    the expander the user had just used closed under them."""
+    from mnist_core import archive
+
+    elsewhere = tmp_path / "elsewhere"
+    [other] = make_fake_runs(elsewhere, 1, seed=5, n_test=200, weights=True)
+    exported = tmp_path / "run.zip"
+    exported.write_bytes(archive.export_run(other, elsewhere))
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs", exact=True).click()
+    page.get_by_role("heading", name="Runs").first.wait_for()
+    _idle(page)
+
+    edit = _section(page, "Rename, tag, annotate, export")
+    edit.locator("summary").click()
+    name = edit.get_by_label("Name")
+    name.fill("renamed by hand")
+    edit.get_by_role("button", name="Save").click()
+    edit.get_by_text("Saved the name, tags and notes of").wait_for()
+    _idle(page)
+    assert _is_open(edit), "the section the user just used stays open"
+    assert [i.name for i in runs.list_runs(runs_dir)].count("renamed by hand") == 1
+
+    imported = _section(page, "Import a run (.zip)")
+    imported.locator("summary").click()
+    imported.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(exported))
+    imported.get_by_role("button", name="Import", exact=True).click()
+    imported.get_by_text("Imported").wait_for()
+    _idle(page)
+    assert _is_open(imported) and _is_open(edit)
+    assert len(runs.list_runs(runs_dir)) == 3
+
+    delete = _section(page, "Delete the selected runs")
+    delete.locator("summary").click()
+    delete.get_by_role("button", name="Delete 2 runs…").click()
+    delete.get_by_role("button", name="Yes, delete").click()
+    delete.get_by_text("Deleted 2 runs.").wait_for()
+    _idle(page)
+    assert _is_open(delete), "the selection changed (no run now); the section stays open all the same"
+    assert len(runs.list_runs(runs_dir)) == 1
+    assert page.locator('[data-testid="stException"]').count() == 0

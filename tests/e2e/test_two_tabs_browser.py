@@ -95,7 +95,7 @@ def test_two_tabs_rename_and_delete_runs_the_other_has_picked(
         b.get_by_text(f"Saved the name, tags and notes of {renamed.id}.").wait_for()
         wait_for_chips(b, [label(renamed, "renamed in tab B")])  # B's own chip follows, no reload
         pick(b, [label(deleted)])
-        b.get_by_text("Delete the selected runs (1)").click()
+        b.get_by_text("Delete the selected runs").click()
         b.get_by_role("button", name="Delete 1 run…").click()
         b.get_by_role("button", name="Yes, delete").click()
         b.get_by_text("Deleted 1 run.").wait_for()
