@@ -91,13 +91,11 @@ def cost_figure(
         for trace in fit_traces(fit, FIT_COLOURS[k % len(FIT_COLOURS)]):
             fig.add_trace(trace)
     points = [(i, r) for i, r in enumerate(rows) if r.get(cost) is not None and r.get(accuracy) is not None]
-    values = sorted({r.get(color_by) for _, r in points}, key=_category_order)
-    if len(values) <= MAX_CATEGORIES:
-        for k, value in enumerate(values):
-            group = [r for _, r in points if r.get(color_by) == value]
-            fig.add_trace(
-                _scatter(group, cost, accuracy, f"{compare.label(color_by)} {value}", {"color": color(k)})
-            )
+    groups = compare.colour_groups([r for _, r in points], color_by)
+    if len(groups) <= MAX_CATEGORIES:
+        for k, (name, members) in enumerate(groups.items()):
+            group = [points[i][1] for i in members]
+            fig.add_trace(_scatter(group, cost, accuracy, name, {"color": color(k)}))
     else:
         marker = {
             "color": [r.get(color_by) for _, r in points],
@@ -179,10 +177,6 @@ def error_bars(rows: Sequence[Mapping[str, Any]], key: str, axis: str) -> dict[s
         return {}
     array = [0.0 if v is None else float(v) for v in stds]
     return {axis: {"type": "data", "array": array, "visible": True, "thickness": 1.5, "width": 4}}
-
-
-def _category_order(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
 
 # -- parallel coordinates --------------------------------------------------------------

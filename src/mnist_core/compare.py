@@ -252,6 +252,26 @@ def pareto_front(points: Sequence[tuple[float | None, float | None]]) -> list[in
     return front
 
 
+def colour_groups(rows: Sequence[Mapping[str, Any]], by: str) -> dict[str, list[int]]:
+    """Indices of ``rows`` grouped by their value of the setting ``by``, named "Depth 2" and so on.
+
+    A CNN's depth and width count only its dense layers after the convolutions:
+    where MLPs and CNNs are mixed, LeNet-5 (depth 2) is not put with the 2-layer
+    MLPs but beside them, as "CNN, depth 2". Numbers in order, then the rest.
+    """
+    mixed = by in ("depth", "width") and len({row.get("model", "mlp") for row in rows}) > 1
+    keyed: dict[tuple[Any, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        value = row.get(by)
+        order = (0, value) if isinstance(value, (int, float)) else (1, str(value))
+        keyed.setdefault((row.get("model", "mlp") if mixed else "", *order), []).append(i)
+    out: dict[str, list[int]] = {}
+    for model, _, value in sorted(keyed, key=lambda k: (k[0] != "mlp", *k)):
+        name = f"{label(by)} {value}"
+        out[f"{model.upper()}, {name[0].lower()}{name[1:]}" if model else name] = keyed[(model, _, value)]
+    return out
+
+
 # -- depth x width grids -------------------------------------------------------------
 
 

@@ -111,3 +111,11 @@ def test_learning_curves_can_take_a_log_x_axis() -> None:
     log = runs_curves.curves_figure(curves, {"r0": rows[0]}, "step", log_x=True).to_plotly_json()["layout"]
     assert linear["xaxis"]["type"] == linear["xaxis2"]["type"] == "linear"
     assert log["xaxis"]["type"] == log["xaxis2"]["type"] == "log"
+
+
+def test_cost_chart_colours_a_cnn_apart_from_the_mlps_of_its_dense_depth() -> None:
+    rows = _rows([1e4, 2e4, 3e4])
+    rows[2] |= {"model": "cnn", "architecture": "LeNet-5"}
+    fig = runs_charts.cost_figure(rows, "parameters", [0], color_by="depth").to_plotly_json()
+    named = {t["name"]: len(t["x"]) for t in fig["data"] if t["name"] != "Pareto front"}
+    assert named == {"MLP, depth 1": 2, "CNN, depth 1": 1}

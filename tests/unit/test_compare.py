@@ -144,6 +144,24 @@ def test_csv_has_every_column_and_joins_tags():
 # -- pareto ------------------------------------------------------------------------------
 
 
+def test_colour_groups_keep_a_cnns_dense_depth_apart_from_an_mlps_depth():
+    """LeNet-5 counts 2 dense layers: coloured by depth it was one of the 2-layer MLPs."""
+    rows = [
+        _row("a", depth=2), _row("lenet", model="cnn", depth=2), _row("b", depth=1), _row("c", depth=10),
+    ]  # fmt: skip
+    by_depth = compare.colour_groups(rows, "depth")
+    assert list(by_depth.items()) == [
+        ("MLP, depth 1", [2]), ("MLP, depth 2", [0]), ("MLP, depth 10", [3]), ("CNN, depth 2", [1]),
+    ]  # fmt: skip
+    assert compare.colour_groups(rows, "width") == {"MLP, width 64": [0, 2, 3], "CNN, width 64": [1]}
+    # Settings that mean the same for both kinds, and runs of one kind, are grouped by value alone.
+    assert compare.colour_groups(rows, "batch_size") == {"Batch size 64": [0, 1, 2, 3]}
+    assert compare.colour_groups([rows[0], rows[2]], "depth") == {"Depth 1": [1], "Depth 2": [0]}
+    assert list(compare.colour_groups([_row("x", optimizer="sgd"), _row("y")], "optimizer")) == [
+        "Optimizer adam", "Optimizer sgd",
+    ]  # fmt: skip
+
+
 def test_pareto_front_keeps_only_undominated_points_cheapest_first():
     points = [(10, 0.90), (5, 0.95), (1, 0.80), (5, 0.94), (20, 0.97), (20, 0.96), (None, 0.99), (3, None)]
     assert compare.pareto_front(points) == [2, 1, 4]
