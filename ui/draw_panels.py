@@ -19,7 +19,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import explain, handwriting, online
 from mnist_core.errors import MnistLabError
-from mnist_core.images import MAX_FILE_BYTES
+from mnist_core.images import MAX_FILE_BYTES, UPLOAD_EXTENSIONS
 from mnist_core.runs import RunInfo, best_of, lineage
 from ui import choices, draw_cache, inside_charts
 from ui import draw_widgets as w
@@ -195,7 +195,7 @@ def _upload() -> tuple[Any, str]:
     mounted_now = UPLOAD_KEY not in st.session_state
     upload = st.file_uploader(
         "A photo or scan of one handwritten digit (PNG or JPEG)",
-        type=["png", "jpg", "jpeg"],
+        type=list(UPLOAD_EXTENSIONS),
         key=UPLOAD_KEY,
         max_upload_size=MAX_FILE_BYTES >> 20,  # MB: what the reading takes, not Streamlit's 200
         help="Dark ink on light paper or the reverse, any size; transparency is fine.",

@@ -41,6 +41,24 @@ _FRAMES = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman, 8-bi
 _OTHER_FRAMES = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+# Other image formats, told by their first bytes, so that a refusal can name what the file is.
+_OTHER_FORMATS = (
+    (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"), (b"8BPS", "Photoshop (PSD)"), (b"%PDF", "PDF"),
+)  # fmt: skip
+_ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF"}
+
+
+def other_format(data: bytes) -> str | None:
+    """The name of the image format ``data`` starts like, when it is one of the others (GIF, WebP,
+    HEIC...); None for PNG, JPEG and anything unknown."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        return _ISO_BRANDS.get(data[8:12])
+    return next((name for magic, name in _OTHER_FORMATS if data.startswith(magic)), None)
+
+
 def check_layout(data: bytes) -> None:
     """Refuse a PNG or JPEG whose headers promise a slow or memory-hungry decode.
 

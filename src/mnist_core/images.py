@@ -27,11 +27,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InvalidImageError
-from .imagecheck import MAX_EXIF_BYTES, MAX_PIXELS, MAX_SIDE, check_layout, too_large
+from .imagecheck import MAX_EXIF_BYTES, MAX_PIXELS, MAX_SIDE, check_layout, other_format, too_large
 
 __all__ = [
     "MAX_DECODED_BYTES",
     "MAX_FILE_BYTES",
+    "UPLOAD_EXTENSIONS",
     "WORK_SIDE",
     "ImageSource",
     "decode",
@@ -51,6 +52,10 @@ MAX_FILE_BYTES = 32 * 2**20  # a photo of a digit takes a few MB; larger files a
 MAX_DECODED_BYTES = 128 * 2**20
 WORK_SIDE = 1024  # images are shrunk to at most this side before any float work
 _FORMATS = ("PNG", "JPEG")
+# What an upload form should let through: the files read, and the common image files refused with a
+# message that names their format (a form that filters them out says why only on hover). No HEIC: a
+# phone converts a HEIC photo to JPEG for a form that does not list it.
+UPLOAD_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as PIL's "L"
 # EXIF orientation tag -> the transpose that makes the photo upright.
 _ORIENTATION = {
@@ -110,6 +115,12 @@ def _open(data: bytes, what: str) -> Image.Image:
             "are read. Crop the photo around the digit, or shrink it, and try again."
         )
     check_layout(data)
+    kind = other_format(data)
+    if kind is not None:
+        raise InvalidImageError(
+            f"{what} is a {kind} image: only PNG and JPEG are read. Save the digit as .png or .jpg "
+            "(an image viewer's Save as or Export does it, as does a screenshot) and try again."
+        )
     try:
         im = Image.open(io.BytesIO(data), formats=_FORMATS)
     except Image.DecompressionBombError as exc:

@@ -149,14 +149,29 @@ def two_digits_png() -> bytes:
     return png(np.asarray(image))
 
 
+def _encoded(kind: str) -> bytes:
+    """A drawn 7 saved as ``kind`` (GIF, WEBP): a format the uploader lets through to be refused by name."""
+    import io
+
+    from PIL import ImageDraw
+
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).line([(40, 40), (160, 40), (90, 180)], fill=0, width=16)
+    buf = io.BytesIO()
+    image.save(buf, kind)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("digit.png", b"this is not an image", "not a PNG or JPEG"),
         ("empty.png", b"", "empty (0 bytes)"),
         ("number.png", two_digits_png(), "digits side by side"),
+        ("seven.gif", _encoded("GIF"), "is a GIF image: only PNG and JPEG are read"),
+        ("seven.webp", _encoded("WEBP"), "is a WebP image: only PNG and JPEG are read"),
     ],
-    ids=["garbage", "0-bytes", "several-digits"],
+    ids=["garbage", "0-bytes", "several-digits", "gif", "webp"],
 )
 def test_bad_uploads_give_a_clear_message(
     app_path: Path, with_runs, name: str, content: bytes, message

@@ -112,7 +112,7 @@ CASES = {
     # name: (bytes factory, expected error class or None, message part, max seconds, max RSS growth MiB)
     "text": (lambda: b"hello, I am not an image\n" * 100, "InvalidImageError", "not a PNG or JPEG", 0.5, 10),
     "zero-bytes": (lambda: b"", "InvalidImageError", "empty (0 bytes)", 0.5, 10),
-    "gif": (_gif, "InvalidImageError", "not a PNG or JPEG", 0.5, 10),
+    "gif": (_gif, "InvalidImageError", "is a GIF image: only PNG and JPEG are read", 0.5, 10),
     "html": (lambda: b"<html><script>alert(1)</script></html>", "InvalidImageError", "not a PNG or JPEG",
              0.5, 10),
     "truncated-png": (lambda: _valid_png()[:200], "InvalidImageError", "truncated", 0.5, 10),

@@ -422,7 +422,7 @@ def truncated_png() -> bytes:
         (b"", "empty"),
         (b"not an image", "not a PNG or JPEG"),
         (truncated_png(), "truncated"),
-        (encode(canvas(), "GIF"), "not a PNG or JPEG"),
+        (encode(canvas(), "GIF"), "is a GIF image: only PNG and JPEG"),
         (io.BytesIO(b""), "empty"),
         (io.StringIO("text"), "binary mode"),
         (closed_file(), "Cannot read"),
