@@ -34,7 +34,8 @@ INTRO = """
 Train handwritten-digit classifiers from your browser and see, by doing, how a
 network's **depth**, **width** and **batch size** change its **accuracy** and its
 **cost**: training time, parameters, FLOPs, model size and energy.
-
+"""
+STUDY = """
 The app reproduces a blog study that trained MLPs and CNNs on MNIST. Two of its
 findings to check for yourself:
 
@@ -42,7 +43,7 @@ findings to check for yourself:
 - on a **2 x 1024** MLP, batch size **1** took **408 s** where batch size **64** took
   **13 s**, for a similar accuracy.
 """
-FIRST_STEPS = "Start with the quick model below, then draw a digit and see what it predicts."
+FIRST_STEPS = "Start with the quick model, then draw a digit and see what it predicts."
 NEXT_STEPS = "Draw a digit for your best model, or train your own on the Train page and compare them."
 
 
@@ -50,7 +51,6 @@ def main() -> None:
     require_shell(__file__)
     st.title("MNIST Lab")
     st.markdown(INTRO)
-    st.page_link(SWEEPS_PAGE, label="Reproduce the study in one click", icon=":material/science:")
     try:
         listing: tuple[list[RunInfo], dict[str, str]] | str = scan_runs()
     except MnistLabError as exc:
@@ -58,8 +58,12 @@ def main() -> None:
     done = not isinstance(listing, str) and any(run.status == "completed" for run in listing[0])
     st.markdown(NEXT_STEPS if done else FIRST_STEPS)
     root = core_data.data_root()
-    dataset_section(root)
+    # The runs first: on a phone the quick model's button was more than a screen down, under the study.
     runs_section(root, listing)
+    st.subheader("The study")
+    st.markdown(STUDY)
+    st.page_link(SWEEPS_PAGE, label="Reproduce the study in one click", icon=":material/science:")
+    dataset_section(root)
 
 
 # -- dataset ------------------------------------------------------------------
@@ -104,7 +108,7 @@ def _missing(root: Path, error: str | None) -> None:
         st.warning(core_data.missing_message(DATASET, root, reason))
     st.markdown(
         "With internet access the app downloads MNIST by itself (from the mirrors torchvision uses); "
-        "training the quick model below does it too."
+        "training the quick model does it too."
     )
     st.button(
         "Download MNIST now",

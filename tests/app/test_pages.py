@@ -83,7 +83,7 @@ def test_quick_model_trains_and_reports_its_accuracy(app_path: Path, runs_dir: P
     assert "Finished: test accuracy **" in text and "%" in text.split("Finished: test accuracy")[1]
     assert "1 saved run" in text and "(1 completed)" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
-    assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
+    assert [link.proto.page for link in at.get("page_link")] == ["draw", "sweeps"]
     assert len([p for p in runs_dir.iterdir() if p.is_dir()]) == 1
 
 
@@ -134,8 +134,8 @@ def test_landing_with_a_completed_run_shows_the_best_one(
     assert "1 saved run" in text and "(1 completed)" in text
     assert f"Best run so far: `{info.name}`" in text
     assert QUICK_BUTTON not in [b.label for b in at.button]
-    assert "quick model below" not in text  # it is not there: the next steps are drawing and training
-    assert [link.proto.page for link in at.get("page_link")] == ["sweeps", "draw"]
+    assert "Start with the quick model" not in text  # not there: the next steps are drawing and training
+    assert [link.proto.page for link in at.get("page_link")] == ["draw", "sweeps"]
 
 
 def test_an_unknown_page_says_so_and_links_home(app_path: Path) -> None:

@@ -82,3 +82,15 @@ def test_the_whole_canvas_and_the_prediction_show(tiny_run: runs.RunInfo, page: 
     assert 0 <= label <= 9
     assert cut_short(page) == []
     draw.no_exception()
+
+
+def test_a_phone_finds_the_quick_model_on_the_first_screen(blank_page: Page, server: str) -> None:
+    """On a 390-px phone the button a first visit needs was 1.2 screens down, under the study."""
+    phone = {"width": 390, "height": 844}
+    blank_page.set_viewport_size(phone)
+    blank_page.goto(server)
+    button = blank_page.get_by_role("button", name="Train a quick default model")
+    button.wait_for()
+    box = button.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= phone["height"], box
+    assert cut_short(blank_page) == []
