@@ -31,16 +31,11 @@ def _listing(runs_dir: str, state: tuple[tuple[str, int], ...]) -> tuple[list[Ru
     return scan_runs(runs_dir)
 
 
-def saved_runs() -> list[RunInfo]:
-    """Every readable run, newest first; re-read only when the checkpoints folder changed."""
+def saved_runs() -> tuple[list[RunInfo], dict[str, str]]:
+    """Every readable run, newest first, and the folders left out as broken, with the reason; re-read
+    only when the checkpoints folder changed (its stamp taken once a call)."""
     root = default_runs_dir()
-    return _listing(str(root), folder_state(root))[0]
-
-
-def broken_folders() -> dict[str, str]:
-    """The folders :func:`saved_runs` left out as broken, with the reason (from the same cached listing)."""
-    root = default_runs_dir()
-    return _listing(str(root), folder_state(root))[1]
+    return _listing(str(root), folder_state(root))
 
 
 class ModelUnavailable(MnistLabError):

@@ -80,12 +80,13 @@ def source() -> str:
 def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
     """The run picker (default: the best completed run); None when there is nothing to read with."""
     try:
-        runs = [r for r in draw_cache.saved_runs() if r.status in SELECTABLE]
+        listed, broken = draw_cache.saved_runs()
+        runs = [r for r in listed if r.status in SELECTABLE]
         best = best_of(runs)
     except MnistLabError as exc:
         st.error(str(exc))
         return None, []
-    broken_caption(draw_cache.broken_folders())
+    broken_caption(broken)
     if not runs:
         st.info(
             "No saved model yet. Train one first: the quick default model on the Home page "
