@@ -14,10 +14,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from mnist_core import layerstats
 from mnist_core.errors import MnistLabError
 from mnist_core.internals import LayerStats
+from ui.charts import TITLE_MARGIN
 from ui.inside_plot import layout, per_run, run_trace
 
 NO_STATS = (
@@ -27,37 +29,47 @@ NO_STATS = (
 )
 
 
-def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> go.Figure:
-    """One line per layer: the share of its weights (or outputs) in each bin.
+PANEL_HEIGHT, PANEL_GAP = 120, 48  # px per layer in the outputs' small multiples, and between two
 
-    ``which`` is ``"weights"`` or ``"activations"``; outputs use a log y axis
+
+def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> go.Figure:
+    """The share of each layer's weights (or outputs) in each bin.
+
+    ``which`` is ``"weights"`` (one line per layer, on one axis: weights share a
+    scale) or ``"activations"``: one panel per layer, each on its own value axis
+    (on the logits' -20..20 a tanh layer's -1..1 was a spike), on a log y axis
     (a ReLU layer's zeros would flatten everything else).
     """
-    fig = go.Figure()
-    for layer in layers:
-        hist = layer.weights if which == "weights" else layer.activations
-        if hist is None or not hist.total:
-            continue
+    shown = [
+        (layer.name, hist)
+        for layer in layers
+        if (hist := layer.weights if which == "weights" else layer.activations) is not None and hist.total
+    ]
+    panels = which != "weights" and len(shown) > 1
+    # Room between panels for the ticks of one and the title of the next: GAP px of the plot's height.
+    plot_px = PANEL_HEIGHT * len(shown)
+    fig = make_subplots(rows=len(shown), cols=1, subplot_titles=[html.escape(n) for n, _ in shown],
+                        vertical_spacing=PANEL_GAP / plot_px) if panels else go.Figure()  # fmt: skip
+    for k, (name, hist) in enumerate(shown):
         edges = np.asarray(hist.edges)
-        centres = (edges[:-1] + edges[1:]) / 2
         share = np.asarray(hist.counts, dtype=np.float64) / hist.total
-        fig.add_trace(
-            go.Scatter(
-                x=centres,
-                y=share,
-                mode="lines",
-                line={"shape": "hvh", "width": 1.5},
-                name=html.escape(layer.name),
-                hovertemplate="%{x:.3g}: %{y:.2%}<extra>" + html.escape(layer.name) + "</extra>",
-            )
-        )
+        trace = go.Scatter(
+            x=(edges[:-1] + edges[1:]) / 2, y=share, mode="lines", line={"shape": "hvh", "width": 1.5},
+            name=html.escape(name),
+            hovertemplate="%{x:.3g}: %{y:.2%}<extra>" + html.escape(name) + "</extra>",
+        )  # fmt: skip
+        fig.add_trace(trace, **({"row": k + 1, "col": 1} if panels else {}))
     y_type = "linear" if which == "weights" else "log"
-    return layout(
-        fig,
-        title,
-        xaxis={"title": None},  # the chart's title names the values; a title here would sit under the legend
-        yaxis={"title": "share of values", "tickformat": "~%", "type": y_type},
-    )
+    fig.update_yaxes(tickformat="~%", type=y_type)
+    if not panels:
+        # the chart's title names the values; an x title would sit under the legend
+        return layout(fig, title, yaxis={"title": "share of values", "tickformat": "~%", "type": y_type})
+    fig.update_annotations(font={"size": 12})
+    fig.update_yaxes(nticks=3)
+    layout(fig, title, showlegend=False)
+    top = TITLE_MARGIN + 24  # the chart's title, then the first panel's
+    fig.update_layout(height=plot_px + top + 10, margin={"t": top}, title_pad_b=32)
+    return fig
 
 
 def units_figure(per_run: Mapping[str, Sequence[LayerStats]]) -> go.Figure:

@@ -40,6 +40,15 @@ def test_two_runs_side_by_side(app_path, run_ids):
     assert titles.count("Weights per layer") == 2
     assert titles.count(f"Outputs on {N_TEST} test images") == 2
     assert titles[-2:] == ["Dead or saturated units per layer", "Accuracy of a linear readout of each layer"]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    outputs_title = f"Outputs on {N_TEST} test images"
+    shown = [f for f in specs if f["layout"].get("title", {}).get("text") == outputs_title]
+    assert len(shown) == 2
+    for outputs in shown:
+        # One panel per layer, each on its own value axis: on the logits' axis a tanh layer was a spike.
+        axes = [t.get("xaxis", "x") for t in outputs["data"]]
+        assert len(axes) == len(set(axes)) >= 2, axes
+        assert len([a for a in outputs["layout"]["annotations"] if "layer" in a["text"]]) == len(axes)
     units = json.loads(at.get("plotly_chart")[-2].proto.spec)["data"]
     assert len(units) == 2  # one bar trace per run
     depth = {r.id: r.config.depth for r in runs.list_runs()}
