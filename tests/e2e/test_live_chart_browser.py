@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from playwright.sync_api import Page
 from train_helpers import drag_zoom, start_small_mlp
@@ -19,6 +21,16 @@ STATE = """() => {
     return {mark: root.__testMark || null, redraws: Number(root.dataset.redraws), points: xs.length,
             received: Number(root.dataset.received), last: xs[xs.length - 1],
             min: u.scales.x.min, max: u.scales.x.max};
+}"""
+
+
+# The y values at which each log panel draws a grid line, once each has drawn its axes.
+LOG_TICKS = """() => {
+    const logs = Array.from(document.querySelectorAll(".mnist-live-panel"))
+        .map(box => box.uplot).filter(u => u && u.scales.y.distr === 3);
+    const drawn = logs.map(u => u.axes[1].grid.filter(u, u.axes[1]._splits || [], 1, 0, 0)
+        .filter(v => v != null));
+    return logs.length >= 2 && drawn.every(t => t.length) && drawn;
 }"""
 
 
@@ -49,6 +61,11 @@ def test_live_chart_keeps_its_node_and_the_users_zoom_while_points_are_appended(
     first = wait_state(page, "s => s.points >= 4 && s.last > 0")
     assert any("from=0" in u for u in polls), "the chart fetches its points itself (ui/live_route.py)"
     page.get_by_text("Gradient norm").first.wait_for()  # the per-layer statistics beside the loss
+    # Their log axes draw a line a decade: a line at every 2, 3 ... 9 hid the curves behind a comb.
+    for lines in page.wait_for_function(LOG_TICKS).json_value():
+        mantissas = [round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6) for v in lines]
+        decades = mantissas.count(1)
+        assert set(mantissas) <= ({1} if decades >= 2 else {1, 2, 5}), lines  # within two decades: 1, 2, 5
     page.evaluate("() => { document.querySelector('.mnist-live-chart').__testMark = 'same node'; }")
 
     # A user's drag-zoom over the middle of the loss chart; a redraw arrives while the button is held.

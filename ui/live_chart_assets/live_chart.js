@@ -46,11 +46,27 @@ const mnistLiveChart = (() => {
     };
   }
 
+  // A log axis's grid lines and ticks: one a decade (uPlot's own put one at every 2, 3 ... 9, a comb
+  // over the curves); within less than two decades, at 1, 2 and 5 of each.
+  function logSplits(u, splits) {
+    const mantissa = (v) => v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
+    const near = (m, k) => Math.abs(m - k) < 1e-6 * k;
+    const decade = (v) => v > 0 && near(mantissa(v), 1);
+    const oneTwoFive = (v) => v > 0 && [1, 2, 5].some((k) => near(mantissa(v), k));
+    const keep = splits.filter(decade).length >= 2 ? decade : oneTwoFive;
+    return splits.map((v) => (keep(v) ? v : null));
+  }
+
   function options(panel, width, height, color) {
     const yScale = panel.y_range ? { range: panel.y_range } : { auto: true };
     if (panel.log) yScale.distr = 3;
     const percentTicks = (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%");
     const grid = { stroke: "rgba(128,128,128,0.2)" };
+    const yAxis = { label: panel.y_label, stroke: color, grid, values: panel.percent ? percentTicks : undefined, size: 60 };
+    if (panel.log) {
+      yAxis.grid = { ...grid, filter: logSplits };
+      yAxis.ticks = { filter: logSplits };
+    }
     return {
       width,
       height,
@@ -58,7 +74,7 @@ const mnistLiveChart = (() => {
       scales: { x: { time: false }, y: yScale },
       axes: [
         { label: panel.x_label, stroke: color, grid },
-        { label: panel.y_label, stroke: color, grid, values: panel.percent ? percentTicks : undefined, size: 60 },
+        yAxis,
       ],
       series: [
         { label: panel.x_label, value: formatX(panel) },
