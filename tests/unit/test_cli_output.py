@@ -113,3 +113,19 @@ def test_predict_refuses_a_tap_and_warns_when_unsure(runs_dir, saved_run, tmp_pa
         assert read["warning"].startswith("Low confidence (")
     else:
         assert "warning" not in read
+
+
+def test_a_sweeps_progress_line_names_the_running_point_and_its_seed_once(runs_dir):
+    """It read "Reproduce the study: MLP 784-128-10 bs64 seed 0 seed 0: epoch 1/2"."""
+    from types import SimpleNamespace
+
+    from mnist_core import study
+    from mnist_core.cli.grid import progress_line
+    from mnist_core.sweep_run import point_name
+
+    sweep = study.create_sweep(["width"], runs_dir=runs_dir, repeats=2)
+    cfg = sweep.configs[-1]
+    snap = SimpleNamespace(label=point_name(sweep, cfg), epoch=1, epochs=2)
+    line = progress_line(3, len(sweep.configs), snap)
+    assert line == f"3/8 of this session | Reproduce the study: {cfg.label()} seed 1: epoch 1/2"
+    assert progress_line(0, 8, None) == "0/8 of this session"

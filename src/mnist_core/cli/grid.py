@@ -165,6 +165,12 @@ def _run_sweep(sweep: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def progress_line(done: int, total: int, snap: Any) -> str:
+    """"3/13 of this session | <the running job's name>: epoch 1/2"; a sweep's job names say the seed."""
+    line = f"{done}/{total} of this session"
+    return line if snap is None else f"{line} | {snap.label}: epoch {snap.epoch}/{snap.epochs}"
+
+
 def _follow(sweep: Any, registry: Any, args: argparse.Namespace, stop: dict[str, bool]) -> None:
     from .. import sweeps
 
@@ -173,11 +179,10 @@ def _follow(sweep: Any, registry: Any, args: argparse.Namespace, stop: dict[str,
         if stop["requested"]:
             sweeps.stop(sweep, registry)
         running = registry.running()
-        snap = running[0].snapshot() if running else None
-        done = sum(j.state == "completed" for j in registry.jobs())
-        line = f"{done}/{len(registry.jobs())} of this session"
-        if snap is not None:
-            line += f" | {snap.label} seed {running[0].config.seed}: epoch {snap.epoch}/{snap.epochs}"
+        jobs = registry.jobs()
+        line = progress_line(
+            sum(j.state == "completed" for j in jobs), len(jobs), running[0].snapshot() if running else None
+        )
         if line != last:
             sys.stderr.write(line + "\n")
             last = line
