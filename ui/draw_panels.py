@@ -10,6 +10,7 @@ the panels own their widgets.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,7 +218,9 @@ def _upload() -> tuple[Any, str]:
     row = st.container(horizontal=True, vertical_alignment="center")
     row.caption(f"Reading {literal(name)}, uploaded before. Upload another file to read it instead.")
     row.button("Remove", key=f"{K}forget_upload", on_click=st.session_state.pop, args=(KEPT_UPLOAD_KEY, None))
-    return data, f"the upload {name}"
+    kept_file = io.BytesIO(data)
+    kept_file.name = name  # read as the upload was: a message about the file names it
+    return kept_file, f"the upload {name}"
 
 
 def nothing_to_read() -> None:

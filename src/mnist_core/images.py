@@ -98,7 +98,9 @@ def decode(image: ImageSource) -> tuple[np.ndarray, np.ndarray | None]:
             raise InvalidImageError(f"Cannot read the uploaded file: {exc}.") from exc
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidImageError("The file object returned text; open the image in binary mode ('rb').")
-        return _planes_from_pil(_open(bytes(data), "The file"), draft=True)
+        name = getattr(image, "name", None)  # an upload's file name, which the user knows it by
+        what = repr(name) if isinstance(name, str) else "The file"
+        return _planes_from_pil(_open(bytes(data), what), draft=True)
     raise InvalidImageError(
         f"Cannot read an image from a {type(image).__name__}: pass a numpy array, a PIL image, "
         "PNG/JPEG bytes or a binary file."

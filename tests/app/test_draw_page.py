@@ -168,8 +168,8 @@ def _encoded(kind: str) -> bytes:
         ("digit.png", b"this is not an image", "not a PNG or JPEG"),
         ("empty.png", b"", "empty (0 bytes)"),
         ("number.png", two_digits_png(), "digits side by side"),
-        ("seven.gif", _encoded("GIF"), "is a GIF image: only PNG and JPEG are read"),
-        ("seven.webp", _encoded("WEBP"), "is a WebP image: only PNG and JPEG are read"),
+        ("seven.gif", _encoded("GIF"), "'seven.gif' is a GIF image: only PNG and JPEG are read"),
+        ("seven.webp", _encoded("WEBP"), "'seven.webp' is a WebP image: only PNG and JPEG are read"),
     ],
     ids=["garbage", "0-bytes", "several-digits", "gif", "webp"],
 )
