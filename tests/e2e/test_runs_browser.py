@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from mnist_core import runs
+from tests.support.browser import idle
 from tests.support.fakeruns import make_fake_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,13 +28,6 @@ def two_runs(runs_dir: Path) -> list[runs.RunInfo]:
     return infos
 
 
-def _idle(page: Page) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-    )
-
-
 def _wait_for_curves(page: Page, expected: list[str]) -> None:
     """Until the learning-curve chart has a trace named after every expected run."""
     page.wait_for_function(
@@ -50,7 +44,7 @@ def test_select_two_runs_and_see_both_curves(
 ) -> None:
     # Until the landing page's script has run, the sidebar may still list the raw pages/ files.
     page.get_by_role("heading", name="MNIST Lab").first.wait_for()
-    _idle(page)
+    idle(page)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs", exact=True).click()
     page.get_by_role("heading", name="Runs").first.wait_for()
     # Start from no selection (a first visit preselects the newest runs), then pick both by hand.
@@ -60,7 +54,7 @@ def test_select_two_runs_and_see_both_curves(
     for info in two_runs:
         picker.locator("input").click()
         page.get_by_role("option", name=f"{info.name} · {info.id[-6:]}").click()
-        _idle(page)
+        idle(page)
     page.keyboard.press("Escape")
     expected = sorted(info.name for info in two_runs)
     try:
@@ -98,7 +92,7 @@ def test_rename_delete_and_import_answer_in_their_section_which_stays_open(
     exported.write_bytes(archive.export_run(other, elsewhere))
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs", exact=True).click()
     page.get_by_role("heading", name="Runs").first.wait_for()
-    _idle(page)
+    idle(page)
 
     edit = _section(page, "Rename, tag, annotate, export")
     edit.locator("summary").click()
@@ -106,7 +100,7 @@ def test_rename_delete_and_import_answer_in_their_section_which_stays_open(
     name.fill("renamed by hand")
     edit.get_by_role("button", name="Save").click()
     edit.get_by_text("Saved the name, tags and notes of").wait_for()
-    _idle(page)
+    idle(page)
     assert _is_open(edit), "the section the user just used stays open"
     assert [i.name for i in runs.list_runs(runs_dir)].count("renamed by hand") == 1
 
@@ -115,7 +109,7 @@ def test_rename_delete_and_import_answer_in_their_section_which_stays_open(
     imported.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(exported))
     imported.get_by_role("button", name="Import", exact=True).click()
     imported.get_by_text("Imported").wait_for()
-    _idle(page)
+    idle(page)
     assert _is_open(imported) and _is_open(edit)
     assert len(runs.list_runs(runs_dir)) == 3
 
@@ -124,7 +118,7 @@ def test_rename_delete_and_import_answer_in_their_section_which_stays_open(
     delete.get_by_role("button", name="Delete 2 runs…").click()
     delete.get_by_role("button", name="Yes, delete").click()
     delete.get_by_text("Deleted 2 runs.").wait_for()
-    _idle(page)
+    idle(page)
     assert _is_open(delete), "the selection changed (no run now); the section stays open all the same"
     assert len(runs.list_runs(runs_dir)) == 1
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from tests.support.browser import idle
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,12 +17,9 @@ README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 
 def _wait_idle(page: Page) -> None:
-    """Until the script run is over: the quick-model button is the last thing it draws."""
+    """Until the landing page's script run is over (the quick-model button drawn, nothing stale)."""
     page.get_by_role("button", name="Train a quick default model").wait_for()
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
-    )
+    idle(page)
 
 
 def test_landing_page_renders(page: Page) -> None:
