@@ -46,7 +46,7 @@ def histograms_figure(layers: Sequence[LayerStats], which: str, title: str) -> g
         if (hist := layer.weights if which == "weights" else layer.activations) is not None and hist.total
     ]
     panels = which != "weights" and len(shown) > 1
-    # Room between panels for the ticks of one and the title of the next: GAP px of the plot's height.
+    # Room between panels for the ticks of one and the title of the next: PANEL_GAP px of the plot.
     plot_px = PANEL_HEIGHT * len(shown)
     fig = make_subplots(rows=len(shown), cols=1, subplot_titles=[html.escape(n) for n, _ in shown],
                         vertical_spacing=PANEL_GAP / plot_px) if panels else go.Figure()  # fmt: skip

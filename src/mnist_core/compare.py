@@ -266,9 +266,10 @@ def colour_groups(rows: Sequence[Mapping[str, Any]], by: str) -> dict[str, list[
         order = (0, value) if isinstance(value, (int, float)) else (1, str(value))
         keyed.setdefault((row.get("model", "mlp") if mixed else "", *order), []).append(i)
     out: dict[str, list[int]] = {}
-    for model, _, value in sorted(keyed, key=lambda k: (k[0] != "mlp", *k)):
+    for key in sorted(keyed, key=lambda k: (k[0] != "mlp", *k)):  # MLPs first, then by value
+        model, value = key[0], key[2]
         name = f"{label(by)} {value}"
-        out[f"{model.upper()}, {name[0].lower()}{name[1:]}" if model else name] = keyed[(model, _, value)]
+        out[f"{model.upper()}, {name[0].lower()}{name[1:]}" if model else name] = keyed[key]
     return out
 
 
