@@ -62,7 +62,9 @@ const mnistLiveChart = (() => {
     if (panel.log) yScale.distr = 3;
     const percentTicks = (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%");
     const grid = { stroke: "rgba(128,128,128,0.2)" };
-    const yAxis = { label: panel.y_label, stroke: color, grid, values: panel.percent ? percentTicks : undefined, size: 60 };
+    const yAxis = {
+      label: panel.y_label, stroke: color, grid, values: panel.percent ? percentTicks : undefined, size: 60,
+    };
     if (panel.log) {
       yAxis.grid = { ...grid, filter: logSplits };
       yAxis.ticks = { filter: logSplits };
