@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from mnist_core import data as core_data
 from mnist_core import estimate, report, seeds, sizing
@@ -49,9 +50,9 @@ def main() -> None:
         "Runs train in the background: closing the tab does not stop them, and every tab shows them."
     )
     registry, root, runs_dir = job_registry(), core_data.data_root(), default_runs_dir()
-    cfg = config_form(root)
+    cfg, notes = config_form(root)
     runs = _runs()
-    start_section(cfg, registry, root, runs_dir, runs)
+    start_section(cfg, notes, registry, root, runs_dir, runs)
     live_section(registry, runs_dir)
     result_section(registry, runs_dir, runs)
     runs_section(registry, root, runs_dir, runs)
@@ -60,9 +61,16 @@ def main() -> None:
 # -- controls -------------------------------------------------------------------
 
 
-def config_form(root: Path) -> RunConfig | None:
-    """The controls; returns the configuration, or None after showing why it is invalid."""
+Notes = dict[str, DeltaGenerator]  # a setting's name -> the place right under its field
+
+
+def config_form(root: Path) -> tuple[RunConfig | None, Notes]:
+    """The controls: the configuration (None after showing why it is invalid), and where each field's
+    message goes."""
     model_col, train_col, data_col = st.columns(3, gap="large")
+    # A field's message goes right under it: on a phone the three columns stack, and the general
+    # place below them is a screen away from the field the user just changed.
+    notes: Notes = {}
     with model_col:
         st.subheader("Model")
         kind = MODELS[
@@ -85,6 +93,7 @@ def config_form(root: Path) -> RunConfig | None:
                 key="train_channels",
                 persist_state=SESSION,
             )
+            notes["cnn_channels"] = st.empty()
             cnn = {"cnn_style": style, "cnn_channels": CHANNELS[channels]}
         hidden = _layers(kind)
         activation = "relu"
@@ -101,12 +110,14 @@ def config_form(root: Path) -> RunConfig | None:
         batch = st.select_slider(
             "Batch size", BATCH_SIZES, value=64, key="train_batch", persist_state=SESSION
         )
+        notes["batch_size"] = st.empty()
         # No range on the field itself: the browser turned 5000 red and quietly kept the old value, which
         # Start then trained. Out of range, the configuration's own message says so and Start is off.
         epochs = st.number_input(
             "Epochs", value=2, step=1, key="train_epochs", persist_state=SESSION,
             help=f"Passes over the training set, from 1 to {MAX_EPOCHS}.",
         )  # fmt: skip
+        notes["epochs"] = st.empty()
         lr = st.select_slider(
             "Learning rate (log scale)",
             LEARNING_RATES,
@@ -156,7 +167,7 @@ def config_form(root: Path) -> RunConfig | None:
         )
         st.caption(f"`auto` trains on **{resolve_device('auto')}** on this machine.")
     try:
-        return RunConfig(
+        cfg = RunConfig(
             model=kind,
             hidden=hidden,
             activation=activation,
@@ -174,8 +185,15 @@ def config_form(root: Path) -> RunConfig | None:
             **cnn,  # type: ignore[arg-type]
         )
     except MnistLabError as exc:
-        st.error(str(exc))
-        return None
+        show_error(exc, notes)
+        return None, notes
+    return cfg, notes
+
+
+def show_error(exc: MnistLabError, notes: Notes) -> None:
+    """The message under the field a ``ConfigError`` names, where the form has a place there; else here."""
+    field = getattr(exc, "field", None)
+    (notes[field] if field in notes else st).error(str(exc))
 
 
 def _layers(kind: str) -> tuple[int, ...]:
@@ -216,13 +234,15 @@ def _cost(cfg: RunConfig) -> CostReport:
     return sizing.cost_preview(cfg)
 
 
-def cost_preview(cfg: RunConfig, registry: JobRegistry, root: Path, runs: list[RunInfo]) -> bool:
+def cost_preview(
+    cfg: RunConfig, notes: Notes, registry: JobRegistry, root: Path, runs: list[RunInfo]
+) -> bool:
     """Size, compute and time of ``cfg``; False (with the reason shown) if it cannot train."""
     try:
         with st.spinner("Measuring the model…"):
             found = estimate.preview(cfg, runs, probe_fn(registry), root, cost_fn=_cost)
     except MnistLabError as exc:
-        st.error(str(exc))
+        show_error(exc, notes)
         return False
     cost, epoch, sizes = found.cost, found.epoch, found.sizes
     items = [*report.cost_items(cost, epoch, cfg.epochs), report.prediction_item(cfg, cost, runs)]
@@ -258,15 +278,22 @@ def _repeat(
 
 
 def start_section(
-    cfg: RunConfig | None, registry: JobRegistry, root: Path, runs_dir: Path, runs: list[RunInfo]
+    cfg: RunConfig | None,
+    notes: Notes,
+    registry: JobRegistry,
+    root: Path,
+    runs_dir: Path,
+    runs: list[RunInfo],
 ) -> None:
     st.subheader("What this choice costs")
-    if cfg is not None and not cost_preview(cfg, registry, root, runs):
+    if cfg is not None and not cost_preview(cfg, notes, registry, root, runs):
         cfg = None
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     name = name_col.text_input(
         "Run name (optional)", key="train_name", persist_state=SESSION, placeholder=cfg.label() if cfg else ""
     )
+    if cfg is None:
+        st.caption("Start is off until the setting named in red is changed.")
     button_col.button(
         "Start training",
         type="primary",

@@ -94,3 +94,24 @@ def test_a_phone_finds_the_quick_model_on_the_first_screen(blank_page: Page, ser
     box = button.bounding_box()
     assert box is not None and box["y"] + box["height"] <= phone["height"], box
     assert cut_short(blank_page) == []
+
+
+def test_on_a_phone_a_bad_setting_is_named_right_under_its_field(blank_page: Page, server: str) -> None:
+    """5000 epochs: the message was under all three stacked columns, a screen below the field."""
+    phone = {"width": 390, "height": 844}
+    blank_page.set_viewport_size(phone)
+    blank_page.goto(f"{server}/train")
+    field = blank_page.get_by_role("spinbutton", name="Epochs")
+    field.fill("5000")
+    field.press("Enter")
+    message = blank_page.get_by_test_id("stAlert").filter(has_text="epochs: 5000 is out of range [1, 1000]")
+    message.wait_for()
+    below = blank_page.get_by_text("Learning rate (log scale)")
+    field_box, message_box, next_box = field.bounding_box(), message.bounding_box(), below.bounding_box()
+    assert field_box and message_box and next_box
+    # Between the field and the next control, and near enough to be on the screen with the field.
+    assert field_box["y"] < message_box["y"] < next_box["y"], (field_box, message_box, next_box)
+    assert message_box["y"] + message_box["height"] - field_box["y"] < phone["height"] / 2
+    assert blank_page.get_by_role("button", name="Start training").is_disabled()
+    blank_page.get_by_text("Start is off until the setting named in red is changed.").wait_for()
+    assert cut_short(blank_page) == []
