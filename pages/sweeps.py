@@ -113,14 +113,42 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
                             persist_state=SESSION)
     long_rows = [c for c in study.configs(experiments) if study.is_batch_one(c)]
     long_note = c2.empty() if long_rows else None
-    chosen = study.configs(experiments, batch_one=batch_one)
-    st.button(
-        f"Reproduce the study ({len(chosen)} runs)", type="primary", disabled=not chosen,
-        on_click=start_study, args=(registry, root, runs_dir, tuple(experiments), batch_one),
-        key=f"{K}start_study",
-    )
+    repeats = int(c1.number_input(
+        "Seeds per row", 1, study.MAX_REPEATS, 1, key=f"{K}study_repeats", persist_state=SESSION,
+        help="Each row trained with seeds 0, 1, ...: with 2 or more the table tells a real difference "
+             "from seed noise (3 is a good start).",
+    ))  # fmt: skip
+    todo = study.plan(experiments, batch_one=batch_one, repeats=repeats, runs=runs, studies=saved or [])
+    studies = [s for s in saved or [] if s.kind == "study"]
+    active = sweeps.any_active(studies, registry, runs)  # with the runs: see saved_section
+    chosen = [] if active else list(todo.missing or todo.chosen)  # what the first button trains
+    args = (registry, root, runs_dir, tuple(experiments), batch_one, repeats)
+    if todo.trained and todo.missing:
+        label = f"Train the {len(todo.missing)} missing runs"
+    elif todo.trained:
+        label = f"Train all {len(todo.chosen)} again"
+    else:
+        label = f"Reproduce the study ({len(todo.chosen)} runs)"
+    with st.container(horizontal=True):
+        st.button(label, type="primary", disabled=not chosen, on_click=start_study,
+                  args=(*args, bool(todo.missing)), key=f"{K}start_study")
+        if todo.trained and todo.missing:
+            st.button(f"Train all {len(todo.chosen)} again", on_click=start_study, args=(*args, False),
+                      disabled=active, key=f"{K}again_study", help="Measure every run again; the newest "
+                      "run of each row and seed gives the table its figures.")
+    if active:
+        st.caption("The study is training: its progress is below, under Sweeps. Its table fills in as "
+                   "its runs finish; more rows or seeds can be added once it is done.")
+    elif todo.missing and todo.trained:
+        are = "is" if todo.trained == 1 else "are"
+        st.caption(f"{todo.trained} of the {len(todo.chosen)} runs {are} trained already: the missing ones "
+                   "fill in the table, the others keep their figures.")
+    elif todo.trained:
+        st.caption(f"All {len(todo.chosen)} runs of these rows are trained: the table below is complete. "
+                   "Train them again to measure again, or add seeds per row to tell a real difference "
+                   "from seed noise.")
     total_note = st.empty() if chosen else None
-    study_table(registry, runs, experiments, saved or [])
+    study_table(runs, experiments, studies, active)
     probes = probe_fn(registry, wait_idle=True)  # a probe beside a study's run would change its time
 
     def estimates() -> None:
@@ -160,10 +188,10 @@ def _total_caption(n: int, total: sweeps.TimeEstimate, at_once: int) -> str:
 
 
 def start_study(registry: JobRegistry, root: Path, runs_dir: Path, experiments: tuple[str, ...],
-                batch_one: bool) -> None:
+                batch_one: bool, repeats: int, missing_only: bool) -> None:
     try:
-        started = sweeps.launch_study(experiments, registry, batch_one=batch_one, runs_dir=runs_dir,
-                                      data_root=root)
+        started = sweeps.launch_study(experiments, registry, batch_one=batch_one, repeats=repeats,
+                                      missing_only=missing_only, runs_dir=runs_dir, data_root=root)
     except MnistLabError as exc:
         flash(FLASH_KEY, "error", str(exc))
         return
@@ -186,11 +214,10 @@ def _live_curves(job: Job, registry: JobRegistry) -> None:
         live_job_curves(job, key=key)
 
 
-def study_table(registry: JobRegistry, runs: list[RunInfo], experiments: list[str],
-                saved: list[sweeps.Sweep]) -> None:
+def study_table(
+    runs: list[RunInfo], experiments: list[str], studies: list[sweeps.Sweep], active: bool
+) -> None:
     """Ours beside the published figures, redrawn while a study reproduction runs (:func:`_live_s`)."""
-    studies = [s for s in saved if s.kind == "study"]
-    active = sweeps.any_active(studies, registry, runs)  # with the runs: see saved_section
 
     @st.fragment(run_every=_live_s() if active else None)
     def live_table() -> None:

@@ -35,7 +35,8 @@ def study_columns() -> dict[str, Any]:
         "ours_accuracy_pct": st.column_config.NumberColumn("Acc % (ours)", format="%.2f",
                                                            help="the mean over the row's seeds"),
         "ours_seeds": st.column_config.NumberColumn(
-            "Seeds", help="our runs of this row, one per seed (python -m mnist_core study --repeats 3)"),
+            "Seeds", help="our runs of this row, one per seed (Seeds per row, above; `--repeats` on the "
+                     "command line)"),
         "ours_accuracy_std_pct": st.column_config.NumberColumn(
             "± sd (ours)", format="%.2f", help="standard deviation of our accuracy across the seeds, points"),
         "seed_noise_pct": st.column_config.NumberColumn(

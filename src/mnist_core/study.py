@@ -30,9 +30,9 @@ from scipy import stats
 from .config import RunConfig, lenet5
 from .curves import number
 from .errors import ConfigError
-from .runs import RunInfo
+from .runs import RunInfo, list_runs
 from .seeds import group_key
-from .sweeps import Sweep, create
+from .sweeps import Sweep, create, list_sweeps
 
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
@@ -139,12 +139,51 @@ def configs(
     return [c.replace(seed=seed) for seed in range(repeats) for c in distinct]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What the study would train: every (row, seed) chosen, and those the study's own runs lack."""
+
+    chosen: tuple[RunConfig, ...]
+    missing: tuple[RunConfig, ...]  # in the order of ``chosen``
+
+    @property
+    def trained(self) -> int:
+        return len(self.chosen) - len(self.missing)
+
+
+def plan(
+    experiments: Iterable[str] = EXPERIMENTS, *, batch_one: bool = True, repeats: int = 1,
+    runs: Iterable[RunInfo], studies: Iterable[Sweep],
+) -> Plan:
+    """The chosen rows' runs (:func:`configs`) and the ones no completed run of a study has yet.
+
+    Only the study's own runs count (:func:`own_runs`), as in :func:`table`:
+    a run with the same settings from a grid sweep does not fill a row.
+    """
+    chosen = tuple(configs(experiments, batch_one=batch_one, repeats=repeats))
+    found = best_runs(own_runs(runs, studies))
+    return Plan(chosen, tuple(c for c in chosen if c.seed not in found.get(group_key(c), {})))
+
+
 def create_sweep(
     experiments: Sequence[str] = EXPERIMENTS, *, batch_one: bool = True, repeats: int = 1,
-    runs_dir: str | Path | None = None,
+    runs_dir: str | Path | None = None, missing_only: bool = False,
 ) -> Sweep:
-    """Save the study reproduction as a sweep of kind "study" (the Sweeps page and the CLI's ``study``)."""
-    return create(configs(experiments, batch_one=batch_one, repeats=repeats), "Reproduce the study", runs_dir,
+    """Save the study reproduction as a sweep of kind "study" (the Sweeps page and the CLI's ``study``).
+
+    ``missing_only``: only the runs the table lacks (:func:`plan` on the
+    saved runs), so adding the batch-1 rows or more seeds keeps the figures
+    already measured; a ``ConfigError`` when nothing is missing.
+    """
+    chosen = configs(experiments, batch_one=batch_one, repeats=repeats)
+    if missing_only:
+        todo = plan(experiments, batch_one=batch_one, repeats=repeats, runs=list_runs(runs_dir),
+                    studies=list_sweeps(runs_dir))
+        if not todo.missing:
+            raise ConfigError("study", f"all {len(todo.chosen)} runs of these rows are trained already: "
+                              "train them again to measure again, or add seeds per row")
+        chosen = list(todo.missing)
+    return create(chosen, "Reproduce the study", runs_dir,
                   axes={}, kind="study", extra={"experiments": list(experiments), "batch_one": batch_one})
 
 
@@ -229,7 +268,7 @@ def noise_verdict(
     if ours is None:
         return None, "not trained"
     if noise is None:
-        return None, "one seed: repeat (--repeats 3) to tell"
+        return None, "one seed: needs 2+ seeds a row to tell"
     half = noise.half_width(n)
     diff = ours - published
     beyond = abs(diff) > half

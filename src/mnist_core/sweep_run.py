@@ -251,13 +251,19 @@ def launch_study(
     registry: JobRegistry,
     *,
     batch_one: bool = True,
+    repeats: int = 1,
+    missing_only: bool = False,
     runs_dir: PathOrNone = None,
     data_root: PathOrNone = None,
 ) -> Started:
-    """The Sweeps page's "Reproduce the study": the study's sweep (as the CLI saves it), queued here."""
+    """The Sweeps page's "Reproduce the study": the study's sweep (as the CLI saves it), queued here.
+
+    ``missing_only``: only the runs its table lacks (:func:`mnist_core.study.create_sweep`).
+    """
     from .study import create_sweep  # the study imports this package's sweeps module
 
-    sweep = create_sweep(experiments, batch_one=batch_one, runs_dir=runs_dir)
+    sweep = create_sweep(experiments, batch_one=batch_one, repeats=repeats, runs_dir=runs_dir,
+                         missing_only=missing_only)
     return start(sweep, registry, runs_dir=runs_dir, data_root=data_root)
 
 

@@ -64,20 +64,52 @@ def test_the_study_table_shows_the_published_figures_beside_ours(
     assert at.dataframe[0].proto.placeholder == "—"
     captions = " ".join(c.value for c in at.caption)
     assert "batch-size-1 rows take about" in captions and "hand formula" in captions
-    # A total time for the runs before starting: each row from its own configuration.
-    assert "The 15 runs take about" in captions and "in all" in captions
-    # One click queues the whole study, without the batch-1 rows when they are left out.
+    # A total time for the runs the button trains: each row from its own configuration.
+    assert "The 14 runs take about" in captions and "in all" in captions
+    # One click queues what the table lacks, without the batch-1 rows when they are left out: the
+    # study's own run of MLP 784-512-10 keeps its figures (the grid's run of it does not count).
     at.checkbox(key="sweeps_batch_one").uncheck().run()
-    start = next(b for b in at.button if b.label.startswith("Reproduce the study"))
-    assert start.label == "Reproduce the study (13 runs)"
-    start.click().run()
+    assert at.button(key="sweeps_start_study").label == "Train the 12 missing runs"
+    assert at.button(key="sweeps_again_study").label == "Train all 13 again"
+    assert "1 of the 13 runs is trained already" in " ".join(c.value for c in at.caption)
+    at.button(key="sweeps_start_study").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    (sweep,) = [s for s in sweeps.list_sweeps(runs_dir) if len(s.configs) == 13]
-    assert sweep.kind == "study" and len(sweep.configs) == 13
-    assert any("The 13 runs take about" in c.value for c in at.caption)
+    (sweep,) = [s for s in sweeps.list_sweeps(runs_dir) if len(s.configs) == 12]
+    assert sweep.kind == "study" and base_row.config not in sweep.configs
     jobs = registry.jobs()
-    assert len(jobs) == 13 and all(sweep.tag in j.tags for j in jobs)
-    assert {j.config for j in jobs} == set(study.configs(batch_one=False))
+    assert len(jobs) == 12 and all(sweep.tag in j.tags for j in jobs)
+    assert {j.config for j in jobs} == set(study.configs(batch_one=False)) - {base_row.config}
+    # While it trains, nothing more can be queued beside it (the runs would be trained twice).
+    assert at.button(key="sweeps_start_study").disabled and at.button(key="sweeps_again_study").disabled
+    assert "The study is training" in " ".join(c.value for c in at.caption)
+    for job in jobs:
+        job.stop()
+
+
+def test_a_fresh_study_trains_every_row_and_seeds_per_row_add_only_the_new_seeds(
+    app_path: Path, runs_dir: Path, registry: JobRegistry
+) -> None:
+    at = open_page(app_path)
+    at.multiselect(key="sweeps_experiments").set_value(["depth"]).run()
+    assert at.button(key="sweeps_start_study").label == "Reproduce the study (3 runs)"
+    assert "The 3 runs take about" in " ".join(c.value for c in at.caption)
+    # The depth rows trained once (by a study): nothing is missing, so the button measures again.
+    earlier = sweeps.create(study.configs(["depth"]), "Reproduce the study", runs_dir, axes={}, kind="study")
+    for cfg in study.configs(["depth"]):
+        saved_run(cfg, 0.97, 3.0, runs_dir, tags=(earlier.tag,))
+    at.run()
+    assert at.button(key="sweeps_start_study").label == "Train all 3 again"
+    assert "All 3 runs of these rows are trained" in " ".join(c.value for c in at.caption)
+    assert set(at.dataframe[0].value["noise_verdict"]) == {"one seed: needs 2+ seeds a row to tell"}
+    # Three seeds a row: seeds 1 and 2 of each row are the missing ones.
+    at.number_input(key="sweeps_study_repeats").set_value(3).run()
+    assert at.button(key="sweeps_start_study").label == "Train the 6 missing runs"
+    at.button(key="sweeps_start_study").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    jobs = registry.jobs()
+    assert sorted((j.config.hidden, j.config.seed) for j in jobs) == sorted(
+        (c.hidden, seed) for c in study.configs(["depth"]) for seed in (1, 2)
+    )
     for job in jobs:
         job.stop()
 

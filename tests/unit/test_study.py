@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,34 @@ def test_steps_say_whether_the_blogs_finding_survives_the_seed_noise() -> None:
     assert first.real is True and first.p_value == pytest.approx(1.383e-4, rel=1e-3)  # t = 8.57, 6 df
     assert second.real is False and second.ours_diff == pytest.approx(0.0, abs=1e-9)  # the blog: +0.4
     assert third.ours_diff is None and third.real is None  # 1024 not trained
+
+
+def test_the_plan_lacks_only_what_the_studys_own_completed_runs_have_not_trained() -> None:
+    w128, w512 = study.rows(["width"])[0].config, study.rows(["width"])[2].config
+    runs = [run_for(w512, 0.97, 3.0, 1.5, "1"), run_for(w128, 0.95, 3.0, 1.5, "2", tag=GRID.tag)]
+    failed = run_for(w128.replace(seed=1), 0.95, 3.0, 1.5, "3")
+    runs.append(dataclasses.replace(failed, status="failed"))
+    todo = study.plan(["width"], repeats=2, runs=runs, studies=[STUDY, GRID])
+    assert todo.chosen == tuple(study.configs(["width"], repeats=2))
+    # The study's w512 seed 0 counts; the grid's w128 and the failed w128 seed 1 do not.
+    assert w512 not in todo.missing and w128 in todo.missing and w128.replace(seed=1) in todo.missing
+    assert len(todo.missing) == 7 and todo.trained == 1
+    assert study.plan(["width"], runs=[], studies=[STUDY]).missing == tuple(study.configs(["width"]))
+
+
+def test_a_study_of_the_missing_runs_only_adds_them_and_refuses_when_none_is_missing(runs_dir: Path) -> None:
+    from mnist_core.runs import RunWriter
+
+    first = study.create_sweep(["depth"], runs_dir=runs_dir, missing_only=True)
+    assert list(first.configs) == study.configs(["depth"])  # nothing trained yet: all of them
+    for cfg in first.configs:
+        writer = RunWriter.create(cfg, runs_dir, tags=(first.tag,))
+        writer.finish("completed", {"test_accuracy": 0.97, "train_time_s": 3.0})
+    with pytest.raises(ConfigError, match="all 3 runs of these rows are trained already"):
+        study.create_sweep(["depth"], runs_dir=runs_dir, missing_only=True)
+    more = study.create_sweep(["depth"], repeats=2, runs_dir=runs_dir, missing_only=True)
+    assert sorted(c.seed for c in more.configs) == [1, 1, 1]
+    again = study.create_sweep(["depth"], runs_dir=runs_dir)  # without missing_only: all, measured again
+    assert list(again.configs) == study.configs(["depth"])
+    # The command line says the same, and trains nothing when nothing is missing.
+    assert main(["--runs-dir", str(runs_dir), "study", "--experiments", "depth", "--missing"]) == 2

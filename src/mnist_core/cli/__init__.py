@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--table-only", action="store_true", help="only print the table from saved runs")
     study.add_argument("--repeats", type=int, default=1,
                        help="seeds per row (3 or more tell a real difference from seed noise)")
+    study.add_argument("--missing", action="store_true", help="train only the runs the table lacks (rows "
+                       "or seeds not trained yet); the others keep their figures")
     sweep_running_flags(study)
     teach.add_parser(sub)
     return parser

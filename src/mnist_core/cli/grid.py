@@ -58,7 +58,8 @@ def cmd_study(args: argparse.Namespace) -> int:
             sweep = sweeps.load(args.resume, args.runs_dir)
         else:
             sweep = study.create_sweep(args.experiments, batch_one=not args.no_batch_one,
-                                       repeats=args.repeats, runs_dir=args.runs_dir)
+                                       repeats=args.repeats, runs_dir=args.runs_dir,
+                                       missing_only=args.missing)
         code = _run_sweep(sweep, args)
         if code:
             return code
