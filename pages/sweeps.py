@@ -121,24 +121,35 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     todo = study.plan(experiments, batch_one=batch_one, repeats=repeats, runs=runs, studies=saved or [])
     studies = [s for s in saved or [] if s.kind == "study"]
     active = sweeps.any_active(studies, registry, runs)  # with the runs: see saved_section
-    chosen = [] if active else list(todo.missing or todo.chosen)  # what the first button trains
+    stopped = None if active else todo.stopped
+    # What the first button trains: nothing beside a running study, else a stopped one's runs left,
+    # else the runs the table lacks, else all of them again.
+    chosen = [] if active else list(todo.left if stopped else todo.missing or todo.chosen)
     args = (registry, root, runs_dir, tuple(experiments), batch_one, repeats)
-    if todo.trained and todo.missing:
-        label = f"Train the {len(todo.missing)} missing runs"
-    elif todo.trained:
-        label = f"Train all {len(todo.chosen)} again"
-    else:
-        label = f"Reproduce the study ({len(todo.chosen)} runs)"
+    again = f"Train all {len(todo.chosen)} again"
     with st.container(horizontal=True):
-        st.button(label, type="primary", disabled=not chosen, on_click=start_study,
-                  args=(*args, bool(todo.missing)), key=f"{K}start_study")
-        if todo.trained and todo.missing:
-            st.button(f"Train all {len(todo.chosen)} again", on_click=start_study, args=(*args, False),
-                      disabled=active, key=f"{K}again_study", help="Measure every run again; the newest "
-                      "run of each row and seed gives the table its figures.")
+        if stopped is not None:
+            runs_left = f"{len(todo.left)} run{'s' if len(todo.left) != 1 else ''} left"
+            st.button(f"Resume the stopped study ({runs_left})", type="primary",
+                      on_click=resume_sweep, args=(stopped, registry, root, runs_dir), key=f"{K}resume_study")
+        elif todo.trained and todo.missing:
+            st.button(f"Train the {len(todo.missing)} missing runs", type="primary", disabled=active,
+                      on_click=start_study, args=(*args, True), key=f"{K}start_study")
+        else:
+            label = again if todo.trained else f"Reproduce the study ({len(todo.chosen)} runs)"
+            st.button(label, type="primary", disabled=not chosen, on_click=start_study, args=(*args, False),
+                      key=f"{K}start_study")
+        if todo.trained and (todo.missing or stopped is not None):
+            st.button(again, on_click=start_study, args=(*args, False), disabled=active,
+                      key=f"{K}again_study",
+                      help="Measure every run again; the newest run of each row and seed gives the table its "
+                      "figures.")  # fmt: skip
     if active:
         st.caption("The study is training: its progress is below, under Sweeps. Its table fills in as "
                    "its runs finish; more rows or seeds can be added once it is done.")
+    elif stopped is not None:
+        st.caption("A study reproduction was stopped before its end: resuming it keeps its finished runs "
+                   "and continues a stopped one from its checkpoint. Add rows or seeds once it is done.")
     elif todo.missing and todo.trained:
         are = "is" if todo.trained == 1 else "are"
         st.caption(f"{todo.trained} of the {len(todo.chosen)} runs {are} trained already: the missing ones "

@@ -32,7 +32,7 @@ from .curves import number
 from .errors import ConfigError
 from .runs import RunInfo, list_runs
 from .seeds import group_key
-from .sweeps import Sweep, create, list_sweeps
+from .sweeps import Sweep, create, list_sweeps, points, status
 
 SOURCE = "gouherdanish/mnist_classification, ref/*.csv (the blog author's laptop)"
 SOURCE_URL = "https://github.com/gouherdanish/mnist_classification/tree/main/ref"
@@ -141,10 +141,18 @@ def configs(
 
 @dataclass(frozen=True)
 class Plan:
-    """What the study would train: every (row, seed) chosen, and those the study's own runs lack."""
+    """What the study would train: every (row, seed) chosen, and those the study's own runs lack.
+
+    ``stopped``: the newest saved study reproduction that was stopped (or
+    never started) before its end, and ``left`` its runs not done.
+    Resuming it keeps its finished runs and continues a stopped one from
+    its checkpoint, where training the missing runs would start them afresh.
+    """
 
     chosen: tuple[RunConfig, ...]
     missing: tuple[RunConfig, ...]  # in the order of ``chosen``
+    stopped: Sweep | None = None
+    left: tuple[RunConfig, ...] = ()
 
     @property
     def trained(self) -> int:
@@ -161,8 +169,14 @@ def plan(
     a run with the same settings from a grid sweep does not fill a row.
     """
     chosen = tuple(configs(experiments, batch_one=batch_one, repeats=repeats))
+    runs, studies = list(runs), [s for s in studies if s.kind == "study"]
     found = best_runs(own_runs(runs, studies))
-    return Plan(chosen, tuple(c for c in chosen if c.seed not in found.get(group_key(c), {})))
+    missing = tuple(c for c in chosen if c.seed not in found.get(group_key(c), {}))
+    for sweep in sorted(studies, key=lambda s: s.created, reverse=True):
+        pts = points(sweep, runs)
+        if status(pts) in ("stopped", "not started"):
+            return Plan(chosen, missing, sweep, tuple(p.config for p in pts if p.state != "done"))
+    return Plan(chosen, missing)
 
 
 def create_sweep(

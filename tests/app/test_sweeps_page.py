@@ -86,6 +86,26 @@ def test_the_study_table_shows_the_published_figures_beside_ours(
         job.stop()
 
 
+def test_a_stopped_study_is_resumed_rather_than_its_runs_started_afresh(
+    app_path: Path, runs_dir: Path, registry: JobRegistry
+) -> None:
+    depth = study.configs(["depth"])
+    stopped = sweeps.create(depth, "Reproduce the study", runs_dir, axes={}, kind="study")
+    saved_run(depth[0], 0.97, 3.0, runs_dir, tags=(stopped.tag,))  # one done, two never started
+    at = open_page(app_path)
+    at.multiselect(key="sweeps_experiments").set_value(["depth"]).run()
+    assert at.button(key="sweeps_resume_study").label == "Resume the stopped study (2 runs left)"
+    assert at.button(key="sweeps_again_study").label == "Train all 3 again"
+    assert "A study reproduction was stopped before its end" in " ".join(c.value for c in at.caption)
+    at.button(key="sweeps_resume_study").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    jobs = registry.jobs()
+    assert {j.config for j in jobs} == set(depth[1:]) and all(stopped.tag in j.tags for j in jobs)
+    assert [s.id for s in sweeps.list_sweeps(runs_dir)] == [stopped.id]  # no new sweep
+    for job in jobs:
+        job.stop()
+
+
 def test_a_fresh_study_trains_every_row_and_seeds_per_row_add_only_the_new_seeds(
     app_path: Path, runs_dir: Path, registry: JobRegistry
 ) -> None:

@@ -191,3 +191,17 @@ def test_a_study_of_the_missing_runs_only_adds_them_and_refuses_when_none_is_mis
     assert list(again.configs) == study.configs(["depth"])
     # The command line says the same, and trains nothing when nothing is missing.
     assert main(["--runs-dir", str(runs_dir), "study", "--experiments", "depth", "--missing"]) == 2
+
+
+def test_the_plan_names_the_newest_stopped_study_and_its_runs_left() -> None:
+    depth = study.configs(["depth"])
+    older = sweeps.Sweep("s0", "Reproduce the study", tuple(depth), {}, "2026-01-01T00:00:00", kind="study")
+    newer = sweeps.Sweep("s2", "Reproduce the study", tuple(depth), {}, "2026-02-01T00:00:00", kind="study")
+    done = [run_for(c, 0.97, 3.0, 1.5, f"0{i}", tag=older.tag) for i, c in enumerate(depth)]
+    todo = study.plan(["depth"], runs=done, studies=[older])
+    assert todo.stopped is None and todo.left == () and todo.missing == ()
+    half = done + [run_for(depth[1], 0.97, 3.0, 1.5, "10", tag=newer.tag)]
+    todo = study.plan(["depth"], runs=half, studies=[older, newer])
+    assert todo.stopped == newer and todo.left == (depth[0], depth[2])
+    grid = sweeps.Sweep("g2", "a grid", tuple(depth), {}, "2026-03-01T00:00:00", kind="grid")
+    assert study.plan(["depth"], runs=done, studies=[older, grid]).stopped is None  # a grid is not a study
