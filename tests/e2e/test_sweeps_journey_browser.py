@@ -114,7 +114,9 @@ def test_stop_and_resume_a_grid_sweep_across_page_switches(
     assert page.locator(NO_EXCEPTION).count() == 0
 
 
-def test_the_study_table_fills_in_while_the_study_runs(page: Page, artifacts_dir: Path) -> None:
+def test_the_study_table_fills_in_while_the_study_runs(
+    page: Page, runs_dir: Path, artifacts_dir: Path
+) -> None:
     page.get_by_role("heading", name="MNIST Lab").first.wait_for()
     idle(page)
     go_to(page, "Sweeps")
@@ -134,8 +136,23 @@ def test_the_study_table_fills_in_while_the_study_runs(page: Page, artifacts_dir
             timeout=WAIT_MS,
         )
         assert page.locator(NO_EXCEPTION).count() == 0
+        # Nothing more can be queued beside it: its runs would be trained twice.
+        page.get_by_text("The study is training: its progress is below").wait_for()
+        page.wait_for_function("""() => {
+            const study = [...document.querySelectorAll('button')]
+                .filter(b => /^(Reproduce the study|Train) /.test(b.innerText.trim()));
+            return study.length > 0 && study.every(b => b.disabled);
+        }""")
         page.get_by_role("button", name="Stop", exact=True).click()
         row_says(page, "Reproduce the study", r"\d+/11 runs done · stopped")
+        # Stopped: the study offers to resume it (its runs are not started afresh in a new sweep).
+        page.get_by_role("button", name=re.compile(r"^Resume the stopped study \(\d+ runs? left\)$")).click()
+        resumed = re.compile(r"Resumed Reproduce the study: \d+ runs queued, finished runs kept\.")
+        page.get_by_text(resumed).wait_for()
+        row_says(page, "Reproduce the study", r"\d+/11 runs done · running")
+        page.get_by_role("button", name="Stop", exact=True).click()
+        row_says(page, "Reproduce the study", r"\d+/11 runs done · stopped")
+        assert len(sweeps.list_sweeps(runs_dir)) == 1
     except Exception:
         page.screenshot(path=str(artifacts_dir / "sweeps-study-live-failed.png"), full_page=True)
         raise
