@@ -155,9 +155,8 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
         st.caption(f"{todo.trained} of the {len(todo.chosen)} runs {are} trained already: the missing ones "
                    "fill in the table, the others keep their figures.")
     elif todo.trained:
-        st.caption(f"All {len(todo.chosen)} runs of these rows are trained: the table below is complete. "
-                   "Train them again to measure again, or add seeds per row to tell a real difference "
-                   "from seed noise.")
+        st.caption(f"All {len(todo.chosen)} runs of the chosen rows are trained. Train them again to "
+                   "measure again, or add seeds per row to tell a real difference from seed noise.")
     total_note = st.empty() if chosen else None
     study_table(runs, experiments, studies, active)
     probes = probe_fn(registry, wait_idle=True)  # a probe beside a study's run would change its time

@@ -119,7 +119,7 @@ def test_a_fresh_study_trains_every_row_and_seeds_per_row_add_only_the_new_seeds
         saved_run(cfg, 0.97, 3.0, runs_dir, tags=(earlier.tag,))
     at.run()
     assert at.button(key="sweeps_start_study").label == "Train all 3 again"
-    assert "All 3 runs of these rows are trained" in " ".join(c.value for c in at.caption)
+    assert "All 3 runs of the chosen rows are trained" in " ".join(c.value for c in at.caption)
     assert set(at.dataframe[0].value["noise_verdict"]) == {"one seed: needs 2+ seeds a row to tell"}
     # Three seeds a row: seeds 1 and 2 of each row are the missing ones.
     at.number_input(key="sweeps_study_repeats").set_value(3).run()
