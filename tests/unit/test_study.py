@@ -200,7 +200,7 @@ def test_the_plan_names_the_newest_stopped_study_and_its_runs_left() -> None:
     done = [run_for(c, 0.97, 3.0, 1.5, f"0{i}", tag=older.tag) for i, c in enumerate(depth)]
     todo = study.plan(["depth"], runs=done, studies=[older])
     assert todo.stopped is None and todo.left == () and todo.missing == ()
-    half = done + [run_for(depth[1], 0.97, 3.0, 1.5, "10", tag=newer.tag)]
+    half = [*done, run_for(depth[1], 0.97, 3.0, 1.5, "10", tag=newer.tag)]
     todo = study.plan(["depth"], runs=half, studies=[older, newer])
     assert todo.stopped == newer and todo.left == (depth[0], depth[2])
     grid = sweeps.Sweep("g2", "a grid", tuple(depth), {}, "2026-03-01T00:00:00", kind="grid")
