@@ -29,6 +29,7 @@ from ui.shell import require_shell
 
 SELECT_KEY = f"{K}selected"
 DEFAULT_SELECTION = 3  # newest completed runs picked on a first visit
+NAME_WIDTH = 240  # px: the pinned Name column (about 30 characters); the rest of a phone's table scrolls
 
 SORTS = (
     "created",
@@ -205,7 +206,9 @@ def display_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def column_config() -> dict[str, Any]:
     num = st.column_config.NumberColumn
     return {
-        "name": st.column_config.TextColumn("Name", pinned=True),
+        # Pinned at a set width: sized to its longest name it filled a phone's whole table, and the other
+        # columns could not be scrolled into view.
+        "name": st.column_config.TextColumn("Name", pinned=True, width=NAME_WIDTH),
         "status": "Status",
         "test_pct": num("Test accuracy", format="%.2f%%", help="The mean over the seeds of a grouped row"),
         "test_std": num("± (points)", format="%.2f", help="Test accuracy's standard deviation across seeds"),

@@ -32,6 +32,7 @@ GRID_MAX, CARD_WIDTH = 40, 104  # the "my handwriting" thumbnails (84 px) and th
 HIGHLIGHT = "#ef553b"
 BAR = "#9db4d9"
 DISAGREE_STYLE = "background-color: rgba(239, 85, 59, 0.18)"
+RUN_WIDTH = 200  # px: the All models table's Run column, so a phone shows what each run read
 METHOD_LABELS = {  # the saliency caption's words for explain.method_for
     "gradient": "input gradients (SmoothGrad)",
     "occlusion": "occlusion (4x4 patches)",
@@ -164,6 +165,7 @@ def show_comparison(readings: Sequence[Reading], dataset: str) -> None:
         column_order=["Run", "Prediction", "Confidence", "Probabilities", "Test accuracy", "Agrees"],
         placeholder="—",  # a run that cannot read it; Streamlit's default shows the word "None"
         column_config={
+            "Run": st.column_config.TextColumn(width=RUN_WIDTH),  # not the whole of a phone's table
             "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
             "Probabilities": st.column_config.BarChartColumn("Probabilities 0-9", y_min=0.0, y_max=1.0),
             "Test accuracy": st.column_config.NumberColumn(format="percent"),

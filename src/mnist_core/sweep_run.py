@@ -67,11 +67,12 @@ def point_name(sweep: Sweep, cfg: RunConfig) -> str:
     """The name a sweep's run gets, in the local queue or on Ray: repeats differ by their seed.
 
     The label names the model and batch size; a swept learning rate or dataset is added, so
-    no two points of a sweep share a name.
+    no two points of a sweep share a name. The sweep's name comes last: first, it was all that
+    a chart's cut-short label or a narrow column showed ("Reproduce the study: MLP 78...").
     """
     extra = "".join(f" {axis} {getattr(cfg, axis):g}" if axis == "lr" else f" {getattr(cfg, axis)}"
                     for axis in ("dataset", "lr") if axis in sweep.axes)
-    return f"{sweep.name}: {cfg.label()}{extra} seed {cfg.seed}"
+    return f"{cfg.label()}{extra} seed {cfg.seed} ({sweep.name})"
 
 
 @dataclass(frozen=True)

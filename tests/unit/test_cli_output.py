@@ -127,5 +127,5 @@ def test_a_sweeps_progress_line_names_the_running_point_and_its_seed_once(runs_d
     cfg = sweep.configs[-1]
     snap = SimpleNamespace(label=point_name(sweep, cfg), epoch=1, epochs=2)
     line = progress_line(3, len(sweep.configs), snap)
-    assert line == f"3/8 of this session | Reproduce the study: {cfg.label()} seed 1: epoch 1/2"
+    assert line == f"3/8 of this session | {cfg.label()} seed 1 (Reproduce the study): epoch 1/2"
     assert progress_line(0, 8, None) == "0/8 of this session"

@@ -243,7 +243,7 @@ def test_a_page_can_wait_for_a_new_runs_folder_but_never_for_a_slot(monkeypatch:
     [
         (None, "MLP 784-64-10 bs1"),
         ("A-1x64-bs1", "A-1x64-bs1 (MLP 784-64-10 bs1)"),  # the name typed on the Train page, and what it is
-        ("Reproduce the study: MLP 784-64-10 bs1 seed 0", "Reproduce the study: MLP 784-64-10 bs1 seed 0"),
+        ("MLP 784-64-10 bs1 seed 0 (Reproduce the study)", "MLP 784-64-10 bs1 seed 0 (Reproduce the study)"),
     ],
 )
 def test_a_job_is_called_by_the_name_the_user_gave_it(tmp_path: Path, name: str | None, title: str) -> None:
