@@ -440,3 +440,13 @@ def test_notes_and_tags_too_long_for_the_schema_are_refused_when_written_and_lon
     writer.finish("failed", error="E" * (runschema.MAX_TEXT * 2))
     info = runs.load_run(writer.id, runs_dir)  # listed, not broken: its error is all a failed run has
     assert info.status == "failed" and len(info.meta["error"]) == runschema.MAX_TEXT + 3
+
+
+def test_a_corrected_version_is_the_best_run_only_when_it_is_more_accurate(runs_dir):
+    """A correction keeps its parent's accuracy: it became every page's default model after one drawing."""
+    parent = _completed_run(runs_dir, accuracy=0.95)
+    state = runs.load_model(parent, runs_dir)[0].state_dict()
+    tied = runs.save_version(parent, state, {"test_accuracy": 0.95}, runs_dir)
+    assert tied.meta["parent"] == parent and runs.best_run(runs_dir).id == parent
+    better = runs.save_version(parent, state, {"test_accuracy": 0.96}, runs_dir)
+    assert runs.best_run(runs_dir).id == better.id

@@ -263,11 +263,13 @@ def best_run(runs_dir: str | os.PathLike[str] | None = None) -> RunInfo | None:
 def best_of(runs: list[RunInfo]) -> RunInfo | None:
     """The completed MNIST run of ``runs`` with the highest test accuracy (any dataset if none).
 
-    Only runs with weights count: a run that claims 100% without any is never the default.
+    Only runs with weights count: a run that claims 100% without any is never the default. Of runs
+    with the same accuracy, a trained one goes before a corrected version of it (a correction keeps
+    its parent's accuracy, and then became everyone's default model after one taught drawing).
     """
     done = [r for r in runs if r.status == "completed" and r.has_weights and r.test_accuracy is not None]
     mnist = [r for r in done if r.config.dataset == "mnist"] or done
-    return max(mnist, key=lambda r: r.test_accuracy or 0.0, default=None)
+    return max(mnist, key=lambda r: (r.test_accuracy or 0.0, not r.meta.get("parent")), default=None)
 
 
 def folder_state(runs_dir: str | os.PathLike[str] | None = None) -> tuple[tuple[str, int], ...]:
