@@ -286,9 +286,13 @@ def inside_view(rows: list[dict[str, Any]], runs_dir: str, stamps: Mapping[str, 
         inside_column(col, by_id[run_id]["name"], run_id, found[run_id])
     labels = choices.run_labels(rows)
     usable = {labels[i]: r.layers for i, r in found.items() if not isinstance(r, str) and r.sample_size}
-    if any(layer.dead_share is not None or layer.saturated_share is not None
-           for layers in usable.values() for layer in layers):
-        st.plotly_chart(inside_runs.units_figure(usable), key=f"{K}inside_units")
+    shares = [share for layers in usable.values() for layer in layers
+              for share in (layer.dead_share, layer.saturated_share) if share is not None]  # fmt: skip
+    if shares:
+        if max(shares) > 0:
+            st.plotly_chart(inside_runs.units_figure(usable), key=f"{K}inside_units")
+        else:  # a chart of zero-height bars looked broken
+            st.markdown("**Dead or saturated units per layer**: none, in any layer of these runs.")
         st.caption(
             "Dead: a ReLU unit (a convolution's channel) that no test image of the sample activates. "
             f"Saturated: a tanh or sigmoid unit within {layer_units.SATURATION_MARGIN} of its bound on "

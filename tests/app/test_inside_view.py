@@ -205,3 +205,12 @@ def test_draw_page_layer_view_says_when_the_memory_answered(app_path, runs_dir):
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     build = next(s["data"] for s in specs if "builds the logits" in str(s["layout"].get("title")))
     assert all(t["x"][-1] == "memory" for t in build)
+
+
+def test_no_dead_or_saturated_unit_is_said_in_words_not_drawn_as_empty_bars(app_path, runs_dir) -> None:
+    """LeNet-5's Inside view drew "Dead or saturated units per layer" with every bar at 0: it looked broken."""
+    run_id = untrained_run(runs_dir, RunConfig(hidden=(32,), activation="tanh"), "calm tanh")
+    at = open_inside(app_path, [run_id])
+    assert not at.exception
+    assert "Dead or saturated units per layer" not in chart_titles(at)
+    assert any("none, in any layer of these runs" in m.value for m in at.markdown)
