@@ -101,7 +101,7 @@ def cost_figure(
             "color": [r.get(color_by) for _, r in points],
             "colorscale": "Viridis",
             "showscale": True,
-            "colorbar": {"title": {"text": compare.label(color_by)}},
+            "colorbar": colorbar(color_by),
         }
         fig.add_trace(_scatter([r for _, r in points], cost, accuracy, "runs", marker))
     if front:
@@ -199,7 +199,7 @@ def parallel_figure(
             "color": colour,
             "colorscale": "Viridis",
             "showscale": True,
-            "colorbar": {"title": {"text": compare.label(metrics[-1])}},
+            "colorbar": colorbar(metrics[-1]),
         }
         if colour
         else {}
@@ -246,9 +246,14 @@ def _dimension(key: str, values: list[float]) -> dict[str, Any]:
         if len(distinct) <= MAX_CATEGORIES and all(float(v).is_integer() for v in distinct):
             dim["tickvals"] = distinct
             dim["ticktext"] = [f"{v:g}" for v in distinct]
-    if key in ("test_accuracy", "val_accuracy"):
+    if key in compare.SHARES:
         dim["tickformat"] = ".1%"
     return dim
+
+
+def colorbar(key: str) -> dict[str, Any]:
+    """A colour bar titled with ``key``'s label; a share in percent, as the cells and axes show it."""
+    return {"title": {"text": compare.label(key)}, **({"tickformat": ".1%"} if key in compare.SHARES else {})}
 
 
 # -- depth x width ---------------------------------------------------------------------
@@ -256,7 +261,7 @@ def _dimension(key: str, values: list[float]) -> dict[str, Any]:
 
 def grid_figure(g: Grid, value: str, agg: str, x: str = "depth", y: str = "width") -> go.Figure:
     """A heatmap of ``value`` per (x, y) cell; text shows the value, hover the runs behind it."""
-    percent = value in ("test_accuracy", "val_accuracy")
+    percent = value in compare.SHARES
     text = [[_cell_text(v, percent) for v in row] for row in g.z]
     where = f"{compare.label(x)} {{}}, {compare.label(y)} {{}}"
     hover = [
@@ -278,7 +283,7 @@ def grid_figure(g: Grid, value: str, agg: str, x: str = "depth", y: str = "width
             hovertemplate=HOVER,
             colorscale="Viridis",
             reversescale=reverse,
-            colorbar={"title": {"text": compare.label(value)}},
+            colorbar=colorbar(value),
         )
     )
     fig.update_xaxes(type="category")
@@ -316,7 +321,7 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
         showticklabels=len(kept) <= 60,
     )
     title = f"{compare.label(metric)} per run"
-    if metric in ("test_accuracy", "val_accuracy"):
+    if metric in compare.SHARES:
         fig.update_yaxes(tickformat=".1%")
         values = [float(r[metric]) for r in kept]
         if values:  # accuracies differ by tenths of a percent: zoom in, and say so
@@ -326,7 +331,7 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
             title += " (axis zoomed, not from zero)"
     if len(kept) <= 30:
         fig.update_traces(
-            texttemplate="%{y:.3s}" if metric not in ("test_accuracy", "val_accuracy") else "%{y:.2%}",
+            texttemplate="%{y:.3s}" if metric not in compare.SHARES else "%{y:.2%}",
             textposition="outside",
             cliponaxis=False,
         )

@@ -88,6 +88,7 @@ COSTS = (
 # Numeric settings a chart can put on an axis or colour by.
 NUMERIC_SETTINGS = ("depth", "width", "batch_size", "epochs", "lr", "dropout", "seed")
 HIGHER_IS_BETTER = frozenset({"test_accuracy", "val_accuracy", "throughput_images_s", "epochs_done"})
+SHARES = frozenset({"test_accuracy", "val_accuracy"})  # metrics that are shares (0-1), shown as percents
 
 
 def label(key: str) -> str:

@@ -36,6 +36,9 @@ def test_best_shows_one_run_a_cell_in_both_maps_and_says_what_else_differs(app_p
             assert accuracy[j][i] is not None and abs(accuracy[j][i] - run["test_accuracy"]) < 1e-9
             assert cost[j][i] is not None and abs(cost[j][i] - run["train_time_s"]) < 1e-9, "the same run"
     assert "Not depth and width alone" in page_text(at) and "batch size" in page_text(at)
+    # The accuracy map's colour bar reads in percent, as its cells do (it read 0.968-0.978); the cost's not.
+    bars = [json.loads(c.proto.spec)["data"][0]["colorbar"] for c in at.get("plotly_chart")[:2]]
+    assert bars[0].get("tickformat") == ".1%" and "tickformat" not in bars[1]
 
 
 def slower_and_better_twin(runs_dir: Path, run_id: str) -> str:

@@ -208,7 +208,7 @@ def test_draw_page_layer_view_says_when_the_memory_answered(app_path, runs_dir):
 
 
 def test_no_dead_or_saturated_unit_is_said_in_words_not_drawn_as_empty_bars(app_path, runs_dir) -> None:
-    """LeNet-5's Inside view drew "Dead or saturated units per layer" with every bar at 0: it looked broken."""
+    """LeNet-5's Inside view drew "Dead or saturated units per layer" all at 0: it looked broken."""
     run_id = untrained_run(runs_dir, RunConfig(hidden=(32,), activation="tanh"), "calm tanh")
     at = open_inside(app_path, [run_id])
     assert not at.exception

@@ -221,7 +221,8 @@ def test_the_page_and_the_cli_send_a_sweep_to_ray_through_one_function(
     assert [j["resume_id"] for j in queue.submitted] == ["run-1"] and outcome.resumed_here == [1]
     assert sent["configs"] == configs[2:] and sent["tags"] == (sweep.tag,) and sent["address"] == "local"
     label = configs[2].label()
-    assert sent["names"][:2] == [f"{label} seed 0 (one way)", f"{label} seed 1 (one way)"]  # repeats told apart
+    # repeats told apart by their seed
+    assert sent["names"][:2] == [f"{label} seed 0 (one way)", f"{label} seed 1 (one way)"]
     assert queue.submitted[0]["name"] == f"{configs[1].label()} seed 1 (one way)"
     assert said == [(f"{label} seed 0 (one way)", "r-0"), (f"{label} seed 1 (one way)", "out of memory")]
     assert outcome.summary() == "1 trials failed on Ray; first: out of memory"
