@@ -193,6 +193,14 @@ def correction_result(taught: teach.Taught) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def change(text: str) -> dict[str, Any]:
+    """A metric's delta ("+0.12 points", "+3"), or "no change" without a green up arrow where the
+    shown figure is zero ("+0.00 points" came with one)."""
+    if float(text.split()[0]) == 0:
+        return {"delta": "no change", "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": text}
+
+
 def show_correction(result: dict[str, Any]) -> None:
     """The figures of the last correction, before -> after."""
     details = result["details"]
@@ -202,7 +210,7 @@ def show_correction(result: dict[str, Any]) -> None:
         row.metric(
             f"P({result['label_name']}) for your drawing",
             percent(details["prob_after"], 1),
-            delta=f"{100 * (details['prob_after'] - details['prob_before']):+.1f} points",
+            **change(f"{100 * (details['prob_after'] - details['prob_before']):+.1f} points"),
             help=f"The model's probability that your drawing is a {result['label_name']}; "
             f"before: {percent(details['prob_before'], 1)}.",
         )
@@ -210,14 +218,14 @@ def show_correction(result: dict[str, Any]) -> None:
         row.metric(
             "Your drawings read correctly",
             f"{details['learned']} / {details['examples']}",
-            delta=f"{details['learned'] - details['known_before']:+d}",
+            **change(f"{details['learned'] - details['known_before']:+d}"),
             help=f"Before: {details['known_before']} / {details['examples']}.",
         )
     drop = 100 * (details["accuracy_after"] - details["accuracy_before"])
     row.metric(
         "Test accuracy",
         percent(details["accuracy_after"], 2),
-        delta=f"{drop:+.2f} points",
+        **change(f"{drop:+.2f} points"),
         help=f"Before: {percent(details['accuracy_before'], 2)} on {details['eval_size']:,} test images.",
     )
     row.metric(

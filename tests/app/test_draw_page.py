@@ -232,6 +232,11 @@ def test_correction_creates_a_version_keeps_the_drawing_and_undo_removes_it(
     shown = metrics(at)
     assert "Test accuracy" in shown and "Test images right → wrong" in shown
     assert f"P({truth}) for your drawing" in shown
+    # A change that rounds to zero says so, without the green up arrow "+0.00 points" came with.
+    details = info.meta["details"]
+    drop = f"{100 * (details['accuracy_after'] - details['accuracy_before']):+.2f}"
+    (accuracy,) = [m for m in at.metric if m.label == "Test accuracy"]
+    assert accuracy.delta == ("no change" if float(drop) == 0 else f"{drop} points")
     samples = handwriting.list_samples()
     assert [(s.label, s.run_id, s.predicted) for s in samples] == [(truth, parent, predicted)]
     # One click undoes it: the version is gone, the original is selected again.
@@ -656,3 +661,12 @@ def test_all_models_counts_a_run_that_cannot_read_apart_and_says_why(
     frame = at.dataframe[0].value
     (name,) = [n for n in frame["Run"] if "cannot read it:" in n]
     assert name.startswith(broken.name) and len(name) > len(broken.name) + len(" (cannot read it: )")
+
+
+def test_a_correction_figure_that_rounds_to_zero_reads_no_change(app_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(app_path.parent))  # as the app finds ui/ beside app.py
+    from ui.draw_widgets import change
+
+    assert change("+0.00 points") == {"delta": "no change", "delta_color": "off", "delta_arrow": "off"}
+    assert change("-0.0 points")["delta"] == change("+0")["delta"] == "no change"
+    assert change("+0.12 points") == {"delta": "+0.12 points"} and change("-3") == {"delta": "-3"}
