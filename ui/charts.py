@@ -32,7 +32,11 @@ VAL_COLOR = "#ff7f0e"
 # title on its own row under it, so neither covers the other however narrow the chart.
 TITLE_MARGIN = 64
 # Under the plot, below the x axis's title: beside a title or over the plot, a legend covers them.
-LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0}
+# At the chart's bottom edge (the container's, not the plot's): placed at a share of the plot's
+# height, a legend of many rows shrank the plot and climbed onto the x axis's title.
+LEGEND_BELOW = {
+    "orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0,
+}  # fmt: skip
 LOG_DECADES_ONLY = 3  # a log axis spanning this many decades or more gets a tick per decade, else 1-2-5
 
 

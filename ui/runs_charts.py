@@ -320,7 +320,7 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
         ticktext=[_short(r["name"]) for r in kept],
         showticklabels=len(kept) <= 60,
     )
-    title = f"{compare.label(metric)} per run"
+    title, subtitle = f"{compare.label(metric)} per run", None
     if metric in compare.SHARES:
         fig.update_yaxes(tickformat=".1%")
         values = [float(r[metric]) for r in kept]
@@ -328,14 +328,14 @@ def bars_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> go.Figure:
             lo, hi = min(values), max(values)
             pad = max((hi - lo) * 0.5, 0.005)
             fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi + pad / 4) if hi < 1 else 1.0])
-            title += " (axis zoomed, not from zero)"
+            subtitle = "the axis is zoomed in, not from zero"  # under the title: beside it, a phone cut it
     if len(kept) <= 30:
         fig.update_traces(
             texttemplate="%{y:.3s}" if metric not in compare.SHARES else "%{y:.2%}",
             textposition="outside",
             cliponaxis=False,
         )
-    return _layout(fig, title, "run", compare.label(metric))
+    return _layout(fig, title, "run", compare.label(metric), subtitle=subtitle)
 
 
 def _short(name: str, n: int = 28) -> str:

@@ -27,6 +27,7 @@ from ui.runs_charts import HEIGHT, color
 MAX_CURVE_TRACES = 24
 MERGED_POINTS = 10_000
 MIN_POINTS_PER_RUN = 12
+LEGEND_ROW_PX = 14  # chart height added per legend entry (about two entries a row on a laptop)
 
 
 def curves_figure(
@@ -45,10 +46,10 @@ def curves_figure(
     a batch-1 run beside a batch-256 one: 50,000 against 211, which is a sliver on a linear axis).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
+    colours: dict[str, str] = {}
     if len(curves) > MAX_CURVE_TRACES:
         _curves_merged(fig, curves, rows, x)
     else:
-        colours: dict[str, str] = {}
         for run_id, cols in curves.items():
             key, name = (groups or {}).get(run_id, (run_id, str(rows[run_id]["name"])))
             first = key not in colours
@@ -58,7 +59,8 @@ def curves_figure(
     fig.update_yaxes(title_text="accuracy", tickformat=".1%", row=1, col=2)
     fig.update_xaxes(title_text=CURVE_AXES[x], type="log" if log_x else "linear")
     fig.update_layout(
-        height=HEIGHT + 80,
+        # The legend lies under the plot, in the chart's height: room for it, so many runs keep the plot.
+        height=HEIGHT + 80 + LEGEND_ROW_PX * len(colours),
         # The panels' titles get their own row under the modebar; the legend goes under the plot.
         margin={"l": 10, "r": 10, "t": TITLE_MARGIN, "b": 10},
         hoverlabel={"align": "left"},

@@ -24,9 +24,12 @@ def _curves(acc: list[float]) -> Curves:
 
 
 def _title_is_clear(layout: dict) -> None:
-    """The legend sits under the plot, and the top margin leaves the title a row above the modebar's."""
+    """The legend sits under the plot, at the chart's bottom edge (placed at a share of the plot's height, a
+    legend of many rows climbed onto the x axis's title), and the top margin leaves the title a row above
+    the modebar's."""
     legend = layout["legend"]
-    assert legend.get("orientation") == "h" and legend.get("yanchor") == "top" and legend["y"] < 0, legend
+    assert legend.get("orientation") == "h" and legend.get("yanchor") == "bottom", legend
+    assert legend.get("yref") == "container" and legend["y"] == 0, legend
     assert layout["margin"]["t"] >= charts.TITLE_MARGIN, layout["margin"]
 
 
@@ -101,6 +104,14 @@ def test_the_train_and_runs_pages_draw_one_confusion_figure() -> None:
         assert np.asarray(heat.text).tolist() == matrix  # every count is written
     assert "Confusion matrix (test set)" in train.layout.title.text
     assert "run &lt;b&gt;a&lt;/b&gt;" in runs.layout.title.text
+
+
+def test_learning_curves_grow_with_their_legend_so_many_runs_keep_the_plot() -> None:
+    rows = _rows([1e4] * 12)
+    one = runs_curves.curves_figure({"r0": curve_columns([])}, {"r0": rows[0]}).layout.height
+    twelve = runs_curves.curves_figure({f"r{i}": curve_columns([]) for i in range(12)},
+                                       {f"r{i}": rows[i] for i in range(12)}).layout.height  # fmt: skip
+    assert twelve - one == 11 * runs_curves.LEGEND_ROW_PX
 
 
 def test_learning_curves_can_take_a_log_x_axis() -> None:
