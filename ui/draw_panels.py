@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # torch itself loads through mnist_core, which tunes OpenMP f
 
 K = "draw_"  # session-state key prefix of the Draw page
 RUN_KEY, SOURCE_KEY, STROKE_KEY, COUNTER_KEY = f"{K}run", f"{K}source", f"{K}stroke", f"{K}canvas_n"
+URL_RUN_KEY = f"{K}url_run"  # the run id this page last wrote into the URL (?run=)
 LABEL_KEY, COMPARE_KEY, UPLOAD_KEY = f"{K}true_label", f"{K}compare", f"{K}upload"
 RESULT_KEY, FLASH_KEY, HW_FLASH_KEY = f"{K}last_correction", f"{K}flash", f"{K}handwriting_flash"
 # Not widgets: what the page keeps of the input across a switch to another page (or Draw <-> Upload),
@@ -97,11 +98,12 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
         st.page_link("pages/home.py", label="Train the quick default model", icon=":material/home:")
         return None, []
     by_id = {r.id: r for r in runs}
-    wanted = st.query_params.get("run")  # a link from another page: "draw with this run"
-    if wanted is not None:
-        del st.query_params["run"]  # once: the picker decides from now on
-        if wanted in by_id:
-            st.session_state[RUN_KEY] = wanted
+    # The URL names the model shown (written below), so a reload or a shared link opens the same one; a
+    # link from another page names another ("draw with this run"). The value this page wrote itself is
+    # not a request: read back after the user picked another model, it would undo the pick.
+    wanted = st.query_params.get("run")
+    if wanted is not None and wanted != st.session_state.get(URL_RUN_KEY) and wanted in by_id:
+        st.session_state[RUN_KEY] = wanted
     default = best.id if best is not None and best.id in by_id else runs[0].id
     best_id = best.id if best else None
     labels = choices.unique_labels({rid: w.run_label(info, best_id) for rid, info in by_id.items()})
@@ -117,6 +119,9 @@ def pick_run() -> tuple[RunInfo | None, list[RunInfo]]:
         persist_state=SESSION,  # after a correction, back from Runs: still the corrected version
         help="Any saved run; the best completed one is picked first. Corrections are saved as new versions.",
     )
+    if st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id
+    st.session_state[URL_RUN_KEY] = run_id
     info = by_id[run_id]
     # Always one element here, lineage or not: a caption that came and went (Teach it, Undo, another
     # run) moved the tabs below it, and the browser remounted the canvas blank under the old prediction.

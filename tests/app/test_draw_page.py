@@ -72,6 +72,21 @@ def test_a_link_with_a_run_id_selects_that_run(app_path: Path, with_runs) -> Non
     assert at.selectbox(key="draw_run").value == other.id
 
 
+def test_the_url_names_the_model_shown_so_a_reload_opens_it_again(app_path: Path, with_runs) -> None:
+    at = open_draw(app_path)
+    best = runs.best_run().id
+    assert at.query_params["run"] == best
+    other = next(r.id for r in with_runs if r.id != best)
+    at.selectbox(key="draw_run").set_value(other).run()
+    no_exception(at)
+    # The URL it wrote before (the best run) did not undo the pick; it now names the picked one.
+    assert at.selectbox(key="draw_run").value == other and at.query_params["run"] == other
+    reloaded = AppTest.from_file(str(app_path), default_timeout=60)  # a new session: a reload
+    reloaded.switch_page(PAGE)
+    reloaded.query_params["run"] = other
+    assert reloaded.run().selectbox(key="draw_run").value == other
+
+
 def test_injected_drawing_shows_bars_label_confidence_image_and_time(app_path: Path, with_runs) -> None:
     at = inject(open_draw(app_path), canvas_png(3))
     no_exception(at)
