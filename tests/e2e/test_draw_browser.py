@@ -9,6 +9,7 @@ real MNIST are checked in ``test_draw_quality_browser.py``.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -34,6 +35,28 @@ def tiny_run(runs_dir: Path, synthetic_data_dir: Path) -> runs.RunInfo:
 
     cfg = RunConfig(model="cnn", cnn_channels=(4, 8), hidden=(16,), epochs=3, batch_size=50, lr=3e-3)
     return run_training(cfg, runs_dir=runs_dir, data_root=synthetic_data_dir, name="tiny cnn")
+
+
+def test_a_reload_keeps_the_model_the_user_picked(
+    tiny_run: runs.RunInfo, page: Page, server: str, runs_dir: Path
+) -> None:
+    """A reload opened the best model again: the URL now names the one shown (?run=)."""
+    from tests.support.saved import untrained_run
+
+    other = untrained_run(runs_dir, RunConfig(hidden=(16,)), "an untrained mlp", test_accuracy=0.1)
+    draw = DrawPage(page, server)
+    draw.open()
+    assert tiny_run.name in draw.selected_run()
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=re.compile("an untrained mlp")).click()
+    draw.idle()
+    page.wait_for_url(f"**/draw?run={other}")
+    page.reload()
+    page.get_by_role("heading", name="Draw").first.wait_for()
+    draw.canvas.wait_for()
+    draw.idle()
+    assert "an untrained mlp" in draw.selected_run()
+    draw.no_exception()
 
 
 def test_draw_correct_and_undo(tiny_run: runs.RunInfo, page: Page, server: str, runs_dir: Path,
