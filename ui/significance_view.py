@@ -100,7 +100,11 @@ def verdicts(found: Comparison, siblings: Mapping[str, str] | None = None) -> No
         st.markdown(f"{icon} {_md(test.verdict)}{note}")
     st.dataframe(
         verdict_frame(found), hide_index=True, width="stretch", placeholder="—",
-        column_config={"p (Holm)": st.column_config.NumberColumn(format="%.2g")},  # 1.5e-19, not 0.0000…
+        column_config={
+            # Written by Python: the grid's own "%.2g" gave "0.0000021" beside "7e-8".
+            "p (Holm)": st.column_config.TextColumn(help="Holm-adjusted p-value, 2 significant digits"),
+            "Verdict": st.column_config.TextColumn(width=VERDICT_WIDTH),  # "within noise" was cut short
+        },
     )  # fmt: skip
     st.caption(
         f"Best run: {_md(best)}. Difference in points of accuracy (run minus best); p-values after Holm's "
@@ -109,6 +113,7 @@ def verdicts(found: Comparison, siblings: Mapping[str, str] | None = None) -> No
     )
 
 
+VERDICT_WIDTH = 110  # px: "within noise" whole
 # The verdict beside the name (it was off screen at 1280 px), then the test, then the figures.
 VERDICT_COLUMNS = ("Run", "Verdict", "vs best (points)", "95% interval", "p (Holm)", "Only best right",
                    "Only this right", "Accuracy (%)", "Test NLL", "ECE (%)")  # fmt: skip
@@ -129,7 +134,7 @@ def verdict_frame(found: Comparison) -> pd.DataFrame:
             "95% interval": "best" if test is None else f"{100 * test.low:.2f} to {100 * test.high:.2f}",
             "Only best right": None if test is None else test.only_a,
             "Only this right": None if test is None else test.only_b,
-            "p (Holm)": None if test is None else test.p_adjusted,
+            "p (Holm)": None if test is None else f"{test.p_adjusted:.2g}",
             "Verdict": "best" if test is None else ("real" if test.real else "within noise"),
         })
     return pd.DataFrame(rows)[list(VERDICT_COLUMNS)]
