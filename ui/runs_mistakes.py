@@ -19,6 +19,7 @@ from ui.runs_manage import K
 from ui.shared import literal
 
 GALLERY_MAX = 48
+DIGIT_PX = 84  # a gallery digit, wide enough for "#10000: 6→5" on one line
 
 
 # -- reading (cached) ------------------------------------------------------------------
@@ -135,9 +136,8 @@ def digits(
     captions = []
     for k, (index, label) in enumerate(zip(shown, labels, strict=True)):
         said = " / ".join(str(p[k]) for p in preds.values() if not isinstance(p, str))
-        captions.append(f"#{index}: {label} → {said}" if said else f"#{index}: {label}")
-    st.image(list(images), caption=captions, width=72)
+        captions.append(f"#{index}: {label}→{said}" if said else f"#{index}: {label}")
+    st.image(list(images), caption=captions, width=DIGIT_PX)  # one caption line ("#1014: 6 →" / "5" was two)
     more = f" (first {GALLERY_MAX} of {len(indices)})" if len(indices) > GALLERY_MAX else ""
-    st.caption(
-        f"Caption: test index: true label → prediction{' of each run' if len(preds) > 1 else ''}{more}."
-    )
+    each = " of each run" if len(preds) > 1 else ""
+    st.caption(f"Under each digit: its test index, then the true label→the prediction{each}{more}.")

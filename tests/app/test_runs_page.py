@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -392,6 +393,10 @@ def test_the_mistakes_view_keeps_its_runs_when_one_is_renamed(app_path, run_ids,
     kept = (at.selectbox(key="runs_gal_a").value, at.selectbox(key="runs_gal_b").value)
     assert kept == (picked[2], picked[1])
     assert browser.shown[at.selectbox(key="runs_gal_a").id] == label(picked[2], "renamed elsewhere")
+    # One short caption line a digit ("#1014: 6 →" over "5" was two at 72 px), explained under the gallery.
+    shown = [c for image in at.image for c in image.captions]
+    assert shown and all(re.fullmatch(r"#\d+: \d→\d / \d", c) for c in shown), shown[:3]
+    assert any(c.value.startswith("Under each digit: its test index") for c in at.caption)
 
 
 def test_the_edit_form_follows_when_its_run_is_unpicked(app_path, run_ids, runs_dir, browser):
