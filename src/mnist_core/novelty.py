@@ -29,7 +29,9 @@ sits among the digits, while its convolutions tell them apart. Measured
 2026-12-06 (real MNIST, the study's runs and the quick default model, seed
 0; each set drawn on the canvas and read as the Draw page reads it; the
 share of those the shape rules let through that were warned about, the
-last layer alone in brackets; 20 of each letter, 100 digits of each set):
+last layer alone in brackets; 20 of each letter, 100 digits of each set;
+``scripts/novelty_check.py --per-kind 20``, with ``--runs-dir`` and
+``--run`` for the study's runs):
 
 - LeNet-5: MNIST test digits 1.0% (0.0%), drawn digits 1.0 (1.0), small
   drawn 0 (0), against the edges 0 (0), font glyphs 1.0 (1.0); letters
