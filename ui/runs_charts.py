@@ -204,11 +204,13 @@ def parallel_figure(
         if colour
         else {}
     )
-    fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
+    # Slanted axis labels: level, "Learning rate" and "Training time (s) (log)" ran into each other
+    # where the axes stand close (a phone: seven axes in 200 px).
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=line, labelangle=-30, labelside="top"))
     fig.update_layout(
         title={"text": f"From configuration to result ({len(kept)} runs)", "x": 0, "font": {"size": 15}},
-        height=HEIGHT + 80,
-        margin={"l": 60, "r": 60, "t": 110, "b": 20},
+        height=HEIGHT + 110,
+        margin={"l": 60, "r": 60, "t": 140, "b": 20},
     )
     return fig
 

@@ -90,6 +90,10 @@ def test_parallel_coordinates_cost_axes_read_as_round_numbers() -> None:
     fig = runs_charts.parallel_figure(rows, ["depth"], ["parameters", "test_accuracy"]).to_plotly_json()
     params = next(d for d in fig["data"][0]["dimensions"] if d["label"].startswith("Parameters"))
     assert list(params["ticktext"]) == ["20k", "50k", "100k", "200k"]  # was "2e+04", "5e+04"...
+    # Slanted labels (level, they ran into each other on a phone), and the colour bar of accuracy in %.
+    trace = fig["data"][0]
+    assert trace["labelangle"] == -30 and trace["labelside"] == "top"
+    assert trace["line"]["colorbar"]["tickformat"] == ".1%"
 
 
 def test_the_train_and_runs_pages_draw_one_confusion_figure() -> None:
