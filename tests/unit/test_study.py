@@ -193,6 +193,20 @@ def test_a_study_of_the_missing_runs_only_adds_them_and_refuses_when_none_is_mis
     assert main(["--runs-dir", str(runs_dir), "study", "--experiments", "depth", "--missing"]) == 2
 
 
+def test_the_cli_says_when_a_stopped_study_would_continue_what_missing_starts_afresh(
+    runs_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mnist_core.cli import grid
+
+    stopped = study.create_sweep(["depth"], runs_dir=runs_dir)  # saved, never run: "not started"
+    monkeypatch.setattr(grid, "_run_sweep", lambda sweep, args: 0)  # nothing trains here
+    argv = ["--runs-dir", str(runs_dir), "study", "--experiments", "depth", "--missing"]
+    assert main(argv) == 0
+    said = capsys.readouterr().err
+    assert f"study {stopped.id} was stopped (or never started) with 3 runs left" in said
+    assert f"--resume {stopped.id}" in said
+
+
 def test_the_plan_names_the_newest_stopped_study_and_its_runs_left() -> None:
     depth = study.configs(["depth"])
     older = sweeps.Sweep("s0", "Reproduce the study", tuple(depth), {}, "2026-01-01T00:00:00", kind="study")

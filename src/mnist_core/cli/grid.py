@@ -57,6 +57,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.resume:
             sweep = sweeps.load(args.resume, args.runs_dir)
         else:
+            if args.missing:
+                _say_stopped_study(args)
             sweep = study.create_sweep(args.experiments, batch_one=not args.no_batch_one,
                                        repeats=args.repeats, runs_dir=args.runs_dir,
                                        missing_only=args.missing)
@@ -69,6 +71,20 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(format_study(rows))
     print(format_steps(study.steps(rows, saved, studies=studies)))
     return 0
+
+
+def _say_stopped_study(args: argparse.Namespace) -> None:
+    """Before --missing trains runs afresh: a stopped study would continue them from their checkpoints."""
+    from .. import study, sweeps
+    from ..runs import list_runs
+
+    todo = study.plan(args.experiments, batch_one=not args.no_batch_one, repeats=args.repeats,
+                      runs=list_runs(args.runs_dir), studies=sweeps.list_sweeps(args.runs_dir))
+    if todo.stopped is not None:
+        sweep_id, left = todo.stopped.id, len(todo.left)
+        sys.stderr.write(f"note: study {sweep_id} was stopped (or never started) with {left} runs left; "
+                         f"`study --resume {sweep_id}` continues them (finished runs kept), "
+                         "--missing trains the missing runs in a new sweep\n")
 
 
 def format_steps(steps: Sequence[Any]) -> str:
