@@ -126,11 +126,11 @@ def delete_controls(selected: list[Mapping[str, Any]], runs_dir: Path) -> None:
     st.warning(
         f"Delete {len(pending)} run(s) for good: {names}? Their folders are removed; this cannot be undone."
     )
-    yes, no = st.columns(2)
-    yes.button(
-        "Yes, delete", type="primary", on_click=_delete, args=(pending, runs_dir), key=f"{K}delete_yes"
-    )
-    no.button("Cancel", on_click=_ask_delete, args=([],), key=f"{K}delete_no")
+    with st.container(horizontal=True):  # side by side (in two half-width columns they stood far apart)
+        st.button(
+            "Yes, delete", type="primary", on_click=_delete, args=(pending, runs_dir), key=f"{K}delete_yes"
+        )
+        st.button("Cancel", on_click=_ask_delete, args=([],), key=f"{K}delete_no")
 
 
 def _ask_delete(ids: list[str]) -> None:
