@@ -121,11 +121,39 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     todo = study.plan(experiments, batch_one=batch_one, repeats=repeats, runs=runs, studies=saved or [])
     studies = [s for s in saved or [] if s.kind == "study"]
     active = sweeps.any_active(studies, registry, runs)  # with the runs: see saved_section
+    chosen = study_actions(todo, active, (registry, root, runs_dir, tuple(experiments), batch_one, repeats))
+    total_note = st.empty() if chosen else None
+    study_table(runs, experiments, studies, active)
+    probes = probe_fn(registry, wait_idle=True)  # a probe beside a study's run would change its time
+
+    def estimates() -> None:
+        if long_note is not None:
+            with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
+                eta = sweeps.time_estimate(long_rows, runs, root, probes)
+            why = (eta.first_error or "").rstrip(".")
+            long_note.caption(
+                f"Cannot estimate the batch-size-1 rows: {why}." if why else
+                f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
+                "(one step per image). Leave them out for a quick table."
+            )
+        if total_note is not None:
+            with total_note.container(), st.spinner("Estimating the time of each run…"):
+                total = sweeps.time_estimate(chosen, runs, root, probes)
+            total_note.caption(_total_caption(len(chosen), total, registry.max_concurrent))
+
+    return estimates
+
+
+def study_actions(todo: study.Plan, active: bool, args: tuple[Any, ...]) -> list[RunConfig]:
+    """The study's button(s) and a line on what they do; returns what the first one trains.
+
+    Nothing beside a running study; else a stopped study's runs left (Resume); else the runs the
+    table lacks, with "Train all N again" beside them; else all of them (again). ``args``: what
+    :func:`start_study` takes before ``missing_only``.
+    """
+    registry, root, runs_dir = args[:3]
     stopped = None if active else todo.stopped
-    # What the first button trains: nothing beside a running study, else a stopped one's runs left,
-    # else the runs the table lacks, else all of them again.
     chosen = [] if active else list(todo.left if stopped else todo.missing or todo.chosen)
-    args = (registry, root, runs_dir, tuple(experiments), batch_one, repeats)
     again = f"Train all {len(todo.chosen)} again"
     with st.container(horizontal=True):
         if stopped is not None:
@@ -157,26 +185,7 @@ def study_section(registry: JobRegistry, root: Path, runs_dir: Path, runs: list[
     elif todo.trained:
         st.caption(f"All {len(todo.chosen)} runs of the chosen rows are trained. Train them again to "
                    "measure again, or add seeds per row to tell a real difference from seed noise.")
-    total_note = st.empty() if chosen else None
-    study_table(runs, experiments, studies, active)
-    probes = probe_fn(registry, wait_idle=True)  # a probe beside a study's run would change its time
-
-    def estimates() -> None:
-        if long_note is not None:
-            with long_note.container(), st.spinner("Estimating the batch-size-1 rows…"):
-                eta = sweeps.time_estimate(long_rows, runs, root, probes)
-            why = (eta.first_error or "").rstrip(".")
-            long_note.caption(
-                f"Cannot estimate the batch-size-1 rows: {why}." if why else
-                f"The {len(long_rows)} batch-size-1 rows take about {report.seconds(eta.seconds)} "
-                "(one step per image). Leave them out for a quick table."
-            )
-        if total_note is not None:
-            with total_note.container(), st.spinner("Estimating the time of each run…"):
-                total = sweeps.time_estimate(chosen, runs, root, probes)
-            total_note.caption(_total_caption(len(chosen), total, registry.max_concurrent))
-
-    return estimates
+    return chosen
 
 
 def _total_caption(n: int, total: sweeps.TimeEstimate, at_once: int) -> str:
